@@ -1,0 +1,46 @@
+"""`sweep run`: the Hydra application. One config -> one run; `-m` hands the grid to sweep's launcher."""
+from __future__ import annotations
+
+import hydra
+import hydra._internal.utils as hydra_utils
+from omegaconf import DictConfig, OmegaConf
+
+from sweep.config import register_configs, validate
+from sweep.errors import report_user_errors
+from sweep.launch import hydra_launcher  # noqa: F401  (registers hydra/launcher=sweep)
+
+register_configs()
+# Hydra prints user errors over several lines with a hint about HYDRA_FULL_ERROR; sweep promises one line.
+hydra_utils.run_and_report = report_user_errors
+
+SINGLE_RUN_NAME = "single"
+
+
+def resolved(cfg: DictConfig, name: str | None = None) -> dict:
+    """The validated, fully resolved config as a plain dict (what the engine and results store receive)."""
+    validate(cfg)
+    c = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    c.pop("hydra", None)
+    c["name"] = c.get("name") or name or SINGLE_RUN_NAME
+    return c
+
+
+@hydra.main(version_base="1.3", config_path="pkg://sweep.conf", config_name="config")
+def run(cfg: DictConfig) -> float | None:
+    """Train the one run `cfg` describes (resuming it when a checkpoint exists); returns its final test loss."""
+    from sweep.runner import train_runs  # after validation-only paths (--cfg, --help) have returned
+
+    c = resolved(cfg)
+    summary = train_runs([c], pack=1)[0]
+    status = summary.get("status")
+    where = f"{c['out_dir']}/{c['name']}/{summary.get('run_id')}"
+    if summary.get("skipped"):
+        print(f"sweep: run {summary['run_id']} is already {status}: {where} (delete it to train again)")
+    else:
+        loss, acc = summary.get("final_test_loss"), summary.get("final_test_acc")
+        extra = f", test loss {loss:.4g}" if loss is not None else ""
+        extra += f", test acc {acc:.3f}" if acc is not None else ""
+        print(f"sweep: run {summary.get('run_id')} {status}{extra} -> {where}")
+    if status == "failed":
+        raise SystemExit(1)
+    return summary.get("final_test_loss")

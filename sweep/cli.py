@@ -1,0 +1,47 @@
+"""The `sweep` command: `run` is a Hydra app; the other subcommands read a sweep's folder."""
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: sweep <command> [args]
+
+commands:
+  run [overrides] [-m]     train one run, or a grid with -m (Hydra overrides: lr=1e-3,1e-2 optimizer=sgd,adam)
+  status SWEEP_DIR         table of a sweep's runs by status (see `sweep status --help`)
+  collect SWEEP_DIR        one row per run as parquet/csv (see `sweep collect --help`)
+  report SWEEP_DIR         plots and a summary table in the sweep's folder
+  sync SWEEP_DIR           upload a sweep's offline wandb runs
+
+`sweep run --help` lists the config groups and keys; `sweep run --cfg job` prints the resolved config.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        sys.argv = ["sweep run", *rest]
+        from sweep.app import run
+
+        run()
+        return
+    commands = {"status": "sweep.status", "collect": "sweep.collect", "report": "sweep.report",
+                "sync": "sweep.sync"}
+    if command not in commands:
+        print(f"sweep: error: unknown command '{command}'; choices: run, {', '.join(commands)}", file=sys.stderr)
+        sys.exit(2)
+    import importlib
+
+    try:
+        module = importlib.import_module(commands[command])
+    except ModuleNotFoundError:
+        print(f"sweep: error: `sweep {command}` is not available in this version", file=sys.stderr)
+        sys.exit(2)
+    module.main(rest)
+
+
+if __name__ == "__main__":
+    main()

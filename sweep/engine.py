@@ -1,0 +1,455 @@
+"""The training loop over a pack of K models: one forward/backward and one optimizer update for all K.
+
+A single `sweep run` is a pack of K = 1; a multirun packs configs that share shapes (see `pack_key`). Each model
+keeps its own run: run_id, folder, history, summary, checkpoint and wandb run. Per-model settings (lr, seed,
+optimizer and schedule parameters, init) travel as K-vectors; a model that diverges is recorded at its step
+and dropped from the pack, so it stops costing or affecting anything.
+
+The host is synchronised only every `log_every` steps (and at epoch ends): losses accumulate on the device.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from sweep import model as mlp
+from sweep.data import load_dataset
+from sweep.optim import adagrad, adam, rmsprop, sgd
+from sweep.optim.anneal import anneal_step
+from sweep.results import RunDir, read_json, save_torch, write_json, write_parquet, write_yaml
+from sweep.sampling import epoch_order, generator, steps_per_epoch
+from sweep.schedule import PARAMS as SCHEDULE_PARAMS
+from sweep.schedule import lr_table
+from sweep.tracking import Tracker
+
+# optimizer config name -> (update family, structural flags that must agree within a pack)
+FAMILIES = {"sgd": "sgd", "gd": "sgd", "momentum": "sgd", "nesterov": "sgd", "adagrad": "adagrad",
+            "rmsprop": "rmsprop", "adam": "adam", "adamw": "adam", "anneal": "anneal"}
+UPDATES = {"sgd": sgd.update, "adagrad": adagrad.update, "rmsprop": rmsprop.update, "adam": adam.update}
+INIT_STATES = {"sgd": sgd.init_state, "adagrad": adagrad.init_state, "rmsprop": rmsprop.init_state,
+               "adam": adam.init_state}
+FLAGS = ("nesterov", "maximize", "amsgrad", "centered")
+NUMERIC = {"sgd": ("momentum", "dampening", "weight_decay"),
+           "adagrad": ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
+           "rmsprop": ("alpha", "eps", "weight_decay", "momentum"),
+           "adam": ("beta1", "beta2", "eps", "weight_decay"),
+           "anneal": ("temperature", "cooling")}
+INIT_STREAM, ANNEAL_STREAM = 0, 2
+
+
+class Interrupted(Exception):
+    """Training stopped on request (preemption, time limit) after checkpointing every run of the pack."""
+
+
+@dataclass
+class Run:
+    """One run of a pack: its resolved config (a plain dict), identity and folder."""
+
+    cfg: dict
+    run_id: str
+    dir: RunDir
+    history: list[dict] = field(default_factory=list)
+    tracker: Tracker = field(default_factory=Tracker)
+    summary: dict = field(default_factory=dict)
+
+
+def pack_key(cfg: dict) -> str:
+    """Configs with equal keys can be trained as one pack: same data, shapes, steps, optimizer family and flags."""
+    o = cfg["optimizer"]
+    shared = {k: cfg[k] for k in ("data", "model", "batch_size", "epochs", "sampling", "dtype", "device",
+                                  "diverge_factor", "log_every", "checkpoint_every")}
+    shared.update(family=FAMILIES[o["name"]], impl=o["impl"], flags={f: o[f] for f in FLAGS},
+                  schedule=cfg["schedule"]["name"])
+    return json.dumps(shared, sort_keys=True, default=str)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def set_threads_from_allocation() -> None:
+    """Use the CPUs SLURM gave this task rather than every core of the node."""
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and cpus.isdigit():
+        torch.set_num_threads(int(cpus))
+
+
+@lru_cache(maxsize=1)
+def provenance() -> dict:
+    """Where a run came from: code version, environment, scheduler job."""
+    here = Path(__file__).resolve().parent
+    git = {}
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5)
+        if head.returncode == 0:
+            dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip() != ""
+            git = {"commit": head.stdout.strip(), "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        pass
+    from sweep import __version__
+    return {"sweep": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "host": platform.node(), "git": git}
+
+
+def _hyper(values: Sequence[float], dtype: torch.dtype, device: torch.device) -> float | Tensor:
+    """A number when all models agree (cheaper, and exactly torch.optim's arithmetic), else a K-vector."""
+    if all(v == values[0] for v in values):
+        return float(values[0])
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+def _optimizer_hypers(cfgs: Sequence[dict], family: str, dtype, device) -> dict[str, Any]:
+    opts = [dict(c["optimizer"], beta1=c["optimizer"]["betas"][0], beta2=c["optimizer"]["betas"][1]) for c in cfgs]
+    hyper: dict[str, Any] = {k: _hyper([o[k] for o in opts], dtype, device) for k in NUMERIC[family]}
+    o0 = opts[0]
+    if family == "sgd":
+        hyper.update(nesterov=o0["nesterov"], maximize=o0["maximize"])
+    elif family == "adam":
+        hyper.update(amsgrad=o0["amsgrad"], decoupled=o0["name"] == "adamw")
+    elif family == "rmsprop":
+        hyper.update(centered=o0["centered"])
+    return hyper
+
+
+def _make_torch_optimizer(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
+    """torch.optim's own optimizer for one model (optimizer.impl=torch), configured like the scratch one."""
+    name = o["name"]
+    if FAMILIES[name] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=o["momentum"], dampening=o["dampening"],
+                               weight_decay=o["weight_decay"], nesterov=o["nesterov"], maximize=o["maximize"])
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, lr_decay=o["lr_decay"], weight_decay=o["weight_decay"],
+                                   initial_accumulator_value=o["initial_accumulator_value"], eps=o["eps"])
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=o["alpha"], eps=o["eps"], weight_decay=o["weight_decay"],
+                                   momentum=o["momentum"], centered=o["centered"])
+    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+    return cls(params, lr=lr, betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weight_decay"],
+               amsgrad=o["amsgrad"])
+
+
+class PackState:
+    """Everything that evolves during training, for the K models still in the pack, plus how to slice it."""
+
+    def __init__(self, runs: list[Run], params: list[Tensor], opt_states: list[dict], torch_opts: list | None,
+                 gens: list[torch.Generator], init_loss: Tensor) -> None:
+        self.runs, self.params, self.opt_states = runs, params, opt_states
+        self.torch_opts, self.gens, self.init_loss = torch_opts, gens, init_loss
+
+    def keep(self, idx: list[int]) -> None:
+        """Drop every model not in idx (diverged or failed) from all stacked tensors."""
+        sel = torch.tensor(idx, device=self.params[0].device)
+        self.runs = [self.runs[i] for i in idx]
+        self.params = [p.detach()[sel].clone().requires_grad_(True) for p in self.params]
+        for st in self.opt_states:
+            for k, v in st.items():
+                if isinstance(v, Tensor) and v.ndim >= 1:
+                    st[k] = v[sel].clone()
+        if self.torch_opts is not None:
+            self.torch_opts = [self.torch_opts[i] for i in idx]
+        self.gens = [self.gens[i] for i in idx]
+        self.init_loss = self.init_loss[sel]
+
+    def model_checkpoint(self, k: int) -> dict:
+        """Model k's slice of the state, as saved in its own checkpoint.pt."""
+        opt = [{n: (v[k].clone() if isinstance(v, Tensor) and v.ndim >= 1 else v) for n, v in st.items()}
+               for st in self.opt_states]
+        return {"params": [p.detach()[k].clone() for p in self.params], "opt_states": opt,
+                "torch_opt": self.torch_opts[k].state_dict() if self.torch_opts is not None else None,
+                "anneal_rng": self.gens[k].get_state(), "init_loss": float(self.init_loss[k])}
+
+
+class Trainer:
+    """Trains one pack (runs sharing `pack_key` and the same start step) from start to end."""
+
+    def __init__(self, runs: list[Run], start_step: int, checkpoints: list[dict | None], *,
+                 should_stop: Callable[[], bool] = lambda: False, progress: bool = True) -> None:
+        c = runs[0].cfg
+        self.c = c
+        self.device = resolve_device(c["device"])
+        self.dtype = getattr(torch, c["dtype"])
+        self.data = load_dataset(c["data"], device=self.device, dtype=self.dtype)
+        n = self.data.x_train.shape[0]
+        self.batch = n if c["batch_size"] == "full" else min(int(c["batch_size"]), n)
+        self.spe = steps_per_epoch(n, self.batch)
+        self.total = c["epochs"] * self.spe
+        self.start_step = start_step
+        self.family = FAMILIES[c["optimizer"]["name"]]
+        self.impl = c["optimizer"]["impl"]
+        self.should_stop, self.progress = should_stop, progress
+        self.sizes = mlp.layer_sizes(self.data.num_inputs, c["model"]["hidden"], self.data.num_outputs)
+        self.state = self._build_state(runs, checkpoints)
+
+    # ------------------------------------------------------------------ set-up
+    def _build_state(self, runs: list[Run], checkpoints: list[dict | None]) -> PackState:
+        inits = [r.cfg["init"] for r in runs]
+        gens = [generator(r.cfg["seed"], INIT_STREAM) for r in runs]
+        params = mlp.init_params(self.sizes, inits, gens, dtype=self.dtype, device=self.device)
+        anneal_gens = [generator(r.cfg["seed"], ANNEAL_STREAM) for r in runs]
+        init_loss = torch.full((len(runs),), float("nan"), dtype=torch.float64)
+        opt_states: list[dict] = [{} for _ in params]
+        torch_opts = None
+        hyper = self.hyper = self._hypers(runs)
+        if self.family in INIT_STATES and self.impl == "scratch":
+            opt_states = [INIT_STATES[self.family](p.detach(), **hyper) for p in params]
+        if any(ck is not None for ck in checkpoints):
+            with torch.no_grad():
+                for k, ck in enumerate(checkpoints):
+                    for p, saved in zip(params, ck["params"]):
+                        p[k].copy_(saved)
+                    for st, saved in zip(opt_states, ck["opt_states"]):
+                        for name, v in saved.items():
+                            if isinstance(v, Tensor):
+                                if st.get(name) is None:
+                                    st[name] = torch.zeros((len(runs), *v.shape), dtype=v.dtype, device=self.device)
+                                st[name][k].copy_(v)
+                            else:
+                                st[name] = v
+                    anneal_gens[k].set_state(ck["anneal_rng"])
+                    init_loss[k] = ck["init_loss"]
+        if self.impl == "torch":
+            torch_opts = []
+            for k, r in enumerate(runs):
+                leaves = [p.detach()[k].clone().requires_grad_(True) for p in params]
+                opt = _make_torch_optimizer(r.cfg["optimizer"], leaves, r.cfg["lr"])
+                if checkpoints[k] is not None:
+                    opt.load_state_dict(checkpoints[k]["torch_opt"])
+                torch_opts.append(opt)
+        return PackState(runs, params, opt_states, torch_opts, anneal_gens, init_loss)
+
+    def _hypers(self, runs: list[Run]) -> dict[str, Any]:
+        return _optimizer_hypers([r.cfg for r in runs], self.family, self.dtype, self.device)
+
+    def _lr_rows(self, steps: np.ndarray) -> np.ndarray:
+        runs = self.state.runs
+        params = {k: [r.cfg["schedule"][k] for r in runs] for k in SCHEDULE_PARAMS}
+        return lr_table(runs[0].cfg["schedule"]["name"], steps, [r.cfg["lr"] for r in runs], self.total, params)
+
+    # ------------------------------------------------------------------ one step
+    def _forward_params(self) -> list[Tensor]:
+        if self.state.torch_opts is None:
+            return self.state.params
+        leaves = [o.param_groups[0]["params"] for o in self.state.torch_opts]
+        return [torch.stack([lv[i] for lv in leaves]) for i in range(len(self.state.params))]
+
+    def _losses(self, params: Sequence[Tensor], xb: Tensor, yb: Tensor) -> Tensor:
+        out = mlp.forward(params, xb, self.c["model"]["activation"])
+        return mlp.per_model_loss(out, yb, self.data.task)
+
+    def _step(self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray, want_norm: bool) -> tuple[Tensor, Tensor | None]:
+        """One optimizer step of every model on its own batch idx [K, B]; returns losses [K] (and grad norms)."""
+        st = self.state
+        xb, yb = self.data.x_train[idx], self.data.y_train[idx]
+        if self.family == "anneal":
+            with torch.no_grad():
+                h = self.hyper
+                loss = anneal_step(st.params, lambda ps: self._losses(ps, xb, yb), st.opt_states[0], lr=lr_t,
+                                   temperature=h["temperature"], cooling=h["cooling"], generators=st.gens)
+            return loss, None
+        params = self._forward_params()
+        loss = self._losses(params, xb, yb)
+        if st.torch_opts is None:
+            grads = torch.autograd.grad(loss.sum(), params)
+        else:
+            leaves = [p for o in st.torch_opts for p in o.param_groups[0]["params"]]
+            flat = torch.autograd.grad(loss.sum(), leaves)
+            n = len(st.params)
+            grads = [torch.stack(flat[i::n]) for i in range(n)]
+        norm = None
+        if want_norm:
+            norm = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+        with torch.no_grad():
+            if st.torch_opts is None:
+                update = UPDATES[self.family]
+                for p, g, s in zip(st.params, grads, st.opt_states):
+                    update(p, g, s, lr=lr_t, **self.hyper)
+            else:
+                n = len(st.params)
+                for k, opt in enumerate(st.torch_opts):
+                    opt.param_groups[0]["lr"] = float(lr_host[k])
+                    for i, p in enumerate(opt.param_groups[0]["params"]):
+                        p.grad = flat[k * n + i]
+                    opt.step()
+        return loss.detach(), norm
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def _evaluate(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Test loss and accuracy [K] of every model, on the whole test set (in chunks to bound memory)."""
+        params = [p.detach() for p in self._forward_params()]
+        x, y = self.data.x_test, self.data.y_test
+        k = params[0].shape[0]
+        loss = torch.zeros(k, dtype=torch.float64, device=self.device)
+        correct = torch.zeros(k, dtype=torch.float64, device=self.device)
+        chunk = max(1, 2**22 // (k * max(self.sizes)))
+        for i in range(0, x.shape[0], chunk):
+            out = mlp.forward(params, x[i:i + chunk], self.c["model"]["activation"])
+            n = out.shape[1]
+            loss += mlp.per_model_loss(out, y[i:i + chunk], self.data.task).double() * n
+            if self.data.task == "classification":
+                correct += mlp.accuracy(out, y[i:i + chunk]).double() * n
+        loss = (loss / x.shape[0]).cpu().numpy()
+        acc = (correct / x.shape[0]).cpu().numpy() if self.data.task == "classification" else None
+        return loss, acc
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> None:
+        c, st = self.c, self.state
+        log_every, ckpt_every = c["log_every"], c["checkpoint_every"]
+        factor = c["diverge_factor"]
+        t0 = time.perf_counter()
+        buf = torch.zeros(log_every, len(st.runs), dtype=torch.float64, device=self.device)
+        order, order_epoch, lr_dev, lr_host, lr_epoch = None, -1, None, None, -1
+        n_buf, last_ckpt, norm = 0, self.start_step, None
+        bar = _Progress(self.total, self.start_step, len(st.runs), enabled=self.progress)
+        step = self.start_step
+        while step < self.total and st.runs:
+            epoch, j = divmod(step, self.spe)
+            if epoch != order_epoch:
+                order = epoch_order(c["sampling"], self.data.x_train.shape[0], [r.cfg["seed"] for r in st.runs],
+                                    epoch, self.device)
+                lr_host = self._lr_rows(np.arange(epoch * self.spe, (epoch + 1) * self.spe))
+                lr_dev = torch.as_tensor(lr_host, dtype=self.dtype, device=self.device)
+                order_epoch = epoch
+            idx = order[:, j * self.batch:(j + 1) * self.batch]
+            sync = (step + 1) % log_every == 0 or j == self.spe - 1 or step + 1 == self.total
+            loss, n = self._step(idx, lr_dev[j], lr_host[j], want_norm=sync)
+            if n is not None:
+                norm = n
+            buf[n_buf] = loss
+            n_buf += 1
+            step += 1
+            if not sync:
+                continue
+            losses = buf[:n_buf].cpu().numpy()
+            if np.isnan(st.init_loss.numpy()).any():
+                first = torch.as_tensor(losses[0])
+                st.init_loss = torch.where(torch.isnan(st.init_loss), first, st.init_loss)
+            row_base = {"step": step, "epoch": step / self.spe, "lr": None}
+            norms = norm.double().cpu().numpy() if norm is not None else None
+            test_loss, test_acc = self._evaluate() if j == self.spe - 1 else (None, None)
+            keep = []
+            for k, run in enumerate(st.runs):
+                bad = ~np.isfinite(losses[:, k]) | (losses[:, k] > factor * float(st.init_loss[k]))
+                if bad.any():
+                    at = step - n_buf + int(np.argmax(bad)) + 1
+                    run.summary.update(status="diverged", diverged_step=at,
+                                       diverged_loss=float(losses[int(np.argmax(bad)), k]))
+                    continue
+                keep.append(k)
+                row = dict(row_base, lr=float(lr_host[j, k]), train_loss=float(losses[:, k].mean()),
+                           grad_norm=float(norms[k]) if norms is not None else float("nan"))
+                if test_loss is not None:
+                    row["test_loss"] = float(test_loss[k])
+                    if test_acc is not None:
+                        row["test_acc"] = float(test_acc[k])
+                run.history.append(row)
+                run.tracker.log([row])
+            n_buf = 0
+            diverged = [run for k, run in enumerate(st.runs) if k not in keep]
+            for run in diverged:
+                self._finish(run, step, time.perf_counter() - t0)
+            if diverged:
+                st.keep(keep)
+                self.hyper = self._hypers(st.runs) if st.runs else self.hyper
+                if st.runs:
+                    order, order_epoch = None, -1  # recompute this epoch's order/lr for the remaining models
+                    buf = buf[:, keep]
+            bar.update(step, st.runs)
+            stop = self.should_stop()
+            if st.runs and (step - last_ckpt >= ckpt_every or step == self.total or stop):
+                self._checkpoint(step, time.perf_counter() - t0)
+                last_ckpt = step
+            if stop and step < self.total:
+                bar.close()
+                raise Interrupted(f"stopped at step {step} of {self.total}; checkpoints saved")
+        bar.close()
+        wall = time.perf_counter() - t0
+        for run in st.runs:
+            run.summary["status"] = "done"
+            self._finish(run, step, wall)
+
+    # ------------------------------------------------------------------ outputs
+    def _checkpoint(self, step: int, wall: float) -> None:
+        for k, run in enumerate(self.state.runs):
+            ck = self.state.model_checkpoint(k)
+            ck.update(step=step, history=run.history, wall_s=run.summary.get("wall_s_before", 0.0) + wall,
+                      run_id=run.run_id)
+            save_torch(run.dir.checkpoint, ck)
+            write_parquet(run.dir.history, pd.DataFrame(run.history))
+            write_json(run.dir.summary, self._summary(run, step, wall, status="running"))
+
+    def _summary(self, run: Run, step: int, wall: float, status: str) -> dict:
+        h = run.history
+        tests = [r for r in h if "test_loss" in r]
+        wall_total = run.summary.get("wall_s_before", 0.0) + wall
+        samples = (step - self.start_step) * self.batch
+        s = {"run_id": run.run_id, "name": run.cfg.get("name"), "status": status, "step": step,
+             "total_steps": self.total, "epochs": self.c["epochs"], "steps_per_epoch": self.spe,
+             "final_train_loss": h[-1]["train_loss"] if h else None,
+             "final_test_loss": tests[-1]["test_loss"] if tests else None,
+             "final_test_acc": tests[-1].get("test_acc") if tests else None,
+             "best_test_loss": min(r["test_loss"] for r in tests) if tests else None,
+             "best_test_acc": max(r.get("test_acc", float("nan")) for r in tests) if tests and self.data.task == "classification" else None,
+             "diverged_step": run.summary.get("diverged_step"), "diverged_loss": run.summary.get("diverged_loss"),
+             "wall_s": wall_total, "samples_per_s": samples / wall if wall > 0 else None,
+             "pack_size": run.summary.get("pack_size"), "device": str(self.device),
+             "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "versions": provenance()}
+        if self.family == "anneal":
+            s["loss_evals"] = 2 * step
+        return s
+
+    def _finish(self, run: Run, step: int, wall: float) -> None:
+        status = run.summary.get("status", "done")
+        write_parquet(run.dir.history, pd.DataFrame(run.history))
+        summary = self._summary(run, step, wall, status=status)
+        if status == "diverged":
+            summary["step"] = summary["diverged_step"]
+        write_json(run.dir.summary, summary)
+        run.summary.update(summary)
+        run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})
+        run.dir.checkpoint.unlink(missing_ok=True) if status == "diverged" else None
+
+
+class _Progress:
+    """A rich progress bar over steps (or nothing, for packs inside batch jobs)."""
+
+    def __init__(self, total: int, start: int, k: int, enabled: bool) -> None:
+        self.p = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        self.p = Progress(TextColumn("[bold]train[/] K={task.fields[k]}"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=False)
+        self.p.start()
+        self.task = self.p.add_task("train", total=total, completed=start, k=k, loss="-")
+
+    def update(self, step: int, runs: list[Run]) -> None:
+        if self.p is None:
+            return
+        losses = [r.history[-1]["train_loss"] for r in runs if r.history]
+        self.p.update(self.task, completed=step, k=len(runs),
+                      loss=f"{np.median(losses):.4g}" if losses else "-")
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.stop()
+            self.p = None

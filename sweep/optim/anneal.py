@@ -1,0 +1,86 @@
+"""Simulated annealing: gradient-free, the lecture's alternative to descent.
+
+    θ' ← θ + η·ξ, ξ ~ N(0, I)            (η is the learning rate: the proposal scale, so schedules apply)
+    T_t ← T₀ · c^t
+    accept θ' if L(θ') ≤ L(θ), else with probability exp(−(L(θ') − L(θ)) / T_t)     (Metropolis)
+
+Every step costs two loss evaluations (current and proposal, on the same batch) and no gradient; the count is
+kept so comparisons with gradient methods can be made per loss evaluation, honestly.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from sweep.optim.base import Hyper, per_model
+
+
+def anneal_step(params: Sequence[Tensor], loss_fn: Callable[[Sequence[Tensor]], Tensor], state: dict[str, Any], *,
+                lr: Hyper, temperature: Hyper, cooling: Hyper, generators: Sequence[torch.Generator]) -> Tensor:
+    """One Metropolis step on K stacked models; returns the [K] losses after the step.
+
+    `loss_fn(params)` gives the [K] losses of stacked parameters; `generators[k]` drives model k's proposals and
+    acceptance draws (CPU generators, so the stream is the same on any device and in any pack).
+    """
+    k = len(generators)
+    t = state.setdefault("step", 0)
+    current = loss_fn(params)
+    proposal = []
+    for p in params:
+        noise = torch.stack([torch.randn(p.shape[1:], generator=g, dtype=torch.float64) for g in generators])
+        proposal.append(p + per_model(lr, p) * noise.to(p.device, p.dtype))
+    new = loss_fn(proposal)
+    u = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in generators]).to(new.device)
+    temp = torch.as_tensor(temperature, dtype=torch.float64, device=new.device) * \
+        torch.as_tensor(cooling, dtype=torch.float64, device=new.device) ** t
+    delta = (new - current).to(torch.float64)
+    accept = (delta <= 0) | (u < torch.exp(-delta / temp))
+    accept = accept & torch.isfinite(new)
+    for p, q in zip(params, proposal):
+        p.copy_(torch.where(accept.view(k, *([1] * (p.ndim - 1))), q, p))
+    state["step"] = t + 1
+    state["loss_evals"] = state.get("loss_evals", 0) + 2
+    state["accepted"] = state.get("accepted", 0) + accept.to(torch.int64)  # per model, no host sync
+    return torch.where(accept, new, current)
+
+
+class SimulatedAnnealing(torch.optim.Optimizer):
+    """Metropolis-rule optimizer for one model: `step(closure)` needs a closure returning the loss (no backward).
+
+    `loss_evals` counts closure calls, the cost measure to compare with gradient methods.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, temperature: float = 1.0, cooling: float = 0.999,
+                 seed: int = 0) -> None:
+        if lr <= 0 or temperature <= 0 or not 0 < cooling <= 1:
+            raise ValueError("SimulatedAnnealing needs lr > 0, temperature > 0, 0 < cooling <= 1")
+        super().__init__(params, dict(lr=lr, temperature=temperature, cooling=cooling))
+        self.generator = torch.Generator().manual_seed(seed)
+        self.loss_evals = 0
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
+        if closure is None:
+            raise ValueError("SimulatedAnnealing.step needs a closure that returns the loss")
+        result = None
+        for group in self.param_groups:
+            ps = [p for p in group["params"]]
+            stacked = [p.unsqueeze(0) for p in ps]
+
+            def loss_fn(candidate: Sequence[Tensor]) -> Tensor:
+                saved = [p.clone() for p in ps]
+                for p, c in zip(ps, candidate):
+                    p.copy_(c[0])
+                with torch.enable_grad():
+                    loss = closure()
+                for p, s in zip(ps, saved):
+                    p.copy_(s)
+                self.loss_evals += 1
+                return torch.as_tensor(loss).detach().reshape(1)
+
+            state = self.state.setdefault("anneal", {})
+            result = anneal_step(stacked, loss_fn, state, lr=group["lr"], temperature=group["temperature"],
+                                 cooling=group["cooling"], generators=[self.generator])
+        return result[0]

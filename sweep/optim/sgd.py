@@ -1,0 +1,52 @@
+"""SGD with momentum, dampening, Nesterov, weight decay, maximize — torch.optim.SGD's rule.
+
+    g ← ∇L(θ) (negated when maximize) + λθ
+    b ← μ b + (1 − τ) g          (b ← g on the first step)
+    θ ← θ − η (g + μ b)  if nesterov  else  θ − η b      (with μ = 0: θ ← θ − η g)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model
+
+
+def init_state(p: Tensor, **hyper: Any) -> dict[str, Any]:
+    return {"momentum_buffer": None}
+
+
+def update(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: Hyper, momentum: Hyper = 0.0,
+           dampening: Hyper = 0.0, weight_decay: Hyper = 0.0, nesterov: bool = False,
+           maximize: bool = False) -> None:
+    g = -grad if maximize else grad
+    if not is_zero(weight_decay):
+        g = g + per_model(weight_decay, p) * p
+    if not is_zero(momentum):
+        mu = per_model(momentum, p)
+        buf = state["momentum_buffer"]
+        if buf is None:
+            buf = state["momentum_buffer"] = g.clone()
+        else:
+            buf.mul_(mu).add_((1 - per_model(dampening, p)) * g)
+        g = g + mu * buf if nesterov else buf
+    p.sub_(per_model(lr, p) * g)
+
+
+class SGD(FunctionalOptimizer):
+    """Drop-in for torch.optim.SGD (same arguments and defaults)."""
+
+    update = staticmethod(update)
+    init_state = staticmethod(init_state)
+    hyper_names = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False) -> None:
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD needs lr, momentum, weight_decay >= 0; got {lr}, {momentum}, {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD(nesterov=True) needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize))

@@ -1,0 +1,71 @@
+"""Weights & Biases for one run: offline by default, never able to fail or stall training.
+
+Every problem with wandb (no network, timeout, quota, a missing package) is reported once on stderr and the run
+continues with tracking off; the local results store stays complete either way.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+_warned: set[str] = set()
+
+
+def _warn_once(msg: str) -> None:
+    if msg not in _warned:
+        _warned.add(msg)
+        print(f"sweep: wandb: {msg}", file=sys.stderr)
+
+
+class Tracker:
+    """One wandb run (id = the config-hash run_id, group = the sweep's name) or a no-op when tracking is off."""
+
+    def __init__(self, run: Any = None) -> None:
+        self.run = run
+
+    @classmethod
+    def open(cls, *, run_id: str, run_dir: Path, group: str, config: dict, mode: str, project: str,
+             entity: str | None, tags: list[str], init_timeout_s: float) -> "Tracker":
+        if mode == "disabled":
+            return cls()
+        try:
+            import wandb
+        except Exception as e:  # a broken wandb install must not stop training
+            _warn_once(f"cannot import wandb ({e}); tracking is off")
+            return cls()
+        kw = dict(id=run_id, group=group, job_type="train", project=project, entity=entity, tags=tags,
+                  config=config, dir=str(run_dir), resume="allow", reinit="create_new")
+        for attempt in ([mode, "offline"] if mode == "online" else [mode]):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    run = wandb.init(mode=attempt, settings=wandb.Settings(
+                        init_timeout=init_timeout_s, silent=True, console="off", x_disable_stats=True), **kw)
+                return cls(run)
+            except Exception as e:
+                nxt = "falling back to offline" if attempt == "online" else "tracking is off for this run"
+                _warn_once(f"init in {attempt} mode failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); {nxt}")
+        return cls()
+
+    def log(self, rows: list[dict]) -> None:
+        if self.run is None:
+            return
+        try:
+            for row in rows:
+                self.run.log({k: v for k, v in row.items() if k != "step"}, step=int(row["step"]))
+        except Exception as e:
+            _warn_once(f"log failed ({e}); further logging of this run is skipped")
+            self.run = None
+
+    def finish(self, summary: dict, exit_code: int = 0) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.summary.update(summary)
+            self.run.finish(exit_code=exit_code)
+        except Exception as e:
+            _warn_once(f"finish failed ({e})")
+        self.run = None
