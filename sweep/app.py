@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import hydra
 import hydra._internal.utils as hydra_utils
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sweep.config import register_configs, validate
 from sweep.errors import report_user_errors
-from sweep.launch import hydra_launcher  # noqa: F401  (registers hydra/launcher=sweep)
+
+from hydra.core.plugins import Plugins
+from hydra_plugins.sweep_launcher.sweep_launcher import SweepLauncher
 
 register_configs()
+Plugins.instance().register(SweepLauncher)  # an editable install hides hydra_plugins/ from Hydra's scan
 # Hydra prints user errors over several lines with a hint about HYDRA_FULL_ERROR; sweep promises one line.
 hydra_utils.run_and_report = report_user_errors
 
@@ -18,9 +21,11 @@ SINGLE_RUN_NAME = "single"
 
 def resolved(cfg: DictConfig, name: str | None = None) -> dict:
     """The validated, fully resolved config as a plain dict (what the engine and results store receive)."""
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)  # Hydra's own node (in -m it is only half-filled); not part of a run
     validate(cfg)
     c = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    c.pop("hydra", None)
     c["name"] = c.get("name") or name or SINGLE_RUN_NAME
     return c
 
@@ -28,9 +33,18 @@ def resolved(cfg: DictConfig, name: str | None = None) -> dict:
 @hydra.main(version_base="1.3", config_path="pkg://sweep.conf", config_name="config")
 def run(cfg: DictConfig) -> float | None:
     """Train the one run `cfg` describes (resuming it when a checkpoint exists); returns its final test loss."""
+    from sweep.engine import check_data
+    from sweep.errors import fail, one_line
     from sweep.runner import train_runs  # after validation-only paths (--cfg, --help) have returned
 
-    c = resolved(cfg)
+    try:
+        c = resolved(cfg)
+        check_data([c])
+    except Exception as e:  # a user error exits here, not through Hydra's job-failure logging
+        msg = one_line(e)
+        if msg is None:
+            raise
+        fail(msg)
     summary = train_runs([c], pack=1)[0]
     status = summary.get("status")
     where = f"{c['out_dir']}/{c['name']}/{summary.get('run_id')}"

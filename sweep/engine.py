@@ -77,6 +77,25 @@ def pack_key(cfg: dict) -> str:
     return json.dumps(shared, sort_keys=True, default=str)
 
 
+_DATASETS: dict[tuple, Any] = {}
+
+
+def dataset(data_cfg: dict, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    """The dataset of `data_cfg` on `device`, loaded once per process (packs of one sweep share it)."""
+    key = (json.dumps(data_cfg, sort_keys=True, default=str), str(device), dtype)
+    if key not in _DATASETS:
+        if len(_DATASETS) >= 4:
+            _DATASETS.pop(next(iter(_DATASETS)))
+        _DATASETS[key] = load_dataset(data_cfg, device=device, dtype=dtype)
+    return _DATASETS[key]
+
+
+def check_data(cfgs: Sequence[dict]) -> None:
+    """Load each distinct dataset of `cfgs` once (CPU), so a missing file fails before anything is written."""
+    for c in {json.dumps(c["data"], sort_keys=True): c for c in cfgs}.values():
+        dataset(c["data"], resolve_device(c["device"]), getattr(torch, c["dtype"]))
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -186,7 +205,7 @@ class Trainer:
         self.c = c
         self.device = resolve_device(c["device"])
         self.dtype = getattr(torch, c["dtype"])
-        self.data = load_dataset(c["data"], device=self.device, dtype=self.dtype)
+        self.data = dataset(c["data"], self.device, self.dtype)
         n = self.data.x_train.shape[0]
         self.batch = n if c["batch_size"] == "full" else min(int(c["batch_size"]), n)
         self.spe = steps_per_epoch(n, self.batch)

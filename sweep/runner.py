@@ -77,6 +77,7 @@ def _fail(run: Run, exc: BaseException) -> None:
     summary = dict(run.summary, run_id=run.run_id, name=run.cfg.get("name"), status="failed",
                    error=f"{type(exc).__name__}: {exc}")
     write_json(run.dir.summary, summary)
+    run.summary = summary
     run.tracker.finish({"status": "failed"}, exit_code=1)
     print(f"sweep: run {run.run_id} failed: {type(exc).__name__}: {exc} (traceback in {run.dir.error})",
           file=sys.stderr)

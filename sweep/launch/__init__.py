@@ -32,6 +32,13 @@ def compose_grid(compose: Callable[[Sequence[str]], DictConfig], job_overrides: 
             if msg is None:
                 raise
             raise ConfigError(f"grid point [{' '.join(ov)}]: {msg}; nothing was run or submitted") from None
+    from sweep.data import DataError
+    from sweep.engine import check_data
+
+    try:
+        check_data(cfgs)
+    except DataError as e:
+        raise ConfigError(f"{e}; nothing was run or submitted") from None
     return cfgs
 
 

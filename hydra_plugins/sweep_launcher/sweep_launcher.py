@@ -1,4 +1,4 @@
-"""Hydra launcher `hydra/launcher=sweep` (registered by sweep.app, no plugin scan needed): hands a whole multirun grid to sweep.launch.
+"""Hydra launcher plugin `hydra/launcher=sweep` (sweep.app registers it too: editable installs hide it from Hydra's scan): hands a whole multirun grid to sweep.launch.
 
 Hydra's sweeper expands the grid (`a=1,2`, `range()`, `choice()`, `glob()`); this launcher receives every job's
 overrides at once, so sweep can validate all of them before anything runs or is submitted, then pack them.
@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 @dataclass
 class SweepLauncherConf:
-    _target_: str = "sweep.launch.hydra_launcher.SweepLauncher"
+    _target_: str = "hydra_plugins.sweep_launcher.sweep_launcher.SweepLauncher"
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="sweep", node=SweepLauncherConf, provider="sweep")

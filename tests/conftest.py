@@ -1,0 +1,40 @@
+"""Shared fixtures: compose real configs from conf/ (the same path `sweep run` takes) and run the real CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_cfg(out_dir: Path, *overrides: str) -> dict:
+    """A validated, resolved run config, composed exactly as `sweep run <overrides>` would."""
+    from sweep.app import resolved  # registers the schema and the launcher
+
+    with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"out_dir={out_dir}", *overrides])
+    return resolved(cfg)
+
+
+def sweep_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None,
+              check: bool = False) -> subprocess.CompletedProcess:
+    """Run the installed `sweep` console script."""
+    e = dict(os.environ, **(env or {}))
+    proc = subprocess.run([sys.executable, "-m", "sweep.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=e)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"sweep {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def cfg_factory(tmp_path):
+    return lambda *ov: make_cfg(tmp_path / "runs", *ov)

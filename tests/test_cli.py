@@ -1,0 +1,90 @@
+"""The `sweep` command as users type it: composition, Hydra's own flags, and one-line errors with nothing written."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import sweep_cli
+
+FAST = ["epochs=1", "model.hidden=[16]", "wandb.mode=disabled"]
+
+
+def test_help_lists_commands_and_run_help_lists_groups(tmp_path):
+    top = sweep_cli("--help", check=True)
+    assert "run" in top.stdout and "status" in top.stdout
+    run = sweep_cli("run", "--help", check=True)
+    for group in ("optimizer", "schedule", "init", "data", "model", "cluster"):
+        assert group in run.stdout
+
+
+def test_cfg_job_prints_resolved_config_without_training(tmp_path):
+    proc = sweep_cli("run", "--cfg", "job", "optimizer=adam", f"out_dir={tmp_path}", check=True)
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["optimizer"]["name"] == "adam" and cfg["optimizer"]["betas"] == [0.9, 0.999]
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optimizer=adamm", "unknown optimizer 'adamm'; choices: adagrad, adam, adamw, anneal, gd, momentum"),
+    ("lr=fast", "invalid override lr=fast"),
+    ("batch_size=-3", "batch_size=-3 is invalid: use a positive integer or 'full'"),
+    ("batch_size=big", "batch_size='big' is invalid"),
+    ("epochs=0", "epochs=0 is invalid: use a positive integer"),
+    ("lr=-1", "lr=-1.0 is invalid"),
+    ("sampling=random", "sampling='random' is unknown; choices: shuffle_each_epoch, shuffle_once, with_replacement"),
+    ("schedule=cosin", "unknown schedule 'cosin'; choices:"),
+    ("optimizer.momentm=0.9", "unknown config key 'optimizer.momentm'"),
+    ("optimizer=adam optimizer.momentum=0.9", "optimizer.momentum does not apply to optimizer=adam"),
+    ("optimizer=gd batch_size=32", "optimizer=gd is full-batch gradient descent"),
+    ("model.activation=swish", "model.activation='swish' is unknown"),
+    ("data=mnist", "data.root is not set"),
+    ("wandb.mode=loud", "wandb.mode='loud' is unknown"),
+])
+def test_bad_input_is_one_line_nonzero_exit_and_nothing_written(tmp_path, override, message):
+    proc = sweep_cli("run", "wandb.mode=disabled", *override.split(), f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("sweep: error: ") and message in lines[0], lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_grid_point_fails_whole_multirun_before_training(tmp_path):
+    proc = sweep_cli("run", "-m", "lr=0.1,fast", *FAST, f"out_dir={tmp_path / 'runs'}",
+                     cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "lr=fast" in proc.stderr
+    assert not list((tmp_path / "runs").glob("*/*/summary.json"))
+
+
+def test_run_writes_results_and_resubmitting_skips(tmp_path):
+    out = tmp_path / "runs"
+    first = sweep_cli("run", "optimizer=adam", "lr=1e-2", *FAST, f"out_dir={out}", check=True)
+    run_dir = next((out / "single").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["run_id"] == run_dir.name
+    assert f"run {run_dir.name} done" in first.stdout
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert cfg["optimizer"]["name"] == "adam" and cfg["lr"] == 1e-2 and cfg["name"] == "single"
+    hist = pd.read_parquet(run_dir / "history.parquet")
+    assert {"step", "epoch", "lr", "train_loss", "grad_norm", "test_loss", "test_acc"} <= set(hist.columns)
+    mtime = (run_dir / "summary.json").stat().st_mtime_ns
+    again = sweep_cli("run", "optimizer=adam", "lr=1e-2", *FAST, f"out_dir={out}", check=True)
+    assert "already done" in again.stdout
+    assert (run_dir / "summary.json").stat().st_mtime_ns == mtime
+
+
+def test_multirun_grid_runs_locally_as_packs_and_records_the_sweep(tmp_path):
+    out = tmp_path / "runs"
+    proc = sweep_cli("run", "-m", "optimizer=sgd,adam", "lr=0.01,0.1", *FAST, f"out_dir={out}", check=True)
+    assert "4 runs in 2 pack(s)" in proc.stdout  # sgd and adam cannot share a pack
+    (sweep_dir,) = [p for p in out.iterdir() if p.name.startswith("sweep-")]
+    record = json.loads((sweep_dir / "sweep.json").read_text())
+    assert len(record["runs"]) == 4 and set(record["swept"]) == {"lr", "optimizer"}
+    statuses = [json.loads((sweep_dir / r["run_id"] / "summary.json").read_text())["status"] for r in record["runs"]]
+    assert statuses == ["done"] * 4
+    again = sweep_cli("run", "-m", "optimizer=sgd,adam", "lr=0.01,0.1", *FAST, f"out_dir={out}", check=True)
+    assert sweep_dir.name in again.stdout  # the same grid continues the same sweep folder
