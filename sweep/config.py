@@ -133,6 +133,7 @@ class ClusterConfig:
     max_num_timeout: int = 3           # requeues after a time limit / preemption before giving up
     additional_parameters: dict[str, Any] = field(default_factory=dict)  # extra sbatch flags, e.g. {mail-type: END}
     setup: list[str] = field(default_factory=list)  # shell lines run before each task (module load ..., source venv)
+    wait: bool = False                 # slurm: block until every job of the sweep has ended, then summarise
 
 
 # --------------------------------------------------------------------------------------------- the run

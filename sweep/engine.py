@@ -72,8 +72,7 @@ def pack_key(cfg: dict) -> str:
     o = cfg["optimizer"]
     shared = {k: cfg[k] for k in ("data", "model", "batch_size", "epochs", "sampling", "dtype", "device",
                                   "diverge_factor", "log_every", "checkpoint_every")}
-    shared.update(family=FAMILIES[o["name"]], impl=o["impl"], flags={f: o[f] for f in FLAGS},
-                  schedule=cfg["schedule"]["name"])
+    shared.update(family=FAMILIES[o["name"]], impl=o["impl"], flags={f: o[f] for f in FLAGS})
     return json.dumps(shared, sort_keys=True, default=str)
 
 
@@ -258,9 +257,14 @@ class Trainer:
         return _optimizer_hypers([r.cfg for r in runs], self.family, self.dtype, self.device)
 
     def _lr_rows(self, steps: np.ndarray) -> np.ndarray:
+        """Learning rates [len(steps), K]; models of one pack may even use different schedules."""
         runs = self.state.runs
-        params = {k: [r.cfg["schedule"][k] for r in runs] for k in SCHEDULE_PARAMS}
-        return lr_table(runs[0].cfg["schedule"]["name"], steps, [r.cfg["lr"] for r in runs], self.total, params)
+        table = np.empty((len(steps), len(runs)))
+        for name in {r.cfg["schedule"]["name"] for r in runs}:
+            cols = [k for k, r in enumerate(runs) if r.cfg["schedule"]["name"] == name]
+            params = {p: [runs[k].cfg["schedule"][p] for k in cols] for p in SCHEDULE_PARAMS}
+            table[:, cols] = lr_table(name, steps, [runs[k].cfg["lr"] for k in cols], self.total, params)
+        return table
 
     # ------------------------------------------------------------------ one step
     def _forward_params(self) -> list[Tensor]:

@@ -49,7 +49,10 @@ def anneal_step(params: Sequence[Tensor], loss_fn: Callable[[Sequence[Tensor]], 
 class SimulatedAnnealing(torch.optim.Optimizer):
     """Metropolis-rule optimizer for one model: `step(closure)` needs a closure returning the loss (no backward).
 
-    `loss_evals` counts closure calls, the cost measure to compare with gradient methods.
+    `loss_evals` counts closure calls, the cost measure to compare with gradient methods (2 per step and group).
+    Each param group keeps its own step count (its temperature is T0·c^t with t the optimizer's steps, however many
+    groups there are). `state_dict()` carries the proposal generator and `loss_evals`, so a resumed run draws the
+    same proposals as an uninterrupted one.
     """
 
     def __init__(self, params, lr: float = 1e-2, temperature: float = 1.0, cooling: float = 0.999,
@@ -65,7 +68,7 @@ class SimulatedAnnealing(torch.optim.Optimizer):
         if closure is None:
             raise ValueError("SimulatedAnnealing.step needs a closure that returns the loss")
         result = None
-        for group in self.param_groups:
+        for i, group in enumerate(self.param_groups):
             ps = [p for p in group["params"]]
             stacked = [p.unsqueeze(0) for p in ps]
 
@@ -80,7 +83,23 @@ class SimulatedAnnealing(torch.optim.Optimizer):
                 self.loss_evals += 1
                 return torch.as_tensor(loss).detach().reshape(1)
 
-            state = self.state.setdefault("anneal", {})
+            # one state per group: a shared one would advance the cooling clock once per group per step
+            state = self.state.setdefault("anneal" if i == 0 else f"anneal_{i}", {})
             result = anneal_step(stacked, loss_fn, state, lr=group["lr"], temperature=group["temperature"],
                                  cooling=group["cooling"], generators=[self.generator])
         return result[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = super().state_dict()
+        sd["generator"] = self.generator.get_state()
+        sd["loss_evals"] = self.loss_evals
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        gen, evals = state_dict.pop("generator", None), state_dict.pop("loss_evals", None)
+        super().load_state_dict(state_dict)
+        if gen is not None:
+            self.generator.set_state(gen)
+        if evals is not None:
+            self.loss_evals = int(evals)

@@ -2,7 +2,7 @@
 
     g ← ∇L(θ) (negated when maximize) + λθ
     b ← μ b + (1 − τ) g          (b ← g on the first step)
-    θ ← θ − η (g + μ b)  if nesterov  else  θ − η b      (with μ = 0: θ ← θ − η g)
+    θ ← θ − η (g + μ b)  if nesterov  else  θ − η b      (with μ = 0: θ ← θ − η g, no buffer, τ unused)
 """
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ def update(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: Hyper, momentu
             buf = state["momentum_buffer"] = g.clone()
         else:
             buf.mul_(mu).add_((1 - per_model(dampening, p)) * g)
-        g = g + mu * buf if nesterov else buf
+        step = g + mu * buf if nesterov else buf
+        # a model of the pack with momentum 0 takes the plain step, as torch.optim.SGD(momentum=0) does
+        # (its buffer would otherwise carry the dampening factor (1 − τ) from the second step on)
+        g = torch.where(mu == 0, g, step) if isinstance(mu, Tensor) else step
     p.sub_(per_model(lr, p) * g)
 
 

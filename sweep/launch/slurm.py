@@ -1,0 +1,356 @@
+"""Submit a sweep's packs to SLURM as one job array (through submitit), and the array task that trains a pack.
+
+    submit(cfgs, sweep_dir)   skip finished runs, pack the rest, snapshot the code, queue ONE array per
+                              MaxArraySize packs, record the job ids in sweep.json and return at once
+                              (or wait, with cluster.wait=true)
+    PackJob(pack_cfgs)        what each array task runs: train_runs(pack) with preemption/time-limit handling
+
+Preemption and time limits: SLURM (or `scancel --signal=USR2 <job>`) sends SIGUSR2 to the task. submitit's own
+handler would checkpoint the *callable* and requeue at once, in the middle of an optimizer step. PackJob replaces
+it while training with a handler that only raises a flag; the engine sees the flag at its next sync point,
+checkpoints every run of the pack and raises Interrupted; then PackJob calls submitit's handler, which pickles
+`PackJob(same pack)` again and requeues the task. The requeued task skips finished runs and resumes the others
+from their checkpoints, bit-identically.
+
+Code version: the package is copied once per content hash to <sweep_dir>/code/<hash>/sweep and the tasks import
+it from there (PYTHONPATH, and srun's working directory, so that neither the editable install nor a `sweep/`
+folder in the submission directory wins), so editing the checkout after submitting changes nothing that is
+queued or requeued.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import submitit
+
+from sweep.results import read_json, write_json
+from sweep.runner import plan_packs, run_dir_for, train_runs
+
+SWEEP_FILE = "sweep.json"
+DEFAULT_MAX_ARRAY_SIZE = 1001          # SLURM's own default MaxArraySize
+POLL_S = 2.0
+
+
+# ---------------------------------------------------------------------------------------------- the array task
+class PackJob(submitit.helpers.Checkpointable):
+    """One array task: train one pack of runs; on SIGUSR2 checkpoint them all consistently, then requeue."""
+
+    def __init__(self, submit_dir: str) -> None:
+        self.submit_dir = submit_dir   # srun starts the task in the code snapshot; runs use the submission dir
+
+    def __call__(self, pack_cfgs: list[dict]) -> list[dict]:
+        from sweep.engine import Interrupted
+
+        os.chdir(self.submit_dir)
+        sig = _preempt_signal()
+        stop = {"flag": False}
+
+        def request_stop(signum: int, frame: Any) -> None:
+            stop["flag"] = True
+            print(f"sweep: caught {signal.Signals(signum).name}: checkpointing the pack at the next sync point",
+                  flush=True)
+
+        prev = signal.signal(sig, request_stop)
+        _log_start(pack_cfgs)
+        try:
+            summaries = train_runs(pack_cfgs, pack=len(pack_cfgs), should_stop=lambda: stop["flag"], progress=False)
+        except Interrupted as e:
+            print(f"sweep: {e}; handing over to submitit to requeue", flush=True)
+            signal.signal(sig, prev)
+            if callable(prev):
+                prev(sig, None)        # submitit: checkpoint() -> requeue -> sys.exit (or raise if out of requeues)
+            raise
+        finally:
+            if signal.getsignal(sig) is request_stop:
+                signal.signal(sig, prev)
+        out = [{"run_id": s.get("run_id"), "status": s.get("status"), "final_test_loss": s.get("final_test_loss")}
+               for s in summaries]
+        print(f"sweep: pack finished: {dict(Counter(s['status'] for s in out))}", flush=True)
+        return out
+
+    def checkpoint(self, pack_cfgs: list[dict]) -> submitit.helpers.DelayedSubmission:
+        """Rerun the same pack after the requeue: finished runs are skipped, the others resume from checkpoints."""
+        return submitit.helpers.DelayedSubmission(self, pack_cfgs)
+
+
+def _preempt_signal() -> signal.Signals:
+    return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
+
+
+def _log_start(pack_cfgs: list[dict]) -> None:
+    import sweep
+
+    env = os.environ
+    task = env.get("SLURM_ARRAY_JOB_ID", env.get("SLURM_JOB_ID", "?")) + "_" + env.get("SLURM_ARRAY_TASK_ID", "0")
+    print(f"sweep: task {task} on {socket.gethostname()}: {len(pack_cfgs)} run(s); "
+          f"SLURM_RESTART_COUNT={env.get('SLURM_RESTART_COUNT', '0')} "
+          f"SLURM_CPUS_PER_TASK={env.get('SLURM_CPUS_PER_TASK', '-')} "
+          f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '-')} "
+          f"sweep_code={Path(sweep.__file__).resolve().parent}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- code snapshot
+def _package_sources() -> list[tuple[str, Path]]:
+    """(name inside the snapshot, folder) of the sweep package and of sweep.conf when it lives elsewhere
+    (the editable install maps sweep.conf to the checkout's top-level conf/)."""
+    import sweep
+
+    pkg = Path(sweep.__file__).resolve().parent
+    out = [("sweep", pkg)]
+    spec = importlib.util.find_spec("sweep.conf")
+    if spec is not None and spec.submodule_search_locations:
+        conf = Path(list(spec.submodule_search_locations)[0]).resolve()
+        if conf != pkg / "conf":
+            out.append(("sweep/conf", conf))
+    return out
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
+
+
+def snapshot_code(sweep_dir: Path) -> Path:
+    """Copy the sweep package (as it is now) to <sweep_dir>/code/<content hash>/ once; returns that folder,
+    the one to put on the tasks' PYTHONPATH."""
+    sources = _package_sources()
+    h = hashlib.sha256()
+    for name, root in sources:
+        for f in _files(root):
+            h.update(f"{name}/{f.relative_to(root).as_posix()}\0".encode())
+            h.update(f.read_bytes())
+            h.update(b"\0")
+    dest = Path(sweep_dir).resolve() / "code" / h.hexdigest()[:12]
+    if (dest / "sweep" / "__init__.py").exists():
+        return dest
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+    for name, root in sources:
+        shutil.copytree(root, tmp / name, ignore=ignore, dirs_exist_ok=True)
+    write_json(tmp / "SOURCE.json", {"source": str(sources[0][1]), "created": _now(), **_git_state(sources[0][1])})
+    try:
+        tmp.rename(dest)
+    except OSError:                    # another submission made the same snapshot meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _git_state(path: Path) -> dict:
+    try:
+        head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5)
+        if head.returncode != 0:
+            return {}
+        dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip() != ""
+        return {"git_commit": head.stdout.strip(), "git_dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
+# ---------------------------------------------------------------------------------------------- the cluster
+@lru_cache(maxsize=1)
+def max_array_size() -> int:
+    """The cluster's MaxArraySize (an array may hold that many tasks, indices 0..N-1); 1001 if unreadable."""
+    try:
+        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+        m = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, flags=re.M)
+        if m and int(m.group(1)) > 0:
+            return int(m.group(1))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return DEFAULT_MAX_ARRAY_SIZE
+
+
+def active_tasks() -> dict[str, str]:
+    """Job id (`123_4` for array tasks) -> state, for every job of this user still in the queue; {} when
+    squeue cannot be asked."""
+    try:
+        p = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True,
+                           timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if p.returncode != 0:
+        return {}
+    return dict(line.split(None, 1) for line in p.stdout.splitlines() if line.strip())
+
+
+def wait_for_jobs(job_ids: Sequence[str], timeout_s: float | None = None, poll_s: float = POLL_S) -> bool:
+    """Block until none of `job_ids` (array ids or task ids) is queued or running; False on timeout."""
+    ids = {str(j).split("_")[0] for j in job_ids}
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        if not any(t.split("_")[0] in ids for t in active_tasks()):
+            return True
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+
+
+def _executor(cluster: dict, sweep_dir: Path, code_dir: Path) -> submitit.AutoExecutor:
+    """An executor with every ClusterConfig field mapped to its submitit parameter; unset (None/0) ones omitted."""
+    ex = submitit.AutoExecutor(folder=sweep_dir / "submitit", cluster="slurm",
+                               slurm_max_num_timeout=int(cluster.get("max_num_timeout") or 0))
+    params: dict[str, Any] = {"name": sweep_dir.name}
+    for key, param, cast in (("timeout_min", "timeout_min", int), ("cpus_per_task", "cpus_per_task", int),
+                             ("mem_gb", "mem_gb", float), ("gpus_per_node", "gpus_per_node", int),
+                             ("partition", "slurm_partition", str), ("account", "slurm_account", str),
+                             ("qos", "slurm_qos", str), ("constraint", "slurm_constraint", str),
+                             ("array_parallelism", "slurm_array_parallelism", int)):
+        value = cluster.get(key)
+        if value not in (None, 0, ""):
+            params[param] = cast(value)
+    if params.get("mem_gb") is not None and params["mem_gb"] == int(params["mem_gb"]):
+        params["mem_gb"] = int(params["mem_gb"])
+    if cluster.get("additional_parameters"):
+        params["slurm_additional_parameters"] = dict(cluster["additional_parameters"])
+    code = shlex.quote(str(code_dir))
+    params["slurm_setup"] = [*cluster.get("setup", []),
+                             "# sweep: run the code snapshot taken at submission",
+                             f"export PYTHONPATH={code}${{PYTHONPATH:+:$PYTHONPATH}}"]
+    # `python -m` puts its working directory first on sys.path: start the task inside the snapshot, so a
+    # `sweep/` folder in the submission directory cannot shadow it (PackJob goes back to the submission dir).
+    params["slurm_srun_args"] = ["--chdir", str(code_dir)]
+    ex.update_parameters(**params)
+    return ex
+
+
+# ---------------------------------------------------------------------------------------------- submit
+def _now() -> str:
+    return datetime.now().isoformat(timespec="seconds")
+
+
+def _pack_arg(cfg: dict) -> int | str:
+    p = cfg["pack"]
+    return p if isinstance(p, int) and not isinstance(p, bool) else "auto"
+
+
+def _queued_elsewhere(record: dict, active: dict[str, str]) -> dict[str, str]:
+    """run_id -> task id, for runs of earlier submissions of this sweep whose array task is still queued/running."""
+    out: dict[str, str] = {}
+    for sub in record.get("slurm", []):
+        for p in sub.get("packs", []):
+            if p["job_id"] in active:
+                for rid in p["run_ids"]:
+                    out[rid] = p["job_id"]
+    return out
+
+
+def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
+    """Queue every unfinished config of the sweep as packs in SLURM job arrays; returns one dict per config,
+    in order: {run_id, status: queued | done | diverged, slurm_job_id}."""
+    from sweep.config import run_id as config_run_id
+
+    t0 = time.perf_counter()
+    sweep_dir = Path(sweep_dir).resolve()
+    record_path = sweep_dir / SWEEP_FILE
+    record = read_json(record_path) or {}
+    ids = [config_run_id(c) for c in cfgs]
+    results: list[dict] = [{"run_id": i, "status": None, "slurm_job_id": None} for i in ids]
+
+    active = active_tasks()
+    elsewhere = _queued_elsewhere(record, active)
+    pending: list[int] = []
+    for k, c in enumerate(cfgs):
+        d = run_dir_for(c)
+        if d.is_finished():
+            results[k]["status"] = d.status()
+        elif ids[k] in elsewhere:
+            results[k].update(status="queued", slurm_job_id=elsewhere[ids[k]])
+        else:
+            pending.append(k)
+
+    jobs_by_array: dict[str, int] = {}
+    entry: dict[str, Any] = {}
+    if pending:
+        code_dir = snapshot_code(sweep_dir)
+        max_array = max_array_size()
+        index_of = {}
+        # configs that share cluster settings and pack size go to the same array(s)
+        groups: dict[str, list[int]] = {}
+        for k in pending:
+            key = json.dumps([cfgs[k]["cluster"], _pack_arg(cfgs[k])], sort_keys=True, default=str)
+            groups.setdefault(key, []).append(k)
+        packs_rec = []
+        cwd = os.getcwd()
+        for members in groups.values():
+            job_cfgs = []
+            for k in members:
+                c = dict(cfgs[k], out_dir=str(Path(cfgs[k]["out_dir"]).resolve()))
+                index_of[id(c)] = k
+                job_cfgs.append(c)
+            packs = plan_packs(job_cfgs, _pack_arg(cfgs[members[0]]))
+            ex = _executor(cfgs[members[0]]["cluster"], sweep_dir, code_dir)
+            job = PackJob(cwd)
+            for start in range(0, len(packs), max_array):
+                chunk = packs[start:start + max_array]
+                jobs = ex.map_array(job, chunk)
+                array_id = jobs[0].job_id.split("_")[0]
+                jobs_by_array[array_id] = len(chunk)
+                for j, p in zip(jobs, chunk):
+                    rids = [ids[index_of[id(c)]] for c in p]
+                    index = int(j.job_id.split("_")[1]) if "_" in j.job_id else 0   # one pack: a plain job
+                    packs_rec.append({"job_id": j.job_id, "array_job_id": array_id, "index": index,
+                                      "run_ids": rids})
+                    for c in p:
+                        results[index_of[id(c)]].update(status="queued", slurm_job_id=j.job_id)
+        entry = {"time": _now(), "job_ids": list(jobs_by_array), "code": str(code_dir),
+                 "cluster": cfgs[0]["cluster"].get("name"), "max_array_size": max_array,
+                 "queued": len(pending), "packs": packs_rec}
+        record = read_json(record_path) or record
+        record.setdefault("slurm", []).append(entry)
+        write_json(record_path, record)
+
+    _print_submission(cfgs, results, sweep_dir, jobs_by_array, time.perf_counter() - t0)
+    if any(c["cluster"].get("wait", False) for c in cfgs[:1]):
+        waiting = sorted({r["slurm_job_id"].split("_")[0] for r in results if r["status"] == "queued"})
+        if waiting:
+            print(f"sweep: waiting for job(s) {', '.join(waiting)} (cluster.wait=true) ...", flush=True)
+            wait_for_jobs(waiting)
+        for k, c in enumerate(cfgs):
+            results[k]["status"] = run_dir_for(c).status() or "missing"
+        counts = Counter(r["status"] for r in results)
+        print(f"sweep: {dict(counts)} after {time.perf_counter() - t0:.0f} s; `sweep status {sweep_dir}` "
+              "for the table")
+    return results
+
+
+def _print_submission(cfgs: Sequence[dict], results: list[dict], sweep_dir: Path, arrays: dict[str, int],
+                      dt: float) -> None:
+    counts = Counter(r["status"] for r in results)
+    finished = counts.get("done", 0) + counts.get("diverged", 0)
+    n_queued_now = sum(arrays.values())
+    skipped = f"{finished} already finished"
+    others = counts.get("queued", 0) - sum(1 for r in results if r["status"] == "queued"
+                                           and r["slurm_job_id"].split("_")[0] in arrays)
+    if others:
+        skipped += f", {others} still queued by an earlier submission"
+    print(f"sweep: {len(cfgs)} runs -> {sweep_dir}")
+    if arrays:
+        tasks = ", ".join(f"{a} ({n} task{'s' * (n != 1)})" for a, n in arrays.items())
+        print(f"sweep: queued {n_queued_now} pack(s) as SLURM job array{'s' * (len(arrays) != 1)} {tasks} "
+              f"in {dt:.1f} s ({skipped})")
+        first = next(iter(arrays))
+        print("sweep: follow it with\n"
+              f"  squeue --me\n"
+              f"  sweep status {sweep_dir}\n"
+              f"  tail -f {sweep_dir}/submitit/{first}_0_0_log.out")
+    else:
+        print(f"sweep: nothing to submit ({skipped})")

@@ -1,0 +1,166 @@
+"""The pack-of-K training loop: learning, determinism, batched == alone, divergence, resume, checkpoints."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import make_cfg, sweep_cli
+from sweep.config import run_id
+from sweep.runner import run_dir_for, train_runs
+
+SMALL = ["model.hidden=[16]", "wandb.mode=disabled", "log_every=5"]
+
+
+def history(cfg) -> pd.DataFrame:
+    return pd.read_parquet(run_dir_for(cfg).history)
+
+
+def summary(cfg) -> dict:
+    return json.loads(run_dir_for(cfg).summary.read_text())
+
+
+@pytest.mark.parametrize("data, extra", [
+    ("digits", []), ("spirals", ["optimizer=adam", "lr=0.01", "model.hidden=[64,64]", "epochs=30"]), ("teacher", ["lr=0.05"]),
+    ("steps", ["lr=0.1", "model.activation=tanh"]), ("mnist1d", ["data.n_samples=1000", "lr=0.1"]),
+])
+def test_loss_falls_on_every_generated_or_bundled_dataset(tmp_path, data, extra):
+    cfg = make_cfg(tmp_path, f"data={data}", "epochs=5", "optimizer=momentum", *SMALL, *extra,
+                   f"data.cache_dir={tmp_path / 'cache'}" if data == "mnist1d" else "data.seed=0")
+    (s,) = train_runs([cfg], progress=False)
+    h = history(cfg)
+    assert s["status"] == "done"
+    assert h.train_loss.iloc[-1] < 0.7 * h.train_loss.iloc[0], h.train_loss.tolist()
+
+
+def test_same_seed_gives_identical_history_and_other_seed_differs(tmp_path):
+    a = make_cfg(tmp_path / "a", "epochs=2", *SMALL)
+    b = make_cfg(tmp_path / "b", "epochs=2", *SMALL)
+    c = make_cfg(tmp_path / "c", "epochs=2", "seed=1", *SMALL)
+    train_runs([a], progress=False), train_runs([b], progress=False), train_runs([c], progress=False)
+    pd.testing.assert_frame_equal(history(a), history(b))
+    assert not np.allclose(history(a).train_loss, history(c).train_loss)
+    assert run_id(a) == run_id(b) != run_id(c)
+
+
+def test_run_id_ignores_paths_names_and_tracking(tmp_path):
+    a = make_cfg(tmp_path / "a", "epochs=2")
+    b = make_cfg(tmp_path / "b", "epochs=2", "name=other", "wandb.mode=disabled", "log_every=3", "device=cpu")
+    assert run_id(a) == run_id(b)
+    assert run_id(a) != run_id(make_cfg(tmp_path, "epochs=3"))
+
+
+OPTIMIZERS = [
+    ("sgd", []), ("momentum", ["optimizer.dampening=0.1"]), ("nesterov", []),
+    ("adagrad", ["optimizer.lr_decay=0.01"]), ("rmsprop", ["optimizer.momentum=0.5", "optimizer.centered=true"]),
+    ("adam", ["optimizer.amsgrad=true"]), ("adamw", []), ("anneal", ["optimizer.temperature=0.1"]),
+]
+VARIANTS = {  # per-model settings that differ inside one pack
+    "sgd": [["lr=0.05"], ["lr=0.2", "seed=1"], ["lr=0.1", "optimizer.weight_decay=0.01", "init=he_normal"]],
+    "momentum": [["lr=0.05"], ["lr=0.02", "optimizer.momentum=0.5", "seed=2"], ["lr=0.05", "schedule=cosine"]],
+    "nesterov": [["lr=0.05"], ["lr=0.02", "optimizer.momentum=0.8", "seed=3"]],
+    "adagrad": [["lr=0.05"], ["lr=0.1", "optimizer.eps=1e-6", "seed=1"]],
+    "rmsprop": [["lr=0.001"], ["lr=0.003", "optimizer.alpha=0.9", "seed=1"]],
+    "adam": [["lr=0.003"], ["lr=0.01", "optimizer.betas=[0.8,0.99]", "seed=1"], ["lr=0.001", "init.scale=2.0"]],
+    "adamw": [["lr=0.003"], ["lr=0.01", "optimizer.weight_decay=0.1", "seed=4"]],
+    "anneal": [["lr=0.01"], ["lr=0.02", "seed=1"], ["lr=0.01", "optimizer.cooling=0.99"]],
+}
+
+
+@pytest.mark.parametrize("name, extra", OPTIMIZERS, ids=[o for o, _ in OPTIMIZERS])
+def test_pack_trained_batched_equals_each_model_trained_alone(tmp_path, name, extra):
+    """float64: every model's history from the pack matches its solo run to 1e-10 (relative)."""
+    common = [f"optimizer={name}", *extra, "data=spirals", "data.n_samples=300", "epochs=3", "batch_size=32",
+              "dtype=float64", *SMALL]
+    packed = [make_cfg(tmp_path / "pack", *common, *v) for v in VARIANTS[name]]
+    alone = [make_cfg(tmp_path / "alone", *common, *v) for v in VARIANTS[name]]
+    train_runs(packed, pack=len(packed), progress=False)
+    for c in alone:
+        train_runs([c], progress=False)
+    for p, a in zip(packed, alone):
+        assert summary(p)["pack_size"] == len(packed) and summary(a)["pack_size"] == 1
+        hp, ha = history(p), history(a)
+        assert len(hp) == len(ha) > 0
+        for col in ("train_loss", "test_loss", "lr"):
+            np.testing.assert_allclose(hp[col], ha[col], rtol=1e-10, atol=1e-12, err_msg=col)
+
+
+def test_diverging_model_is_marked_at_its_step_and_does_not_disturb_the_pack(tmp_path):
+    common = ["epochs=3", "dtype=float64", "data=spirals", "data.n_samples=300", *SMALL]
+    ok = make_cfg(tmp_path / "pack", "lr=0.1", *common)
+    bad = make_cfg(tmp_path / "pack", "lr=50", *common)
+    ok_alone = make_cfg(tmp_path / "alone", "lr=0.1", *common)
+    train_runs([bad, ok], pack=2, progress=False)
+    train_runs([ok_alone], progress=False)
+    s = summary(bad)
+    assert s["status"] == "diverged" and 1 <= s["diverged_step"] < s["total_steps"]
+    assert s["step"] == s["diverged_step"]
+    assert history(bad).step.max() < s["diverged_step"] if len(history(bad)) else True
+    assert summary(ok)["status"] == "done"
+    np.testing.assert_allclose(history(ok).train_loss, history(ok_alone).train_loss, rtol=1e-10)
+
+
+def test_full_batch_is_gradient_descent_one_step_per_epoch(tmp_path):
+    cfg = make_cfg(tmp_path, "optimizer=gd", "epochs=4", "lr=0.5", *SMALL)
+    (s,) = train_runs([cfg], progress=False)
+    assert s["steps_per_epoch"] == 1 and s["total_steps"] == 4
+
+
+def _run_cli(out, *args):
+    return [sys.executable, "-m", "sweep.cli", "run", f"out_dir={out}", *args]
+
+
+def test_killed_run_resumes_from_checkpoint_bit_identically(tmp_path):
+    args = ["epochs=40", "checkpoint_every=20", "log_every=5", "model.hidden=[64,64]", "optimizer=adam",
+            "lr=3e-3", "schedule=cosine", "wandb.mode=disabled"]
+    ref_out, out = tmp_path / "ref", tmp_path / "killed"
+    sweep_cli("run", f"out_dir={ref_out}", *args, check=True)
+    proc = subprocess.Popen(_run_cli(out, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    ckpt = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list(out.glob("single/*/summary.json"))
+        if found:
+            s = json.loads(found[0].read_text())
+            if s["status"] == "running" and s["step"] >= 100:
+                ckpt = found[0].parent / "checkpoint.pt"
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt is not None, "the run finished before it could be killed; make it longer"
+    killed_at = json.loads((ckpt.parent / "summary.json").read_text())["step"]
+    assert killed_at < json.loads((ckpt.parent / "summary.json").read_text())["total_steps"]
+    sweep_cli("run", f"out_dir={out}", *args, check=True)
+    run = ckpt.parent.name
+    ref, got = (json.loads((o / "single" / run / "summary.json").read_text()) for o in (ref_out, out))
+    assert got["status"] == "done"
+    for key in ("final_train_loss", "final_test_loss", "final_test_acc", "step"):
+        assert got[key] == ref[key], key  # bit-identical, not approximately equal
+    pd.testing.assert_frame_equal(pd.read_parquet(ref_out / "single" / run / "history.parquet"),
+                                  pd.read_parquet(out / "single" / run / "history.parquet"))
+
+
+def test_checkpoint_holds_model_optimizer_and_position(tmp_path):
+    cfg = make_cfg(tmp_path, "epochs=2", "optimizer=adam", "lr=1e-2", *SMALL)
+    train_runs([cfg], progress=False)
+    ck = torch.load(run_dir_for(cfg).checkpoint, weights_only=False)
+    assert ck["step"] == summary(cfg)["total_steps"] and ck["run_id"] == run_id(cfg)
+    assert {"exp_avg", "exp_avg_sq", "step"} <= set(ck["opt_states"][0])
+    assert ck["params"][0].shape == (64, 16)
+
+
+def test_torch_impl_matches_scratch_impl(tmp_path):
+    common = ["optimizer=adam", "lr=1e-2", "epochs=2", "dtype=float64", *SMALL]
+    a = make_cfg(tmp_path / "a", *common)
+    b = make_cfg(tmp_path / "b", *common, "optimizer.impl=torch")
+    train_runs([a], progress=False), train_runs([b], progress=False)
+    np.testing.assert_allclose(history(a).train_loss, history(b).train_loss, rtol=1e-9)
