@@ -6,10 +6,12 @@ continues with tracking off; the local results store stays complete either way.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 _warned: set[str] = set()
 
@@ -18,6 +20,16 @@ def _warn_once(msg: str) -> None:
     if msg not in _warned:
         _warned.add(msg)
         print(f"sweep: wandb: {msg}", file=sys.stderr)
+
+
+def _reachable(timeout_s: float) -> bool:
+    """Can this machine open a TCP connection to the wandb server? (Compute nodes often cannot.)"""
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    try:
+        socket.create_connection((url.hostname or "api.wandb.ai", url.port or 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
 
 
 class Tracker:
@@ -38,6 +50,9 @@ class Tracker:
             return cls()
         kw = dict(id=run_id, group=group, job_type="train", project=project, entity=entity, tags=tags,
                   config=config, dir=str(run_dir), resume="allow", reinit="create_new")
+        if mode == "online" and not _reachable(min(3.0, init_timeout_s)):
+            _warn_once("the wandb server is unreachable; logging offline instead (upload later: sweep sync SWEEP)")
+            mode = "offline"
         for attempt in ([mode, "offline"] if mode == "online" else [mode]):
             try:
                 with warnings.catch_warnings():
@@ -46,6 +61,8 @@ class Tracker:
                         init_timeout=init_timeout_s, silent=True, console="off", x_disable_stats=True), **kw)
                 return cls(run)
             except Exception as e:
+                if attempt == "online":
+                    wandb.teardown()  # else the half-made online run keeps its id and the offline retry is refused
                 nxt = "falling back to offline" if attempt == "online" else "tracking is off for this run"
                 _warn_once(f"init in {attempt} mode failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); {nxt}")
         return cls()

@@ -28,6 +28,7 @@ def sweep_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: di
               check: bool = False) -> subprocess.CompletedProcess:
     """Run the installed `sweep` console script."""
     e = dict(os.environ, **(env or {}))
+    e = {k: v for k, v in e.items() if v is not None}  # env={"X": None} removes X
     proc = subprocess.run([sys.executable, "-m", "sweep.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=e)
     if check and proc.returncode != 0:

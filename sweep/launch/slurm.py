@@ -19,8 +19,10 @@ queued or requeued.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -97,7 +99,9 @@ def _log_start(pack_cfgs: list[dict]) -> None:
     import sweep
 
     env = os.environ
-    task = env.get("SLURM_ARRAY_JOB_ID", env.get("SLURM_JOB_ID", "?")) + "_" + env.get("SLURM_ARRAY_TASK_ID", "0")
+    task = env.get("SLURM_JOB_ID", "?")
+    if env.get("SLURM_ARRAY_TASK_ID"):
+        task = f"{env.get('SLURM_ARRAY_JOB_ID')}_{env['SLURM_ARRAY_TASK_ID']}"
     print(f"sweep: task {task} on {socket.gethostname()}: {len(pack_cfgs)} run(s); "
           f"SLURM_RESTART_COUNT={env.get('SLURM_RESTART_COUNT', '0')} "
           f"SLURM_CPUS_PER_TASK={env.get('SLURM_CPUS_PER_TASK', '-')} "
@@ -278,45 +282,32 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
             pending.append(k)
 
     jobs_by_array: dict[str, int] = {}
-    entry: dict[str, Any] = {}
     if pending:
         code_dir = snapshot_code(sweep_dir)
         max_array = max_array_size()
-        index_of = {}
+        entry: dict[str, Any] = {"time": _now(), "job_ids": [], "code": str(code_dir),
+                                 "cluster": cfgs[0]["cluster"].get("name"), "max_array_size": max_array,
+                                 "queued": 0, "packs": []}
         # configs that share cluster settings and pack size go to the same array(s)
         groups: dict[str, list[int]] = {}
         for k in pending:
             key = json.dumps([cfgs[k]["cluster"], _pack_arg(cfgs[k])], sort_keys=True, default=str)
             groups.setdefault(key, []).append(k)
-        packs_rec = []
-        cwd = os.getcwd()
-        for members in groups.values():
-            job_cfgs = []
-            for k in members:
-                c = dict(cfgs[k], out_dir=str(Path(cfgs[k]["out_dir"]).resolve()))
-                index_of[id(c)] = k
-                job_cfgs.append(c)
-            packs = plan_packs(job_cfgs, _pack_arg(cfgs[members[0]]))
-            ex = _executor(cfgs[members[0]]["cluster"], sweep_dir, code_dir)
-            job = PackJob(cwd)
-            for start in range(0, len(packs), max_array):
-                chunk = packs[start:start + max_array]
-                jobs = ex.map_array(job, chunk)
-                array_id = jobs[0].job_id.split("_")[0]
-                jobs_by_array[array_id] = len(chunk)
-                for j, p in zip(jobs, chunk):
-                    rids = [ids[index_of[id(c)]] for c in p]
-                    index = int(j.job_id.split("_")[1]) if "_" in j.job_id else 0   # one pack: a plain job
-                    packs_rec.append({"job_id": j.job_id, "array_job_id": array_id, "index": index,
-                                      "run_ids": rids})
-                    for c in p:
-                        results[index_of[id(c)]].update(status="queued", slurm_job_id=j.job_id)
-        entry = {"time": _now(), "job_ids": list(jobs_by_array), "code": str(code_dir),
-                 "cluster": cfgs[0]["cluster"].get("name"), "max_array_size": max_array,
-                 "queued": len(pending), "packs": packs_rec}
-        record = read_json(record_path) or record
-        record.setdefault("slurm", []).append(entry)
-        write_json(record_path, record)
+        try:
+            for members in groups.values():
+                _submit_group(cfgs, members, ids, sweep_dir, code_dir, max_array, entry, results, jobs_by_array)
+        except submitit.core.utils.FailedJobError as e:
+            from sweep.config import ConfigError
+
+            reason = "; ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())
+            done = f"{len(entry['job_ids'])} array(s) were queued before: {', '.join(entry['job_ids'])}" \
+                if entry["job_ids"] else "nothing was submitted"
+            raise ConfigError(f"sbatch refused the job array: {reason} ({done})") from None
+        finally:
+            if entry["job_ids"]:       # record whatever was queued, even if a later chunk failed
+                record = read_json(record_path) or record
+                record.setdefault("slurm", []).append(entry)
+                write_json(record_path, record)
 
     _print_submission(cfgs, results, sweep_dir, jobs_by_array, time.perf_counter() - t0)
     if any(c["cluster"].get("wait", False) for c in cfgs[:1]):
@@ -330,6 +321,34 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
         print(f"sweep: {dict(counts)} after {time.perf_counter() - t0:.0f} s; `sweep status {sweep_dir}` "
               "for the table")
     return results
+
+
+def _submit_group(cfgs: list[dict], members: list[int], ids: list[str], sweep_dir: Path, code_dir: Path,
+                  max_array: int, entry: dict, results: list[dict], jobs_by_array: dict[str, int]) -> None:
+    """Pack the configs `members` (same cluster settings) and queue them as arrays of <= max_array tasks."""
+    index_of: dict[int, int] = {}
+    job_cfgs = []
+    for k in members:
+        c = dict(cfgs[k], out_dir=str(Path(cfgs[k]["out_dir"]).resolve()))   # the task's cwd may differ
+        index_of[id(c)] = k
+        job_cfgs.append(c)
+    packs = plan_packs(job_cfgs, _pack_arg(cfgs[members[0]]))
+    ex = _executor(cfgs[members[0]]["cluster"], sweep_dir, code_dir)
+    job = PackJob(os.getcwd())
+    for start in range(0, len(packs), max_array):
+        chunk = packs[start:start + max_array]
+        with contextlib.redirect_stderr(io.StringIO()):   # submitit prints sbatch's error; it is raised anyway
+            jobs = ex.map_array(job, chunk)
+        array_id = jobs[0].job_id.split("_")[0]
+        jobs_by_array[array_id] = len(chunk)
+        entry["job_ids"].append(array_id)
+        for j, p in zip(jobs, chunk):
+            index = int(j.job_id.split("_")[1]) if "_" in j.job_id else 0   # a single pack is a plain job
+            entry["packs"].append({"job_id": j.job_id, "array_job_id": array_id, "index": index,
+                                   "run_ids": [ids[index_of[id(c)]] for c in p]})
+            entry["queued"] += len(p)
+            for c in p:
+                results[index_of[id(c)]].update(status="queued", slurm_job_id=j.job_id)
 
 
 def _print_submission(cfgs: Sequence[dict], results: list[dict], sweep_dir: Path, arrays: dict[str, int],

@@ -1,0 +1,195 @@
+"""Simulated annealing (sweep.optim.anneal): the Metropolis rule, its cost count, determinism, packs of K."""
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+
+from sweep.optim import SimulatedAnnealing, anneal_step
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one thread is fastest, and immune to other processes competing for the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+D = 10
+TARGET = torch.linspace(-1.0, 1.0, D, dtype=torch.float64)
+
+
+def quadratic(theta: torch.Tensor) -> torch.Tensor:
+    return ((theta - TARGET) ** 2).sum()
+
+
+class Recorder:
+    """A closure for SimulatedAnnealing that remembers the parameters and loss of every call."""
+
+    def __init__(self, theta: torch.Tensor) -> None:
+        self.theta, self.calls = theta, []
+
+    def __call__(self) -> torch.Tensor:
+        loss = quadratic(self.theta)
+        self.calls.append((self.theta.detach().clone(), float(loss.detach())))
+        return loss
+
+
+def _run(steps: int, *, temperature: float, lr: float = 0.1, seed: int = 0, cooling: float = 1.0):
+    theta = torch.zeros(D, dtype=torch.float64, requires_grad=True)
+    opt = SimulatedAnnealing([theta], lr=lr, temperature=temperature, cooling=cooling, seed=seed)
+    rec = Recorder(theta)
+    moves = []  # (current loss, proposal, proposal loss, parameters after the step)
+    for _ in range(steps):
+        opt.step(rec)
+        (_, cur), (prop, new) = rec.calls[-2], rec.calls[-1]
+        moves.append((cur, prop, new, theta.detach().clone()))
+    return theta, opt, moves
+
+
+def test_downhill_always_accepted_uphill_sometimes() -> None:
+    _, _, moves = _run(400, temperature=0.05)
+    downhill = [m for m in moves if m[2] <= m[0]]
+    uphill = [m for m in moves if m[2] > m[0]]
+    assert len(downhill) > 20 and len(uphill) > 20
+    assert all(torch.equal(after, prop) for _, prop, _, after in downhill)
+    taken = sum(torch.equal(after, prop) for _, prop, _, after in uphill)
+    assert 0 < taken < len(uphill), "at T = 0.05 the Metropolis rule takes some uphill moves and refuses others"
+
+
+def test_tiny_temperature_never_goes_uphill() -> None:
+    theta, _, moves = _run(300, temperature=1e-300)
+    for cur, prop, new, after in moves:
+        if new > cur:
+            assert not torch.equal(after, prop)
+    losses = [quadratic(after).item() for *_, after in moves]
+    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    assert losses[-1] < 0.1 * quadratic(torch.zeros(D, dtype=torch.float64)).item()
+
+
+def test_loss_evals_counts_closure_calls() -> None:
+    _, opt, _ = _run(37, temperature=1.0)
+    assert opt.loss_evals == 74
+    theta = torch.zeros(D, dtype=torch.float64, requires_grad=True)
+    other = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = SimulatedAnnealing([{"params": [theta]}, {"params": [other], "lr": 0.5}], temperature=1.0, cooling=0.9)
+    calls = []
+    for _ in range(5):
+        opt.step(lambda: calls.append(1) or quadratic(theta) + (other**2).sum())
+    assert opt.loss_evals == len(calls) == 2 * 2 * 5
+    # each group cools on the optimizer's step count, not once per group and step
+    assert sorted(s["step"] for s in opt.state.values()) == [5, 5]
+
+
+def test_decreases_a_quadratic() -> None:
+    theta, opt, _ = _run(400, temperature=1e-2, cooling=0.99)
+    start = quadratic(torch.zeros(D, dtype=torch.float64)).item()
+    assert quadratic(theta.detach()).item() < 0.05 * start
+    assert opt.loss_evals == 800
+
+
+def test_deterministic_with_seed() -> None:
+    a, _, _ = _run(100, temperature=0.1, seed=3)
+    b, _, _ = _run(100, temperature=0.1, seed=3)
+    c, _, _ = _run(100, temperature=0.1, seed=4)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_state_dict_resume_is_invisible() -> None:
+    straight, _, _ = _run(80, temperature=0.1, cooling=0.97, seed=5)
+    theta = torch.zeros(D, dtype=torch.float64, requires_grad=True)
+    opt = SimulatedAnnealing([theta], lr=0.1, temperature=0.1, cooling=0.97, seed=5)
+    for _ in range(40):
+        opt.step(lambda: quadratic(theta))
+    buf = io.BytesIO()
+    torch.save(opt.state_dict(), buf)
+    buf.seek(0)
+    theta2 = theta.detach().clone().requires_grad_(True)
+    opt2 = SimulatedAnnealing([theta2], lr=0.1, temperature=0.1, cooling=0.97, seed=999)
+    opt2.load_state_dict(torch.load(buf))
+    for _ in range(40):
+        opt2.step(lambda: quadratic(theta2))
+    assert torch.equal(theta2, straight)
+    assert opt2.loss_evals == 160
+
+
+def test_metropolis_acceptance_probability() -> None:
+    """An uphill move of Δ = T ln 2 is accepted with probability exp(−Δ/T) = 1/2."""
+    temperature = 0.3
+    delta = temperature * math.log(2)
+    state: dict = {}
+    p = [torch.zeros(1, 2, dtype=torch.float64)]
+    gen = [torch.Generator().manual_seed(11)]
+    calls = iter(range(10**9))
+    loss_fn = lambda ps: torch.tensor([0.0 if next(calls) % 2 == 0 else delta], dtype=torch.float64)  # noqa: E731
+    n = 4000
+    for _ in range(n):
+        anneal_step(p, loss_fn, state, lr=0.1, temperature=temperature, cooling=1.0, generators=gen)
+    rate = int(state["accepted"][0]) / n
+    assert abs(rate - 0.5) < 5 * math.sqrt(0.25 / n)
+    assert state["loss_evals"] == 2 * n and state["step"] == n
+
+
+def test_cooling_lowers_acceptance() -> None:
+    """T_t = T0 c^t: the same uphill move becomes ever less likely to be taken."""
+    state: dict = {}
+    p = [torch.zeros(1, 2, dtype=torch.float64)]
+    gen = [torch.Generator().manual_seed(2)]
+    calls = iter(range(10**9))
+    loss_fn = lambda ps: torch.tensor([0.0 if next(calls) % 2 == 0 else 1.0], dtype=torch.float64)  # noqa: E731
+    taken = []
+    for _ in range(600):
+        before = int(state.get("accepted", torch.zeros(1, dtype=torch.int64))[0])
+        anneal_step(p, loss_fn, state, lr=0.1, temperature=5.0, cooling=0.99, generators=gen)
+        taken.append(int(state["accepted"][0]) - before)
+    assert sum(taken[:100]) > 60 and sum(taken[-200:]) == 0  # exp(-1/5)≈0.82 early; T≈0.012 late
+
+
+def _pack_losses(targets: list[torch.Tensor]):
+    tw, tb = torch.stack([t[0] for t in targets]), torch.stack([t[1] for t in targets])
+
+    def loss_fn(ps):
+        w, b = ps
+        return ((w - tw) ** 2).sum(dim=(1, 2)) + ((b - tb) ** 2).sum(dim=(1, 2))
+    return loss_fn
+
+
+def test_k_stacked_equals_k_separate_runs() -> None:
+    k = 3
+    g = torch.Generator().manual_seed(0)
+    targets = [(torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(1, 4, generator=g,
+                                                                                 dtype=torch.float64))
+               for _ in range(k)]
+    lr, temp, cool = [0.05, 0.2, 0.1], [0.01, 1.0, 0.1], [0.99, 0.999, 0.9]
+    seeds = [10, 11, 12]
+
+    w, b = torch.zeros(k, 3, 4, dtype=torch.float64), torch.zeros(k, 1, 4, dtype=torch.float64)
+    state: dict = {}
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    vec = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    for _ in range(200):
+        out = anneal_step([w, b], _pack_losses(targets), state, lr=vec(lr), temperature=vec(temp),
+                          cooling=vec(cool), generators=gens)
+    assert out.shape == (k,)
+    for i in range(k):
+        wi, bi = torch.zeros(1, 3, 4, dtype=torch.float64), torch.zeros(1, 1, 4, dtype=torch.float64)
+        st: dict = {}
+        gi = [torch.Generator().manual_seed(seeds[i])]
+        for _ in range(200):
+            anneal_step([wi, bi], _pack_losses([targets[i]]), st, lr=lr[i], temperature=temp[i], cooling=cool[i],
+                        generators=gi)
+        assert not torch.equal(wi, torch.zeros_like(wi))
+        assert torch.allclose(w[i], wi[0], rtol=1e-12, atol=0) and torch.allclose(b[i], bi[0], rtol=1e-12, atol=0)
+        assert int(state["accepted"][i]) == int(st["accepted"][0])
+
+
+def test_invalid_arguments() -> None:
+    p = [torch.zeros(2, requires_grad=True)]
+    for kw in (dict(lr=0.0), dict(temperature=-1.0), dict(cooling=1.5), dict(cooling=0.0)):
+        with pytest.raises(ValueError):
+            SimulatedAnnealing(p, **kw)

@@ -1,0 +1,48 @@
+"""wandb with the real SDK, offline: one run per model with the right id, group, config, history and summary."""
+from __future__ import annotations
+
+import glob
+
+from conftest import make_cfg, sweep_cli
+from sweep.config import run_id
+from sweep.runner import run_dir_for, train_runs
+from wandb_records import summarize
+
+SECRET = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _wandb_file(cfg) -> str:
+    (path,) = glob.glob(str(run_dir_for(cfg).root / "wandb" / "offline-run-*" / "run-*.wandb"))
+    return path
+
+
+def test_offline_runs_of_a_pack_each_carry_their_own_config_history_and_summary(tmp_path):
+    cfgs = [make_cfg(tmp_path, "epochs=2", "model.hidden=[16]", "wandb.mode=offline", f"lr={lr}", "name=grid",
+                     "wandb.tags=[demo]") for lr in (0.05, 0.2)]
+    train_runs(cfgs, pack=2, progress=False)
+    for cfg in cfgs:
+        rec = summarize(_wandb_file(cfg))
+        assert rec["run"] == {"id": run_id(cfg), "group": "grid", "job_type": "train", "tags": ["demo"]}
+        assert rec["config"]["lr"] == cfg["lr"] and rec["config"]["optimizer"]["name"] == "sgd"
+        losses = [row["train_loss"] for row in rec["history"] if "train_loss" in row]
+        assert len(losses) == len(__import__("pandas").read_parquet(run_dir_for(cfg).history))
+        assert rec["summary"]["status"] == "done" and rec["summary"]["run_id"] == run_id(cfg)
+
+
+def test_online_without_network_falls_back_to_offline_and_keeps_the_key_out_of_files(tmp_path):
+    out = tmp_path / "runs"
+    proc = sweep_cli("run", "epochs=1", "model.hidden=[16]", "wandb.mode=online", "wandb.init_timeout_s=5",
+                     f"out_dir={out}", env={"WANDB_API_KEY": SECRET, "WANDB_MODE": None}, timeout=120, check=True)
+    assert "unreachable" in proc.stderr or "falling back to offline" in proc.stderr
+    assert "done" in proc.stdout
+    assert glob.glob(str(out / "single" / "*" / "wandb" / "offline-run-*" / "run-*.wandb"))
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), f"API key leaked into {path}"
+    assert SECRET not in proc.stdout + proc.stderr
+
+
+def test_disabled_writes_no_wandb_files(tmp_path):
+    cfg = make_cfg(tmp_path, "epochs=1", "model.hidden=[16]", "wandb.mode=disabled")
+    train_runs([cfg], progress=False)
+    assert not (run_dir_for(cfg).root / "wandb").exists()
