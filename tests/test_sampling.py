@@ -45,6 +45,9 @@ def test_with_replacement() -> None:
     counts = torch.bincount(torch.cat(epochs), minlength=N)
     assert int(counts.min()) >= 0 and float(counts.float().mean()) == 5.0
     assert int((counts == 0).sum()) > 0  # some example missed in all five epochs: Poisson(5) gives ~0.7% zeros
+    # uniform over all of 0..n-1: every example is drawn within 20 epochs, none far more often than others
+    many = torch.bincount(order("with_replacement", 0, seeds=range(20)).flatten(), minlength=N)
+    assert int(many.min()) > 0 and int(many.max()) < 45  # Poisson(20): P(0) ≈ 2e-9, P(≥ 45) ≈ 1e-6
 
 
 @pytest.mark.parametrize("sampling", SAMPLINGS)

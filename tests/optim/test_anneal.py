@@ -118,6 +118,27 @@ def test_state_dict_resume_is_invisible() -> None:
     assert opt2.loss_evals == 160
 
 
+def test_proposal_is_lr_times_standard_normal() -> None:
+    """θ' = θ + η ξ with ξ drawn from the model's generator (per parameter, in order), then u for the decision."""
+    lr = 0.3
+    w, b = torch.randn(1, 3, 4, dtype=torch.float64), torch.randn(1, 1, 4, dtype=torch.float64)
+    seen = []
+
+    def loss_fn(ps):
+        seen.append([p.clone() for p in ps])
+        return torch.tensor([1.0 if len(seen) % 2 else 0.0], dtype=torch.float64)  # proposal always downhill
+
+    w0, b0 = w.clone(), b.clone()
+    anneal_step([w, b], loss_fn, {}, lr=lr, temperature=1.0, cooling=1.0,
+                generators=[torch.Generator().manual_seed(4)])
+    g = torch.Generator().manual_seed(4)
+    xi_w, xi_b = torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(1, 4, generator=g,
+                                                                                  dtype=torch.float64)
+    assert torch.equal(seen[0][0], w0) and torch.equal(seen[1][0], w0 + lr * xi_w)
+    assert torch.equal(seen[1][1], b0 + lr * xi_b)
+    assert torch.equal(w, seen[1][0]) and torch.equal(b, seen[1][1])  # downhill: taken
+
+
 def test_metropolis_acceptance_probability() -> None:
     """An uphill move of Δ = T ln 2 is accepted with probability exp(−Δ/T) = 1/2."""
     temperature = 0.3
