@@ -5,7 +5,7 @@ failure: a failed run gets status `failed` and its traceback in error.txt, and t
 """
 from __future__ import annotations
 
-import itertools
+import os
 import sys
 import traceback
 from contextlib import ExitStack
@@ -45,7 +45,6 @@ def auto_pack_size(cfg: dict, num_inputs: int, num_outputs: int, batch: int) -> 
         free, _ = torch.cuda.mem_get_info(device)
         budget, cap = free // 2, AUTO_PACK_GPU
     else:
-        import os
         budget, cap = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4, AUTO_PACK_CPU
     return max(1, min(cap, budget // max(per, 1)))
 
@@ -57,9 +56,18 @@ def plan_packs(cfgs: Sequence[dict], pack: int | str) -> list[list[dict]]:
         groups.setdefault(pack_key(c), []).append(c)
     packs = []
     for members in groups.values():
-        size = pack if isinstance(pack, int) else AUTO_PACK_CPU
+        size = pack if isinstance(pack, int) else _auto_size(members[0])
         packs.extend(members[i:i + size] for i in range(0, len(members), size))
     return packs
+
+
+def _auto_size(cfg: dict) -> int:
+    from sweep.engine import dataset
+
+    data = dataset(cfg["data"])
+    n = data.x_train.shape[0]
+    batch = n if cfg["batch_size"] == "full" else min(int(cfg["batch_size"]), n)
+    return auto_pack_size(cfg, data.num_inputs, data.num_outputs, batch)
 
 
 def _load_checkpoint(run: Run) -> dict | None:

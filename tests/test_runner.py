@@ -1,0 +1,54 @@
+"""Running a list of configs: packing (and memory planning), claims, and failures that stay local."""
+from __future__ import annotations
+
+import json
+
+from filelock import FileLock
+
+from conftest import make_cfg
+from sweep.runner import auto_pack_size, plan_packs, run_dir_for, train_runs
+
+TINY = ["epochs=1", "model.hidden=[8]", "wandb.mode=disabled"]
+
+
+def test_configs_that_cannot_share_shapes_are_split_into_packs(tmp_path):
+    cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}", f"optimizer={o}") for o in ("sgd", "adam") for lr in (0.1, 0.2)]
+    cfgs += [make_cfg(tmp_path, *TINY, "model.hidden=[16]")]
+    packs = plan_packs(cfgs, pack=64)
+    assert sorted(len(p) for p in packs) == [1, 2, 2]
+    assert all(len({c["optimizer"]["name"] for c in p}) == 1 for p in packs)
+    assert [len(p) for p in plan_packs(cfgs[:2], pack=1)] == [1, 1]
+
+
+def test_auto_pack_size_shrinks_for_models_that_would_not_fit(tmp_path):
+    small = make_cfg(tmp_path, *TINY)
+    huge = make_cfg(tmp_path, *TINY, "model.hidden=[8192,8192]")
+    assert auto_pack_size(small, 64, 10, 64) == 64  # capped where batching stops paying on a CPU
+    k = auto_pack_size(huge, 64, 10, 64)
+    assert 1 <= k < 64
+    packs = plan_packs([make_cfg(tmp_path, *TINY, "model.hidden=[8192,8192]", f"seed={s}") for s in range(k + 1)],
+                       pack="auto")
+    assert [len(p) for p in packs] == [k, 1]
+
+
+def test_a_run_claimed_by_another_process_is_skipped(tmp_path):
+    a, b = (make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2))
+    d = run_dir_for(a)
+    d.root.mkdir(parents=True)
+    with FileLock(str(d.claim)):  # another trainer holds run a
+        sa, sb = train_runs([a, b], pack=2, progress=False)
+    assert sa["status"] == "claimed" and not d.summary.exists()
+    assert sb["status"] == "done"
+
+
+def test_a_failing_run_does_not_stop_its_pack(tmp_path):
+    cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3)]
+    broken = run_dir_for(cfgs[1])
+    broken.root.mkdir(parents=True)
+    broken.checkpoint.write_bytes(b"not a checkpoint")  # e.g. a disk that corrupted it
+    results = train_runs(cfgs, pack=3, progress=False)
+    assert [r["status"] for r in results] == ["done", "failed", "done"]
+    summary = json.loads(broken.summary.read_text())
+    assert summary["status"] == "failed" and "UnpicklingError" in summary["error"]
+    assert "Traceback" in broken.error.read_text()
+    assert all(json.loads(run_dir_for(c).summary.read_text())["pack_size"] == 3 for c in (cfgs[0], cfgs[2]))
