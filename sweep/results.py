@@ -54,7 +54,8 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def write_yaml(path: Path, obj: Any) -> None:
-    write_text(path, yaml.safe_dump(obj, sort_keys=False))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # the C emitter: ~10x faster per run
+    write_text(path, yaml.dump(obj, Dumper=dumper, sort_keys=False))
 
 
 def write_parquet(path: Path, df: pd.DataFrame) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -140,19 +141,26 @@ def _train_pack(runs: list[Run], should_stop: Callable[[], bool], progress: bool
             _fail(run, e)
     for start, members in sorted(starts.items()):
         sub = [r for r, _ in members]
-        try:
-            for r in sub:
-                w = r.cfg["wandb"]
-                r.tracker = Tracker.open(run_id=r.run_id, run_dir=r.dir.root, group=r.cfg["name"], config=r.cfg,
-                                         mode=w["mode"], project=w["project"], entity=w["entity"],
-                                         tags=list(w["tags"]), init_timeout_s=w["init_timeout_s"])
-            trainer = Trainer(sub, start, [ck for _, ck in members], should_stop=should_stop, progress=progress)
-            trainer.run()
-        except Interrupted:
-            for r in sub:
-                r.tracker.finish({"status": "requeued"}, exit_code=0)
-            raise
-        except Exception as e:
-            for r in sub:
-                if r.summary.get("status") not in ("done", "diverged"):
-                    _fail(r, e)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wandb-init") as wandb_thread:
+            _train_group(sub, start, [ck for _, ck in members], wandb_thread, should_stop, progress)
+
+
+def _train_group(sub: list[Run], start: int, checkpoints: list, wandb_thread: ThreadPoolExecutor,
+                 should_stop: Callable[[], bool], progress: bool) -> None:
+    """Train runs that resume from the same step; a crash marks every unfinished one failed."""
+    try:
+        for r in sub:
+            w = r.cfg["wandb"]
+            r.tracker = Tracker.start(wandb_thread, run_id=r.run_id, run_dir=r.dir.root, group=r.cfg["name"],
+                                      config=r.cfg, mode=w["mode"], project=w["project"], entity=w["entity"],
+                                      tags=list(w["tags"]), init_timeout_s=w["init_timeout_s"])
+        trainer = Trainer(sub, start, checkpoints, should_stop=should_stop, progress=progress)
+        trainer.run()
+    except Interrupted:
+        for r in sub:
+            r.tracker.finish({"status": "requeued"}, exit_code=0)
+        raise
+    except Exception as e:
+        for r in sub:
+            if r.summary.get("status") not in ("done", "diverged"):
+                _fail(r, e)

@@ -10,6 +10,7 @@ import socket
 import sys
 import warnings
 from pathlib import Path
+from concurrent.futures import Executor, Future
 from typing import Any
 from urllib.parse import urlparse
 
@@ -33,10 +34,34 @@ def _reachable(timeout_s: float) -> bool:
 
 
 class Tracker:
-    """One wandb run (id = the config-hash run_id, group = the sweep's name) or a no-op when tracking is off."""
+    """One wandb run (id = the config-hash run_id, group = the sweep's name) or a no-op when tracking is off.
 
-    def __init__(self, run: Any = None) -> None:
+    `start` opens the run on a background thread: wandb.init costs ~0.1-0.5 s, which for a pack of K small
+    models would rival the training itself, so it overlaps with training and rows are buffered until it is up.
+    """
+
+    def __init__(self, run: Any = None, pending: Future | None = None) -> None:
         self.run = run
+        self._pending = pending
+        self._rows: list[dict] = []
+
+    @classmethod
+    def start(cls, executor: Executor, **kw: Any) -> "Tracker":
+        if kw.get("mode") == "disabled":
+            return cls()
+        return cls(pending=executor.submit(lambda: cls.open(**kw).run))
+
+    def _ready(self, wait: bool) -> bool:
+        if self._pending is not None and (wait or self._pending.done()):
+            try:
+                self.run = self._pending.result()
+            except Exception as e:
+                _warn_once(f"init failed ({e}); tracking is off for this run")
+                self.run = None
+            self._pending = None
+            rows, self._rows = self._rows, []
+            self.log(rows)
+        return self._pending is None
 
     @classmethod
     def open(cls, *, run_id: str, run_dir: Path, group: str, config: dict, mode: str, project: str,
@@ -68,6 +93,9 @@ class Tracker:
         return cls()
 
     def log(self, rows: list[dict]) -> None:
+        if not self._ready(wait=False):
+            self._rows.extend(rows)
+            return
         if self.run is None:
             return
         try:
@@ -78,6 +106,7 @@ class Tracker:
             self.run = None
 
     def finish(self, summary: dict, exit_code: int = 0) -> None:
+        self._ready(wait=True)
         if self.run is None:
             return
         try:
