@@ -1,6 +1,7 @@
 """The `sweep` command: `run` is a Hydra app; the other subcommands read a sweep's folder."""
 from __future__ import annotations
 
+import os
 import sys
 
 USAGE = """usage: sweep <command> [args]
@@ -13,6 +14,7 @@ commands:
   sync SWEEP_DIR           upload a sweep's offline wandb runs
 
 `sweep run --help` lists the config groups and keys; `sweep run --cfg job` prints the resolved config.
+Tab completion (bash): eval "$(sweep run -sc install=bash)"
 """
 
 
@@ -22,8 +24,17 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
+    if command in ("-sc", "--shell-completion"):
+        # Hydra's completion script calls `sweep -sc query=bash` with the whole line in COMP_LINE: drop "run"
+        # so Hydra completes `sweep run <overrides>` as if `run` were the program.
+        line = os.environ.get("COMP_LINE", "")
+        words = line.split(" ", 2)
+        if len(words) >= 2 and words[1] == "run":
+            os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
+            os.environ["COMP_POINT"] = str(max(0, int(os.environ.get("COMP_POINT", len(line))) - 4))
+        command, rest = "run", argv
     if command == "run":
-        sys.argv = ["sweep run", *rest]
+        sys.argv = ["sweep", *rest]
         from sweep.app import run
 
         run()

@@ -88,3 +88,9 @@ def test_multirun_grid_runs_locally_as_packs_and_records_the_sweep(tmp_path):
     assert statuses == ["done"] * 4
     again = sweep_cli("run", "-m", "optimizer=sgd,adam", "lr=0.01,0.1", *FAST, f"out_dir={out}", check=True)
     assert sweep_dir.name in again.stdout  # the same grid continues the same sweep folder
+
+
+def test_tab_completion_completes_groups_and_options():
+    proc = sweep_cli("-sc", "query=bash", env={"COMP_LINE": "sweep run optimizer=ada", "COMP_POINT": "23"},
+                     check=True)
+    assert proc.stdout.split() == ["optimizer=adagrad", "optimizer=adam", "optimizer=adamw"]
