@@ -10,7 +10,8 @@ handler would checkpoint the *callable* and requeue at once, in the middle of an
 it while training with a handler that only raises a flag; the engine sees the flag at its next sync point,
 checkpoints every run of the pack and raises Interrupted; then PackJob calls submitit's handler, which pickles
 `PackJob(same pack)` again and requeues the task. The requeued task skips finished runs and resumes the others
-from their checkpoints, bit-identically.
+from their checkpoints, bit-identically. Should no sync point come within STOP_GRACE_S (60 s, before SLURM's kill
+90 s after the signal), the task requeues anyway and resumes from the last periodic checkpoints.
 
 Code version: the package is copied once per content hash to <sweep_dir>/code/<hash>/sweep and the tasks import
 it from there (PYTHONPATH, and srun's working directory, so that neither the editable install nor a `sweep/`
@@ -20,6 +21,7 @@ queued or requeued.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import hashlib
 import importlib.util
 import io
@@ -31,7 +33,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime
@@ -42,7 +43,7 @@ from typing import Any, Sequence
 import submitit
 
 from sweep.results import read_json, write_json
-from sweep.runner import plan_packs, run_dir_for, train_runs
+from sweep.runner import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs, run_dir_for, train_runs
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_MAX_ARRAY_SIZE = 1001          # SLURM's own default MaxArraySize
@@ -50,35 +51,61 @@ POLL_S = 2.0
 
 
 # ---------------------------------------------------------------------------------------------- the array task
+class _StopGraceExpired(BaseException):
+    """The pack did not reach a sync point in time after the stop signal (a BaseException, so that train_runs,
+    which records Exceptions as failed runs, lets it through)."""
+
+
+STOP_GRACE_S = float(os.environ.get("SWEEP_STOP_GRACE_S", 60))   # < submitit's 90 s between USR2 and the kill
+
+
 class PackJob(submitit.helpers.Checkpointable):
     """One array task: train one pack of runs; on SIGUSR2 checkpoint them all consistently, then requeue."""
 
-    def __init__(self, submit_dir: str) -> None:
+    def __init__(self, submit_dir: str, auto: bool = False) -> None:
         self.submit_dir = submit_dir   # srun starts the task in the code snapshot; runs use the submission dir
+        self.auto = auto               # pack=auto: let the runner size K for this task's device memory
 
     def __call__(self, pack_cfgs: list[dict]) -> list[dict]:
         from sweep.engine import Interrupted
 
-        os.chdir(self.submit_dir)
+        try:
+            os.chdir(self.submit_dir)
+        except OSError as e:
+            print(f"sweep: cannot enter the submission directory ({e}); staying in {os.getcwd()}", flush=True)
         sig = _preempt_signal()
-        stop = {"flag": False}
+        stop = {"flag": False, "handover": False}
 
         def request_stop(signum: int, frame: Any) -> None:
             stop["flag"] = True
             print(f"sweep: caught {signal.Signals(signum).name}: checkpointing the pack at the next sync point",
                   flush=True)
+            signal.signal(signal.SIGALRM, grace_expired)
+            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
+
+        def grace_expired(signum: int, frame: Any) -> None:
+            if stop["handover"]:
+                return
+            raise _StopGraceExpired(f"no sync point within {STOP_GRACE_S:g} s of the stop signal; requeueing "
+                                    "from the last periodic checkpoints")
 
         prev = signal.signal(sig, request_stop)
+        prev_alarm = signal.getsignal(signal.SIGALRM)
         _log_start(pack_cfgs)
         try:
-            summaries = train_runs(pack_cfgs, pack=len(pack_cfgs), should_stop=lambda: stop["flag"], progress=False)
-        except Interrupted as e:
+            pack = "auto" if self.auto else len(pack_cfgs)
+            summaries = train_runs(pack_cfgs, pack=pack, should_stop=lambda: stop["flag"], progress=False)
+        except (Interrupted, _StopGraceExpired) as e:
+            stop["handover"] = True
+            signal.setitimer(signal.ITIMER_REAL, 0)
             print(f"sweep: {e}; handing over to submitit to requeue", flush=True)
             signal.signal(sig, prev)
             if callable(prev):
                 prev(sig, None)        # submitit: checkpoint() -> requeue -> sys.exit (or raise if out of requeues)
             raise
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, prev_alarm)
             if signal.getsignal(sig) is request_stop:
                 signal.signal(sig, prev)
         out = [{"run_id": s.get("run_id"), "status": s.get("status"), "final_test_loss": s.get("final_test_loss")}
@@ -187,8 +214,8 @@ def active_tasks() -> dict[str, str]:
     """Job id (`123_4` for array tasks) -> state, for every job of this user still in the queue; {} when
     squeue cannot be asked."""
     try:
-        p = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True,
-                           timeout=60)
+        p = subprocess.run(["squeue", "-u", getpass.getuser(), "-h", "-r", "-o", "%i %T"], capture_output=True,
+                           text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return {}
     if p.returncode != 0:
@@ -244,6 +271,16 @@ def _now() -> str:
 def _pack_arg(cfg: dict) -> int | str:
     p = cfg["pack"]
     return p if isinstance(p, int) and not isinstance(p, bool) else "auto"
+
+
+def _task_pack_size(cfg: dict) -> int:
+    """Runs per array task: the user's pack, or for pack=auto the runner's cap for the task's device. The
+    submitting machine cannot size it from memory (it is not the GPU node); the task itself splits its pack
+    further if the models do not fit the device it lands on (train_runs(pack="auto"))."""
+    p = _pack_arg(cfg)
+    if isinstance(p, int):
+        return p
+    return AUTO_PACK_GPU if int(cfg["cluster"].get("gpus_per_node") or 0) > 0 else AUTO_PACK_CPU
 
 
 def _queued_elsewhere(record: dict, active: dict[str, str]) -> dict[str, str]:
@@ -332,9 +369,9 @@ def _submit_group(cfgs: list[dict], members: list[int], ids: list[str], sweep_di
         c = dict(cfgs[k], out_dir=str(Path(cfgs[k]["out_dir"]).resolve()))   # the task's cwd may differ
         index_of[id(c)] = k
         job_cfgs.append(c)
-    packs = plan_packs(job_cfgs, _pack_arg(cfgs[members[0]]))
+    packs = plan_packs(job_cfgs, _task_pack_size(cfgs[members[0]]))
     ex = _executor(cfgs[members[0]]["cluster"], sweep_dir, code_dir)
-    job = PackJob(os.getcwd())
+    job = PackJob(os.getcwd(), auto=_pack_arg(cfgs[members[0]]) == "auto")
     for start in range(0, len(packs), max_array):
         chunk = packs[start:start + max_array]
         with contextlib.redirect_stderr(io.StringIO()):   # submitit prints sbatch's error; it is raised anyway
@@ -363,8 +400,10 @@ def _print_submission(cfgs: Sequence[dict], results: list[dict], sweep_dir: Path
         skipped += f", {others} still queued by an earlier submission"
     print(f"sweep: {len(cfgs)} runs -> {sweep_dir}")
     if arrays:
-        tasks = ", ".join(f"{a} ({n} task{'s' * (n != 1)})" for a, n in arrays.items())
-        print(f"sweep: queued {n_queued_now} pack(s) as SLURM job array{'s' * (len(arrays) != 1)} {tasks} "
+        items = [f"{a} ({n} task{'s' * (n != 1)})" for a, n in arrays.items()]
+        tasks = ", ".join(items if len(items) <= 4 else [*items[:3], f"... {items[-1]}"])
+        what = "SLURM job array" if len(arrays) == 1 else f"{len(arrays)} SLURM job arrays"
+        print(f"sweep: queued {n_queued_now} pack(s) as {what} {tasks} "
               f"in {dt:.1f} s ({skipped})")
         first = next(iter(arrays))
         print("sweep: follow it with\n"

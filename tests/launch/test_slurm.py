@@ -1,0 +1,318 @@
+"""cluster.backend=slurm against the REAL one-node cluster of `slurm/dev-cluster-up` (no mocked sbatch).
+
+Every test runs the real CLI (`sweep run -m ... cluster=dev`) from the repo root, lets the array tasks run on the
+cluster and reads what they left: sweep.json, the run folders, submitit's logs, sacct. The cluster is expected
+with SLURM_MAX_ARRAY=8 (chunking test) and 2 fake GPUs (gpu test), as the project's dev cluster is started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, make_cfg, sweep_cli
+
+
+def _slurm_problem() -> str | None:
+    if shutil.which("sbatch") is None:
+        return "`sbatch` is not on PATH"
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"`scontrol ping` failed: {e}"
+    if ping.returncode != 0 or "UP" not in ping.stdout:
+        return f"`scontrol ping` says: {(ping.stdout + ping.stderr).strip()}"
+    return None
+
+
+_problem = _slurm_problem()
+if _problem:
+    pytest.skip(f"!!! SLURM not available: start it with slurm/dev-cluster-up ({_problem}) !!!",
+                allow_module_level=True)
+
+from sweep.config import run_id  # noqa: E402
+from sweep.launch.slurm import PackJob, _executor, _task_pack_size, max_array_size, wait_for_jobs  # noqa: E402
+from sweep.runner import AUTO_PACK_CPU, AUTO_PACK_GPU  # noqa: E402
+
+pytestmark = pytest.mark.slurm
+
+FAST = ["epochs=1", "model.hidden=[16]", "wandb.mode=disabled"]
+JOB_TIMEOUT_S = 180
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def submit(out_dir: Path, *overrides: str, check: bool = True) -> tuple[subprocess.CompletedProcess, Path | None]:
+    """`sweep run -m <overrides> cluster=dev out_dir=<out_dir>` from the repo root; returns (process, sweep_dir)."""
+    proc = sweep_cli("run", "-m", *overrides, "cluster=dev", f"out_dir={out_dir}", cwd=REPO, timeout=300)
+    if check:
+        assert proc.returncode == 0, f"sweep run failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    m = re.search(r"^sweep: \d+ runs -> (.+)$", proc.stdout, flags=re.M)
+    return proc, (Path(m.group(1)) if m else None)
+
+
+def record(sweep_dir: Path) -> dict:
+    return json.loads((sweep_dir / "sweep.json").read_text())
+
+
+def wait(sweep_dir: Path, timeout_s: float = JOB_TIMEOUT_S) -> list[str]:
+    """Wait for every array of the sweep to leave the queue; returns the array job ids."""
+    ids = [j for sub in record(sweep_dir).get("slurm", []) for j in sub["job_ids"]]
+    assert wait_for_jobs(ids, timeout_s=timeout_s, poll_s=1), f"jobs {ids} still queued after {timeout_s} s"
+    return ids
+
+
+def sacct_states(job_id: str, timeout_s: float = 30) -> dict[str, str]:
+    """Task id -> final state from the accounting database (waits for slurmdbd to catch up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", str(job_id), "-o", "JobID,State"],
+                             capture_output=True, text=True).stdout
+        states = dict(line.split("|", 1) for line in out.splitlines() if line.strip())
+        if states and all(s.split()[0] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY")
+                          for s in states.values()):
+            return states
+        if time.monotonic() > deadline:
+            return states
+        time.sleep(1)
+
+
+def summaries(sweep_dir: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/summary.json")}
+
+
+def queued_ids() -> set[str]:
+    out = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i"], capture_output=True, text=True).stdout
+    return set(out.split())
+
+
+def logs(sweep_dir: Path, suffix: str = "out") -> str:
+    return "\n".join(p.read_text() for p in sorted((sweep_dir / "submitit").glob(f"*_log.{suffix}")))
+
+
+# ---------------------------------------------------------------------------------------------- one packed array
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    """8 configs, pack=4: queued as ONE array of 2 tasks and run to completion (shared by several tests)."""
+    out = tmp_path_factory.mktemp("packed")
+    args = ["lr=0.05,0.1", "seed=0,1,2,3", "pack=4", *FAST]
+    t0 = time.monotonic()
+    proc, sweep_dir = submit(out, *args)
+    submit_s = time.monotonic() - t0
+    ids = wait(sweep_dir)
+    return {"out": out, "args": args, "proc": proc, "dir": sweep_dir, "ids": ids, "submit_s": submit_s}
+
+
+def test_grid_is_one_array_and_completes(packed):
+    sweep_dir, rec = packed["dir"], record(packed["dir"])
+    assert {"name", "grid_key", "runs", "argv"} <= set(rec)            # launch_grid's keys are kept
+    assert len(rec["slurm"]) == 1 and len(rec["slurm"][0]["job_ids"]) == 1
+    array = rec["slurm"][0]["job_ids"][0]
+    assert "queued 2 pack(s) as SLURM job array " + array in packed["proc"].stdout
+    for hint in ("squeue --me", f"sweep status {sweep_dir}", f"tail -f {sweep_dir}/submitit/{array}_0_0_log.out"):
+        assert hint in packed["proc"].stdout
+    states = sacct_states(array)
+    assert states == {f"{array}_0": "COMPLETED", f"{array}_1": "COMPLETED"}, states
+    s = summaries(sweep_dir)
+    assert len(s) == 8 and {v["status"] for v in s.values()} == {"done"}
+    assert {r["run_id"] for r in rec["runs"]} == set(s)
+
+
+def test_packs_of_four_make_two_array_tasks(packed):
+    rec = record(packed["dir"])
+    packs = rec["slurm"][0]["packs"]
+    assert [p["index"] for p in packs] == [0, 1]
+    assert [len(p["run_ids"]) for p in packs] == [4, 4]
+    assert {r for p in packs for r in p["run_ids"]} == {r["run_id"] for r in rec["runs"]}
+    assert {v["pack_size"] for v in summaries(packed["dir"]).values()} == {4}
+    assert len(list((packed["dir"] / "submitit").glob("*_submitted.pkl"))) == 2
+
+
+def test_resubmission_skips_finished_runs(packed):
+    sweep_dir = packed["dir"]
+    mtimes = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/summary.json")}
+    before = queued_ids()
+    proc, again = submit(packed["out"], *packed["args"])
+    assert again == sweep_dir                                   # the same grid continues its sweep folder
+    assert "nothing to submit (8 already finished)" in proc.stdout
+    assert queued_ids() <= before                               # no new job
+    assert len(record(sweep_dir)["slurm"]) == 1
+    assert {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/summary.json")} == mtimes
+
+
+def test_tasks_import_the_code_snapshot_not_the_checkout(packed):
+    """The CLI ran from the repo root (where `python -m` would put ./sweep first on sys.path) with the editable
+    install active; the tasks must still import the copy made at submission."""
+    sweep_dir, rec = packed["dir"], record(packed["dir"])
+    code = Path(rec["slurm"][0]["code"])
+    assert code.parent == sweep_dir / "code" and (code / "sweep" / "__init__.py").is_file()
+    assert (code / "sweep" / "launch" / "slurm.py").read_bytes() == (REPO / "sweep/launch/slurm.py").read_bytes()
+    used = re.findall(r"sweep_code=(\S+)", logs(sweep_dir))
+    assert len(used) == 2 and set(used) == {str(code / "sweep")}, used
+    assert json.loads((code / "SOURCE.json").read_text())["source"] == str(REPO / "sweep")
+
+
+# ---------------------------------------------------------------------------------------------- chunking
+def test_more_packs_than_max_array_size_are_chunked(tmp_path):
+    max_array = max_array_size()
+    if max_array != 8:
+        pytest.skip(f"needs the dev cluster's MaxArraySize=8 (SLURM_MAX_ARRAY=8 slurm/dev-cluster-up), not {max_array}")
+    lrs = ",".join(f"{0.01 * (i + 1):.2f}" for i in range(10))
+    proc, sweep_dir = submit(tmp_path, f"lr={lrs}", "pack=1", *FAST)
+    sub = record(sweep_dir)["slurm"][0]
+    assert len(sub["job_ids"]) == 2 and sub["max_array_size"] == 8
+    by_array = {a: [p["index"] for p in sub["packs"] if p["array_job_id"] == a] for a in sub["job_ids"]}
+    assert sorted(map(len, by_array.values())) == [2, 8]
+    assert all(idx == list(range(len(idx))) for idx in by_array.values())
+    assert "2 SLURM job arrays" in proc.stdout
+    wait(sweep_dir)
+    s = summaries(sweep_dir)
+    assert len(s) == 10 and {v["status"] for v in s.values()} == {"done"}
+    assert {v["pack_size"] for v in s.values()} == {1}
+
+
+# ---------------------------------------------------------------------------------------------- requeue
+def test_requeued_run_resumes_bit_identically(tmp_path):
+    """SIGUSR2 mid-training (what SLURM sends before a time limit or preemption): the pack checkpoints at its
+    next sync point, submitit requeues the task, and the rerun resumes to exactly the uninterrupted result."""
+    long = ["epochs=500", "model.hidden=[128,128]", "log_every=5", "checkpoint_every=50", "wandb.mode=disabled",
+            "name=requeue"]
+    proc, sweep_dir = submit(tmp_path / "slurm", *long)
+    # the reference, trained uninterrupted here meanwhile, with the task's thread count (1 CPU per task)
+    ref = subprocess.Popen([sys.executable, "-m", "sweep.cli", "run", *long, f"out_dir={tmp_path / 'local'}"],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=dict(os.environ, SLURM_CPUS_PER_TASK="1"))
+    job = record(sweep_dir)["slurm"][0]["packs"][0]["job_id"]
+    rid = record(sweep_dir)["runs"][0]["run_id"]
+    summary = sweep_dir / rid / "summary.json"
+    deadline = time.monotonic() + 120
+    while not (summary.exists() and json.loads(summary.read_text())["step"] >= 200):
+        assert time.monotonic() < deadline, "the run never started training on the cluster"
+        time.sleep(0.5)
+    # submitit's own Job._interrupt() does the same: signal the job's steps (where python runs), not the batch shell
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    wait(sweep_dir)
+    ref_out, _ = ref.communicate(timeout=300)
+    assert ref.returncode == 0, ref_out
+
+    log = logs(sweep_dir) + logs(sweep_dir, "err")
+    assert "caught SIGUSR2: checkpointing the pack" in log
+    assert re.search(r"stopped at step \d+ of 11500; checkpoints saved", log)
+    assert "Requeued job" in log and "SLURM_RESTART_COUNT=1" in log
+    stopped = int(re.search(r"stopped at step (\d+)", log).group(1))
+    assert 0 < stopped < 11500
+
+    got = json.loads(summary.read_text())
+    want = json.loads((tmp_path / "local" / "requeue" / rid / "summary.json").read_text())
+    assert got["status"] == want["status"] == "done"
+    assert got["final_test_loss"] == want["final_test_loss"]             # bit-identical floats
+    assert got["final_train_loss"] == want["final_train_loss"]
+    h_got = pd.read_parquet(sweep_dir / rid / "history.parquet")
+    h_want = pd.read_parquet(tmp_path / "local" / "requeue" / rid / "history.parquet")
+    pd.testing.assert_frame_equal(h_got, h_want, check_exact=True)
+
+
+# ---------------------------------------------------------------------------------------------- failures
+def test_failing_run_does_not_stop_its_pack(tmp_path):
+    args = ["lr=0.1,0.2,0.3", "pack=3", "name=failpack", *FAST]
+    bad = run_id(make_cfg(tmp_path, "lr=0.2", "pack=3", "name=failpack", *FAST))
+    (tmp_path / "failpack" / bad).mkdir(parents=True)
+    (tmp_path / "failpack" / bad / "checkpoint.pt").write_bytes(b"this is not a torch checkpoint")
+    proc, sweep_dir = submit(tmp_path, *args)
+    sub = record(sweep_dir)["slurm"][0]
+    assert len(sub["packs"]) == 1 and bad in sub["packs"][0]["run_ids"]   # the bad run shares the pack
+    ids = wait(sweep_dir)
+    assert set(sacct_states(ids[0]).values()) == {"COMPLETED"}
+    s = summaries(sweep_dir)
+    assert s[bad]["status"] == "failed" and (sweep_dir / bad / "error.txt").read_text().strip()
+    others = {k: v for k, v in s.items() if k != bad}
+    assert len(others) == 2 and {v["status"] for v in others.values()} == {"done"}
+    assert {v["pack_size"] for v in others.values()} == {3}
+
+
+def test_invalid_grid_submits_nothing(tmp_path):
+    before = queued_ids()
+    proc, _ = submit(tmp_path / "runs", "lr=0.1,fast", *FAST, check=False)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sweep: error:") and "lr=fast" in lines[0], proc.stderr
+    assert queued_ids() <= before
+    # no sweep folder (Hydra's own multirun.yaml in out_dir/.hydra is written before any launcher runs)
+    assert not [p for p in (tmp_path / "runs").glob("*") if p.name != ".hydra"]
+
+
+def test_sbatch_refusal_is_one_line(tmp_path):
+    proc, _ = submit(tmp_path, "lr=0.1,0.2", *FAST, "cluster.partition=no_such_partition", check=False)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "sbatch refused the job array" in lines[0] and "nothing was submitted" in lines[0]
+
+
+# ---------------------------------------------------------------------------------------------- sbatch script
+def test_sbatch_script_runs_a_grid_in_one_allocation(tmp_path):
+    """`sbatch --wait slurm/sweep.sbatch <overrides>` from the repo root, with the venv NOT on PATH: the script
+    activates the submit directory's .venv itself."""
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if ".venv" not in p)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = path
+    out = tmp_path / "job.out"
+    proc = subprocess.run(["sbatch", "--wait", f"--output={out}", "slurm/sweep.sbatch", "lr=0.1,0.2", *FAST,
+                           f"out_dir={tmp_path / 'runs'}"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=JOB_TIMEOUT_S)
+    text = out.read_text() if out.exists() else ""
+    assert proc.returncode == 0, f"{proc.stdout}{proc.stderr}\n{text}"
+    assert "sweep.sbatch: job" in text and "'done': 2" in text, text
+    s = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/*/summary.json")}
+    assert len(s) == 2 and {v["status"] for v in s.values()} == {"done"}
+    assert {v["slurm_job_id"] for v in s.values()} == {re.search(r"job (\d+)", proc.stdout).group(1)}
+
+
+# ---------------------------------------------------------------------------------------------- gpus, wait
+def test_gpu_request_gets_a_fake_gpu_and_auto_device_falls_back_to_cpu(tmp_path):
+    """gpus_per_node=1 is scheduled on the dev node's fake GPU (CUDA_VISIBLE_DEVICES set); this torch has no
+    CUDA, so device=auto trains on the CPU. cluster.wait=true: the CLI returns after the job, with a summary."""
+    proc, sweep_dir = submit(tmp_path, "lr=0.1", *FAST, "device=auto", "cluster.gpus_per_node=1",
+                             "cluster.wait=true")
+    assert "waiting for job(s)" in proc.stdout and "{'done': 1}" in proc.stdout, proc.stdout
+    assert not (set(record(sweep_dir)["slurm"][0]["job_ids"]) & {i.split("_")[0] for i in queued_ids()})
+    script = next((sweep_dir / "submitit").glob("*_submission.sh")).read_text()
+    assert "#SBATCH --gpus-per-node=1" in script
+    assert re.search(r"CUDA_VISIBLE_DEVICES=0\b", logs(sweep_dir)), logs(sweep_dir)
+    (s,) = summaries(sweep_dir).values()
+    assert s["status"] == "done" and s["device"] == "cpu"
+
+
+# ---------------------------------------------------------------------------------------------- parameters
+def test_every_cluster_field_reaches_sbatch(tmp_path):
+    """The mapping ClusterConfig -> sbatch flags (no job: this cluster has no accounts or qos to accept them)."""
+    cluster = {"name": "x", "backend": "slurm", "partition": "gpu", "account": "lab", "qos": "short",
+               "timeout_min": 90, "cpus_per_task": 8, "mem_gb": 32.0, "gpus_per_node": 2, "constraint": "a100",
+               "array_parallelism": 5, "max_num_timeout": 7, "additional_parameters": {"mail-type": "END"},
+               "setup": ["module load cuda"], "wait": False}
+    ex = _executor(cluster, tmp_path / "s", tmp_path / "code")
+    text = ex._executor._make_submission_file_text("CMD", "uid")
+    for flag in ("--partition=gpu", "--account=lab", "--qos=short", "--time=90", "--cpus-per-task=8",
+                 "--mem=32GB", "--gpus-per-node=2", "--constraint=a100", "--mail-type=END", "--job-name=s"):
+        assert f"#SBATCH {flag}" in text, (flag, text)
+    assert text.index("module load cuda") < text.index(f"export PYTHONPATH={tmp_path / 'code'}")
+    assert ex._executor.max_num_timeout == 7 and ex._executor.parameters["array_parallelism"] == 5
+    bare = _executor(dict(cluster, account=None, qos=None, mem_gb=None, gpus_per_node=0, constraint=None,
+                          additional_parameters={}), tmp_path / "s", tmp_path / "code")
+    text = bare._executor._make_submission_file_text("CMD", "uid")
+    for flag in ("--account", "--qos", "--mem", "--gpus-per-node", "--constraint"):
+        assert f"#SBATCH {flag}" not in text
+    assert callable(PackJob(str(tmp_path)))
+
+
+def test_pack_auto_is_sized_for_the_task_device_not_the_submit_host():
+    cpu = {"pack": "auto", "cluster": {"gpus_per_node": 0}}
+    gpu = {"pack": "auto", "cluster": {"gpus_per_node": 1}}
+    assert _task_pack_size(cpu) == AUTO_PACK_CPU and _task_pack_size(gpu) == AUTO_PACK_GPU
+    assert _task_pack_size(dict(gpu, pack=3)) == 3
