@@ -9,23 +9,29 @@ from sweep.config import register_configs, validate
 from sweep.errors import report_user_errors
 
 from hydra.core.plugins import Plugins
-from hydra_plugins.sweep_launcher.sweep_launcher import SweepLauncher
+
+Plugins.instance()  # scan first: the scan re-executes Hydra's core plugin modules, redefining BasicSweeper
+from hydra_plugins.sweep_launcher.sweep_launcher import SweepLauncher, SweepSweeper  # noqa: E402
 
 register_configs()
-Plugins.instance().register(SweepLauncher)  # an editable install hides hydra_plugins/ from Hydra's scan
+for _plugin in (SweepLauncher, SweepSweeper):
+    Plugins.instance().register(_plugin)  # an editable install hides hydra_plugins/ from Hydra's scan
 # Hydra prints user errors over several lines with a hint about HYDRA_FULL_ERROR; sweep promises one line.
 hydra_utils.run_and_report = report_user_errors
 
 SINGLE_RUN_NAME = "single"
 
 
-def resolved(cfg: DictConfig, name: str | None = None) -> dict:
+def resolved(cfg: DictConfig | dict, name: str | None = None) -> dict:
     """The validated, fully resolved config as a plain dict (what the engine and results store receive)."""
-    cfg = cfg.copy()
-    with open_dict(cfg):
-        cfg.pop("hydra", None)  # Hydra's own node (in -m it is only half-filled); not part of a run
+    if isinstance(cfg, DictConfig):
+        if "hydra" in cfg:
+            cfg = cfg.copy()
+            with open_dict(cfg):
+                cfg.pop("hydra")  # Hydra's own node (in -m it is only half-filled); not part of a run
+        cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     validate(cfg)
-    c = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    c = dict(cfg)
     c["name"] = c.get("name") or name or SINGLE_RUN_NAME
     return c
 

@@ -180,9 +180,17 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+class _Attrs(dict):
+    """Read a plain nested dict as c.key.sub (validation runs per grid point: plain dicts are fast)."""
+
+    def __getattr__(self, key: str) -> Any:
+        v = self[key]
+        return _Attrs(v) if isinstance(v, dict) else v
+
+
 def validate(cfg: DictConfig | dict) -> None:
     """Raise ConfigError (one line) for the first value a type cannot reject: ranges, choices, knob/optimizer fit."""
-    c = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+    c = _Attrs(OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg)
     bs = c.batch_size
     if not (_positive_int(bs) or bs == "full"):
         raise ConfigError(f"batch_size={bs!r} is invalid: use a positive integer or 'full' (full-batch gradient descent)")
@@ -226,7 +234,7 @@ def validate(cfg: DictConfig | dict) -> None:
         raise ConfigError(f"cluster.backend={c.cluster.backend!r} is unknown; choices: local, slurm")
 
 
-def _validate_optimizer(o: DictConfig) -> None:
+def _validate_optimizer(o: _Attrs) -> None:
     if o.name not in OPTIMIZER_KNOBS:
         raise ConfigError(f"optimizer.name={o.name!r} is unknown; choices: {', '.join(OPTIMIZER_KNOBS)}")
     if o.impl not in ("scratch", "torch"):
@@ -234,7 +242,7 @@ def _validate_optimizer(o: DictConfig) -> None:
     if o.impl == "torch" and o.name == "anneal":
         raise ConfigError("optimizer.impl=torch is not available for anneal (torch.optim has no simulated annealing)")
     knobs = OPTIMIZER_KNOBS[o.name]
-    given = OmegaConf.to_container(o)
+    given = o
     for key, default in vars(OptimizerConfig()).items():
         if key in ("name", "impl") or key in knobs:
             continue
