@@ -101,30 +101,46 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_threads_from_allocation() -> None:
-    """Use the CPUs SLURM gave this task rather than every core of the node."""
+def set_threads_from_allocation(share: int = 1) -> None:
+    """Use the CPUs SLURM gave this task (or this machine's), divided among `share` concurrent workers:
+    oversubscribed threads thrash (measured here: 2 threads beside another busy process ran ~6x slower)."""
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
-    if cpus and cpus.isdigit():
-        torch.set_num_threads(int(cpus))
+    total = int(cpus) if cpus and cpus.isdigit() else (os.cpu_count() or 1)
+    if cpus or share > 1:
+        torch.set_num_threads(max(1, total // share))
+
+
+def git_state(path: Path) -> dict:
+    """{"commit", "dirty"} of the git checkout holding `path`, or {} outside one."""
+    try:
+        head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5)
+        if head.returncode != 0:
+            return {}
+        dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip() != ""
+        return {"commit": head.stdout.strip(), "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {}
 
 
 @lru_cache(maxsize=1)
 def provenance() -> dict:
-    """Where a run came from: code version, environment, scheduler job."""
+    """Where a run came from: code version (a SLURM job's code snapshot says where it was taken), environment."""
     here = Path(__file__).resolve().parent
-    git = {}
-    try:
-        head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5)
-        if head.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=5).stdout.strip() != ""
-            git = {"commit": head.stdout.strip(), "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        pass
+    snapshot = read_json(here.parent / "SOURCE.json")
+    git = snapshot.get("git", {}) if snapshot else git_state(here)
     from sweep import __version__
     return {"sweep": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "host": platform.node(), "git": git}
+            "host": platform.node(), "git": git, "code": str(here.parent if snapshot else here)}
+
+
+def slurm_job_id() -> str | None:
+    """The id squeue/sacct show: <array job>_<task> for array tasks."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID")
 
 
 def _hyper(values: Sequence[float], dtype: torch.dtype, device: torch.device) -> float | Tensor:
@@ -435,7 +451,7 @@ class Trainer:
              "diverged_step": run.summary.get("diverged_step"), "diverged_loss": run.summary.get("diverged_loss"),
              "wall_s": wall_total, "samples_per_s": samples / wall if wall > 0 else None,
              "pack_size": run.summary.get("pack_size"), "device": str(self.device),
-             "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "versions": provenance()}
+             "slurm_job_id": slurm_job_id(), "versions": provenance()}
         if self.family == "anneal":
             s["loss_evals"] = 2 * step
         return s

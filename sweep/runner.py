@@ -39,9 +39,12 @@ def bytes_per_model(cfg: dict, num_inputs: int, num_outputs: int, batch: int) ->
 
 
 def auto_pack_size(cfg: dict, num_inputs: int, num_outputs: int, batch: int) -> int:
-    """The most models that fit a quarter of the device's (free) memory, capped where batching stops paying."""
+    """The most models that fit half the GPU's free memory (a quarter of RAM on a CPU), capped where batching
+    stops paying."""
     device = resolve_device(cfg["device"])
     per = bytes_per_model(cfg, num_inputs, num_outputs, batch)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return AUTO_PACK_GPU  # planned on a machine without the GPU; the task re-plans where it runs
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget, cap = free // 2, AUTO_PACK_GPU
@@ -93,14 +96,15 @@ def _fail(run: Run, exc: BaseException) -> None:
 
 
 def train_runs(cfgs: Sequence[dict], *, pack: int | str = 1, should_stop: Callable[[], bool] = lambda: False,
-               progress: bool = True) -> list[dict]:
+               progress: bool = True, workers: int = 1) -> list[dict]:
     """Train every config not yet finished; returns one summary per config (in order).
 
     Runs are claimed with a per-run file lock for the whole time they train, so two processes given the same
     sweep never train one run at the same time (the second skips it and reports it `claimed`). Raises
-    Interrupted (after checkpointing) when should_stop() turns true.
+    Interrupted (after checkpointing) when should_stop() turns true. `workers` is how many processes share
+    this machine's CPUs (each takes its share of threads).
     """
-    set_threads_from_allocation()
+    set_threads_from_allocation(workers)
     results: dict[str, dict] = {}
     for group in plan_packs(cfgs, pack):
         with ExitStack() as stack:

@@ -28,7 +28,7 @@ def run_local(cfgs: Sequence[dict], sweep_dir: Path) -> list[dict]:
     else:
         by_id: dict[int, dict] = {}
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [(p, pool.submit(train_runs, p, pack=len(p), progress=False)) for p in packs]
+            futures = [(p, pool.submit(train_runs, p, pack=len(p), progress=False, workers=workers)) for p in packs]
             for p, f in futures:
                 for c, s in zip(p, f.result()):
                     by_id[id(c)] = s

@@ -42,6 +42,7 @@ from typing import Any, Sequence
 
 import submitit
 
+from sweep.engine import git_state
 from sweep.results import read_json, write_json
 from sweep.runner import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs, run_dir_for, train_runs
 
@@ -175,25 +176,12 @@ def snapshot_code(sweep_dir: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
     for name, root in sources:
         shutil.copytree(root, tmp / name, ignore=ignore, dirs_exist_ok=True)
-    write_json(tmp / "SOURCE.json", {"source": str(sources[0][1]), "created": _now(), **_git_state(sources[0][1])})
+    write_json(tmp / "SOURCE.json", {"source": str(sources[0][1]), "created": _now(), "git": git_state(sources[0][1])})
     try:
         tmp.rename(dest)
     except OSError:                    # another submission made the same snapshot meanwhile
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
-
-
-def _git_state(path: Path) -> dict:
-    try:
-        head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5)
-        if head.returncode != 0:
-            return {}
-        dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip() != ""
-        return {"git_commit": head.stdout.strip(), "git_dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {}
 
 
 # ---------------------------------------------------------------------------------------------- the cluster
