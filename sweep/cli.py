@@ -7,7 +7,8 @@ import sys
 USAGE = """usage: sweep <command> [args]
 
 commands:
-  run [overrides] [-m]     train one run, or a grid with -m (Hydra overrides: lr=1e-3,1e-2 optimizer=sgd,adam)
+  run [overrides] [-m]     train one run, or a grid with -m (Hydra overrides: lr=1e-3,1e-2 optimizer=sgd,adam);
+                           with cluster=slurm it returns once queued, or add --wait to block until done
   status SWEEP_DIR         table of a sweep's runs by status (see `sweep status --help`)
   collect SWEEP_DIR        one row per run as parquet/csv (see `sweep collect --help`)
   report SWEEP_DIR         plots and a summary table in the sweep's folder
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ["COMP_POINT"] = str(max(0, int(os.environ.get("COMP_POINT", len(line))) - 4))
         command, rest = "run", argv
     if command == "run":
+        # `--wait` (block until a SLURM sweep is done) is sweep's flag, not Hydra's: pass it as a config value.
+        rest = ["cluster.wait=true" if a == "--wait" else a for a in rest]
         sys.argv = ["sweep", *rest]
         from sweep.app import run
 

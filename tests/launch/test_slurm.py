@@ -316,3 +316,9 @@ def test_pack_auto_is_sized_for_the_task_device_not_the_submit_host():
     gpu = {"pack": "auto", "cluster": {"gpus_per_node": 1}}
     assert _task_pack_size(cpu) == AUTO_PACK_CPU and _task_pack_size(gpu) == AUTO_PACK_GPU
     assert _task_pack_size(dict(gpu, pack=3)) == 3
+
+
+def test_wait_flag_blocks_until_the_sweep_is_done(tmp_path):
+    proc, sweep_dir = submit(tmp_path, "lr=0.05,0.1", "pack=2", *FAST, "--wait")
+    s = summaries(sweep_dir)  # without --wait the command returns while the jobs are still queued
+    assert len(s) == 2 and {v["status"] for v in s.values()} == {"done"}
