@@ -39,8 +39,15 @@ def main(argv: list[str] | None = None) -> None:
         rest = ["cluster.wait=true" if a == "--wait" else a for a in rest]
         sys.argv = ["sweep", *rest]
         from sweep.app import run
+        from sweep.errors import fail, one_line
 
-        run()
+        try:
+            run()
+        except ValueError as e:  # raised by Hydra before its own error reporting starts
+            msg = one_line(e)
+            if msg is None:
+                raise
+            fail(msg)
         return
     commands = {"status": "sweep.status", "collect": "sweep.collect", "report": "sweep.report",
                 "sync": "sweep.sync"}

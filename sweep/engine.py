@@ -460,8 +460,9 @@ class Trainer:
         status = run.summary.get("status", "done")
         write_parquet(run.dir.history, pd.DataFrame(run.history))
         summary = self._summary(run, step, wall, status=status)
-        if status == "diverged":
-            summary["step"] = summary["diverged_step"]
+        if status == "diverged":  # its last metrics describe a model on its way to diverging: not results
+            summary.update(step=summary["diverged_step"], final_train_loss=None, final_test_loss=None,
+                           final_test_acc=None)
         write_json(run.dir.summary, summary)
         run.summary.update(summary)
         run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})

@@ -34,6 +34,8 @@ def one_line(exc: BaseException) -> str | None:
         key = re.search(r"Could not override '([^']+)'", text)
         return (f"unknown config key '{key.group(1) if key else text}'; check the spelling "
                 "(`sweep run --cfg job` lists every key)")
+    if isinstance(exc, ValueError) and "can be specified" in text:  # Hydra's mutually exclusive flags
+        return text.splitlines()[0] + " (e.g. `sweep run --cfg job` without -m)"
     if isinstance(exc, (OverrideParseException, HydraException, OmegaConfBaseException)):
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         if isinstance(cause, OmegaConfBaseException):

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
-import torch
 import yaml
 
 STATUSES = ("running", "done", "diverged", "failed")
@@ -63,6 +62,8 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
 
 
 def save_torch(path: Path, obj: Any) -> None:
+    import torch  # here, not at the top: readers of results (status, collect) should not pay for torch
+
     atomic_write(path, lambda f: torch.save(obj, f))
 
 

@@ -1,0 +1,38 @@
+"""Plots of a sweep's results (matplotlib, Agg backend).
+
+Each plot is a function `plot_<name>(sweep, out=None)`: `sweep` is a sweep folder (or an `analysis.Sweep`, to load
+it once for several plots); it returns the Figure, or the path written when `out` is given, or None when the
+sweep lacks what the plot needs (the reason is in `plot_<name>.last_skip`). Each is also a command:
+
+    python -m analysis.<name> SWEEP [-o out.png]       (default: SWEEP/report/<name>.png)
+
+    lr_sensitivity   final loss vs learning rate per optimizer        needs lr swept
+    learning_curves  loss vs epoch per configuration                  any sweep with histories
+    batch_size       final loss and wall time vs batch size           needs batch_size swept
+    init             initialisations compared                         needs init (or init.std, ...) swept
+    sampling         sampling modes compared                          needs sampling swept
+    restarts         spread of the final loss over seeds              needs seed swept
+    schedules        lr(t) and loss per learning-rate schedule        needs schedule (or schedule.*) swept
+
+`analysis.PLOTS` maps each name to its function (what `sweep report` draws).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+NAMES = ("lr_sensitivity", "learning_curves", "batch_size", "init", "sampling", "restarts", "schedules")
+_FUNCTIONS = {f"plot_{n}": n for n in NAMES}
+
+__all__ = ["PLOTS", "Skip", "Sweep", *_FUNCTIONS]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `python -m analysis.<name>` does not import its module twice (runpy warns about that).
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"analysis.{_FUNCTIONS[name]}"), name)
+    if name == "PLOTS":
+        return {n: getattr(importlib.import_module(f"analysis.{n}"), f"plot_{n}") for n in NAMES}
+    if name in ("Skip", "Sweep"):
+        return getattr(importlib.import_module("analysis._common"), name)
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")

@@ -1,0 +1,55 @@
+"""A comparison of a few categories (initialisations, sampling modes): learning curves on the left, every seed's
+final metric on the right (dots, with the mean as a bar), diverged runs counted."""
+from __future__ import annotations
+
+import numpy as np
+
+from analysis._common import Sweep, colors, group_label, groups, log_x, log_y, new_figure
+from analysis.learning_curves import draw_curves
+
+
+def compare(sw: Sweep, keys: list[str], title: str):
+    runs = sw.runs
+    gs = groups(runs, keys)
+    cols = colors(len(gs))
+    palette = {vals: c for (vals, _), c in zip(gs, cols)}
+    metric, xlabel = ("final_test_acc", "final test accuracy") if sw.classification else \
+        ("final_test_loss", f"final test loss ({sw.loss_unit})")
+    fig, axes = new_figure(ncols=2, width=5.8, height=max(3.8, 0.45 * len(gs) + 1.8))
+    left, right = axes[0]
+    hist = sw.history
+    if not hist.empty:
+        draw_curves(left, hist, runs, keys, "train_loss", palette=palette, label_diverged=False)
+        if (hist["train_loss"] > 0).any():
+            log_y(left)
+    left.set_xlabel("epoch (passes over the training set)")
+    left.set_ylabel(f"train loss ({sw.loss_unit})")
+    left.set_title("train loss: median over seeds, band = min-max", loc="left")
+    rng = np.random.default_rng(0)
+    labels = []
+    for i, ((vals, g), c) in enumerate(zip(gs, cols)):
+        y = len(gs) - 1 - i
+        labels.append((y, group_label(keys, vals, runs), c))
+        ok = g[g["status"] == "done"][metric].dropna().to_numpy(float)
+        if len(ok):
+            right.scatter(ok, y + rng.uniform(-0.12, 0.12, len(ok)), color=c, s=28, alpha=0.85, zorder=3)
+            right.plot([ok.mean()] * 2, [y - 0.3, y + 0.3], color=c, linewidth=2.5, zorder=4)
+        bad = {s: int((g["status"] == s).sum()) for s in ("diverged", "failed")}
+        note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
+        if note:
+            right.annotate(f"✕ {note}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                           textcoords="offset points", va="center", fontsize=9, color="firebrick")
+    right.set_yticks([y for y, _, _ in labels], [t for _, t, _ in labels])
+    if len(gs) <= 10:      # pale tab20 colours would make text unreadable
+        for tick, (_, _, c) in zip(right.get_yticklabels(), labels):
+            tick.set_color(c)
+    right.set_ylim(-0.7, len(gs) - 0.3)
+    right.grid(axis="y", visible=False)
+    if not sw.classification:
+        vals = runs.loc[runs["status"] == "done", metric].to_numpy(float)
+        if (vals[np.isfinite(vals)] > 0).any():
+            log_x(right)
+    right.set_xlabel(xlabel)
+    right.set_title(f"each dot a seed, bar = mean (of {sw.n_seeds})", loc="left")
+    fig.suptitle(f"{title}\n{sw.describe()}")
+    return fig

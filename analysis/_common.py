@@ -1,0 +1,280 @@
+"""What every plot shares: loading a sweep once, grouping runs into configs (swept keys but the seed), labels,
+titles that say what was swept over how many seeds, a readable style, saving, and the `python -m` entry point."""
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # noqa: E402  (files only, never a window)
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+SHORT = {"optimizer.name": "optimizer", "schedule.name": "schedule", "init.name": "init", "data.name": "data",
+         "model.hidden": "hidden", "batch_size": "batch size", "model.activation": "activation"}
+# Swept keys in this order in labels and groupings (the rest after, as sweep.json lists them).
+PRIORITY = ("optimizer.name", "schedule.name", "init.name", "init.std", "init.scale", "sampling", "batch_size",
+            "lr", "model.hidden")
+STYLE = {"figure.dpi": 100, "savefig.dpi": 130, "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
+         "legend.fontsize": 10, "legend.title_fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10,
+         "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+         "figure.titlesize": 13, "lines.linewidth": 1.8}
+
+
+class Skip(Exception):
+    """The sweep lacks what a plot needs (a swept key, histories); the plot function returns None."""
+
+
+class Sweep:
+    """A sweep folder's runs (one row each), loaded once; histories on first use."""
+
+    def __init__(self, path: Path | str, runs: pd.DataFrame | None = None) -> None:
+        from sweep.collect import load_runs
+
+        self.dir = Path(path)
+        self.runs = load_runs(self.dir) if runs is None else runs
+        swept = list(self.runs.attrs.get("swept", []))
+        self.swept: list[str] = sorted(swept, key=lambda k: (PRIORITY.index(k) if k in PRIORITY else len(PRIORITY),
+                                                             swept.index(k)))
+        self.name: str = self.runs.attrs.get("name") or self.dir.name
+        self._history: pd.DataFrame | None = None
+
+    @property
+    def history(self) -> pd.DataFrame:
+        if self._history is None:
+            from sweep.collect import load_history
+
+            self._history = load_history(self.dir, self.runs)
+        return self._history
+
+    # ---- what was swept
+    @property
+    def config_keys(self) -> list[str]:
+        """The swept keys that define a configuration: everything swept but the seed."""
+        return [k for k in self.swept if k != "seed"]
+
+    @property
+    def n_seeds(self) -> int:
+        if "seed" not in self.runs or self.runs.empty:
+            return 1
+        if not self.config_keys:
+            return int(self.runs["seed"].nunique())
+        return int(self.runs.groupby(self.config_keys, dropna=False)["seed"].nunique().max())
+
+    def has(self, key: str, min_values: int = 2) -> bool:
+        return key in self.swept and key in self.runs and self.runs[key].astype(str).nunique() >= min_values
+
+    def need(self, *keys: str, any_of: bool = False, what: str | None = None) -> list[str]:
+        """The keys that are swept; Skip when one (or, with any_of, all) is not."""
+        have = [k for k in keys if self.has(k)]
+        if (any_of and not have) or (not any_of and len(have) < len(keys)):
+            missing = what or (" or ".join(keys) if any_of else ", ".join(k for k in keys if k not in have))
+            raise Skip(f"needs {missing} swept over at least two values "
+                       f"(swept: {', '.join(self.swept) or 'nothing'})")
+        return have
+
+    @property
+    def classification(self) -> bool:
+        return "final_test_acc" in self.runs and bool(self.runs["final_test_acc"].notna().any())
+
+    @property
+    def loss_unit(self) -> str:
+        return "cross-entropy, nats" if self.classification else "mean squared error"
+
+    def describe(self) -> str:
+        """`swept: optimizer × lr · 3 seeds · digits, 5 epochs`."""
+        keys = " × ".join(short(k) for k in self.config_keys) or "nothing but the seed"
+        parts = [f"swept: {keys}", f"{self.n_seeds} seed{'s' * (self.n_seeds != 1)}"]
+        r = self.runs
+        if "data.name" in r and r["data.name"].nunique() == 1:
+            data = str(r["data.name"].iloc[0])
+            if "epochs" in r and r["epochs"].nunique() == 1:
+                data += f", {r['epochs'].iloc[0]} epochs"
+            parts.append(data)
+        return " · ".join(parts)
+
+
+def as_sweep(sweep: Sweep | Path | str) -> Sweep:
+    return sweep if isinstance(sweep, Sweep) else Sweep(sweep)
+
+
+# ---------------------------------------------------------------------------------------------- labels, groups
+def short(key: str) -> str:
+    return SHORT.get(key, key)
+
+
+def fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _sort_key(v: Any) -> tuple:
+    try:
+        return (0, float(v), "")
+    except (TypeError, ValueError):
+        return (1, math.inf, str(v))
+
+
+def ordered_values(series: pd.Series) -> list:
+    """Distinct values: numbers ascending; words in the order the sweep lists them."""
+    vals = list(pd.unique(series.dropna()))
+    if all(_sort_key(v)[0] == 0 for v in vals):
+        return sorted(vals, key=_sort_key)
+    return vals
+
+
+def groups(df: pd.DataFrame, keys: Sequence[str]) -> list[tuple[tuple, pd.DataFrame]]:
+    """(values, rows) per combination of `keys`, in a stable, readable order; one group when keys is empty."""
+    if not keys:
+        return [((), df)]
+    orders = [ordered_values(df[k]) for k in keys]
+    rank = {k: {v: i for i, v in enumerate(o)} for k, o in zip(keys, orders)}
+    out = [(vals if isinstance(vals, tuple) else (vals,), g) for vals, g in df.groupby(list(keys), sort=False,
+                                                                                          dropna=False)]
+    return sorted(out, key=lambda t: [rank[k].get(v, 1e9) for k, v in zip(keys, t[0])])
+
+
+def group_label(keys: Sequence[str], values: Sequence[Any], runs: pd.DataFrame | None = None) -> str:
+    if not keys:
+        return "all runs"
+    parts = []
+    for k, v in zip(keys, values):
+        text = fmt(v)
+        if k == "init.name" and runs is not None and v == "normal" and "init.std" in runs:
+            stds = runs.loc[runs["init.name"] == v, "init.std"].unique()
+            if len(stds) == 1 and "init.std" not in keys:
+                text = f"normal (σ={fmt(stds[0])})"
+        parts.append(text if len(keys) == 1 else f"{short(k)}={text}")
+    return ", ".join(parts)
+
+
+def legend_title(keys: Sequence[str]) -> str | None:
+    return short(keys[0]) if len(keys) == 1 else None
+
+
+def colors(n: int) -> list:
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------- figures
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.0, height: float = 4.2, **kw):
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                                 layout="constrained", **kw)
+    return fig, axes
+
+
+def legend_outside(ax, title: str | None = None, **kw) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+                  frameon=False, **kw)
+
+
+class _PlainLogFormatter(matplotlib.ticker.LogFormatterSciNotation):
+    """Label the ticks the default log formatter labels, as plain numbers (0.4, 2, 1e-05) not 4×10⁻¹."""
+
+    def __call__(self, x, pos=None):
+        return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def log_y(ax) -> None:
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(_PlainLogFormatter())
+    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+
+
+def log_x(ax, base: float = 10) -> None:
+    ax.set_xscale("log", base=base)
+    ax.xaxis.set_major_formatter(_PlainLogFormatter(base=base))
+    ax.xaxis.set_minor_formatter(_PlainLogFormatter(base=base, labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+
+
+def log_band_floor(values: np.ndarray) -> float:
+    pos = values[np.isfinite(values) & (values > 0)]
+    return float(pos.min()) * 0.5 if len(pos) else 1e-12
+
+
+def atomic_write(path: Path, write: Callable) -> None:
+    """write(f) into a temp file beside `path`, then rename it over `path` (sweep.results.atomic_write's
+    contract, without importing torch with it)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(fig, out: Path | str | None):
+    if out is None:
+        return fig
+    out = Path(out)
+    fmt_ = out.suffix.lstrip(".").lower() or "png"
+    try:
+        with plt.rc_context(STYLE):     # a reader never sees half a PNG (a report being rewritten)
+            atomic_write(out, lambda f: fig.savefig(f, format=fmt_, bbox_inches="tight", facecolor="white"))
+    finally:
+        plt.close(fig)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- plot functions
+def plot_function(name: str) -> Callable:
+    """Decorate `fn(sweep: Sweep, **kw) -> Figure`: accept a path or Sweep, return the Figure (or the saved path
+    when out= is given), or None when the sweep lacks what the plot needs (the reason in fn.last_skip)."""
+
+    def deco(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(sweep: Sweep | Path | str, out: Path | str | None = None, **kw):
+            sw = as_sweep(sweep)
+            wrapper.last_skip = None
+            try:
+                with plt.rc_context(STYLE):
+                    fig = fn(sw, **kw)
+            except Skip as e:
+                wrapper.last_skip = str(e)
+                return None
+            return save(fig, out)
+
+        wrapper.plot_name = name
+        wrapper.last_skip = None
+        return wrapper
+
+    return deco
+
+
+def cli(fn: Callable, argv: Sequence[str] | None = None) -> None:
+    """`python -m analysis.<name> SWEEP [-o out.png]` (default: SWEEP/report/<name>.png)."""
+    p = argparse.ArgumentParser(prog=f"python -m analysis.{fn.plot_name}",
+                                description=(fn.__doc__ or "").strip().splitlines()[0])
+    p.add_argument("sweep", type=Path, help="the sweep folder (out_dir/<name>)")
+    p.add_argument("-o", "--out", type=Path, help=f"the PNG to write (default SWEEP/report/{fn.plot_name}.png)")
+    a = p.parse_args(list(argv) if argv is not None else None)
+    if not a.sweep.is_dir():
+        print(f"error: no sweep folder {a.sweep}", file=sys.stderr)
+        sys.exit(2)
+    out = a.out or a.sweep / "report" / f"{fn.plot_name}.png"
+    path = fn(a.sweep, out=out)
+    if path is None:
+        print(f"{fn.plot_name}: skipped: {fn.last_skip}")
+    else:
+        print(path)

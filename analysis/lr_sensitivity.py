@@ -1,0 +1,94 @@
+"""Final test loss (and accuracy) against the learning rate, one line per optimizer (or per combination of the
+other swept keys): the mean over seeds with a ±1 std band, on a log lr axis; diverged runs marked ✕ at the top.
+
+    python -m analysis.lr_sensitivity SWEEP [-o out.png]
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.lines import Line2D
+
+from analysis._common import (Sweep, cli, colors, fmt, group_label, groups, legend_outside, legend_title,
+                              log_band_floor, log_y, new_figure, plot_function)
+
+
+MARK_ROW = 0.055   # axes fraction per row of divergence marks
+
+
+def _make_room(ax, frac: float, top: bool, logy: bool) -> None:
+    """Widen the y range so that the outer `frac` of the axes (top or bottom) holds no data, only the marks."""
+    lo, hi = ax.get_ylim()
+    f = (lambda v: np.log10(v), lambda v: 10 ** v) if logy else (lambda v: v, lambda v: v)
+    a, b = f[0](lo), f[0](hi)
+    span = (b - a) / (1 - frac)
+    ax.set_ylim(*(f[1](a), f[1](a + span)) if top else (f[1](b - span), f[1](b)))
+
+
+@plot_function("lr_sensitivity")
+def plot_lr_sensitivity(sw: Sweep):
+    """Final test loss vs learning rate per optimizer (mean ± std over seeds, diverged runs marked)."""
+    sw.need("lr")
+    runs = sw.runs
+    hue = [k for k in sw.config_keys if k != "lr"]
+    metrics = [("final_test_loss", f"final test loss ({sw.loss_unit})", True)]
+    if sw.classification:
+        metrics.append(("final_test_acc", "final test accuracy", False))
+    fig, axes = new_figure(ncols=len(metrics), width=5.6, height=4.3)
+    gs = groups(runs, hue)
+    cols = colors(len(gs))
+    diverging = [vals for vals, g in gs if (g["status"] == "diverged").any()]
+    for ax, (metric, ylabel, logy) in zip(axes[0], metrics):
+        done = runs.loc[runs["status"] == "done", metric].to_numpy(float)
+        logy = logy and bool((done[np.isfinite(done)] > 0).any())
+        top = metric.endswith("loss")   # ✕ where a loss blew up: above a loss curve, below an accuracy curve
+        for (vals, g), c in zip(gs, cols):
+            xs, mean, std, div = [], [], [], []
+            for lr, at in g.groupby("lr", sort=True):
+                ok = at[at["status"] == "done"][metric].dropna().to_numpy(float)
+                bad = int((at["status"] == "diverged").sum())
+                if bad:
+                    div.append((lr, bad, len(at)))
+                xs.append(lr)
+                mean.append(ok.mean() if len(ok) else np.nan)
+                std.append(ok.std(ddof=1) if len(ok) > 1 else 0.0)
+            xs, mean, std = np.array(xs, float), np.array(mean), np.array(std)
+            ax.plot(xs, mean, "o-", color=c, label=group_label(hue, vals, runs), markersize=5)
+            lo, hi = mean - std, mean + std
+            if logy:
+                lo = np.maximum(lo, log_band_floor(np.concatenate([mean, hi])))
+            ax.fill_between(xs, lo, hi, color=c, alpha=0.18, linewidth=0)
+            if div:
+                row = diverging.index(vals)          # one row of ✕ per line: marks at one lr never overlap
+                y = 1 - (row + 0.7) * MARK_ROW if top else (row + 0.7) * MARK_ROW
+                ax.scatter([d[0] for d in div], [y] * len(div), marker="x", s=55, color=c, linewidths=2.2,
+                           transform=ax.get_xaxis_transform(), clip_on=False, zorder=5)
+                for x, n, of in div:
+                    if of > 1:
+                        ax.annotate(f"{n}/{of}", (x, y), xycoords=ax.get_xaxis_transform(), xytext=(6, -3),
+                                    textcoords="offset points", fontsize=8, color=c)
+        ax.set_xscale("log")
+        if logy:
+            log_y(ax)
+        if diverging:
+            _make_room(ax, (len(diverging) + 0.6) * MARK_ROW, top, logy)
+        ax.set_xlabel("learning rate η (log scale)")
+        ax.set_ylabel(ylabel)
+    any_diverged = bool(diverging)
+    lrs = sorted(runs["lr"].dropna().unique())
+    for ax in axes[0]:
+        ax.set_xticks(lrs, [fmt(float(v)) for v in lrs], minor=False)
+        ax.minorticks_off() if len(lrs) <= 8 else None
+    ax = axes[0][-1]
+    legend_outside(ax, legend_title(hue))
+    if any_diverged:
+        handles, labels = ax.get_legend_handles_labels()
+        handles.append(Line2D([], [], marker="x", color="0.3", linestyle="none", markersize=8, markeredgewidth=2))
+        labels.append("diverged (n/seeds)")
+        ax.legend(handles, labels, title=legend_title(hue), loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                  borderaxespad=0, frameon=False)
+    fig.suptitle(f"Final test metrics vs learning rate (mean ± 1 std over seeds)\n{sw.describe()}")
+    return fig
+
+
+if __name__ == "__main__":
+    cli(plot_lr_sensitivity)

@@ -1,0 +1,67 @@
+"""How much the outcome depends on the seed alone: the distribution of the final test loss (and accuracy) over
+the seeds (restarts) of each configuration, each seed a dot, with median and spread.
+
+    python -m analysis.restarts SWEEP [-o out.png]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from analysis._common import Skip, Sweep, cli, colors, group_label, groups, log_x, new_figure, plot_function
+
+MAX_CONFIGS = 30
+
+
+@plot_function("restarts")
+def plot_restarts(sw: Sweep):
+    """Restarts spread: the distribution of the final test loss over seeds, per configuration."""
+    sw.need("seed")
+    runs = sw.runs
+    keys = sw.config_keys
+    gs = groups(runs, keys)
+    if len(gs) > MAX_CONFIGS:   # keep the best configurations (lowest median loss) readable
+        med = {vals: g.loc[g["status"] == "done", "final_test_loss"].median() for vals, g in gs}
+        gs = sorted(gs, key=lambda t: (np.isnan(med[t[0]]), med[t[0]]))[:MAX_CONFIGS]
+    if not gs:
+        raise Skip("no runs")
+    metrics = [("final_test_loss", f"final test loss ({sw.loss_unit})", True)]
+    if sw.classification:
+        metrics.append(("final_test_acc", "final test accuracy", False))
+    fig, axes = new_figure(ncols=len(metrics), width=5.4, height=max(3.6, 0.42 * len(gs) + 1.9))
+    rng = np.random.default_rng(0)
+    cols = colors(len(gs))
+    for ax, (metric, xlabel, logx) in zip(axes[0], metrics):
+        for i, ((vals, g), c) in enumerate(zip(gs, cols)):
+            y = len(gs) - 1 - i
+            ok = g[g["status"] == "done"][metric].dropna().to_numpy(float)
+            if len(ok):
+                ax.hlines(y, ok.min(), ok.max(), color=c, linewidth=1.2, alpha=0.7)
+                ax.scatter(ok, y + rng.uniform(-0.15, 0.15, len(ok)), color=c, s=26, alpha=0.85, zorder=3)
+                ax.plot([np.median(ok)] * 2, [y - 0.32, y + 0.32], color=c, linewidth=2.5, zorder=4)
+                if metric == "final_test_loss" and len(ok) > 1:
+                    ax.annotate(f"sd {ok.std(ddof=1):.2g}", (1.0, y), xycoords=("axes fraction", "data"),
+                                xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.35")
+            n_bad = int(g["status"].isin(["diverged", "failed"]).sum())
+            if n_bad and metric == metrics[-1][0]:
+                ax.annotate(f"✕ {n_bad} diverged/failed", (1.0, y), xycoords=("axes fraction", "data"),
+                            xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
+                            color="firebrick")
+        labels = [group_label(keys, vals, runs) for vals, _ in gs]
+        ax.set_yticks(range(len(gs) - 1, -1, -1), labels if ax is axes[0][0] else [""] * len(labels))
+        ax.set_ylim(-0.7, len(gs) - 0.3)
+        ax.grid(axis="y", visible=False)
+        vals_all = runs.loc[runs["status"] == "done", metric].to_numpy(float)
+        if logx and (vals_all[np.isfinite(vals_all)] > 0).any():
+            log_x(ax)
+        ax.set_xlabel(xlabel)
+    axes[0][0].set_ylabel("configuration" if keys else "")
+    if len(gs) <= 10:      # pale tab20 colours would make text unreadable
+        for tick, c in zip(axes[0][0].get_yticklabels(), cols):
+            tick.set_color(c)
+    shown = "" if len(gs) == len(groups(runs, keys)) else f" (the {len(gs)} best configurations)"
+    fig.suptitle(f"Spread over restarts: each dot one seed, bar = median, line = range{shown}\n{sw.describe()}")
+    return fig
+
+
+if __name__ == "__main__":
+    cli(plot_restarts)

@@ -1,0 +1,20 @@
+"""Sampling modes compared (shuffle each epoch, shuffle once, with replacement): learning curves and every seed's
+final test metric per mode.
+
+    python -m analysis.sampling SWEEP [-o out.png]
+"""
+from __future__ import annotations
+
+from analysis._categorical import compare
+from analysis._common import Sweep, cli, plot_function
+
+
+@plot_function("sampling")
+def plot_sampling(sw: Sweep):
+    """Sampling modes comparison: learning curves and final metrics per way of drawing minibatches."""
+    sw.need("sampling")
+    return compare(sw, sw.config_keys, "Minibatch sampling: the order in which examples are visited")
+
+
+if __name__ == "__main__":
+    cli(plot_sampling)

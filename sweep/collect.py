@@ -1,0 +1,545 @@
+"""A sweep's results as pandas frames: one row per run (`load_runs`), or its histories stacked (`load_history`).
+
+    runs = load_runs("runs/sweep-20250101-120000")     # run_id, swept keys, status, metrics, every config key
+    hist = load_history("runs/sweep-20250101-120000")  # run_id, swept keys, step, epoch, lr, train_loss, ...
+
+Config keys are flattened with dots (`optimizer.name`, `schedule.name`, `model.hidden`); lists and dicts become
+compact JSON strings (`model.hidden` = "[64,64]") so every column can be grouped on and written to parquet/csv.
+The swept keys of sweep.json come first (a swept config group such as `optimizer` is its `optimizer.name`
+column) and are also in `frame.attrs["swept"]`.
+
+Speed: a sweep's config.yaml files differ in a few lines, so each file is compared line by line with an
+already-parsed file of the same shape and only the lines that differ are parsed (as YAML scalars); anything
+unusual falls back to a full parse with PyYAML's C loader. 10,000 runs load in about a second
+(benchmarks/bench_collect.py).
+
+`sweep collect SWEEP [-o runs.parquet|runs.csv] [--history] [--all]` writes the frame (atomically), or prints a
+short table. `--from-wandb ENTITY/PROJECT --group NAME` builds the same frame from the wandb API instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+import yaml
+
+try:
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+SWEEP_FILE = "sweep.json"
+# Folders inside a sweep folder that are not runs.
+NOT_RUNS = {"code", "submitit", "report", ".hydra", "wandb"}
+# Summary fields in the order they follow the swept keys; the rest of summary.json comes after the config.
+METRICS = ("status", "final_test_loss", "final_test_acc", "final_train_loss", "best_test_loss", "best_test_acc",
+           "diverged_step", "diverged_loss", "step", "total_steps", "steps_per_epoch", "wall_s", "samples_per_s")
+FLOATS = ("final_test_loss", "final_test_acc", "final_train_loss", "best_test_loss", "best_test_acc",
+          "diverged_loss", "wall_s", "samples_per_s")
+INTS = ("diverged_step", "step", "total_steps", "steps_per_epoch", "pack_size", "loss_evals")
+# Summary fields whose name is also a config key with another meaning.
+RENAMED = {"device": "run_device", "name": "run_name", "epochs": "run_epochs"}
+# Config keys that say where/how a run was executed, never what it computed (not inferred as swept).
+_NOT_SWEPT_PREFIXES = ("name", "out_dir", "wandb.", "cluster.", "pack", "device", "log_every",
+                       "checkpoint_every")
+
+
+def fail(msg: str) -> None:
+    """A user error: one line on stderr, exit status 2 (as sweep.errors.fail, without importing torch)."""
+    print(f"sweep: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+# ----------------------------------------------------------------------------------------------- flattening
+_COMPOUND = (list, tuple, dict)
+
+
+def _cell(v: Any) -> Any:
+    """Lists and dicts as compact JSON (hashable, sortable, parquet-safe); scalars unchanged."""
+    if v.__class__ in _COMPOUND or isinstance(v, _COMPOUND):
+        return json.dumps(v, separators=(",", ":"), default=str)
+    return v
+
+
+def flatten(d: dict, prefix: str = "", out: dict | None = None) -> dict:
+    """{'optimizer': {'name': 'sgd'}} -> {'optimizer.name': 'sgd'}; lists (and empty dicts) stay whole values."""
+    out = {} if out is None else out
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            flatten(v, key + ".", out)
+        else:
+            out[key] = v
+    return out
+
+
+class _Template:
+    """A parsed config.yaml and, per line, the single scalar it holds (its flat key, list index, column)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        raw = flatten(yaml.load(text, Loader=_Loader) or {})
+        self.lists = {k: v for k, v in raw.items() if isinstance(v, list)}
+        self.flat = {k: _cell(v) for k, v in raw.items()}
+        self.leaves: dict[int, tuple[str, int | None, int] | None] = {}
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            self._walk(node, "")
+
+    def _leaf(self, node: yaml.Node, key: str, index: int | None) -> None:
+        line = node.start_mark.line
+        if node.end_mark.line != line or line in self.leaves:
+            self._unsafe(node)          # multi-line scalar, or two values on one line: never patched
+            return
+        self.leaves[line] = (key, index, node.start_mark.column)
+
+    def _unsafe(self, node: yaml.Node) -> None:
+        for line in range(node.start_mark.line, node.end_mark.line + 1):
+            self.leaves[line] = None
+
+    def _walk(self, node: yaml.Node, key: str) -> None:
+        if isinstance(node, yaml.MappingNode) and node.value:
+            for k, v in node.value:
+                if not isinstance(k, yaml.ScalarNode):
+                    self._unsafe(node)
+                    return
+                self._walk(v, f"{key}.{k.value}" if key else str(k.value))
+        elif isinstance(node, yaml.SequenceNode) and node.value:
+            for i, item in enumerate(node.value):
+                if isinstance(item, yaml.ScalarNode) and key in self.lists:
+                    self._leaf(item, key, i)
+                else:
+                    self._unsafe(item)
+        else:                             # a scalar, or an empty [] / {}
+            self._leaf(node, key, None)
+
+
+class ConfigReader:
+    """Flattens config.yaml texts; parses only the lines where a text differs from one of the same shape."""
+
+    def __init__(self) -> None:
+        self.templates: dict[int, _Template] = {}
+        self.scalars: dict[str, Any] = {}
+        self.full_parses = 0
+
+    def _scalar(self, text: str) -> Any:
+        try:
+            return self.scalars[text]
+        except KeyError:
+            pass
+        v = yaml.load(text, Loader=_Loader)
+        if isinstance(v, (list, dict)) and v:
+            raise ValueError("not a scalar")
+        self.scalars[text] = v
+        return v
+
+    def read(self, text: str) -> dict:
+        lines = text.split("\n")
+        t = self.templates.get(len(lines))
+        if t is not None:
+            flat = self._patch(t, lines)
+            if flat is not None:
+                return flat
+        self.full_parses += 1
+        new = _Template(text)
+        self.templates.setdefault(len(lines), new)
+        return dict(new.flat)
+
+    def _patch(self, t: _Template, lines: list[str]) -> dict | None:
+        flat = None
+        lists: dict[str, list] = {}
+        for i in [i for i, (a, b) in enumerate(zip(lines, t.lines)) if a != b]:
+            a, b = lines[i], t.lines[i]
+            leaf = t.leaves.get(i)
+            if leaf is None:
+                return None
+            key, index, col = leaf
+            if a[:col] != b[:col]:
+                return None
+            try:
+                v = self._scalar(a[col:])
+            except Exception:
+                return None
+            if flat is None:
+                flat = dict(t.flat)
+            if index is None:
+                flat[key] = _cell(v)
+            else:
+                lists.setdefault(key, list(t.lists[key]))[index] = v
+        if flat is None:
+            return dict(t.flat)
+        for key, v in lists.items():
+            flat[key] = _cell(v)
+        return flat
+
+
+def flatten_config_text(text: str) -> dict:
+    """One config.yaml text, flattened (the full parse; ConfigReader gives the same result faster)."""
+    return {k: _cell(v) for k, v in flatten(yaml.load(text, Loader=_Loader) or {}).items()}
+
+
+_VERSIONS: dict[str, dict] = {}
+
+
+def _summary_fields(s: dict) -> dict:
+    out = {RENAMED.get(k, k): (v if v.__class__ not in _COMPOUND else _cell(v)) for k, v in s.items()
+           if k != "run_id" and k != "versions"}
+    v = s.get("versions")
+    if isinstance(v, dict):
+        key = repr(v)      # the same few environments recur across a sweep's runs
+        flat = _VERSIONS.get(key)
+        if flat is None:
+            flat = _VERSIONS[key] = {f"versions.{a}": _cell(b) for a, b in flatten(v).items()}
+        out.update(flat)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- a sweep folder
+def read_sweep_record(sweep_dir: Path | str) -> dict:
+    """sweep.json as a dict ({} when absent or unreadable)."""
+    try:
+        rec = json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
+def run_ids(sweep_dir: Path | str, record: dict | None = None, all_runs: bool = False) -> list[str]:
+    """The sweep's run ids: those sweep.json lists (in its order), or with all_runs / without sweep.json every
+    run folder present."""
+    sweep_dir = Path(sweep_dir)
+    record = read_sweep_record(sweep_dir) if record is None else record
+    listed = [r["run_id"] for r in record.get("runs") or [] if isinstance(r, dict) and r.get("run_id")]
+    if listed and not all_runs:
+        return list(dict.fromkeys(listed))
+    present = sorted(e.name for e in os.scandir(sweep_dir)
+                     if e.is_dir() and e.name not in NOT_RUNS and not e.name.startswith("."))
+    return list(dict.fromkeys([*listed, *present]))
+
+
+def swept_columns(swept: Iterable[str], columns: Iterable[str]) -> list[str]:
+    """sweep.json's swept override keys as frame columns: `lr` -> lr, a group `optimizer` -> optimizer.name."""
+    cols = set(columns)
+    out = []
+    for k in swept:
+        k = str(k).lstrip("+~")
+        for c in (k, f"{k}.name"):
+            if c in cols and c not in out:
+                out.append(c)
+                break
+    return out
+
+
+def infer_swept(df: pd.DataFrame, config_columns: Iterable[str], rows: Any = None) -> list[str]:
+    """Config columns whose value differs between runs (where no sweep.json says what was swept); `rows` (a
+    boolean mask) limits it to the runs whose config could be read."""
+    df = df if rows is None else df[rows]
+    out = []
+    for c in config_columns:
+        if c.startswith(_NOT_SWEPT_PREFIXES) or c not in df:
+            continue
+        if df[c].astype(str).nunique(dropna=False) > 1:
+            out.append(c)
+    return out
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _numeric(df: pd.DataFrame) -> pd.DataFrame:
+    """Metric columns as floats and nullable ints (None -> NaN / <NA>), whatever JSON gave."""
+    for c in (*FLOATS, *INTS):
+        if c in df:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64" if c in INTS else float)
+    return df
+
+
+def _order(df: pd.DataFrame, swept: list[str], config_cols: list[str]) -> pd.DataFrame:
+    first = ["run_id", *swept, *[m for m in METRICS if m in df]]
+    rest_cfg = [c for c in config_cols if c not in first]
+    rest = [c for c in df.columns if c not in first and c not in rest_cfg]
+    return df[[*first, *rest_cfg, *rest]]
+
+
+def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
+    """One row per run of the sweep that has a folder: run_id, swept keys, status and metrics, every config key
+    (flattened with dots), then the rest of summary.json. Runs still running show their latest checkpointed
+    values; a run folder without summary.json has status `pending`."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"no sweep folder {sweep_dir}")
+    record = read_sweep_record(sweep_dir)
+    reader = ConfigReader()
+    rows, config_cols, has_config = [], {}, []
+    root = str(sweep_dir)
+    for rid in run_ids(sweep_dir, record, all_runs):
+        d = f"{root}/{rid}"
+        cfg_text = _read_text(d + "/config.yaml")
+        sum_text = _read_text(d + "/summary.json")
+        if cfg_text is None and sum_text is None:
+            continue
+        row: dict[str, Any] = {"run_id": rid}
+        has_config.append(False)
+        if cfg_text is not None:
+            try:
+                flat = reader.read(cfg_text)
+            except yaml.YAMLError as e:        # never from sweep's atomic writes; a hand-edited file, maybe
+                print(f"sweep: {d}/config.yaml unreadable ({str(e).splitlines()[0]}); its config is left out",
+                      file=sys.stderr)
+                flat = {}
+            config_cols.update(dict.fromkeys(flat))
+            row.update(flat)
+            has_config[-1] = bool(flat)
+        summary = {}
+        if sum_text is not None:
+            try:
+                summary = json.loads(sum_text)
+            except ValueError:
+                summary = {"status": "unreadable"}
+        row.update(_summary_fields(summary))
+        row.setdefault("status", "pending")
+        rows.append(row)
+    df = _numeric(pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["run_id", *METRICS]))
+    cfg_cols = list(config_cols)
+    swept = swept_columns(record.get("swept") or [], df.columns) if record.get("swept") is not None \
+        else infer_swept(df, cfg_cols, pd.Series(has_config, index=df.index) if rows else None)
+    df = _order(df, swept, cfg_cols)
+    df.attrs.update(swept=swept, name=record.get("name") or sweep_dir.name, sweep_dir=str(sweep_dir))
+    return df
+
+
+# The engine's history columns (`Trainer.run`); a file may lack some (test_acc for regression) or add others.
+HISTORY_SCHEMA = {"step": "int64", "epoch": "double", "lr": "double", "train_loss": "double",
+                  "grad_norm": "double", "test_loss": "double", "test_acc": "double"}
+
+
+def _history_tables(paths: list[str]) -> list[tuple[int, Any]]:
+    """(index into paths, record batch) for every history file that exists, read by pyarrow's dataset scanner
+    (multi-threaded C++; about 3x faster than one read_table per file)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    present = [p for p in paths if os.path.exists(p)]
+    if not present:
+        return []
+    index = {os.path.normpath(p): i for i, p in enumerate(paths)}
+    first = pq.read_schema(present[0])
+    known = pa.schema([(k, pa.type_for_alias(v)) for k, v in HISTORY_SCHEMA.items()])
+    schema = pa.unify_schemas([known, first], promote_options="permissive")
+    try:
+        dataset = ds.dataset(present, format="parquet", schema=schema)
+        return [(index[os.path.normpath(b.fragment.path)], b.record_batch)
+                for b in dataset.scanner().scan_batches() if b.record_batch.num_rows]
+    except (pa.ArrowInvalid, OSError):     # a file that is not parquet: read the others one by one
+        out = []
+        for p in present:
+            try:
+                t = pq.read_table(p)
+            except (pa.ArrowInvalid, OSError):
+                print(f"sweep: skipping unreadable {p}", file=sys.stderr)
+                continue
+            out.extend((index[os.path.normpath(p)], b) for b in t.to_batches() if b.num_rows)
+        return out
+
+
+def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all_runs: bool = False
+                 ) -> pd.DataFrame:
+    """Every run's history.parquet stacked (long format): run_id, the swept keys, then step, epoch, lr,
+    train_loss, grad_norm, test_loss, test_acc (test columns are NaN except at epoch ends), ordered by run
+    (as in `runs`) and step. A history column named like a swept key gets the suffix `_t`: with `lr` swept,
+    `lr` is the run's base rate and `lr_t` the scheduled rate at that step."""
+    import numpy as np
+    import pyarrow as pa
+
+    sweep_dir = Path(sweep_dir)
+    runs = load_runs(sweep_dir, all_runs=all_runs) if runs is None else runs
+    swept = list(runs.attrs.get("swept", []))
+    ids = list(runs["run_id"])
+    batches = _history_tables([f"{sweep_dir}/{r}/history.parquet" for r in ids])
+    if not batches:
+        df = pd.DataFrame(columns=["run_id", *swept, *HISTORY_SCHEMA])
+        df.attrs.update(runs.attrs)
+        return df
+    table = pa.Table.from_batches([b for _, b in batches]) if len({b.schema for _, b in batches}) == 1 else \
+        pa.concat_tables([pa.Table.from_batches([b]) for _, b in batches], promote_options="permissive")
+    hist = table.to_pandas()
+    which = np.repeat(np.array([i for i, _ in batches]), [b.num_rows for _, b in batches])
+    order = np.lexsort((hist["step"].to_numpy(), which)) if "step" in hist else np.argsort(which, kind="stable")
+    hist = hist.iloc[order].reset_index(drop=True)
+    which = which[order]
+    front = {"run_id": np.asarray(ids, dtype=object)[which]}
+    for c in swept:
+        front[c] = runs[c].to_numpy()[which]
+    hist = hist.rename(columns={c: f"{c}_t" for c in hist.columns if c in front})
+    df = pd.concat([pd.DataFrame(front), hist], axis=1)
+    df.attrs.update(runs.attrs)
+    return df
+
+
+# ----------------------------------------------------------------------------------------------- wandb
+def _get(record: Any, name: str, default: Any = None) -> Any:
+    if isinstance(record, dict):
+        return record.get(name, default)
+    return getattr(record, name, default)
+
+
+def _as_dict(obj: Any) -> dict:
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return obj
+    for attr in ("_json_dict",):
+        d = getattr(obj, attr, None)
+        if isinstance(d, dict):
+            return d
+    try:
+        return dict(obj.items())
+    except Exception:
+        return {}
+
+
+_WANDB_STATES = {"finished": "done", "crashed": "failed", "failed": "failed", "killed": "failed",
+                 "running": "running"}
+
+
+def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
+    """The run frame of `load_runs`, from wandb-API-shaped records (wandb.Api().runs(...) items, or dicts):
+    `.id`, `.config` (the nested run config), `.summary` (our summary fields, as `Tracker.finish` wrote them),
+    `.group` (the sweep name), optionally `.tags` (`key=value` for each swept override) and `.state`."""
+    rows, config_cols, tag_keys = [], {}, {}
+    groups = set()
+    for rec in records:
+        config = _as_dict(_get(rec, "config"))
+        config = {k: (v["value"] if isinstance(v, dict) and set(v) <= {"value", "desc"} and "value" in v else v)
+                  for k, v in config.items() if not str(k).startswith("_")}
+        flat = {k: _cell(v) for k, v in flatten(config).items()}
+        config_cols.update(dict.fromkeys(flat))
+        summary = {k: v for k, v in _as_dict(_get(rec, "summary")).items() if not str(k).startswith("_")}
+        row: dict[str, Any] = {"run_id": _get(rec, "id"), **flat, **_summary_fields(summary)}
+        if "status" not in summary:
+            row["status"] = _WANDB_STATES.get(str(_get(rec, "state", "")), "pending")
+        group = _get(rec, "group")
+        if group is not None:
+            groups.add(group)
+            row.setdefault("name", group)
+        for tag in _get(rec, "tags") or config.get("wandb", {}).get("tags", []) or []:
+            k, eq, _ = str(tag).partition("=")
+            if eq:
+                tag_keys[k] = None
+        rows.append(row)
+    df = _numeric(pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["run_id", *METRICS]))
+    cfg_cols = list(config_cols)
+    swept = swept_columns(tag_keys, df.columns) if tag_keys else []
+    if len(df) > 1:
+        swept = [c for c in swept if df[c].astype(str).nunique(dropna=False) > 1] or infer_swept(df, cfg_cols)
+    df = _order(df, swept, cfg_cols)
+    df.attrs.update(swept=swept, name=next(iter(groups)) if len(groups) == 1 else None)
+    return df
+
+
+def from_wandb(path: str, group: str) -> pd.DataFrame:
+    """The run frame of the wandb group `group` (the sweep's name) in ENTITY/PROJECT `path` (needs network)."""
+    import wandb
+
+    return frame_from_wandb_records(wandb.Api().runs(path, filters={"group": group}))
+
+
+# ----------------------------------------------------------------------------------------------- writing
+def arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns of mixed Python types (batch_size = 64 or 'full') as strings, so parquet can store them."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            types = {type(v) for v in out[c] if v is not None and not (isinstance(v, float) and v != v)}
+            if len(types) > 1:
+                out[c] = out[c].map(lambda v: None if v is None else str(v))
+    return out
+
+
+def write_frame(df: pd.DataFrame, path: Path) -> None:
+    from sweep.results import atomic_write
+
+    path = Path(path)
+    if path.suffix == ".parquet":
+        safe = arrow_safe(df)
+        safe.attrs = {}
+        atomic_write(path, lambda f: safe.to_parquet(f, index=False))
+    elif path.suffix == ".csv":
+        atomic_write(path, lambda f: f.write(df.to_csv(index=False).encode()))
+    else:
+        raise ValueError(f"-o {path}: use a .parquet or .csv file name")
+
+
+def short_table(df: pd.DataFrame, limit: int = 30) -> str:
+    swept = list(df.attrs.get("swept", []))
+    cols = ["run_id", *swept, *[c for c in ("status", "final_test_loss", "final_test_acc", "wall_s") if c in df]]
+    view = df[list(dict.fromkeys(cols))]
+    if "final_test_loss" in view and view["final_test_loss"].notna().any():
+        view = view.sort_values("final_test_loss", na_position="last")
+    text = view.head(limit).to_string(index=False, float_format=lambda x: f"{x:.4g}")
+    if len(view) > limit:
+        text += f"\n... {len(view) - limit} more (write them all with -o runs.parquet)"
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="sweep collect", description="A sweep's runs as one table: one row per run "
+                                "(swept keys, status, final/best metrics, every config key), or with --history "
+                                "every run's history stacked.")
+    p.add_argument("sweep", nargs="?", help="the sweep folder (out_dir/<name>)")
+    p.add_argument("-o", "--output", type=Path, help="write to this .parquet or .csv file (else print a table)")
+    p.add_argument("--history", action="store_true", help="the stacked histories instead of one row per run")
+    p.add_argument("--all", action="store_true", help="every run folder, not only the runs sweep.json lists")
+    p.add_argument("--from-wandb", metavar="ENTITY/PROJECT", help="read the runs from the wandb API instead")
+    p.add_argument("--group", help="with --from-wandb: the wandb group (default: the sweep folder's name)")
+    a = p.parse_args(list(argv) if argv is not None else None)
+    t0 = time.perf_counter()
+    if a.from_wandb:
+        group = a.group or (Path(a.sweep).name if a.sweep else None)
+        if not group:
+            fail("--from-wandb needs --group NAME (the sweep's name) or a SWEEP folder")
+        if a.history:
+            fail("--history reads the local results; it cannot be combined with --from-wandb")
+        try:
+            df = from_wandb(a.from_wandb, group)
+        except Exception as e:
+            fail(f"wandb API: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    else:
+        if not a.sweep:
+            fail("give a sweep folder: sweep collect runs/<name>")
+        if not Path(a.sweep).is_dir():
+            fail(f"no sweep folder {a.sweep}")
+        df = load_runs(a.sweep, all_runs=a.all)
+        if a.history:
+            df = load_history(a.sweep, df)
+    dt = time.perf_counter() - t0
+    if a.output:
+        try:
+            write_frame(df, a.output)
+        except ValueError as e:
+            fail(str(e))
+        print(f"sweep: {len(df)} rows x {len(df.columns)} columns -> {a.output} ({dt:.2f} s)")
+        return
+    if a.history:
+        print(df.head(20).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        print(f"{len(df)} history rows of {df['run_id'].nunique() if len(df) else 0} runs (-o FILE to save)")
+        return
+    print(short_table(df))
+    counts = df["status"].value_counts().to_dict() if len(df) else {}
+    print(f"{len(df)} runs {counts}; swept: {', '.join(df.attrs.get('swept', [])) or '-'} ({dt:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()

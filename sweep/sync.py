@@ -1,0 +1,211 @@
+"""`sweep sync SWEEP [--jobs N] [--dry-run]`: upload a sweep's offline wandb runs, several at a time.
+
+Each run trains with wandb in offline mode (compute nodes rarely have internet) and writes
+`<run>/wandb/offline-run-<time>-<run_id>/run-<run_id>.wandb`; a run resumed after a requeue has one such folder
+per process. `wandb sync` uploads a folder and then writes `run-<run_id>.wandb.synced` beside the .wandb file
+(wandb 0.31: wandb/cli/beta_sync.py `_is_synced`), so a folder with that marker is skipped here too.
+
+One `wandb sync DIR [DIR ...]` command per run, its folders in start-time order (they are one wandb run and must
+be replayed in order); `--jobs` runs are synced at once. Runs not finished yet (status running, or no summary)
+are left for later unless `--include-unfinished`: their .wandb file is still being written.
+
+Set SWEEP_WANDB_CMD to use another wandb command line (e.g. `python -m wandb`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from sweep.collect import read_sweep_record, run_ids
+
+FINISHED = ("done", "diverged", "failed")
+AUTH_ERRORS = ("No API key", "wandb login", "401", "Unauthorized")
+
+
+@dataclass
+class RunSync:
+    """What syncing one run means: its folders still to upload, those already uploaded, and why it waits."""
+
+    run_id: str
+    status: str | None
+    todo: list[Path] = field(default_factory=list)
+    synced: list[Path] = field(default_factory=list)
+    skip_reason: str | None = None
+
+
+def wandb_file(run_dir: Path) -> Path | None:
+    """The .wandb transaction log of one offline-run folder (None when there is none)."""
+    files = sorted(run_dir.glob("*.wandb"))
+    return files[0] if files else None
+
+
+def is_synced(wandb_log: Path) -> bool:
+    """wandb's own test: a `<name>.wandb.synced` marker beside the .wandb file."""
+    return wandb_log.with_suffix(".wandb.synced").exists()
+
+
+def offline_dirs(run_root: Path) -> list[Path]:
+    """The offline-run folders of one run, oldest first (their names start with the start time)."""
+    wdir = run_root / "wandb"
+    if not wdir.is_dir():
+        return []
+    dirs = [d for d in wdir.glob("offline-run-*") if d.is_dir() and not d.is_symlink()]
+    return sorted(dirs, key=lambda d: d.name)
+
+
+def _status(run_root: Path) -> str | None:
+    try:
+        return json.loads((run_root / "summary.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def plan(sweep_dir: Path | str, *, include_unfinished: bool = False) -> list[RunSync]:
+    """Every run of the sweep (listed in sweep.json or present) with its folders to sync."""
+    sweep_dir = Path(sweep_dir)
+    out = []
+    for rid in run_ids(sweep_dir, read_sweep_record(sweep_dir), all_runs=True):
+        root = sweep_dir / rid
+        rs = RunSync(rid, _status(root))
+        for d in offline_dirs(root):
+            log = wandb_file(d)
+            if log is None:
+                continue
+            (rs.synced if is_synced(log) else rs.todo).append(d)
+        if not rs.todo:
+            rs.skip_reason = "synced" if rs.synced else "no offline wandb run"
+        elif rs.status not in FINISHED and not include_unfinished:
+            rs.skip_reason = f"not finished ({rs.status or 'no summary'})"
+        out.append(rs)
+    return out
+
+
+def wandb_command() -> list[str]:
+    env = os.environ.get("SWEEP_WANDB_CMD")
+    if env:
+        return shlex.split(env)
+    beside = Path(sys.executable).with_name("wandb")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("wandb")
+    return [found] if found else [sys.executable, "-m", "wandb"]
+
+
+def build_command(rs: RunSync, *, project: str | None = None, entity: str | None = None,
+                  base: Sequence[str] | None = None) -> list[str]:
+    """`wandb sync [--project P] [--entity E] DIR...` for one run's unsynced folders."""
+    cmd = [*(base or wandb_command()), "sync"]
+    if project:
+        cmd += ["--project", project]
+    if entity:
+        cmd += ["--entity", entity]
+    return cmd + [str(d) for d in rs.todo]
+
+
+def _run(cmd: list[str], timeout: float | None) -> tuple[int, str, float]:
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        out = (p.stderr.strip() or p.stdout.strip())
+        return p.returncode, out, time.perf_counter() - t0
+    except subprocess.TimeoutExpired:
+        return 124, f"timed out after {timeout:g} s", time.perf_counter() - t0
+    except OSError as e:
+        return 127, f"cannot run {cmd[0]}: {e}", time.perf_counter() - t0
+
+
+def sync(runs: list[RunSync], *, jobs: int = 4, project: str | None = None, entity: str | None = None,
+         timeout: float | None = None, echo=print) -> dict[str, list[str]]:
+    """Run the commands of `runs` that are due, `jobs` at a time; the run ids by outcome: synced, failed, and
+    not_attempted (an authentication failure stops the runs not started yet)."""
+    due = [r for r in runs if r.skip_reason is None]
+    base = wandb_command()
+    result: dict[str, list[str]] = {"synced": [], "failed": [], "not_attempted": []}
+    if not due:
+        return result
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [(r, pool.submit(_run, build_command(r, project=project, entity=entity, base=base), timeout))
+                   for r in due]
+        for r, f in futures:
+            if f.cancelled():
+                result["not_attempted"].append(r.run_id)
+                continue
+            rc, out, dt = f.result()
+            n = len(r.todo)
+            if rc == 0:
+                result["synced"].append(r.run_id)
+                echo(f"sweep: synced {r.run_id} ({n} folder{'s' * (n != 1)}, {dt:.1f} s)")
+                continue
+            result["failed"].append(r.run_id)
+            last = out.splitlines()[-1] if out else ""
+            echo(f"sweep: sync of {r.run_id} failed (exit {rc}): {last}")
+            if any(m in out for m in AUTH_ERRORS):     # every other run would fail the same way
+                for _, g in futures:
+                    g.cancel()
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from sweep.collect import fail
+
+    p = argparse.ArgumentParser(prog="sweep sync", description="Upload a sweep's offline wandb runs (wandb sync), "
+                                "skipping those already synced.")
+    p.add_argument("sweep", help="the sweep folder (out_dir/<name>)")
+    p.add_argument("--jobs", "-j", type=int, default=4, help="runs synced at once (default 4)")
+    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--include-unfinished", action="store_true",
+                   help="also sync runs still running (or lost): what their .wandb file holds so far")
+    p.add_argument("--project", help="upload to this wandb project instead of the one the runs were made with")
+    p.add_argument("--entity", help="upload to this wandb entity")
+    p.add_argument("--timeout", type=float, default=None, help="seconds allowed per run's sync")
+    a = p.parse_args(list(argv) if argv is not None else None)
+    sweep_dir = Path(a.sweep)
+    if not sweep_dir.is_dir():
+        fail(f"no sweep folder {sweep_dir}")
+    if a.jobs < 1:
+        fail(f"--jobs {a.jobs}: use at least 1")
+    runs = plan(sweep_dir, include_unfinished=a.include_unfinished)
+    due = [r for r in runs if r.skip_reason is None]
+    skipped: dict[str, int] = {}
+    for r in runs:
+        if r.skip_reason is not None:
+            key = r.skip_reason.split(" (")[0]
+            skipped[key] = skipped.get(key, 0) + 1
+    skip_text = ", ".join(f"{n} {k}" for k, n in skipped.items()) or "none"
+    n_dirs = sum(len(r.todo) for r in due)
+    if a.dry_run:
+        base = wandb_command()
+        for r in due:
+            print(shlex.join(build_command(r, project=a.project, entity=a.entity, base=base)))
+        waiting = [r for r in runs if r.skip_reason and r.skip_reason.startswith("not finished")]
+        for r in waiting:
+            print(f"# {r.run_id}: {r.skip_reason}; --include-unfinished to sync it anyway")
+        print(f"sweep: would sync {len(due)} run(s) ({n_dirs} folder(s)) of {len(runs)}; skipped: {skip_text} "
+              "(dry run: nothing uploaded)")
+        return
+    if not due:
+        print(f"sweep: nothing to sync in {sweep_dir} ({len(runs)} runs; skipped: {skip_text})")
+        return
+    print(f"sweep: syncing {len(due)} run(s) ({n_dirs} folder(s)), {a.jobs} at a time; skipped: {skip_text}")
+    t0 = time.perf_counter()
+    res = sync(runs, jobs=a.jobs, project=a.project, entity=a.entity, timeout=a.timeout)
+    extra = f", {len(res['not_attempted'])} not attempted (fix the login, then run it again)" \
+        if res["not_attempted"] else ""
+    print(f"sweep: {len(res['synced'])} synced, {len(res['failed'])} failed{extra} in "
+          f"{time.perf_counter() - t0:.1f} s")
+    if res["failed"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

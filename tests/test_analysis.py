@@ -1,0 +1,138 @@
+"""analysis: every plot draws from a real sweep (non-trivial PNG, titles that say what was swept over how many
+seeds, labelled axes, log lr axis, diverged runs marked), skips cleanly when its key was not swept, and runs as
+`python -m analysis.<name>`."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import matplotlib
+import matplotlib.image
+import numpy as np
+import pytest
+
+import analysis
+from conftest import REPO
+
+ON_SMALL = ["lr_sensitivity", "learning_curves", "batch_size", "restarts", "schedules"]
+ON_INIT = ["learning_curves", "init", "sampling", "restarts"]
+
+pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+
+
+@pytest.fixture(scope="module")
+def small(small_sweep):
+    return analysis.Sweep(small_sweep)
+
+
+@pytest.fixture(scope="module")
+def inits(init_sweep):
+    return analysis.Sweep(init_sweep)
+
+
+def assert_good_png(path, min_kb: float = 20):
+    img = matplotlib.image.imread(path)
+    h, w = img.shape[:2]
+    assert w >= 700 and h >= 350, (w, h)
+    assert path.stat().st_size > min_kb * 1024
+    rgb = img[..., :3]
+    assert rgb.std() > 0.05                       # not a blank canvas
+    assert (rgb < 0.5).mean() > 0.005             # has dark ink (text, lines)
+
+
+def _texts(fig) -> str:
+    parts = [fig._suptitle.get_text() if fig._suptitle else ""]
+    for ax in fig.axes:
+        parts += [ax.get_title(loc="left"), ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", ON_SMALL)
+def test_plots_of_the_small_sweep(small, name, tmp_path):
+    fn = analysis.PLOTS[name]
+    fig = fn(small)
+    assert isinstance(fig, matplotlib.figure.Figure), fn.last_skip
+    text = _texts(fig)
+    assert "2 seeds" in text and "swept:" in text          # what was swept, over how many seeds
+    data_axes = [ax for ax in fig.axes if ax.has_data()]
+    left = min(ax.get_position().x0 for ax in data_axes)
+    bottom = min(ax.get_position().y0 for ax in data_axes)
+    assert all(ax.get_ylabel() for ax in data_axes if ax.get_position().x0 == left), name
+    assert all(ax.get_xlabel() for ax in data_axes if ax.get_position().y0 == bottom), name  # rows share x
+    assert "(cross-entropy, nats)" in text or "(s)" in text           # units
+    matplotlib.pyplot.close(fig)
+    out = fn(small, out=tmp_path / f"{name}.png")
+    assert out == tmp_path / f"{name}.png"
+    assert_good_png(out)
+
+
+@pytest.mark.parametrize("name", ON_INIT)
+def test_plots_of_the_init_sweep(inits, name, tmp_path):
+    out = analysis.PLOTS[name](inits, out=tmp_path / f"{name}.png")
+    assert out is not None, analysis.PLOTS[name].last_skip
+    assert_good_png(out)
+
+
+@pytest.mark.parametrize("name, sweep, key", [("init", "small", "init"), ("sampling", "small", "sampling"),
+                                              ("lr_sensitivity", "inits", "lr"), ("batch_size", "inits", "batch"),
+                                              ("schedules", "inits", "schedule")])
+def test_skips_cleanly_without_its_swept_key(name, sweep, key, small, inits, tmp_path):
+    fn = analysis.PLOTS[name]
+    assert fn(small if sweep == "small" else inits, out=tmp_path / "x.png") is None
+    assert key in fn.last_skip and "swept" in fn.last_skip
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_lr_sensitivity_log_lr_axis_and_diverged_marks(small):
+    fig = analysis.plot_lr_sensitivity(small)
+    loss_ax = fig.axes[0]
+    assert loss_ax.get_xscale() == "log" and loss_ax.get_yscale() == "log"
+    assert "learning rate" in loss_ax.get_xlabel()
+    # lr=8 diverges for adam in every seed: an x marker at lr=8
+    marks = [c for ax in fig.axes for c in ax.collections if c.get_offsets().size and
+             np.allclose(np.asarray(c.get_offsets())[:, 0], 8.0)]
+    assert marks
+    legend = fig.axes[-1].get_legend()
+    assert legend is not None and any("diverged" in t.get_text() for t in legend.get_texts())
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert any("sgd" in t for t in labels) and any("adam" in t for t in labels)
+    matplotlib.pyplot.close(fig)
+
+
+def test_learning_curves_median_band_and_log_loss(small):
+    fig = analysis.plot_learning_curves(small)
+    axes = [ax for ax in fig.axes if ax.has_data()]
+    assert axes and all(ax.get_yscale() == "log" for ax in axes)
+    assert "median" in fig._suptitle.get_text() and "min-max" in fig._suptitle.get_text()
+    matplotlib.pyplot.close(fig)
+
+
+def test_init_plot_names_the_too_large_normal(inits):
+    fig = analysis.plot_init(inits)
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+    assert any("zeros" in t for t in labels) and any("normal (σ=1)" in t for t in labels)
+    matplotlib.pyplot.close(fig)
+
+
+def test_accepts_a_path_and_returns_a_figure(small_sweep):
+    fig = analysis.plot_restarts(str(small_sweep))
+    assert isinstance(fig, matplotlib.figure.Figure)
+    matplotlib.pyplot.close(fig)
+
+
+def test_agg_backend():
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+@pytest.mark.parametrize("name, drawn", [("lr_sensitivity", True), ("sampling", False)])
+def test_python_dash_m(small_sweep, tmp_path, name, drawn):
+    out = tmp_path / "p.png"
+    p = subprocess.run([sys.executable, "-m", f"analysis.{name}", str(small_sweep), "-o", str(out)], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "RuntimeWarning" not in p.stderr
+    if drawn:
+        assert p.stdout.strip() == str(out)
+        assert_good_png(out)
+    else:
+        assert "skipped" in p.stdout and not out.exists()

@@ -1,0 +1,237 @@
+"""sweep.collect: the run frame and the long history frame of a real sweep, the fast config reader against a full
+YAML parse, the wandb-shaped path, and `sweep collect` as users type it."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import sweep_cli
+from sweep import collect
+from sweep.collect import (ConfigReader, flatten_config_text, frame_from_wandb_records, load_history, load_runs,
+                           write_frame)
+
+SWEPT = ["lr", "optimizer.name", "schedule.name", "batch_size", "seed"]
+
+pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+
+
+def test_load_runs_one_row_per_run_swept_first_every_config_key(small_sweep):
+    df = load_runs(small_sweep)
+    record = json.loads((small_sweep / "sweep.json").read_text())
+    assert len(df) == len(record["runs"]) == 32
+    assert list(df["run_id"]) == [r["run_id"] for r in record["runs"]]
+    assert set(df.attrs["swept"]) == set(SWEPT)
+    assert list(df.columns[:1 + len(SWEPT)]) == ["run_id", *df.attrs["swept"]]
+    assert df.columns[1 + len(SWEPT)] == "status"
+    assert set(df["status"]) == {"done", "diverged"}
+    assert set(df["optimizer.name"]) == {"sgd", "adam"} and set(df["lr"]) == {0.05, 8.0}
+    assert set(df["batch_size"].astype(str)) == {"64", "full"}
+    for col in ("final_test_loss", "final_test_acc", "best_test_loss", "wall_s", "samples_per_s", "diverged_step",
+                "step", "total_steps", "model.hidden", "data.name", "init.name", "versions.torch"):
+        assert col in df, col
+    assert df["final_test_loss"].dtype == float and str(df["step"].dtype) == "Int64"
+    assert df["model.hidden"].eq("[16]").all()           # lists as compact JSON strings
+    assert df.loc[df["status"] == "diverged", "diverged_step"].notna().all()
+    assert df.loc[df["status"] == "done", "diverged_step"].isna().all()
+    # every config value equals what a full YAML parse of that run's config.yaml gives
+    for _, row in df.iterrows():
+        full = flatten_config_text((small_sweep / row["run_id"] / "config.yaml").read_text())
+        for k, v in full.items():
+            got = row[k]
+            assert (got == v) or (v is None and pd.isna(got)), (row["run_id"], k, got, v)
+
+
+def test_load_runs_without_sweep_json_infers_swept_keys_and_pending(small_sweep, copy_sweep):
+    d = copy_sweep(small_sweep)
+    (d / "sweep.json").unlink()
+    first = sorted(p for p in d.iterdir() if p.is_dir() and (p / "summary.json").exists())[0]
+    (first / "summary.json").unlink()                         # started, no checkpoint yet
+    (d / "submitit").mkdir()                                  # not a run
+    second = sorted(p for p in d.iterdir() if p.is_dir() and (p / "summary.json").exists())[1]
+    (second / "config.yaml").write_text("lr: [unclosed\n")       # hand-edited: its config is left out
+    df = load_runs(d)
+    assert df.set_index("run_id").loc[second.name, "status"] in ("done", "diverged")
+    assert len(df) == 32
+    assert set(df.attrs["swept"]) == set(SWEPT)
+    assert df.set_index("run_id").loc[first.name, "status"] == "pending"
+    assert len(df) == 32
+
+
+def test_load_history_long_frame(small_sweep):
+    runs = load_runs(small_sweep)
+    h = load_history(small_sweep, runs)
+    assert list(h.columns[:1 + len(SWEPT)]) == ["run_id", *runs.attrs["swept"]]
+    for col in ("step", "epoch", "lr_t", "train_loss", "grad_norm", "test_loss", "test_acc"):
+        assert col in h, col
+    assert set(runs.loc[runs["status"] == "done", "run_id"]) <= set(h["run_id"]) <= set(runs["run_id"])
+    for rid, g in h.groupby("run_id"):
+        assert g["step"].is_monotonic_increasing
+        lr = runs.set_index("run_id").loc[rid, "lr"]
+        assert (g["lr"] == lr).all()                          # the swept base rate ...
+        assert g["lr_t"].max() <= lr + 1e-9                   # ... and the scheduled one per step
+    # test metrics only at epoch ends
+    ends = h.dropna(subset=["test_loss"])
+    assert len(ends) and (ends["epoch"].round(6) == ends["epoch"].round()).all()
+    done = runs[runs["status"] == "done"].iloc[0]
+    last = h[h["run_id"] == done["run_id"]].dropna(subset=["test_loss"]).iloc[-1]
+    assert last["test_loss"] == pytest.approx(done["final_test_loss"])
+
+
+def _variants(base: dict) -> list[dict]:
+    """Configs that differ from `base` the ways real sweeps do, and some ways that defeat a line-diff."""
+    out = []
+    for lr, seed, opt, bs in [(0.1, 1, "adam", 32), (1e-5, 12, "sgd", "full"), (3, 0, "momentum", 1024)]:
+        c = json.loads(json.dumps(base))
+        c.update(lr=lr, seed=seed, batch_size=bs)
+        c["optimizer"]["name"] = opt
+        out.append(c)
+    c = json.loads(json.dumps(base))
+    c["model"]["hidden"] = [128, 64, 32]                     # another shape (line count)
+    out.append(c)
+    c = json.loads(json.dumps(base))
+    c["model"]["hidden"] = [7, 9]                            # same shape, list items changed
+    out.append(c)
+    c = json.loads(json.dumps(base))
+    c["name"] = "x" * 150 + " y" * 40                         # a long string that safe_dump wraps
+    out.append(c)
+    c = json.loads(json.dumps(base))
+    c["name"] = "0.5"                                        # a string that looks like a number: quoted
+    c["wandb"]["entity"] = "null"
+    c["out_dir"] = "runs: with colon # and hash"
+    out.append(c)
+    c = json.loads(json.dumps(base))
+    c["optimizer"]["betas"] = [0.5, 0.9]
+    c["cluster"]["additional_parameters"] = {"mail-type": "END"}
+    c["cluster"]["setup"] = ["module load x", "source ~/venv/bin/activate"]
+    c["data"]["root"] = "/data/ünïcode"
+    out.append(c)
+    c = json.loads(json.dumps(base))
+    c["optimizer"]["nesterov"] = True
+    c["data"]["n_samples"] = 500
+    c["dtype"] = "float64"
+    out.append(c)
+    return out
+
+
+def test_config_reader_equals_full_parse(small_sweep):
+    base = yaml.safe_load((small_sweep / load_runs(small_sweep)["run_id"][0] / "config.yaml").read_text())
+    reader = ConfigReader()
+    texts = [yaml.safe_dump(base, sort_keys=False)] + [yaml.safe_dump(c, sort_keys=False) for c in _variants(base)]
+    for _ in range(2):                                       # the second pass reads everything from templates
+        for t in texts:
+            assert reader.read(t) == flatten_config_text(t)
+    # ordinary variants (same shape) never needed a full parse beyond the first of each shape
+    reader2 = ConfigReader()
+    for c in _variants(base)[:3]:
+        reader2.read(yaml.safe_dump(c, sort_keys=False))
+    assert reader2.full_parses == 1
+
+
+def test_reading_many_runs_is_fast(small_sweep, tmp_path):
+    """1,000 run folders in the real format load in well under a second each hundred (10,000: see
+    benchmarks/bench_collect.py, about 1 s)."""
+    run = load_runs(small_sweep).iloc[0]["run_id"]
+    cfg = yaml.safe_load((small_sweep / run / "config.yaml").read_text())
+    summary = json.loads((small_sweep / run / "summary.json").read_text())
+    d = tmp_path / "big"
+    runs = []
+    for i in range(1000):
+        cfg.update(seed=i, lr=[0.001, 0.01, 0.1][i % 3])
+        rid = f"r{i:05d}"
+        (d / rid).mkdir(parents=True)
+        (d / rid / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        (d / rid / "summary.json").write_text(json.dumps(dict(summary, run_id=rid, final_test_loss=i / 1000)))
+        runs.append({"run_id": rid, "overrides": [f"seed={i}", f"lr={cfg['lr']}"]})
+    (d / "sweep.json").write_text(json.dumps({"name": "big", "swept": ["lr", "seed"], "runs": runs}))
+    t0 = time.perf_counter()
+    df = load_runs(d)
+    dt = time.perf_counter() - t0
+    assert len(df) == 1000 and df["seed"].tolist() == list(range(1000))
+    assert df["final_test_loss"].iloc[-1] == pytest.approx(0.999)
+    assert dt < 2.0, f"load_runs took {dt:.2f} s for 1,000 runs"
+
+
+def _wandb_records(sweep_dir: Path) -> list:
+    """What wandb.Api().runs(...) would give for the sweep: the config as Tracker.open sent it, the summary as
+    Tracker.finish wrote it (plus wandb's own keys and the last logged metrics)."""
+    recs = []
+    for rid in load_runs(sweep_dir)["run_id"]:
+        cfg = yaml.safe_load((sweep_dir / rid / "config.yaml").read_text())
+        s = json.loads((sweep_dir / rid / "summary.json").read_text())
+        s.pop("versions", None)
+        s.update({"_step": s.get("step"), "_runtime": 3.2, "_wandb": {"runtime": 3}, "train_loss": 0.1})
+        recs.append(SimpleNamespace(id=rid, config=cfg, summary=s, group=cfg["name"], tags=cfg["wandb"]["tags"],
+                                    state="finished"))
+    return recs
+
+
+def test_frame_from_wandb_records_matches_local_frame(small_sweep):
+    local = load_runs(small_sweep)
+    recs = _wandb_records(small_sweep)
+    remote = frame_from_wandb_records(recs)
+    assert set(remote.attrs["swept"]) == set(local.attrs["swept"])
+    assert remote.attrs["name"] == "small"
+    m = local.merge(remote, on="run_id", suffixes=("", "_w"))
+    assert len(m) == len(local)
+    assert (m["status"] == m["status_w"]).all()
+    assert np.allclose(m["final_test_loss"].astype(float), m["final_test_loss_w"].astype(float), equal_nan=True)
+    for k in local.attrs["swept"]:
+        assert (m[k].astype(str) == m[f"{k}_w"].astype(str)).all(), k
+    # dicts work too, and wandb's {"value": ...} config wrapping is undone
+    d = [{"id": r.id, "config": {k: {"value": v} for k, v in r.config.items()}, "summary": r.summary,
+          "group": r.group} for r in recs]
+    again = frame_from_wandb_records(d)
+    assert list(again["run_id"]) == list(remote["run_id"])
+    assert (again["optimizer.name"] == remote["optimizer.name"]).all()
+    assert set(again.attrs["swept"]) == set(SWEPT)           # inferred from the config (no tags given)
+
+
+def test_from_wandb_asks_the_api_for_the_group(small_sweep, monkeypatch):
+    calls = []
+    recs = _wandb_records(small_sweep)
+
+    class FakeApi:
+        def runs(self, path, filters=None):
+            calls.append((path, filters))
+            return iter(recs)
+
+    import wandb
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    df = collect.from_wandb("me/sweep", "small")
+    assert calls == [("me/sweep", {"group": "small"})]
+    assert len(df) == 32
+
+
+def test_write_frame_parquet_and_csv_roundtrip(small_sweep, tmp_path):
+    df = load_runs(small_sweep)
+    write_frame(df, tmp_path / "r.parquet")
+    back = pd.read_parquet(tmp_path / "r.parquet")
+    assert len(back) == 32 and list(back.columns) == list(df.columns)
+    assert set(back["batch_size"]) == {"64", "full"}          # mixed int/str column stored as text
+    write_frame(df, tmp_path / "r.csv")
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 32
+    with pytest.raises(ValueError):
+        write_frame(df, tmp_path / "r.xlsx")
+    assert not list(tmp_path.glob(".*.tmp"))                # atomic writes leave no temp files
+
+
+def test_cli_collect(small_sweep, tmp_path):
+    p = sweep_cli("collect", str(small_sweep), check=True)
+    assert "32 runs" in p.stdout and "optimizer.name" in p.stdout
+    p = sweep_cli("collect", str(small_sweep), "-o", str(tmp_path / "runs.parquet"), check=True)
+    assert "32 rows" in p.stdout and (tmp_path / "runs.parquet").exists()
+    p = sweep_cli("collect", str(small_sweep), "--history", "-o", str(tmp_path / "h.csv"), check=True)
+    h = pd.read_csv(tmp_path / "h.csv")
+    assert {"run_id", "lr", "lr_t", "train_loss"} <= set(h.columns) and h["run_id"].nunique() > 20
+    bad = sweep_cli("collect", str(small_sweep), "-o", str(tmp_path / "x.txt"))
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("sweep: error:") and "parquet" in bad.stderr
+    missing = sweep_cli("collect", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "no sweep folder" in missing.stderr

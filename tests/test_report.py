@@ -1,0 +1,63 @@
+"""sweep report: the applicable plots and report.md (runs grouped by the swept keys, mean ± std over seeds,
+diverged counted) in SWEEP/report/."""
+from __future__ import annotations
+
+import math
+
+import matplotlib.image
+import pandas as pd
+import pytest
+
+from conftest import sweep_cli
+from sweep.report import summary_table
+
+pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+
+
+def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
+    d = copy_sweep(small_sweep)
+    p = sweep_cli("report", str(d), cwd=tmp_path, check=True, timeout=180)   # not from the repo: still works
+    out = d / "report"
+    assert "report.md" in p.stdout
+    pngs = sorted(x.stem for x in out.glob("*.png"))
+    assert pngs == sorted(["lr_sensitivity", "learning_curves", "batch_size", "restarts", "schedules"])
+    for x in out.glob("*.png"):
+        assert matplotlib.image.imread(x).shape[1] > 700
+    md = (out / "report.md").read_text()
+    assert md.startswith("# Sweep `small`")
+    assert "sweep run -m optimizer=sgd,adam" in md
+    assert "| optimizer | schedule | batch size | lr | done/seeds | diverged |" in md
+    table = [ln for ln in md.splitlines() if ln.startswith("| ") and " ± " in ln or ln.startswith("| adam")
+             or ln.startswith("| sgd")]
+    assert len(table) == 16                                  # 2 x 2 x 2 x 2 configurations
+    adam_div = [ln for ln in md.splitlines() if ln.startswith("| adam") and "| 8 |" in ln]
+    assert adam_div and all("| 0/2 | 2 |" in ln for ln in adam_div)
+    for name in pngs:
+        assert f"]({name}.png)" in md
+    assert "## Not drawn" in md and "`init`" in md and "`sampling`" in md
+    assert not list(out.glob(".*.tmp"))
+    # a second report replaces the first
+    sweep_cli("report", str(d), check=True, timeout=180)
+    assert (out / "report.md").read_text().count("## Results by configuration") == 1
+
+
+def test_summary_table_mean_std_and_counts():
+    runs = pd.DataFrame({
+        "run_id": list("abcdef"), "optimizer.name": ["sgd"] * 3 + ["adam"] * 3, "seed": [0, 1, 2] * 2,
+        "status": ["done", "done", "diverged", "done", "done", "done"],
+        "final_test_loss": [1.0, 3.0, 99.0, 0.5, 0.7, 0.9], "final_test_acc": [0.5, 0.7, 0.1, 0.9, 0.8, 0.7],
+        "best_test_loss": [1.0, 2.0, 9.0, 0.5, 0.6, 0.7], "wall_s": [1.0] * 6})
+    runs.attrs["swept"] = ["optimizer.name", "seed"]
+    t = summary_table(runs)
+    assert list(t["optimizer.name"]) == ["adam", "sgd"]      # best first
+    sgd = t.set_index("optimizer.name").loc["sgd"]
+    assert sgd["runs"] == 3 and sgd["done"] == 2 and sgd["diverged"] == 1 and sgd["seeds"] == 3
+    assert sgd["final_test_loss_mean"] == pytest.approx(2.0)  # the diverged seed is not averaged
+    assert sgd["final_test_loss_std"] == pytest.approx(math.sqrt(2.0))
+    adam = t.set_index("optimizer.name").loc["adam"]
+    assert adam["final_test_acc_mean"] == pytest.approx(0.8) and adam["diverged"] == 0
+
+
+def test_report_of_a_missing_folder_is_one_line(tmp_path):
+    p = sweep_cli("report", str(tmp_path / "nope"))
+    assert p.returncode == 2 and p.stderr.strip().startswith("sweep: error: no sweep folder")

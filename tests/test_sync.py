@@ -1,0 +1,134 @@
+"""sweep sync: which offline wandb runs are due, the commands, skipping synced ones (wandb's `.wandb.synced`
+marker), --dry-run, and running the commands in parallel (with a stand-in for `wandb` that marks what it was
+given as synced, so nothing is uploaded)."""
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import sweep_cli
+from sweep import sync
+from sweep.sync import build_command, is_synced, offline_dirs, plan, wandb_file
+
+pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+
+
+@pytest.fixture
+def sweep_copy(small_sweep, copy_sweep):
+    return copy_sweep(small_sweep)
+
+
+def _fake_wandb(tmp_path: Path, rc: int = 0, message: str = "") -> str:
+    """A `wandb` stand-in: logs its argv; on success writes the .synced marker wandb-core writes."""
+    log = tmp_path / "wandb_calls.jsonl"
+    script = tmp_path / "fake_wandb.py"
+    script.write_text(f"""import json, pathlib, sys, time
+with open({str(log)!r}, "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+time.sleep(0.2)
+if {rc}:
+    print({message!r}, file=sys.stderr)
+    sys.exit({rc})
+for a in sys.argv[2:]:
+    p = pathlib.Path(a)
+    if p.is_dir():
+        for w in p.glob("*.wandb"):
+            w.with_suffix(".wandb.synced").write_text("")
+""")
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+
+
+def test_our_synced_test_is_the_installed_wandb_one(sweep_copy):
+    """The marker convention checked against the installed wandb's own file selection for `wandb sync`."""
+    bs = pytest.importorskip("wandb.cli.beta_sync")
+    runs = plan(sweep_copy)
+    dirs = [r.todo[0] for r in runs[:4]]
+    wandb_file(dirs[0]).with_suffix(".wandb.synced").write_text("")
+    theirs = bs._find_wandb_files(dirs, skip_synced=True, skip_online=True, verbose=False)
+    ours = {wandb_file(d) for d in dirs if not is_synced(wandb_file(d))}
+    assert {p.resolve() for p in theirs} == {p.resolve() for p in ours} and len(ours) == 3
+
+
+def test_plan_every_finished_run_has_one_offline_dir(sweep_copy):
+    runs = plan(sweep_copy)
+    assert len(runs) == 32
+    for r in runs:
+        assert r.status in ("done", "diverged") and r.skip_reason is None
+        assert len(r.todo) == 1 and r.todo[0].name.startswith("offline-run-") and r.todo[0].name.endswith(r.run_id)
+        assert wandb_file(r.todo[0]).name == f"run-{r.run_id}.wandb"
+        cmd = build_command(r, base=["wandb"])
+        assert cmd == ["wandb", "sync", str(r.todo[0])]
+    r = runs[0]
+    assert build_command(r, project="p", entity="e", base=["wandb"]) == \
+        ["wandb", "sync", "--project", "p", "--entity", "e", str(r.todo[0])]
+
+
+def test_skips_synced_unfinished_and_orders_resumed_dirs(sweep_copy):
+    runs = plan(sweep_copy)
+    a, b, c = runs[0], runs[1], runs[2]
+    # a: already synced
+    log = wandb_file(a.todo[0])
+    log.with_suffix(".wandb.synced").write_text("")
+    assert is_synced(log)
+    # b: still running
+    s = json.loads((sweep_copy / b.run_id / "summary.json").read_text())
+    (sweep_copy / b.run_id / "summary.json").write_text(json.dumps(dict(s, status="running")))
+    # c: resumed after a requeue: a second, later offline folder for the same run
+    later = c.todo[0].with_name("offline-run-29991231_235959-" + c.run_id)
+    shutil.copytree(c.todo[0], later)
+    # a folder without a .wandb file is not a run
+    (sweep_copy / c.run_id / "wandb" / "offline-run-00000000_000000-junk").mkdir()
+    again = {r.run_id: r for r in plan(sweep_copy)}
+    assert again[a.run_id].skip_reason == "synced" and again[a.run_id].synced
+    assert again[b.run_id].skip_reason.startswith("not finished (running)")
+    assert again[c.run_id].todo == [c.todo[0], later]                 # oldest first, one command
+    assert build_command(again[c.run_id], base=["w"])[2:] == [str(c.todo[0]), str(later)]
+    assert plan(sweep_copy, include_unfinished=True)[1].skip_reason is None
+    assert offline_dirs(sweep_copy / "nope") == []
+
+
+def test_dry_run_prints_commands_and_uploads_nothing(sweep_copy, tmp_path):
+    env = {"SWEEP_WANDB_CMD": _fake_wandb(tmp_path)}
+    first = plan(sweep_copy)[0]
+    wandb_file(first.todo[0]).with_suffix(".wandb.synced").write_text("")
+    p = sweep_cli("sync", str(sweep_copy), "--dry-run", env=env, check=True)
+    cmds = [ln for ln in p.stdout.splitlines() if " sync " in ln and not ln.startswith("sweep:")]
+    assert len(cmds) == 31
+    assert all(shlex.split(c)[-1].startswith(str(sweep_copy)) for c in cmds)
+    assert "would sync 31 run(s)" in p.stdout and "1 synced" in p.stdout and "dry run" in p.stdout
+    assert not (tmp_path / "wandb_calls.jsonl").exists()
+
+
+def test_sync_runs_commands_in_parallel_then_has_nothing_left(sweep_copy, tmp_path):
+    env = {"SWEEP_WANDB_CMD": _fake_wandb(tmp_path)}
+    p = sweep_cli("sync", str(sweep_copy), "--jobs", "8", "--project", "proj", env=env, check=True, timeout=120)
+    assert "32 synced, 0 failed" in p.stdout, p.stdout
+    calls = [json.loads(x) for x in (tmp_path / "wandb_calls.jsonl").read_text().splitlines()]
+    assert len(calls) == 32 and all(c[:3] == ["sync", "--project", "proj"] for c in calls)
+    assert all(r.skip_reason == "synced" for r in plan(sweep_copy))
+    again = sweep_cli("sync", str(sweep_copy), env=env, check=True)
+    assert "nothing to sync" in again.stdout and "32 synced" in again.stdout
+
+
+def test_login_failure_stops_early_and_exits_nonzero(sweep_copy, tmp_path):
+    env = {"SWEEP_WANDB_CMD": _fake_wandb(tmp_path, rc=1,
+                                          message="Error: No API key configured. Use `wandb login` to log in.")}
+    p = sweep_cli("sync", str(sweep_copy), "--jobs", "2", env=env, timeout=120)
+    assert p.returncode == 1
+    assert "No API key" in p.stdout and "not attempted" in p.stdout
+    calls = (tmp_path / "wandb_calls.jsonl").read_text().splitlines()
+    assert len(calls) < 32
+    assert all(r.skip_reason is None for r in plan(sweep_copy))     # nothing marked synced
+
+
+def test_wandb_command_default_is_the_venv_wandb(monkeypatch):
+    monkeypatch.delenv("SWEEP_WANDB_CMD", raising=False)
+    cmd = sync.wandb_command()
+    assert cmd and (Path(cmd[0]).name == "wandb" or cmd[-2:] == ["-m", "wandb"])
+    monkeypatch.setenv("SWEEP_WANDB_CMD", "python -m wandb")
+    assert sync.wandb_command() == ["python", "-m", "wandb"]
