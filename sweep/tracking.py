@@ -16,6 +16,13 @@ from urllib.parse import urlparse
 
 _warned: set[str] = set()
 
+# Per-run metadata wandb would collect (pip freeze, git, machine info, system stats) tripled the cost of opening a
+# run (0.09 -> 0.03 s measured here), which a pack of K small models pays K times. The run's config and summary
+# already carry what matters: versions, git commit, device, SLURM job id.
+_LEAN = dict(silent=True, console="off", x_disable_stats=True, x_disable_meta=True, x_disable_machine_info=True,
+             x_save_requirements=False, disable_git=True, save_code=False, disable_code=True,
+             disable_job_creation=True)
+
 
 def _warn_once(msg: str) -> None:
     if msg not in _warned:
@@ -82,8 +89,8 @@ class Tracker:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    run = wandb.init(mode=attempt, settings=wandb.Settings(
-                        init_timeout=init_timeout_s, silent=True, console="off", x_disable_stats=True), **kw)
+                    run = wandb.init(mode=attempt, settings=wandb.Settings(init_timeout=init_timeout_s, **_LEAN),
+                                     **kw)
                 return cls(run)
             except Exception as e:
                 if attempt == "online":

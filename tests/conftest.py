@@ -36,6 +36,13 @@ def sweep_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: di
     return proc
 
 
-@pytest.fixture
-def cfg_factory(tmp_path):
-    return lambda *ov: make_cfg(tmp_path / "runs", *ov)
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one thread is fastest, and immune to other processes competing for the cores."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+

@@ -14,13 +14,7 @@ from sweep.optim import sgd
 CONF = Path(__file__).resolve().parents[1] / "conf" / "init"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread is fastest, and immune to other processes competing for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def draw(scheme: str, fan_in: int, fan_out: int, seed: int = 0, **kw) -> torch.Tensor:

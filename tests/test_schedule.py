@@ -18,13 +18,7 @@ from sweep.schedule import PARAMS, SCHEDULES, lr_table
 LR = 0.1
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread is fastest, and immune to other processes competing for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 RTOL = 1e-12

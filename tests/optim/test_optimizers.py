@@ -20,13 +20,7 @@ import sweep.optim as so
 from sweep.optim import adagrad, adam, rmsprop, sgd
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: one thread is fastest, and immune to other processes competing for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 STEPS, RESUME_AT = 200, 100
