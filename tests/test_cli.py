@@ -41,6 +41,7 @@ def test_cfg_job_prints_resolved_config_without_training(tmp_path):
     ("optimizer=gd batch_size=32", "optimizer=gd is full-batch gradient descent"),
     ("model.activation=swish", "model.activation='swish' is unknown"),
     ("data=mnist", "data.root is not set"),
+    ("schedule=onecycle schedule.pct_start=0.001 epochs=1", "schedule.pct_start=0.001 leaves no warm-up phase"),
     ("wandb.mode=loud", "wandb.mode='loud' is unknown"),
 ])
 def test_bad_input_is_one_line_nonzero_exit_and_nothing_written(tmp_path, override, message):
