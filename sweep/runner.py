@@ -6,6 +6,7 @@ failure: a failed run gets status `failed` and its traceback in error.txt, and t
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,8 @@ import torch
 from filelock import FileLock, Timeout
 
 from sweep.config import run_id as config_run_id
-from sweep.engine import Interrupted, Run, Trainer, pack_key, resolve_device, set_threads_from_allocation
+from sweep.engine import (Interrupted, Run, Trainer, pack_key, resolve_device, set_threads_from_allocation,
+                          slurm_job_id)
 from sweep.results import RunDir, write_json, write_text, write_yaml
 from sweep.tracking import Tracker
 
@@ -123,6 +125,9 @@ def train_runs(cfgs: Sequence[dict], *, pack: int | str = 1, should_stop: Callab
                     results[rid] = {"run_id": rid, "status": "claimed", "skipped": True}
                     continue
                 stack.callback(lock.release)
+                # who trains it: `sweep status` calls a run whose process is gone "lost" instead of "running"
+                write_json(d.root / ".claim.json", {"host": platform.node(), "pid": os.getpid(),
+                                                    "slurm_job_id": slurm_job_id()})
                 runs.append(Run(cfg=cfg, run_id=rid, dir=d))
             if runs:
                 _train_pack(runs, should_stop, progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -220,6 +221,8 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
                 pass
             if row["disk"] == "failed":
                 row["note"] = _error_tail(d / "error.txt") or str(s.get("error") or "")
+            if row["disk"] == "running":
+                row["claim"] = _read_json(d / ".claim.json")
             elif row["disk"] == "diverged":
                 dl = s.get("diverged_loss")
                 row["note"] = f"diverged at step {s.get('diverged_step')}" + \
@@ -240,6 +243,18 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
     counts = Counter(r["status"] for r in rows)
     return {"rows": rows, "counts": counts, "swept": swept, "slurm": source, "asked": asked,
             "name": record.get("name") or sweep_dir.name, "dir": str(sweep_dir)}
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return True  # unknown: do not call it lost
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _decide(r: dict, states: dict[str, str], source: str | None) -> str:
@@ -266,6 +281,11 @@ def _decide(r: dict, states: dict[str, str], source: str | None) -> str:
             why = {"NODE_FAIL": "node died", "TIMEOUT": "time limit", "OUT_OF_MEMORY": "out of memory",
                    "PREEMPTED": "preempted", "BOOT_FAIL": "node failed to boot"}.get(state)
             r["note"] = f"job {job} ended {state}{f' ({why})' if why else ''}; no final status written"
+            return "lost"
+        claim = r.get("claim") or {}
+        if claim.get("host") == platform.node() and not _pid_alive(claim.get("pid")):
+            r["note"] = (f"its process (pid {claim.get('pid')}) is gone without a final status; "
+                         "run the same command again to resume from the checkpoint")
             return "lost"
         if r["age"] is not None:
             r["note"] = f"last checkpoint {_age(r['age'])} ago"

@@ -203,3 +203,27 @@ def test_real_slurm_queued_then_done(tmp_path):
     assert info["counts"].get("done") == 3, info["counts"]
     assert seen & {"queued", "running"}, seen
     assert "sacct" in sources and info["slurm"] is None
+
+
+def test_a_locally_killed_run_is_lost_not_running(tmp_path):
+    """A run whose training process died without a final status (SIGKILL, machine reboot) shows as lost."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sweep.status import gather
+
+    out = tmp_path / "runs"
+    args = [sys.executable, "-m", "sweep.cli", "run", "-m", "lr=0.01,0.02", "epochs=200", "checkpoint_every=20",
+            "model.hidden=[16]", "wandb.mode=disabled", f"out_dir={out}", "name=killed"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("killed/*/checkpoint.pt")):
+        time.sleep(0.05)
+    assert {r["status"] for r in gather(out / "killed", use_slurm=False)["rows"]} == {"running"}
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rows = gather(out / "killed", use_slurm=False)["rows"]
+    assert {r["status"] for r in rows} == {"lost"}
+    assert "run the same command again" in rows[0]["note"]
