@@ -42,11 +42,11 @@ from typing import Any, Sequence
 
 import submitit
 
-from sweep.engine import git_state
+from sweep.engine import git_state, slurm_job_id
+from sweep.launch import SWEEP_FILE
 from sweep.results import read_json, write_json
 from sweep.runner import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs, run_dir_for, train_runs
 
-SWEEP_FILE = "sweep.json"
 DEFAULT_MAX_ARRAY_SIZE = 1001          # SLURM's own default MaxArraySize
 POLL_S = 2.0
 
@@ -127,10 +127,7 @@ def _log_start(pack_cfgs: list[dict]) -> None:
     import sweep
 
     env = os.environ
-    task = env.get("SLURM_JOB_ID", "?")
-    if env.get("SLURM_ARRAY_TASK_ID"):
-        task = f"{env.get('SLURM_ARRAY_JOB_ID')}_{env['SLURM_ARRAY_TASK_ID']}"
-    print(f"sweep: task {task} on {socket.gethostname()}: {len(pack_cfgs)} run(s); "
+    print(f"sweep: task {slurm_job_id() or '?'} on {socket.gethostname()}: {len(pack_cfgs)} run(s); "
           f"SLURM_RESTART_COUNT={env.get('SLURM_RESTART_COUNT', '0')} "
           f"SLURM_CPUS_PER_TASK={env.get('SLURM_CPUS_PER_TASK', '-')} "
           f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '-')} "
