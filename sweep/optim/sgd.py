@@ -30,12 +30,15 @@ def update(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: Hyper, momentu
         if buf is None:
             buf = state["momentum_buffer"] = g.clone()
         else:
-            buf.mul_(mu).add_((1 - per_model(dampening, p)) * g)
+            if isinstance(dampening, Tensor):
+                buf.mul_(mu).addcmul_(1 - per_model(dampening, p), g)
+            else:  # no temporary tensor: the common case, and torch.optim's arithmetic exactly
+                buf.mul_(mu).add_(g, alpha=1 - dampening)
         step = g + mu * buf if nesterov else buf
         # a model of the pack with momentum 0 takes the plain step, as torch.optim.SGD(momentum=0) does
         # (its buffer would otherwise carry the dampening factor (1 − τ) from the second step on)
         g = torch.where(mu == 0, g, step) if isinstance(mu, Tensor) else step
-    p.sub_(per_model(lr, p) * g)
+    p.addcmul_(per_model(lr, p), g, value=-1) if isinstance(lr, Tensor) else p.add_(g, alpha=-lr)
 
 
 class SGD(FunctionalOptimizer):
