@@ -35,12 +35,20 @@ def update(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: Hyper, beta1: 
             g = g + per_model(weight_decay, p) * p
     m, v = state["exp_avg"], state["exp_avg_sq"]
     m.lerp_(g, 1 - b1)
-    v.mul_(b2).add_((1 - b2) * g * g)
+    if isinstance(b2, Tensor):
+        v.mul_(b2).addcmul_(g, g * (1 - b2))
+    else:
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
     if amsgrad:
         torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         v = state["max_exp_avg_sq"]
-    denom = v.sqrt() / (1 - b2**t) ** 0.5 + per_model(eps, p)
-    p.sub_(lr / (1 - b1**t) * m / denom)
+    # one scratch tensor per step (big layers: temporaries cost as much as the arithmetic)
+    denom = v.sqrt().div_((1 - b2**t) ** 0.5).add_(per_model(eps, p))
+    step_size = lr / (1 - b1**t)
+    if isinstance(step_size, Tensor):
+        p.addcmul_(step_size, torch.div(m, denom, out=denom), value=-1)
+    else:
+        p.addcdiv_(m, denom, value=-step_size)
 
 
 def _adam_update(p: Tensor, grad: Tensor, state: dict[str, Any], *, betas: Sequence[float], **hyper: Any) -> None:
