@@ -54,9 +54,9 @@ def main() -> None:
         tmp = Path(tmp)
         root = fake_mnist(tmp / "mnist")
         cases = [
-            ("784-512-512-10, B=1024", [f"data=mnist", f"data.root={root}", "model.hidden=[512,512]",
+            ("784-512-512-10, B=1024", ["data=mnist", f"data.root={root}", "model.hidden=[512,512]",
                                          "batch_size=1024", "epochs=2"], [784, 512, 512, 10]),
-            ("784-512-512-10, B=128", [f"data=mnist", f"data.root={root}", "model.hidden=[512,512]",
+            ("784-512-512-10, B=128", ["data=mnist", f"data.root={root}", "model.hidden=[512,512]",
                                         "batch_size=128", "epochs=1"], [784, 512, 512, 10]),
             ("64-64-64-10 (digits), B=128", ["data=digits", "model.hidden=[64,64]", "batch_size=128",
                                              "epochs=40"], [64, 64, 64, 10]),

@@ -10,12 +10,10 @@ The host is synchronised only every `log_every` steps (and at epoch ends): losse
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
 import time
-import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +28,7 @@ from sweep import model as mlp
 from sweep.data import load_dataset
 from sweep.optim import adagrad, adam, rmsprop, sgd
 from sweep.optim.anneal import anneal_step
-from sweep.results import RunDir, read_json, save_torch, write_json, write_parquet, write_yaml
+from sweep.results import RunDir, read_json, save_torch, write_json, write_parquet
 from sweep.sampling import epoch_order, generator, steps_per_epoch
 from sweep.schedule import PARAMS as SCHEDULE_PARAMS
 from sweep.schedule import lr_table
@@ -368,7 +366,7 @@ class Trainer:
         factor = c["diverge_factor"]
         t0 = time.perf_counter()
         buf = torch.zeros(log_every, len(st.runs), dtype=torch.float64, device=self.device)
-        order, order_epoch, lr_dev, lr_host, lr_epoch = None, -1, None, None, -1
+        order, order_epoch, lr_dev, lr_host = None, -1, None, None
         n_buf, last_ckpt, norm = 0, self.start_step, None
         bar = _Progress(self.total, self.start_step, len(st.runs), enabled=self.progress)
         step = self.start_step
@@ -478,7 +476,8 @@ class Trainer:
         write_json(run.dir.summary, summary)
         run.summary.update(summary)
         run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})
-        run.dir.checkpoint.unlink(missing_ok=True) if status == "diverged" else None
+        if status == "diverged":  # nothing to resume: its result is the divergence
+            run.dir.checkpoint.unlink(missing_ok=True)
 
 
 class _Progress:

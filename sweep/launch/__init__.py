@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
