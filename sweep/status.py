@@ -208,7 +208,7 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
     for rid in ids:
         d = sweep_dir / rid
         s = _read_json(d / "summary.json")
-        row: dict[str, Any] = {"run_id": rid, "values": values.get(rid, {k: "" for k in swept}),
+        row: dict[str, Any] = {"claim": _read_json(d / ".claim.json"), "run_id": rid, "values": values.get(rid, {k: "" for k in swept}),
                                "disk": None if s is None else s.get("status"), "step": None, "total": None,
                                "loss": None, "note": "", "task": tasks.get(rid), "age": None,
                                "started": (d / "config.yaml").exists()}
@@ -221,8 +221,7 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
                 pass
             if row["disk"] == "failed":
                 row["note"] = _error_tail(d / "error.txt") or str(s.get("error") or "")
-            if row["disk"] == "running":
-                row["claim"] = _read_json(d / ".claim.json")
+
             elif row["disk"] == "diverged":
                 dl = s.get("diverged_loss")
                 row["note"] = f"diverged at step {s.get('diverged_step')}" + \
@@ -257,6 +256,16 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
+def _process_gone(r: dict) -> bool:
+    """True (with a note) when the run's claim names a process of this host that no longer exists."""
+    claim = r.get("claim") or {}
+    if claim.get("host") != platform.node() or _pid_alive(claim.get("pid")):
+        return False
+    r["note"] = (f"its process (pid {claim.get('pid')}) is gone without a final status; "
+                 "run the same command again to resume from the checkpoint")
+    return True
+
+
 def _decide(r: dict, states: dict[str, str], source: str | None) -> str:
     disk = r["disk"]
     if disk in ("done", "diverged", "failed"):
@@ -282,10 +291,7 @@ def _decide(r: dict, states: dict[str, str], source: str | None) -> str:
                    "PREEMPTED": "preempted", "BOOT_FAIL": "node failed to boot"}.get(state)
             r["note"] = f"job {job} ended {state}{f' ({why})' if why else ''}; no final status written"
             return "lost"
-        claim = r.get("claim") or {}
-        if claim.get("host") == platform.node() and not _pid_alive(claim.get("pid")):
-            r["note"] = (f"its process (pid {claim.get('pid')}) is gone without a final status; "
-                         "run the same command again to resume from the checkpoint")
+        if _process_gone(r):
             return "lost"
         if r["age"] is not None:
             r["note"] = f"last checkpoint {_age(r['age'])} ago"
@@ -301,6 +307,8 @@ def _decide(r: dict, states: dict[str, str], source: str | None) -> str:
         r["note"] = f"its job {job or r['task']} ended{' ' + state if state else ''} before the run wrote anything"
         return "lost"
     if r["started"]:
+        if _process_gone(r):
+            return "lost"
         r["note"] = r["note"] or "started, no checkpoint yet"
         return "running"
     return "pending"

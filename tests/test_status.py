@@ -219,7 +219,7 @@ def test_a_locally_killed_run_is_lost_not_running(tmp_path):
             "model.hidden=[16]", "wandb.mode=disabled", f"out_dir={out}", "name=killed"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and not list(out.glob("killed/*/checkpoint.pt")):
+    while time.time() < deadline and len(list(out.glob("killed/*/checkpoint.pt"))) < 2:
         time.sleep(0.05)
     assert {r["status"] for r in gather(out / "killed", use_slurm=False)["rows"]} == {"running"}
     proc.send_signal(signal.SIGKILL)
