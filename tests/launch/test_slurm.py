@@ -69,14 +69,15 @@ def wait(sweep_dir: Path, timeout_s: float = JOB_TIMEOUT_S) -> list[str]:
     return ids
 
 
-def sacct_states(job_id: str, timeout_s: float = 30) -> dict[str, str]:
-    """Task id -> final state from the accounting database (waits for slurmdbd to catch up)."""
+def sacct_states(job_id: str, tasks: int = 1, timeout_s: float = 30) -> dict[str, str]:
+    """Task id -> final state from the accounting database, once `tasks` tasks are recorded there in a final
+    state (slurmdbd records them asynchronously, one by one)."""
     deadline = time.monotonic() + timeout_s
     while True:
         out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", str(job_id), "-o", "JobID,State"],
                              capture_output=True, text=True).stdout
         states = dict(line.split("|", 1) for line in out.splitlines() if line.strip())
-        if states and all(s.split()[0] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY")
+        if len(states) >= tasks and all(s.split()[0] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY")
                           for s in states.values()):
             return states
         if time.monotonic() > deadline:
@@ -118,7 +119,7 @@ def test_grid_is_one_array_and_completes(packed):
     assert "queued 2 pack(s) as SLURM job array " + array in packed["proc"].stdout
     for hint in ("squeue --me", f"sweep status {sweep_dir}", f"tail -f {sweep_dir}/submitit/{array}_0_0_log.out"):
         assert hint in packed["proc"].stdout
-    states = sacct_states(array)
+    states = sacct_states(array, tasks=2)
     assert states == {f"{array}_0": "COMPLETED", f"{array}_1": "COMPLETED"}, states
     s = summaries(sweep_dir)
     assert len(s) == 8 and {v["status"] for v in s.values()} == {"done"}
