@@ -52,15 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     commands = {"status": "sweep.status", "collect": "sweep.collect", "report": "sweep.report",
                 "sync": "sweep.sync"}
     if command not in commands:
-        print(f"sweep: error: unknown command '{command}'; choices: run, {', '.join(commands)}", file=sys.stderr)
-        sys.exit(2)
+        from sweep.errors import fail
+
+        fail(f"unknown command '{command}'; choices: run, {', '.join(commands)}")
     import importlib
 
-    try:
-        module = importlib.import_module(commands[command])
-    except ModuleNotFoundError:
-        print(f"sweep: error: `sweep {command}` is not available in this version", file=sys.stderr)
-        sys.exit(2)
+    module = importlib.import_module(commands[command])
     module.main(rest)
 
 

@@ -50,12 +50,6 @@ _NOT_SWEPT_PREFIXES = ("name", "out_dir", "wandb.", "cluster.", "pack", "device"
                        "checkpoint_every")
 
 
-def fail(msg: str) -> None:
-    """A user error: one line on stderr, exit status 2 (as sweep.errors.fail, without importing torch)."""
-    print(f"sweep: error: {msg}", file=sys.stderr)
-    sys.exit(2)
-
-
 # ----------------------------------------------------------------------------------------------- flattening
 _COMPOUND = (list, tuple, dict)
 
@@ -495,6 +489,8 @@ def short_table(df: pd.DataFrame, limit: int = 30) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from sweep.errors import fail
+
     p = argparse.ArgumentParser(prog="sweep collect", description="A sweep's runs as one table: one row per run "
                                 "(swept keys, status, final/best metrics, every config key), or with --history "
                                 "every run's history stacked.")

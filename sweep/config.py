@@ -15,10 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from sweep.data import DataConfig
-
-
-class ConfigError(ValueError):
-    """A config value is invalid. The message is one line: what was wrong and what is allowed."""
+from sweep.errors import ConfigError  # noqa: F401  (re-exported: sweep.config.ConfigError)
 
 
 # --------------------------------------------------------------------------------------------- optimizers

@@ -8,9 +8,13 @@ from typing import Any, Callable, NoReturn
 from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
 
-from sweep.config import ConfigError
-
 USER_ERROR_EXIT = 2
+
+
+class ConfigError(ValueError):
+    """A config value is invalid. The message is one line: what was wrong and what is allowed.
+
+    Defined here, not in sweep.config, so that reporting an error never imports torch (via sweep.data)."""
 
 
 def one_line(exc: BaseException) -> str | None:

@@ -168,7 +168,7 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from sweep.collect import fail
+    from sweep.errors import fail
 
     p = argparse.ArgumentParser(prog="sweep report", description="Plots and a summary table (report.md) of a "
                                 "sweep, in SWEEP/report/.")

@@ -364,7 +364,7 @@ def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None =
 def main(argv: Sequence[str] | None = None) -> None:
     from rich.console import Console
 
-    from sweep.collect import fail
+    from sweep.errors import fail
 
     p = argparse.ArgumentParser(prog="sweep status", description="A sweep's runs by status (from the results on "
                                 "disk; SLURM is asked only to tell queued, running and lost runs apart).")

@@ -156,7 +156,7 @@ def sync(runs: list[RunSync], *, jobs: int = 4, project: str | None = None, enti
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from sweep.collect import fail
+    from sweep.errors import fail
 
     p = argparse.ArgumentParser(prog="sweep sync", description="Upload a sweep's offline wandb runs (wandb sync), "
                                 "skipping those already synced.")
