@@ -48,6 +48,30 @@ NUMERIC = {"sgd": ("momentum", "dampening", "weight_decay"),
            "anneal": ("temperature", "cooling")}
 INIT_STREAM, ANNEAL_STREAM = 0, 2
 
+# A run "collapsed" when its loss blew up to COLLAPSE_PEAK x its first loss and it ended no better than
+# COLLAPSE_END x its first loss: SGD/momentum at lr 1 or Adam at lr 0.3 on digits spike and then sit at ln 10
+# with dead units, which the diverge_factor rule (100x) never sees. Measured on all 228 finished runs of the six
+# stock studies: this marks 7 (test accuracy 0.09-0.19, chance is 0.10) and no healthy run. Slow learners (sgd at
+# lr 0.001, zeros init) also end near their first loss but never spike (peak <= 1.03x); runs that spike and
+# recover (rmsprop at lr 0.03 peaks at 62x) end far below it.
+COLLAPSE_PEAK, COLLAPSE_END = 1.5, 0.9
+
+
+def collapsed(first_loss: float, peak_loss: float, history: Sequence[dict]) -> bool:
+    """Did this finished run blow up (peak > COLLAPSE_PEAK x first loss) and never recover (its last train
+    loss row >= COLLAPSE_END x first loss)?"""
+    if not history or not np.isfinite(first_loss) or first_loss <= 0:
+        return False
+    return peak_loss > COLLAPSE_PEAK * first_loss and history[-1]["train_loss"] >= COLLAPSE_END * first_loss
+
+
+def _finite_or_none(values: np.ndarray, run: "Run", runs: Sequence["Run"]) -> float | None:
+    """values[k] for `run` while it is in the pack, as a float (None when not known or not finite)."""
+    k = next((i for i, r in enumerate(runs) if r is run), None)
+    if k is None or k >= len(values) or not np.isfinite(values[k]):
+        return None
+    return float(values[k])
+
 
 class Interrupted(Exception):
     """Training stopped on request (preemption, time limit) after checkpointing every run of the pack."""
@@ -191,16 +215,35 @@ def _make_torch_optimizer(o: dict, params: list[Tensor], lr: float) -> torch.opt
 
 
 class PackState:
-    """Everything that evolves during training, for the K models still in the pack, plus how to slice it."""
+    """Everything that evolves during training, for the K models still in the pack, plus how to slice it.
+
+    Device rule: every tensor here lives on the pack's device (`params[0].device`), so a subset can be taken with
+    one device index. What the host needs (first losses, peaks) is kept as numpy arrays, refreshed only at sync
+    points. The anneal generators are CPU generators by design (a model's stream must not depend on the device).
+    With optimizer.impl=torch, torch.optim updates its own per-model leaves: those are the trained weights, and
+    `params` is refreshed from them (`stacked_params`) wherever the weights are read (evaluation, checkpoints).
+    """
 
     def __init__(self, runs: list[Run], params: list[Tensor], opt_states: list[dict], torch_opts: list | None,
-                 gens: list[torch.Generator], init_loss: Tensor) -> None:
+                 gens: list[torch.Generator], init_loss: np.ndarray, peak_loss: np.ndarray) -> None:
         self.runs, self.params, self.opt_states = runs, params, opt_states
-        self.torch_opts, self.gens, self.init_loss = torch_opts, gens, init_loss
+        self.torch_opts, self.gens = torch_opts, gens
+        self.init_loss, self.peak_loss = init_loss, peak_loss   # host [K] float64: the first and the largest loss
+
+    @property
+    def device(self) -> torch.device:
+        return self.params[0].device
+
+    def stacked_params(self) -> list[Tensor]:
+        """The current weights [K, ...] per layer (torch.optim's leaves when it does the updates)."""
+        if self.torch_opts is None:
+            return self.params
+        leaves = [o.param_groups[0]["params"] for o in self.torch_opts]
+        return [torch.stack([lv[i] for lv in leaves]) for i in range(len(self.params))]
 
     def keep(self, idx: list[int]) -> None:
-        """Drop every model not in idx (diverged or failed) from all stacked tensors."""
-        sel = torch.tensor(idx, device=self.params[0].device)
+        """Drop every model not in idx (diverged, collapsed, failed) from all stacked tensors."""
+        sel = torch.tensor(idx, device=self.device)
         self.runs = [self.runs[i] for i in idx]
         self.params = [p.detach()[sel].clone().requires_grad_(True) for p in self.params]
         for st in self.opt_states:
@@ -210,15 +253,17 @@ class PackState:
         if self.torch_opts is not None:
             self.torch_opts = [self.torch_opts[i] for i in idx]
         self.gens = [self.gens[i] for i in idx]
-        self.init_loss = self.init_loss[sel]
+        self.init_loss, self.peak_loss = self.init_loss[idx], self.peak_loss[idx]
 
     def model_checkpoint(self, k: int) -> dict:
-        """Model k's slice of the state, as saved in its own checkpoint.pt."""
-        opt = [{n: (v[k].clone() if isinstance(v, Tensor) and v.ndim >= 1 else v) for n, v in st.items()}
-               for st in self.opt_states]
-        return {"params": [p.detach()[k].clone() for p in self.params], "opt_states": opt,
+        """Model k's slice of the state, as saved in its own checkpoint.pt (tensors moved to the CPU, so a
+        checkpoint written on a GPU resumes anywhere)."""
+        opt = [{n: (v[k].detach().cpu().clone() if isinstance(v, Tensor) and v.ndim >= 1 else v)
+                for n, v in st.items()} for st in self.opt_states]
+        return {"params": [p.detach()[k].cpu().clone() for p in self.stacked_params()], "opt_states": opt,
                 "torch_opt": self.torch_opts[k].state_dict() if self.torch_opts is not None else None,
-                "anneal_rng": self.gens[k].get_state(), "init_loss": float(self.init_loss[k])}
+                "anneal_rng": self.gens[k].get_state(), "init_loss": float(self.init_loss[k]),
+                "peak_loss": float(self.peak_loss[k])}
 
 
 class Trainer:
@@ -248,7 +293,8 @@ class Trainer:
         gens = [generator(r.cfg["seed"], INIT_STREAM) for r in runs]
         params = mlp.init_params(self.sizes, inits, gens, dtype=self.dtype, device=self.device)
         anneal_gens = [generator(r.cfg["seed"], ANNEAL_STREAM) for r in runs]
-        init_loss = torch.full((len(runs),), float("nan"), dtype=torch.float64)
+        init_loss = np.full(len(runs), np.nan)
+        peak_loss = np.full(len(runs), np.nan)
         opt_states: list[dict] = [{} for _ in params]
         torch_opts = None
         hyper = self.hyper = self._hypers(runs)
@@ -269,6 +315,7 @@ class Trainer:
                                 st[name] = v
                     anneal_gens[k].set_state(ck["anneal_rng"])
                     init_loss[k] = ck["init_loss"]
+                    peak_loss[k] = ck.get("peak_loss", ck["init_loss"])
         if self.impl == "torch":
             torch_opts = []
             for k, r in enumerate(runs):
@@ -277,7 +324,7 @@ class Trainer:
                 if checkpoints[k] is not None:
                     opt.load_state_dict(checkpoints[k]["torch_opt"])
                 torch_opts.append(opt)
-        return PackState(runs, params, opt_states, torch_opts, anneal_gens, init_loss)
+        return PackState(runs, params, opt_states, torch_opts, anneal_gens, init_loss, peak_loss)
 
     def _hypers(self, runs: list[Run]) -> dict[str, Any]:
         return _optimizer_hypers([r.cfg for r in runs], self.family, self.dtype, self.device)
@@ -293,12 +340,6 @@ class Trainer:
         return table
 
     # ------------------------------------------------------------------ one step
-    def _forward_params(self) -> list[Tensor]:
-        if self.state.torch_opts is None:
-            return self.state.params
-        leaves = [o.param_groups[0]["params"] for o in self.state.torch_opts]
-        return [torch.stack([lv[i] for lv in leaves]) for i in range(len(self.state.params))]
-
     def _losses(self, params: Sequence[Tensor], xb: Tensor, yb: Tensor) -> Tensor:
         out = mlp.forward(params, xb, self.c["model"]["activation"])
         return mlp.per_model_loss(out, yb, self.data.task)
@@ -313,7 +354,7 @@ class Trainer:
                 loss = anneal_step(st.params, lambda ps: self._losses(ps, xb, yb), st.opt_states[0], lr=lr_t,
                                    temperature=h["temperature"], cooling=h["cooling"], generators=st.gens)
             return loss, None
-        params = self._forward_params()
+        params = st.stacked_params()
         loss = self._losses(params, xb, yb)
         if st.torch_opts is None:
             grads = torch.autograd.grad(loss.sum(), params)
@@ -322,9 +363,7 @@ class Trainer:
             flat = torch.autograd.grad(loss.sum(), leaves)
             n = len(st.params)
             grads = [torch.stack(flat[i::n]) for i in range(n)]
-        norm = None
-        if want_norm:
-            norm = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+        norm = _grad_norms(grads) if want_norm else None
         with torch.no_grad():
             if st.torch_opts is None:
                 update = UPDATES[self.family]
@@ -343,7 +382,7 @@ class Trainer:
     @torch.no_grad()
     def _evaluate(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Test loss and accuracy [K] of every model, on the whole test set (in chunks to bound memory)."""
-        params = [p.detach() for p in self._forward_params()]
+        params = [p.detach() for p in self.state.stacked_params()]
         x, y = self.data.x_test, self.data.y_test
         k = params[0].shape[0]
         loss = torch.zeros(k, dtype=torch.float64, device=self.device)
@@ -389,9 +428,8 @@ class Trainer:
             if not sync:
                 continue
             losses = buf[:n_buf].cpu().numpy()
-            if np.isnan(st.init_loss.numpy()).any():
-                first = torch.as_tensor(losses[0])
-                st.init_loss = torch.where(torch.isnan(st.init_loss), first, st.init_loss)
+            st.init_loss = np.where(np.isnan(st.init_loss), losses[0], st.init_loss)
+            st.peak_loss = np.fmax(st.peak_loss, np.where(np.isfinite(losses), losses, -np.inf).max(axis=0))
             row_base = {"step": step, "epoch": step / self.spe, "lr": None}
             norms = norm.double().cpu().numpy() if norm is not None else None
             test_loss, test_acc = self._evaluate() if j == self.spe - 1 else (None, None)
@@ -432,8 +470,10 @@ class Trainer:
                 raise Interrupted(f"stopped at step {step} of {self.total}; checkpoints saved")
         bar.close()
         wall = time.perf_counter() - t0
-        for run in st.runs:
+        for k, run in enumerate(st.runs):
             run.summary["status"] = "done"
+            if collapsed(float(st.init_loss[k]), float(st.peak_loss[k]), run.history):
+                run.summary.update(status="collapsed", peak_loss=float(st.peak_loss[k]))
             self._finish(run, step, wall)
 
     # ------------------------------------------------------------------ outputs
@@ -441,7 +481,7 @@ class Trainer:
         for k, run in enumerate(self.state.runs):
             ck = self.state.model_checkpoint(k)
             ck.update(step=step, history=run.history, wall_s=run.summary.get("wall_s_before", 0.0) + wall,
-                      run_id=run.run_id)
+                      run_id=run.run_id, samples_per_s=self._summary(run, step, wall, "running")["samples_per_s"])
             save_torch(run.dir.checkpoint, ck)
             write_parquet(run.dir.history, pd.DataFrame(run.history))
             write_json(run.dir.summary, self._summary(run, step, wall, status="running"))
@@ -450,7 +490,8 @@ class Trainer:
         h = run.history
         tests = [r for r in h if "test_loss" in r]
         wall_total = run.summary.get("wall_s_before", 0.0) + wall
-        samples = (step - self.start_step) * self.batch
+        trained = step - self.start_step
+        speed = trained * self.batch / wall if trained > 0 and wall > 0 else run.summary.get("samples_per_s_before")
         s = {"run_id": run.run_id, "name": run.cfg.get("name"), "status": status, "step": step,
              "total_steps": self.total, "epochs": self.c["epochs"], "steps_per_epoch": self.spe,
              "final_train_loss": h[-1]["train_loss"] if h else None,
@@ -459,7 +500,10 @@ class Trainer:
              "best_test_loss": min(r["test_loss"] for r in tests) if tests else None,
              "best_test_acc": max(r.get("test_acc", float("nan")) for r in tests) if tests and self.data.task == "classification" else None,
              "diverged_step": run.summary.get("diverged_step"), "diverged_loss": run.summary.get("diverged_loss"),
-             "wall_s": wall_total, "samples_per_s": samples / wall if wall > 0 else None,
+             "wall_s": wall_total, "samples_per_s": speed,
+             "resumed_from_step": self.start_step, "steps_this_process": trained,
+             "first_loss": _finite_or_none(self.state.init_loss, run, self.state.runs),
+             "peak_loss": run.summary.get("peak_loss", _finite_or_none(self.state.peak_loss, run, self.state.runs)),
              "pack_size": run.summary.get("pack_size"), "device": str(self.device),
              "slurm_job_id": slurm_job_id(), "versions": provenance()}
         if self.family == "anneal":
@@ -478,6 +522,27 @@ class Trainer:
         run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})
         if status == "diverged":  # nothing to resume: its result is the divergence
             run.dir.checkpoint.unlink(missing_ok=True)
+
+
+_NORM_CHUNK = 8192   # elements reduced serially: well under torch's parallel grain (32768), so never split
+
+
+def _grad_norms(grads: Sequence[Tensor]) -> Tensor:
+    """‖∇‖ of each of the K models [K] (float64), bit-identical whatever K is.
+
+    A plain `g.pow(2).flatten(1).sum(1)` splits a long row over threads when K is small and not when K is large,
+    so a model's recorded norm would depend on the size of its pack (measured: 1 ulp-scale differences at K=1 vs
+    4 for 40k-element layers). Each row is summed in fixed chunks small enough never to be split, then the chunk
+    sums are added: the same order of additions for every K and thread count."""
+    total = None
+    for g in grads:
+        f = g.detach().flatten(1).double()
+        k, n = f.shape
+        c = -(-n // _NORM_CHUNK)
+        f = torch.nn.functional.pad(f, (0, c * _NORM_CHUNK - n))
+        sq = f.view(k * c, _NORM_CHUNK).pow(2).sum(1).view(k, c).sum(1)
+        total = sq if total is None else total + sq
+    return total.sqrt()
 
 
 class _Progress:

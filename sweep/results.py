@@ -21,10 +21,16 @@ from typing import Any, Callable
 import pandas as pd
 import yaml
 
-STATUSES = ("running", "done", "diverged", "failed")
+# running: training (or killed while training: resumable from its checkpoint)
+# interrupted: stopped on request (Ctrl-C) after a checkpoint; the same command resumes it
+# done: trained to the end; diverged: loss non-finite or above diverge_factor x its first loss, stopped there
+# collapsed: blew up (loss above collapse_factor x its first) and never recovered: ended no better than it began
+# failed: an error; error.txt has the traceback
+STATUSES = ("running", "interrupted", "done", "diverged", "collapsed", "failed")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-FINISHED = ("done", "diverged")
+FINISHED = ("done", "diverged", "collapsed")   # nothing left to train: a rerun skips them
+BLOWN_UP = ("diverged", "collapsed")           # results that are no result: counted and drawn, never averaged
 
 
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
@@ -64,7 +70,42 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
 def save_torch(path: Path, obj: Any) -> None:
     import torch  # here, not at the top: readers of results (status, collect) should not pay for torch
 
-    atomic_write(path, lambda f: torch.save(obj, f))
+    buf = io.BytesIO()   # serialise in memory: a full disk then raises ENOSPC, not torch's "unexpected pos"
+    torch.save(obj, buf)
+    atomic_write(path, lambda f: f.write(buf.getbuffer()))
+
+
+def load_torch(path: Path) -> Any:
+    """A checkpoint written by save_torch. weights_only: a planted pickle in a shared project folder must not
+    run code when a sweep is resumed; checkpoints hold only tensors, numbers, strings, lists and dicts."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """One line for an OSError of the results store (full disk, read-only folder, a file where a folder should
+    be), or None for anything else."""
+    import errno
+
+    if not isinstance(exc, OSError):
+        return None
+    where = exc.filename or "the results folder"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device holding {where}: free space (or set out_dir=...) and rerun to resume"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        return f"cannot write {where}: {exc.strerror}; choose a writable out_dir=..."
+    return None
+
+
+def clean_temporaries(folder: Path) -> int:
+    """Remove the temporary files atomic_write leaves when a process is killed mid-write; only call this on a
+    folder no other process is writing (a run folder whose claim this process holds). Returns how many."""
+    n = 0
+    for tmp in Path(folder).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 def read_json(path: Path) -> dict | None:
@@ -73,6 +114,23 @@ def read_json(path: Path) -> dict | None:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         return None
+
+
+def read_record(path: Path) -> dict | None:
+    """The JSON object in `path`; None when it is missing, or unreadable (said in one line on stderr): one torn
+    file must not stop every other sweep or run from being read."""
+    import sys
+
+    try:
+        obj = read_json(path)
+    except (ValueError, OSError) as e:
+        print(f"sweep: skipped {path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120]})",
+              file=sys.stderr)
+        return None
+    if obj is not None and not isinstance(obj, dict):
+        print(f"sweep: skipped {path}: not a JSON object", file=sys.stderr)
+        return None
+    return obj
 
 
 class RunDir:
@@ -86,10 +144,20 @@ class RunDir:
         self.checkpoint = self.root / "checkpoint.pt"
         self.error = self.root / "error.txt"
         self.claim = self.root / ".claim.lock"
+        self.wandb_id = self.root / "wandb_id"   # this run's wandb id: random once, kept across resumes
 
     def status(self) -> str | None:
-        s = read_json(self.summary)
-        return None if s is None else s.get("status")
+        """The summary's status; None before the run wrote one; "corrupt" when summary.json cannot be read as a
+        run summary (a torn copy, a stray edit): the run is then trained again from its checkpoint."""
+        try:
+            s = read_json(self.summary)
+        except (ValueError, OSError):
+            return "corrupt"
+        if s is None:
+            return None
+        if not isinstance(s, dict) or s.get("status") not in STATUSES:
+            return "corrupt"
+        return s["status"]
 
     def is_finished(self) -> bool:
         return self.status() in FINISHED

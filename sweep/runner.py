@@ -10,17 +10,19 @@ import platform
 import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+import signal
+import threading
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from filelock import FileLock, Timeout
 
 from sweep.config import run_id as config_run_id
-from sweep.engine import (Interrupted, Run, Trainer, pack_key, resolve_device, set_threads_from_allocation,
-                          slurm_job_id)
-from sweep.results import RunDir, write_json, write_text, write_yaml
+from sweep.engine import (Interrupted, Run, Trainer, pack_key, provenance, resolve_device,
+                          set_threads_from_allocation, slurm_job_id)
+from sweep.results import FINISHED, RunDir, clean_temporaries, storage_problem, load_torch, read_json, write_json, write_text, write_yaml
 from sweep.tracking import Tracker
 
 AUTO_PACK_CPU, AUTO_PACK_GPU = 64, 1024
@@ -79,7 +81,7 @@ def _auto_size(cfg: dict) -> int:
 def _load_checkpoint(run: Run) -> dict | None:
     if not run.dir.checkpoint.exists():
         return None
-    ck = torch.load(run.dir.checkpoint, map_location="cpu", weights_only=False)
+    ck = load_torch(run.dir.checkpoint)
     if ck.get("run_id") != run.run_id:
         raise RuntimeError(f"{run.dir.checkpoint} belongs to run {ck.get('run_id')}, not {run.run_id}")
     return ck
@@ -108,68 +110,193 @@ def train_runs(cfgs: Sequence[dict], *, pack: int | str = 1, should_stop: Callab
     """
     set_threads_from_allocation(workers)
     results: dict[str, dict] = {}
-    for group in plan_packs(cfgs, pack):
-        with ExitStack() as stack:
-            runs = []
-            for cfg in group:
-                rid = config_run_id(cfg)
-                d = run_dir_for(cfg)
-                d.root.mkdir(parents=True, exist_ok=True)
-                if d.is_finished():
-                    results[rid] = {"run_id": rid, "status": d.status(), "skipped": True}
-                    continue
-                lock = FileLock(str(d.claim))
-                try:
-                    lock.acquire(timeout=0)
-                except Timeout:
-                    results[rid] = {"run_id": rid, "status": "claimed", "skipped": True}
-                    continue
-                stack.callback(lock.release)
-                # who trains it: `sweep status` calls a run whose process is gone "lost" instead of "running"
-                write_json(d.root / ".claim.json", {"host": platform.node(), "pid": os.getpid(),
-                                                    "slurm_job_id": slurm_job_id()})
-                runs.append(Run(cfg=cfg, run_id=rid, dir=d))
-            if runs:
-                _train_pack(runs, should_stop, progress)
-                for r in runs:
-                    results[r.run_id] = r.summary
+    with _ctrl_c_stops() as ctrl_c:
+        stop = lambda: ctrl_c["pressed"] or should_stop()  # noqa: E731
+        for group in plan_packs(cfgs, pack):
+            _train_planned(group, results, stop, progress, ctrl_c)
     return [results[config_run_id(c)] for c in cfgs]
 
 
+@contextmanager
+def _ctrl_c_stops() -> Iterator[dict]:
+    """While training in the main thread, the first Ctrl-C asks for a checkpoint at the next sync point (then
+    Interrupted is raised); a second one stops at once (KeyboardInterrupt). Yields {"pressed": bool}."""
+    state = {"pressed": False}
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield state   # someone else (a SLURM task, a test, a notebook) handles signals
+        return
+
+    def pressed(signum: int, frame: Any) -> None:
+        state["pressed"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\nsweep: Ctrl-C: saving checkpoints at the next sync point (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, pressed)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _train_planned(group: list[dict], results: dict[str, dict], should_stop: Callable[[], bool], progress: bool,
+                   ctrl_c: dict) -> None:
+    """Claim the unfinished runs of one planned pack, train them, and put their summaries into `results`."""
+    with ExitStack() as stack:
+        runs = []
+        for cfg in group:
+            rid = config_run_id(cfg)
+            d = run_dir_for(cfg)
+            d.root.mkdir(parents=True, exist_ok=True)
+            status = d.status()
+            if d.is_finished():
+                results[rid] = {"run_id": rid, "status": status, "skipped": True}
+                continue
+            lock = FileLock(str(d.claim))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                results[rid] = {"run_id": rid, "status": "claimed", "skipped": True,
+                                "claimed_by": _claimant(d)}
+                continue
+            stack.callback(lock.release)
+            clean_temporaries(d.root)   # ours alone while we hold the claim: torn writes of a killed process
+            if status == "corrupt":
+                print(f"sweep: {d.summary} is unreadable; training run {rid} again from its checkpoint",
+                      file=sys.stderr)
+            # who trains it: `sweep status` calls a run whose process is gone "lost" instead of "running"
+            write_json(d.root / ".claim.json", {"host": platform.node(), "pid": os.getpid(),
+                                                "slurm_job_id": slurm_job_id()})
+            runs.append(Run(cfg=cfg, run_id=rid, dir=d))
+        if runs:
+            try:
+                _train_pack(runs, should_stop, progress)
+            except Interrupted:
+                if ctrl_c["pressed"]:
+                    for r in runs:
+                        if r.summary.get("status") not in FINISHED:
+                            _mark_interrupted(r)
+                raise
+            for r in runs:
+                results[r.run_id] = r.summary
+
+
+def _claimant(d: RunDir) -> str:
+    """Who holds a run's claim, as "PID 123 on host" (from .claim.json), or "another process"."""
+    try:
+        c = read_json(d.root / ".claim.json") or {}
+        return f"PID {c['pid']} on {c['host']}" + (f" (SLURM job {c['slurm_job_id']})" if c.get("slurm_job_id")
+                                                   else "")
+    except (ValueError, OSError, KeyError, TypeError):
+        return "another process"
+
+
+def _prepare(run: Run, pack_size: int) -> dict | None:
+    """Write the run's config and load its checkpoint (None: start from scratch); raises for a bad checkpoint."""
+    write_yaml(run.dir.config, run.cfg)
+    ck = _load_checkpoint(run)
+    run.history = list(ck["history"]) if ck else []
+    run.summary = {"wall_s_before": ck["wall_s"] if ck else 0.0, "pack_size": pack_size,
+                   "samples_per_s_before": ck.get("samples_per_s") if ck else None}
+    return ck
+
+
 def _train_pack(runs: list[Run], should_stop: Callable[[], bool], progress: bool) -> None:
-    """Checkpoint-aware training of one pack; groups its runs by the step they resume from."""
+    """Checkpoint-aware training of one pack; groups its runs by the step they resume from.
+
+    Should a pack of several runs crash, each of its unfinished runs is trained again alone (from its last
+    checkpoint), so that one bad run fails by itself and the others finish (a model's trajectory does not depend
+    on its pack, so they finish with the same numbers)."""
     starts: dict[int, list[tuple[Run, dict | None]]] = {}
     for run in runs:
         try:
-            write_yaml(run.dir.config, run.cfg)
-            ck = _load_checkpoint(run)
-            run.history = list(ck["history"]) if ck else []
-            run.summary = {"wall_s_before": ck["wall_s"] if ck else 0.0, "pack_size": len(runs)}
+            ck = _prepare(run, len(runs))
             starts.setdefault(ck["step"] if ck else 0, []).append((run, ck))
+        except OSError as e:
+            if storage_problem(e):
+                raise
+            _fail(run, e)
         except Exception as e:
             _fail(run, e)
     for start, members in sorted(starts.items()):
         sub = [r for r, _ in members]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wandb-init") as wandb_thread:
-            _train_group(sub, start, [ck for _, ck in members], wandb_thread, should_stop, progress)
+            error = _train_group(sub, start, [ck for _, ck in members], wandb_thread, should_stop, progress)
+        if error is None:
+            continue
+        left = [r for r in sub if r.summary.get("status") not in FINISHED]
+        if len(left) == 1:
+            _fail(left[0], error)
+            continue
+        print(f"sweep: a pack of {len(left)} runs failed ({type(error).__name__}: {error}); training each alone "
+              "to find the failing run", file=sys.stderr)
+        for r in left:
+            _train_pack([r], should_stop, progress)
 
 
 def _train_group(sub: list[Run], start: int, checkpoints: list, wandb_thread: ThreadPoolExecutor,
-                 should_stop: Callable[[], bool], progress: bool) -> None:
-    """Train runs that resume from the same step; a crash marks every unfinished one failed."""
+                 should_stop: Callable[[], bool], progress: bool) -> Exception | None:
+    """Train runs that resume from the same step; returns the exception that crashed the pack, if any (its
+    finished runs keep their results). Storage errors (full disk, read-only folder) and interruptions raise."""
     try:
+        shared: dict = {}   # one online failure sends the rest of the pack offline
         for r in sub:
-            w = r.cfg["wandb"]
-            r.tracker = Tracker.start(wandb_thread, run_id=r.run_id, run_dir=r.dir.root, group=r.cfg["name"],
-                                      config=r.cfg, mode=w["mode"], project=w["project"], entity=w["entity"],
-                                      tags=list(w["tags"]), init_timeout_s=w["init_timeout_s"])
+            r.tracker = Tracker.start(wandb_thread, shared=shared, **tracker_args(r))
         trainer = Trainer(sub, start, checkpoints, should_stop=should_stop, progress=progress)
         trainer.run()
     except Interrupted:
         for r in sub:
             r.tracker.finish({"status": "requeued"}, exit_code=0)
         raise
+    except KeyboardInterrupt:
+        for r in sub:   # a second Ctrl-C: no new checkpoint, but the summary must not claim it is training
+            if r.summary.get("status") not in FINISHED:
+                _mark_interrupted(r)
+        raise
     except Exception as e:
+        if storage_problem(e):
+            raise
         for r in sub:
-            if r.summary.get("status") not in ("done", "diverged"):
-                _fail(r, e)
+            if r.summary.get("status") not in FINISHED:
+                r.tracker.finish({"status": "failed"}, exit_code=1)
+        return e
+    return None
+
+
+def _mark_interrupted(run: Run) -> None:
+    """Say in summary.json that the run stopped on request and resumes from its last checkpoint."""
+    try:
+        s = read_json(run.dir.summary)
+    except (ValueError, OSError):
+        s = None
+    s = s if isinstance(s, dict) else {"run_id": run.run_id, "name": run.cfg.get("name"), "step": 0}
+    s["status"] = "interrupted"
+    write_json(run.dir.summary, s)
+
+
+def tracker_args(run: Run) -> dict:
+    """Tracker.start's arguments for a run: its own wandb id (random once, kept in the run folder, so the same
+    config in two sweeps or two students' folders never shares a wandb run, and a resume continues it)."""
+    w = run.cfg["wandb"]
+    return dict(run_id=wandb_id(run.dir), run_dir=run.dir.root, group=run.cfg["name"],
+                name=w.get("run_name") or run.run_id,
+                config=dict(run.cfg, run_id=run.run_id, versions=provenance()), mode=w["mode"],
+                project=w["project"], entity=w["entity"], tags=list(w["tags"]), init_timeout_s=w["init_timeout_s"])
+
+
+def wandb_id(d: RunDir) -> str:
+    """The run's wandb id, made once (8 random base-36 characters, as wandb makes them) and kept in its folder."""
+    try:
+        existing = d.wandb_id.read_text().strip()
+        if existing:
+            return existing
+    except OSError:
+        pass
+    import secrets
+    import string
+
+    alphabet = string.ascii_lowercase + string.digits
+    new = "".join(secrets.choice(alphabet) for _ in range(8))
+    write_text(d.wandb_id, new + "\n")
+    return new

@@ -41,7 +41,7 @@ def _reachable(timeout_s: float) -> bool:
 
 
 class Tracker:
-    """One wandb run (id = the config-hash run_id, group = the sweep's name) or a no-op when tracking is off.
+    """One wandb run (id = the run's own random wandb id, group = the sweep's name) or a no-op when tracking is off.
 
     `start` opens the run on a background thread: wandb.init costs ~0.1-0.5 s, which for a pack of K small
     models would rival the training itself, so it overlaps with training and rows are buffered until it is up.
@@ -53,10 +53,13 @@ class Tracker:
         self._rows: list[dict] = []
 
     @classmethod
-    def start(cls, executor: Executor, **kw: Any) -> "Tracker":
+    def start(cls, executor: Executor, shared: dict | None = None, **kw: Any) -> "Tracker":
+        """Open the run on `executor`. Runs of one pack pass the same `shared` dict: once an online init has
+        failed (a server that accepts connections and never answers costs init_timeout_s per run), the rest of
+        the pack logs offline at once, so wandb's cost per pack is bounded by one timeout, not K."""
         if kw.get("mode") == "disabled":
             return cls()
-        return cls(pending=executor.submit(lambda: cls.open(**kw).run))
+        return cls(pending=executor.submit(lambda: cls.open(shared=shared, **kw).run))
 
     def _ready(self, wait: bool) -> bool:
         if self._pending is not None and (wait or self._pending.done()):
@@ -72,7 +75,8 @@ class Tracker:
 
     @classmethod
     def open(cls, *, run_id: str, run_dir: Path, group: str, config: dict, mode: str, project: str,
-             entity: str | None, tags: list[str], init_timeout_s: float) -> "Tracker":
+             entity: str | None, tags: list[str], init_timeout_s: float, name: str | None = None,
+             shared: dict | None = None) -> "Tracker":
         if mode == "disabled":
             return cls()
         try:
@@ -80,10 +84,14 @@ class Tracker:
         except Exception as e:  # a broken wandb install must not stop training
             _warn_once(f"cannot import wandb ({e}); tracking is off")
             return cls()
-        kw = dict(id=run_id, group=group, job_type="train", project=project, entity=entity, tags=tags,
+        shared = {} if shared is None else shared
+        kw = dict(id=run_id, name=name, group=group, job_type="train", project=project, entity=entity, tags=tags,
                   config=config, dir=str(run_dir), resume="allow", reinit="create_new")
+        if mode == "online" and shared.get("online_failed"):
+            mode = "offline"
         if mode == "online" and not _reachable(min(3.0, init_timeout_s)):
             _warn_once("the wandb server is unreachable; logging offline instead (upload later: sweep sync SWEEP)")
+            shared["online_failed"] = True
             mode = "offline"
         for attempt in ([mode, "offline"] if mode == "online" else [mode]):
             try:
@@ -94,6 +102,7 @@ class Tracker:
                 return cls(run)
             except Exception as e:
                 if attempt == "online":
+                    shared["online_failed"] = True
                     wandb.teardown()  # else the half-made online run keeps its id and the offline retry is refused
                 nxt = "falling back to offline" if attempt == "online" else "tracking is off for this run"
                 _warn_once(f"init in {attempt} mode failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); {nxt}")

@@ -142,6 +142,9 @@ def test_killed_run_resumes_from_checkpoint_bit_identically(tmp_path):
     run = ckpt.parent.name
     ref, got = (json.loads((o / "single" / run / "summary.json").read_text()) for o in (ref_out, out))
     assert got["status"] == "done"
+    # it resumed (a restart from scratch would give the same bits): it started at a checkpoint it had written
+    assert killed_at <= got["resumed_from_step"] < got["total_steps"]
+    assert got["resumed_from_step"] + got["steps_this_process"] == got["total_steps"]
     for key in ("final_train_loss", "final_test_loss", "final_test_acc", "step"):
         assert got[key] == ref[key], key  # bit-identical, not approximately equal
     pd.testing.assert_frame_equal(pd.read_parquet(ref_out / "single" / run / "history.parquet"),

@@ -22,11 +22,37 @@ def test_offline_runs_of_a_pack_each_carry_their_own_config_history_and_summary(
     train_runs(cfgs, pack=2, progress=False)
     for cfg in cfgs:
         rec = summarize(_wandb_file(cfg))
-        assert rec["run"] == {"id": run_id(cfg), "group": "grid", "job_type": "train", "tags": ["demo"]}
+        wandb_id = run_dir_for(cfg).wandb_id.read_text().strip()
+        assert rec["run"] == {"id": wandb_id, "group": "grid", "job_type": "train", "tags": ["demo"],
+                              "name": run_id(cfg)}
         assert rec["config"]["lr"] == cfg["lr"] and rec["config"]["optimizer"]["name"] == "sgd"
+        assert rec["config"]["run_id"] == run_id(cfg)
+        assert rec["config"]["versions"]["torch"] and "commit" in rec["config"]["versions"]["git"]
         losses = [row["train_loss"] for row in rec["history"] if "train_loss" in row]
         assert len(losses) == len(__import__("pandas").read_parquet(run_dir_for(cfg).history))
         assert rec["summary"]["status"] == "done" and rec["summary"]["run_id"] == run_id(cfg)
+
+
+def test_wandb_ids_are_unique_per_sweep_stable_on_resume_and_runs_have_readable_names(tmp_path):
+    """The same config in two sweeps (or two students' folders) must not land in one wandb run, and a resumed
+    run must continue its own."""
+    out = tmp_path / "runs"
+    args = ["-m", "epochs=1", "model.hidden=[8]", "wandb.mode=offline", "optimizer=adam", "lr=0.01,0.03",
+            "seed=2", f"out_dir={out}"]
+    sweep_cli("run", *args, "name=first", check=True)
+    sweep_cli("run", *args, "name=second", check=True)
+    ids, names = {}, set()
+    for path in sorted(out.glob("*/*/wandb/offline-run-*/run-*.wandb")):
+        rec = summarize(path)
+        sweep, run = path.parts[-5], path.parts[-4]
+        assert rec["run"]["id"] == (out / sweep / run / "wandb_id").read_text().strip()
+        ids[(sweep, run)] = rec["run"]["id"]
+        names.add(rec["run"]["name"])
+    assert len(ids) == 4 and len(set(ids.values())) == 4, ids   # same run_id, different sweeps: different ids
+    assert names == {"lr=0.01", "lr=0.03"}
+    # the same sweep again: finished runs are skipped and the ids stay
+    sweep_cli("run", *args, "name=first", check=True)
+    assert {k: (out / k[0] / k[1] / "wandb_id").read_text().strip() for k in ids} == ids
 
 
 def test_online_without_network_falls_back_to_offline_and_keeps_the_key_out_of_files(tmp_path):

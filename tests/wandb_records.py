@@ -42,13 +42,13 @@ def records(path: Path) -> list[pb.Record]:
 
 
 def summarize(path: Path) -> dict:
-    """The run id, group, config (key -> value), history rows and summary found in a run file."""
+    """The run id, name, group, config (key -> value), history rows and summary found in a run file."""
     result = {"run": None, "config": {}, "history": [], "summary": {}}
     for r in records(path):
         kind = r.WhichOneof("record_type")
         if kind == "run":
             result["run"] = {"id": r.run.run_id, "group": r.run.run_group, "job_type": r.run.job_type,
-                             "tags": list(r.run.tags)}
+                             "tags": list(r.run.tags), "name": r.run.display_name}
             for item in r.run.config.update:
                 result["config"][item.key] = json.loads(item.value_json)
         elif kind == "config":

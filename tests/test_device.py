@@ -1,0 +1,66 @@
+"""Device placement is a rule of the engine: the state of the K models lives on the pack's device, with host
+copies only at sync points. On a machine without a GPU the rule is checked on PyTorch's `meta` device (a device
+other than the CPU, on which every shape-level operation runs); on CUDA the real thing runs (marked `gpu`)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_cfg
+from sweep.engine import Run, Trainer
+from sweep.runner import run_dir_for, train_runs
+
+CUDA = torch.cuda.is_available()
+
+
+def tensors_in(obj, path="state"):
+    """(path, tensor) for every tensor reachable from obj's attributes, lists and dicts."""
+    if isinstance(obj, torch.Tensor):
+        yield path, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from tensors_in(v, f"{path}[{k!r}]")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from tensors_in(v, f"{path}[{i}]")
+    elif hasattr(obj, "__dict__") and not isinstance(obj, (Run, torch.Generator, torch.optim.Optimizer)):
+        for k, v in vars(obj).items():
+            yield from tensors_in(v, f"{path}.{k}")
+
+
+def off_device(state, device: torch.device) -> list[str]:
+    return [f"{p} on {t.device}" for p, t in tensors_in(state) if t.device.type != device.type]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "rmsprop", "adam"])
+def test_pack_state_lives_on_the_pack_device_through_steps_and_drops(tmp_path, optimizer):
+    cfgs = [dict(make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=disabled", f"optimizer={optimizer}",
+                          f"lr={lr}", "data=spirals", "data.n_samples=100"), device="meta") for lr in (0.01, 0.02, 0.03)]
+    runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
+    trainer = Trainer(runs, 0, [None] * 3, progress=False)
+    meta = torch.device("meta")
+    assert trainer.device == meta
+    assert off_device(trainer.state, meta) == []
+    idx = torch.zeros(3, 4, dtype=torch.long, device=meta)
+    lr = torch.full((3,), 0.01, device=meta)
+    trainer._step(idx, lr, np.full(3, 0.01), want_norm=True)
+    assert off_device(trainer.state, meta) == []
+    trainer.state.keep([0, 2])          # a model diverged: the others stay, still on the device
+    assert len(trainer.state.runs) == 2 and off_device(trainer.state, meta) == []
+    trainer._step(idx[:2], lr[:2], np.full(2, 0.01), want_norm=True)
+    assert off_device(trainer.state, meta) == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("impl", ["scratch", "torch"])
+def test_a_diverging_model_leaves_a_cuda_pack_and_the_others_finish(tmp_path, impl):
+    common = ["epochs=3", "data=spirals", "data.n_samples=300", "model.hidden=[16]", "wandb.mode=disabled",
+              "device=cuda", f"optimizer.impl={impl}", "optimizer=sgd"]
+    ok, bad = (make_cfg(tmp_path, f"lr={lr}", *common) for lr in (0.1, 50))
+    train_runs([bad, ok], pack=2, progress=False)
+    statuses = [json.loads(run_dir_for(c).summary.read_text())["status"] for c in (bad, ok)]
+    assert statuses == ["diverged", "done"]

@@ -1,0 +1,81 @@
+"""Resume is proven, not assumed: the second process must start from the checkpoint (a restart from scratch gives
+the same bits, so bit-identity alone cannot tell them apart), and the checkpoint must hold the trained model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import make_cfg
+from sweep.engine import Interrupted
+from sweep.results import load_torch
+from sweep.runner import run_dir_for, train_runs
+
+SMALL = ["model.hidden=[16]", "wandb.mode=disabled", "log_every=5", "checkpoint_every=10", "epochs=3"]
+PROGRAMS = {
+    "scratch": ["optimizer=adam", "lr=1e-2"],
+    "torch": ["optimizer=adam", "lr=1e-2", "optimizer.impl=torch"],
+    "anneal": ["optimizer=anneal", "lr=0.01", "optimizer.temperature=0.01"],
+}
+
+
+def stop_after(n_syncs: int):
+    """should_stop that turns true at the n-th sync point: a deterministic preemption."""
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= n_syncs
+    return should_stop
+
+
+def summary(cfg) -> dict:
+    return json.loads(run_dir_for(cfg).summary.read_text())
+
+
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+def test_a_stopped_run_resumes_from_its_checkpoint_and_ends_bit_identical(tmp_path, program, one_thread):
+    args = [*SMALL, *PROGRAMS[program]]
+    ref = make_cfg(tmp_path / "ref", *args)
+    cut = make_cfg(tmp_path / "cut", *args)
+    train_runs([ref], progress=False)
+    with pytest.raises(Interrupted):
+        train_runs([cut], progress=False, should_stop=stop_after(7))
+    stopped_at = summary(cut)["step"]
+    assert 0 < stopped_at < summary(ref)["total_steps"]
+    (s,) = train_runs([cut], progress=False)
+    assert s["status"] == "done"
+    # the proof that it resumed: it started where the checkpoint was and trained only the rest
+    assert s["resumed_from_step"] == stopped_at
+    assert s["steps_this_process"] == s["total_steps"] - stopped_at
+    assert summary(ref)["resumed_from_step"] == 0 and summary(ref)["steps_this_process"] == s["total_steps"]
+    for key in ("final_train_loss", "final_test_loss", "final_test_acc"):
+        assert s[key] == summary(ref)[key], key
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
+    for a, b in zip(load_torch(run_dir_for(ref).checkpoint)["params"], load_torch(run_dir_for(cut).checkpoint)["params"]):
+        assert torch.equal(a, b)
+
+
+def test_torch_impl_checkpoint_holds_the_trained_weights(tmp_path, one_thread):
+    """torch.optim updates its own leaves: the checkpoint must save those, not the untrained stacked copy."""
+    common = [*SMALL, "optimizer=adam", "lr=1e-2", "dtype=float64"]
+    scratch = make_cfg(tmp_path / "a", *common)
+    torch_impl = make_cfg(tmp_path / "b", *common, "optimizer.impl=torch")
+    train_runs([scratch], progress=False)
+    train_runs([torch_impl], progress=False)
+    ps, pt = (load_torch(run_dir_for(c).checkpoint)["params"] for c in (scratch, torch_impl))
+    for a, b in zip(ps, pt):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_finished_runs_record_their_speed_even_when_resumed_at_the_last_step(tmp_path, one_thread):
+    cfg = make_cfg(tmp_path, *SMALL)
+    (first,) = train_runs([cfg], progress=False)
+    run_dir_for(cfg).summary.unlink()   # e.g. a kill between the final checkpoint and the final summary
+    (again,) = train_runs([cfg], progress=False)
+    assert again["resumed_from_step"] == again["total_steps"] and again["steps_this_process"] == 0
+    # the speed measured when it trained (kept in the checkpoint), not 0 samples / the start-up time
+    assert again["samples_per_s"] == load_torch(run_dir_for(cfg).checkpoint)["samples_per_s"] > 0
