@@ -1,10 +1,10 @@
 """A comparison of a few categories (initialisations, sampling modes): learning curves on the left, every seed's
-final metric on the right (dots, with the mean as a bar), diverged runs counted."""
+final metric on the right (dots, with the mean as a bar), diverged, collapsed and failed runs counted."""
 from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import Sweep, colors, group_label, groups, log_x, log_y, new_figure
+from analysis._common import BLOWN_UP, Sweep, colors, group_label, groups, log_x, log_y, new_figure
 from analysis.learning_curves import draw_curves
 
 
@@ -34,7 +34,7 @@ def compare(sw: Sweep, keys: list[str], title: str):
         if len(ok):
             right.scatter(ok, y + rng.uniform(-0.12, 0.12, len(ok)), color=c, s=28, alpha=0.85, zorder=3)
             right.plot([ok.mean()] * 2, [y - 0.3, y + 0.3], color=c, linewidth=2.5, zorder=4)
-        bad = {s: int((g["status"] == s).sum()) for s in ("diverged", "failed")}
+        bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
         note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
         if note:
             right.annotate(f"✕ {note}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),

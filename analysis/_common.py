@@ -1,5 +1,7 @@
-"""What every plot shares: loading a sweep once, grouping runs into configs (swept keys but the seed), labels,
-titles that say what was swept over how many seeds, a readable style, saving, and the `python -m` entry point."""
+"""What every plot shares: loading a sweep once, grouping runs into configs (every config value that differs
+between runs but the seed), labels, titles that say what was swept over how many seeds, counting the runs that
+blew up (diverged, collapsed: drawn and counted, never averaged), a readable style, saving, and the
+`python -m` entry point."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +19,8 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from sweep.results import BLOWN_UP  # noqa: E402
+
 SHORT = {"optimizer.name": "optimizer", "schedule.name": "schedule", "init.name": "init", "data.name": "data",
          "model.hidden": "hidden", "batch_size": "batch size", "model.activation": "activation"}
 # Swept keys in this order in labels and groupings (the rest after, as sweep.json lists them).
@@ -26,6 +30,14 @@ STYLE = {"figure.dpi": 100, "savefig.dpi": 130, "font.size": 11, "axes.titlesize
          "legend.fontsize": 10, "legend.title_fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10,
          "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
          "figure.titlesize": 13, "lines.linewidth": 1.8}
+
+
+def _priority(key: str) -> float:
+    """Where a key goes in labels and groupings: PRIORITY's order; a Hydra choice (`choices.optimizer`) right
+    after the name it picks (`optimizer.name`); the rest last."""
+    if key.startswith("choices."):
+        return _priority(f"{key[len('choices.'):]}.name") + 0.5
+    return PRIORITY.index(key) if key in PRIORITY else len(PRIORITY)
 
 
 class Skip(Exception):
@@ -57,8 +69,13 @@ class Sweep:
     # ---- what was swept
     @property
     def config_keys(self) -> list[str]:
-        """The swept keys that define a configuration: everything swept but the seed."""
-        return [k for k in self.swept if k != "seed"]
+        """The keys that define a configuration: every config value that differs between runs but the seed
+        (the swept keys first, then e.g. `choices.optimizer` or `optimizer.betas` when two presets share an
+        optimizer name), so different configs are never grouped as seeds of one."""
+        extra = self.runs.attrs.get("config_keys")
+        keys = [k for k in self.swept if k != "seed"]
+        keys += [k for k in extra or [] if k not in keys and k != "seed" and k in self.runs]
+        return sorted(keys, key=lambda k: (_priority(k), keys.index(k)))
 
     @property
     def n_seeds(self) -> int:
@@ -107,7 +124,28 @@ def as_sweep(sweep: Sweep | Path | str) -> Sweep:
 
 # ---------------------------------------------------------------------------------------------- labels, groups
 def short(key: str) -> str:
+    """A column's label: `optimizer.name` -> optimizer; `choices.optimizer` (the Hydra option) -> optimizer
+    option."""
+    if key.startswith("choices."):
+        return f"{key.split('.', 1)[1]} option"
     return SHORT.get(key, key)
+
+
+def blown_up_counts(runs: pd.DataFrame) -> dict[str, int]:
+    """{status: count} of the runs that blew up (diverged, collapsed), only the statuses that occur."""
+    counts = runs["status"].value_counts()
+    return {s: int(counts[s]) for s in BLOWN_UP if counts.get(s, 0)}
+
+
+def blown_up_note(runs: pd.DataFrame, of: int | None = None) -> str:
+    """`2 diverged, 1 collapsed` (`2/4 diverged, 1/4 collapsed` with of=4); "" when no run blew up."""
+    return ", ".join(f"{n}/{of} {s}" if of else f"{n} {s}" for s, n in blown_up_counts(runs).items())
+
+
+def blown_up_label(runs: pd.DataFrame) -> str:
+    """The legend name of the ✕ marks: `diverged`, `collapsed`, or `diverged or collapsed`."""
+    present = [s for s in BLOWN_UP if (runs["status"] == s).any()] or ["diverged"]
+    return " or ".join(present)
 
 
 def fmt(v: Any) -> str:
@@ -269,8 +307,11 @@ def cli(fn: Callable, argv: Sequence[str] | None = None) -> None:
     p.add_argument("sweep", type=Path, help="the sweep folder (out_dir/<name>)")
     p.add_argument("-o", "--out", type=Path, help=f"the PNG to write (default SWEEP/report/{fn.plot_name}.png)")
     a = p.parse_args(list(argv) if argv is not None else None)
-    if not a.sweep.is_dir():
-        print(f"error: no sweep folder {a.sweep}", file=sys.stderr)
+    from sweep.collect import sweep_dir_problem
+
+    problem = sweep_dir_problem(a.sweep, f"python -m analysis.{fn.plot_name}")
+    if problem:         # never write SWEEP/report/ into a folder that is not a sweep
+        print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     out = a.out or a.sweep / "report" / f"{fn.plot_name}.png"
     path = fn(a.sweep, out=out)

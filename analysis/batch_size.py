@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis._common import (Sweep, cli, colors, group_label, groups, legend_title,
+from analysis._common import (Sweep, blown_up_note, cli, colors, group_label, groups, legend_title,
                               log_band_floor, log_y, new_figure, plot_function)
 
 
@@ -37,8 +37,8 @@ def plot_batch_size(sw: Sweep):
     gs = groups(runs, hue)
     drawn_time: list[np.ndarray] = []
     for (vals, g), c in zip(gs, colors(len(gs))):
-        n_div = int((g["status"] == "diverged").sum())
-        label = group_label(hue, vals, runs) + (f" ({n_div} diverged)" if n_div else "")
+        note = blown_up_note(g)          # diverged/collapsed runs: counted in the label, never averaged
+        label = group_label(hue, vals, runs) + (f" ({note})" if note else "")
         ok = g[g["status"] == "done"]
         for ax, metric, _, logy in panels:
             stats = ok.groupby("_x")[metric].agg(["mean", "std"]).sort_index()

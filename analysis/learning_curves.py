@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis._common import (Skip, Sweep, cli, colors, group_label, groups, legend_outside, legend_title,
-                              log_y, new_figure, plot_function, short)
+from analysis._common import (Skip, Sweep, blown_up_note, cli, colors, group_label, groups, legend_outside,
+                              legend_title, log_y, new_figure, plot_function, short)
 
 MAX_LINES = 8
 MAX_ROWS = 6
@@ -36,9 +36,9 @@ def draw_curves(ax, hist: pd.DataFrame, runs: pd.DataFrame, keys: list[str], y: 
         if band.empty:
             continue
         label = group_label(keys, vals, runs)
-        n_div = int((g["status"] == "diverged").sum())
-        if n_div and label_diverged:
-            label += f" ({n_div}/{len(g)} diverged)"
+        note = blown_up_note(g, of=len(g))     # diverged and collapsed runs are in the band: say how many
+        if note and label_diverged:
+            label += f" ({note})"
         ax.plot(band.index, band["median"], color=c, label=label)
         if len(g) > 1:
             ax.fill_between(band.index, band["min"], band["max"], color=c, alpha=0.18, linewidth=0)

@@ -1,5 +1,6 @@
 """Final test loss (and accuracy) against the learning rate, one line per optimizer (or per combination of the
-other swept keys): the mean over seeds with a ±1 std band, on a log lr axis; diverged runs marked ✕ at the top.
+other swept keys): the mean over seeds with a ±1 std band, on a log lr axis; runs that diverged or collapsed
+are marked ✕ at the top (counted, never averaged).
 
     python -m analysis.lr_sensitivity SWEEP [-o out.png]
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from analysis._common import (Sweep, cli, colors, fmt, group_label, groups, legend_outside, legend_title,
-                              log_band_floor, log_y, new_figure, plot_function)
+from analysis._common import (BLOWN_UP, Sweep, blown_up_label, cli, colors, fmt, group_label, groups,
+                              legend_outside, legend_title, log_band_floor, log_y, new_figure, plot_function)
 
 
 MARK_ROW = 0.055   # axes fraction per row of divergence marks
@@ -36,7 +37,7 @@ def plot_lr_sensitivity(sw: Sweep):
     fig, axes = new_figure(ncols=len(metrics), width=5.6, height=4.3)
     gs = groups(runs, hue)
     cols = colors(len(gs))
-    diverging = [vals for vals, g in gs if (g["status"] == "diverged").any()]
+    diverging = [vals for vals, g in gs if g["status"].isin(BLOWN_UP).any()]
     for ax, (metric, ylabel, logy) in zip(axes[0], metrics):
         done = runs.loc[runs["status"] == "done", metric].to_numpy(float)
         logy = logy and bool((done[np.isfinite(done)] > 0).any())
@@ -45,7 +46,7 @@ def plot_lr_sensitivity(sw: Sweep):
             xs, mean, std, div = [], [], [], []
             for lr, at in g.groupby("lr", sort=True):
                 ok = at[at["status"] == "done"][metric].dropna().to_numpy(float)
-                bad = int((at["status"] == "diverged").sum())
+                bad = int(at["status"].isin(BLOWN_UP).sum())
                 if bad:
                     div.append((lr, bad, len(at)))
                 xs.append(lr)
@@ -83,7 +84,7 @@ def plot_lr_sensitivity(sw: Sweep):
     if any_diverged:
         handles, labels = ax.get_legend_handles_labels()
         handles.append(Line2D([], [], marker="x", color="0.3", linestyle="none", markersize=8, markeredgewidth=2))
-        labels.append("diverged (n/seeds)")
+        labels.append(f"{blown_up_label(runs)} (n/seeds)")
         ax.legend(handles, labels, title=legend_title(hue), loc="upper left", bbox_to_anchor=(1.02, 1.0),
                   borderaxespad=0, frameon=False)
     fig.suptitle(f"Final test metrics vs learning rate (mean ± 1 std over seeds)\n{sw.describe()}")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import Skip, Sweep, cli, colors, group_label, groups, log_x, new_figure, plot_function
+from analysis._common import (BLOWN_UP, Skip, Sweep, cli, colors, group_label, groups, log_x, new_figure,
+                              plot_function)
 
 MAX_CONFIGS = 30
 
@@ -41,9 +42,10 @@ def plot_restarts(sw: Sweep):
                 if metric == "final_test_loss" and len(ok) > 1:
                     ax.annotate(f"sd {ok.std(ddof=1):.2g}", (1.0, y), xycoords=("axes fraction", "data"),
                                 xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.35")
-            n_bad = int(g["status"].isin(["diverged", "failed"]).sum())
-            if n_bad and metric == metrics[-1][0]:
-                ax.annotate(f"✕ {n_bad} diverged/failed", (1.0, y), xycoords=("axes fraction", "data"),
+            bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
+            note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
+            if note and metric == metrics[-1][0]:
+                ax.annotate(f"✕ {note}", (1.0, y), xycoords=("axes fraction", "data"),
                             xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
                             color="firebrick")
         labels = [group_label(keys, vals, runs) for vals, _ in gs]

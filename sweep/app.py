@@ -1,11 +1,16 @@
 """`sweep run`: the Hydra application. One config -> one run; `-m` hands the grid to sweep's launcher."""
 from __future__ import annotations
 
+import shlex
+import sys
+from typing import Any, Callable, TypeVar
+
 import hydra
 import hydra._internal.utils as hydra_utils
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sweep.config import register_configs, validate
+from sweep.config import ConfigError, register_configs, validate
 from sweep.errors import report_user_errors
 
 from hydra.core.plugins import Plugins
@@ -20,20 +25,90 @@ for _plugin in (SweepLauncher, SweepSweeper):
 hydra_utils.run_and_report = report_user_errors
 
 SINGLE_RUN_NAME = "single"
+T = TypeVar("T")
 
 
 def resolved(cfg: DictConfig | dict, name: str | None = None) -> dict:
     """The validated, fully resolved config as a plain dict (what the engine and results store receive)."""
+    choices = None
     if isinstance(cfg, DictConfig):
         if "hydra" in cfg:
+            choices = group_choices(cfg.hydra)
             cfg = cfg.copy()
             with open_dict(cfg):
                 cfg.pop("hydra")  # Hydra's own node (in -m it is only half-filled); not part of a run
+        elif HydraConfig.initialized():
+            choices = group_choices(HydraConfig.get())
         cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     validate(cfg)
     c = dict(cfg)
+    if choices is not None:
+        c["choices"] = choices
+    check_device_here(c)
     c["name"] = c.get("name") or name or SINGLE_RUN_NAME
     return c
+
+
+def group_choices(hydra_node: Any) -> dict[str, str]:
+    """The option chosen in each of sweep's config groups (optimizer: adam_lowbeta, ...): two presets with the
+    same `optimizer.name` are different configs, and analysis must be able to tell them apart."""
+    try:
+        chosen = OmegaConf.to_container(hydra_node.runtime.choices, resolve=True)
+    except Exception:   # a node without runtime choices (an older Hydra, a hand-made config)
+        return {}
+    return {str(k): str(v) for k, v in sorted(chosen.items())
+            if not str(k).startswith("hydra") and v is not None and str(k) != "cluster"}
+
+
+def check_device_here(c: dict) -> None:
+    """Refuse (ConfigError) device=cuda[:N] where the run would train on this machine and it has no such GPU.
+
+    Not for cluster.backend=slurm: the submitting (login) machine often has no GPU; the compute node decides.
+    torch is imported only for a cuda device, so validation-only paths stay torch-free."""
+    device = str(c.get("device", "auto"))
+    if not device.startswith("cuda") or c.get("cluster", {}).get("backend") == "slurm":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device={device} but torch.cuda.is_available() is False here: use device=auto or cpu")
+    index = device.partition(":")[2]
+    if index.isdigit() and int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"device={device} but this machine has {torch.cuda.device_count()} GPU(s) "
+                          f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1}): use device=auto, cuda or cuda:N "
+                          "with a smaller N")
+
+
+def train_guarded(train: Callable[[], T]) -> T:
+    """Call train(); turn an interruption or a storage failure into one line and a non-zero exit."""
+    from sweep.engine import Interrupted
+    from sweep.errors import fail
+    from sweep.results import storage_problem
+
+    try:
+        return train()
+    except Interrupted as e:
+        print(f"sweep: interrupted: {e}; run the same command again to resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        print("sweep: interrupted at once: runs resume from their last periodic checkpoint when the same command "
+              "is run again", file=sys.stderr)
+        raise SystemExit(130) from None
+    except OSError as e:
+        msg = storage_problem(e)
+        if msg is None:
+            raise
+        fail(msg)
+
+
+def refuse_cluster_without_multirun(cfg: DictConfig) -> None:
+    """A single run (no -m) trains here, in this process: with a SLURM cluster profile that would mean training
+    on the login node with no word. Refuse (ConfigError) and say how to submit instead."""
+    cluster = cfg.get("cluster")
+    if cluster is not None and cluster.get("backend") == "slurm":
+        name = cluster.get("name") or "slurm"
+        raise ConfigError(f"cluster={name} submits sweeps: add -m (`sweep run -m cluster={name} ...`; "
+                          "a single config is an array of one)")
 
 
 @hydra.main(version_base="1.3", config_path="pkg://sweep.conf", config_name="config")
@@ -44,6 +119,7 @@ def run(cfg: DictConfig) -> float | None:
     from sweep.runner import train_runs  # after validation-only paths (--cfg, --help) have returned
 
     try:
+        refuse_cluster_without_multirun(cfg)
         c = resolved(cfg)
         check_data([c])
     except Exception as e:  # a user error exits here, not through Hydra's job-failure logging
@@ -51,11 +127,14 @@ def run(cfg: DictConfig) -> float | None:
         if msg is None:
             raise
         fail(msg)
-    summary = train_runs([c], pack=1)[0]
+    summary = train_guarded(lambda: train_runs([c], pack=1)[0])
     status = summary.get("status")
-    where = f"{c['out_dir']}/{c['name']}/{summary.get('run_id')}"
-    if summary.get("skipped"):
-        print(f"sweep: run {summary['run_id']} is already {status}: {where} (delete it to train again)")
+    where = shlex.quote(f"{c['out_dir']}/{c['name']}/{summary.get('run_id')}")
+    if status == "claimed":
+        print(f"sweep: run {summary['run_id']} is being trained by {summary.get('claimed_by')}: {where}; "
+              "nothing to do here (`sweep status` follows it)")
+    elif summary.get("skipped"):
+        print(f"sweep: run {summary['run_id']} is already {status}: {where} (delete that folder to train again)")
     else:
         loss, acc = summary.get("final_test_loss"), summary.get("final_test_acc")
         extra = f", test loss {loss:.4g}" if loss is not None else ""

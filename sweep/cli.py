@@ -19,6 +19,51 @@ Tab completion (bash): eval "$(sweep run -sc install=bash)"
 """
 
 
+# Hydra's command-line flags that take a value (`--config-dir DIR`); `--info` takes one only from its choices.
+HYDRA_VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
+                     "--package", "-p", "--experimental-rerun"}
+HYDRA_INFO_FLAGS = {"--info", "-i"}
+HYDRA_INFO_CHOICES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+# Characters with a meaning in Hydra's override grammar: a value holding one is left as the user wrote it.
+_GRAMMAR_CHARS = set("[]{}()'\"\\$ \t")
+
+
+def split_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """(flags with the values they take, overrides) of `run`'s arguments, each in its order: passed to Hydra as
+    flags + overrides.
+
+    Hydra's argparse reads the overrides as one positional list, so a flag after an override
+    (`sweep run -m lr=1,2 --config-dir DIR cluster=mylab`, as the README writes it) made the overrides after it
+    "unrecognized arguments". Overrides never start with '-', so every '-' word is a flag."""
+    flags: list[str] = []
+    overrides: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("-"):
+            overrides.append(a)
+            i += 1
+            continue
+        flags.append(a)
+        takes_value = a in HYDRA_VALUE_FLAGS or (a in HYDRA_INFO_FLAGS and i + 1 < len(args)
+                                                 and args[i + 1] in HYDRA_INFO_CHOICES)
+        if takes_value and i + 1 < len(args):
+            flags.append(args[i + 1])
+            i += 1
+        i += 1
+    return flags, overrides
+
+
+def quote_non_ascii(override: str) -> str:
+    """`name=日本語` -> `name='日本語'`: Hydra's lexer accepts non-ASCII text only quoted. Each element of a sweep
+    (`name=a,日本`) is quoted alone; a value with other grammar (lists, quotes, interpolations) is left as is,
+    and Hydra's error then says to quote it (sweep.errors)."""
+    key, eq, value = override.partition("=")
+    if not eq or value.isascii() or any(ch in _GRAMMAR_CHARS for ch in value):
+        return override
+    return key + "=" + ",".join(e if e.isascii() or not e else f"'{e}'" for e in value.split(","))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -37,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     if command == "run":
         # `--wait` (block until a SLURM sweep is done) is sweep's flag, not Hydra's: pass it as a config value.
         rest = ["cluster.wait=true" if a == "--wait" else a for a in rest]
+        flags, overrides = split_flags(rest)
+        rest = [*flags, *(quote_non_ascii(o) for o in overrides)]
         sys.argv = ["sweep", *rest]
         from sweep.app import run
         from sweep.errors import fail, one_line

@@ -6,7 +6,12 @@
 Config keys are flattened with dots (`optimizer.name`, `schedule.name`, `model.hidden`); lists and dicts become
 compact JSON strings (`model.hidden` = "[64,64]") so every column can be grouped on and written to parquet/csv.
 The swept keys of sweep.json come first (a swept config group such as `optimizer` is its `optimizer.name`
-column) and are also in `frame.attrs["swept"]`.
+column) and are also in `frame.attrs["swept"]`. `frame.attrs["config_keys"]` are the columns that tell one
+configuration from another (`config_keys`): the swept keys but the seed, plus any other semantic config value
+that differs (a Hydra `choices.optimizer`, an `optimizer.betas`), so presets sharing a name are never seeds.
+
+A corrupt file (truncated JSON, a summary.json holding `[]` or `{"status": 5}`, a torn history.parquet) is
+skipped with one line on stderr, `sweep: skipped <path>: <reason>`; its run's row says status `corrupt`.
 
 Speed: a sweep's config.yaml files differ in a few lines, so each file is compared line by line with an
 already-parsed file of the same shape and only the lines that differ are parsed (as YAML scalars); anything
@@ -45,9 +50,13 @@ FLOATS = ("final_test_loss", "final_test_acc", "final_train_loss", "best_test_lo
 INTS = ("diverged_step", "step", "total_steps", "steps_per_epoch", "pack_size", "loss_evals")
 # Summary fields whose name is also a config key with another meaning.
 RENAMED = {"device": "run_device", "name": "run_name", "epochs": "run_epochs"}
-# Config keys that say where/how a run was executed, never what it computed (not inferred as swept).
+# Config keys that say where/how a run was executed, never what it computed (not inferred as swept, never
+# a reason to tell two configurations apart); `choices.cluster` is the Hydra choice of the cluster group.
 _NOT_SWEPT_PREFIXES = ("name", "out_dir", "wandb.", "cluster.", "pack", "device", "log_every",
-                       "checkpoint_every")
+                       "checkpoint_every", "data.root", "data.cache_dir", "choices.cluster", "choices.wandb",
+                       "choices.hydra")
+# Files whose presence makes a folder a run folder (what `check_sweep_dir` looks for).
+RUN_FILES = ("summary.json", "config.yaml")
 
 
 # ----------------------------------------------------------------------------------------------- flattening
@@ -195,13 +204,115 @@ def _summary_fields(s: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- a sweep folder
+_REPORTED: set[str] = set()
+
+
+def report_skipped(path: Path | str, reason: str) -> None:
+    """One line on stderr, `sweep: skipped <path>: <reason>`, once per file and process (a report reads a
+    sweep several times; `status --watch` re-reads it every refresh)."""
+    line = f"sweep: skipped {path}: {reason}"
+    if line not in _REPORTED:
+        _REPORTED.add(line)
+        print(line, file=sys.stderr)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _record_problem(rec: Any) -> str | None:
+    """Why a parsed sweep.json cannot be used (None when its fields have the types the readers assume)."""
+    if not isinstance(rec, dict):
+        return f"holds a JSON {type(rec).__name__}, not an object"
+    for key, types in (("runs", list), ("swept", list), ("name", str), ("slurm", (list, dict))):
+        if rec.get(key) is not None and not isinstance(rec[key], types):
+            return f"'{key}' is a {type(rec[key]).__name__}"
+    if rec.get("swept") and not all(isinstance(k, str) for k in rec["swept"]):
+        return "'swept' holds something other than key names"
+    return None
+
+
 def read_sweep_record(sweep_dir: Path | str) -> dict:
-    """sweep.json as a dict ({} when absent or unreadable)."""
+    """sweep.json as a dict ({} when absent; {} and one `sweep: skipped` line on stderr when it is corrupt:
+    truncated JSON, or fields of the wrong type). The run folders then say what the sweep holds."""
+    path = Path(sweep_dir) / SWEEP_FILE
     try:
-        rec = json.loads((Path(sweep_dir) / SWEEP_FILE).read_text())
-    except (OSError, ValueError):
+        rec = json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    return rec if isinstance(rec, dict) else {}
+    except (OSError, ValueError) as e:      # ValueError: JSONDecodeError, UnicodeDecodeError
+        report_skipped(path, f"not valid JSON ({_first_line(e)})")
+        return {}
+    problem = _record_problem(rec)
+    if problem:
+        report_skipped(path, problem)
+        return {}
+    return rec
+
+
+def _has_run_files(d: Path) -> bool:
+    return any((d / f).is_file() for f in RUN_FILES)
+
+
+def _child_dirs(d: Path, limit: int | None = None) -> list[Path]:
+    """Sub-folders of d that could be runs or sweeps (not dot-folders nor NOT_RUNS), at most `limit`."""
+    out = []
+    try:
+        with os.scandir(d) as it:
+            for e in it:
+                if e.name.startswith(".") or e.name in NOT_RUNS:
+                    continue
+                try:
+                    if e.is_dir():
+                        out.append(Path(e.path))
+                except OSError:
+                    continue
+                if limit is not None and len(out) >= limit:
+                    break
+    except OSError:
+        pass
+    return sorted(out)
+
+
+def is_sweep_dir(d: Path | str) -> bool:
+    """A sweep folder has a sweep.json or at least one run folder (a sub-folder with summary.json/config.yaml)."""
+    d = Path(d)
+    return (d / SWEEP_FILE).is_file() or any(_has_run_files(c) for c in _child_dirs(d))
+
+
+def sweep_dir_problem(path: Path | str, command: str = "sweep status") -> str | None:
+    """None when `path` is a sweep folder; else the one-line error `command` gives: what the folder is and the
+    command to type instead (paths shell-quoted: a sweep's name may hold `$(...)`)."""
+    import shlex
+
+    d = Path(path)
+    if not d.is_dir():
+        return f"no sweep folder {path}"
+    if is_sweep_dir(d):
+        return None
+    if _has_run_files(d):
+        parent = d.resolve().parent if str(d) in (".", "") else d.parent
+        return (f"{path} is a run folder, not a sweep: use {command} {shlex.quote(str(parent))}")
+    sweeps = [c for c in _child_dirs(d, limit=200) if (c / SWEEP_FILE).is_file() or
+              any(_has_run_files(g) for g in _child_dirs(c, limit=50))]
+    if sweeps:
+        names = ", ".join(c.name for c in sweeps[:5]) + (", ..." if len(sweeps) > 5 else "")
+        return (f"{path} is an output folder holding {len(sweeps)} sweep{'s' * (len(sweeps) != 1)} ({names}), "
+                f"not a sweep: use {command} {shlex.quote(str(sweeps[0]))}")
+    return (f"{path} is not a sweep (no {SWEEP_FILE}, no run folders with summary.json or config.yaml): "
+            f"give a sweep folder, e.g. {command} runs/<name>")
+
+
+def check_sweep_dir(path: Path | str, command: str) -> Path:
+    """`path` as a Path when it is a sweep folder; else exit 2 with `sweep_dir_problem`'s one line (so that no
+    command ever writes into, or lists, a folder that is not a sweep)."""
+    from sweep.errors import fail
+
+    problem = sweep_dir_problem(path, command)
+    if problem:
+        fail(problem)
+    return Path(path)
 
 
 def run_ids(sweep_dir: Path | str, record: dict | None = None, all_runs: bool = False) -> list[str]:
@@ -236,11 +347,70 @@ def infer_swept(df: pd.DataFrame, config_columns: Iterable[str], rows: Any = Non
     df = df if rows is None else df[rows]
     out = []
     for c in config_columns:
-        if c.startswith(_NOT_SWEPT_PREFIXES) or c not in df:
+        # choices.* name the preset of a group whose values are columns already (config_keys adds a choice
+        # back where it alone tells runs apart)
+        if c.startswith(_NOT_SWEPT_PREFIXES) or c.startswith("choices.") or c not in df:
             continue
         if df[c].astype(str).nunique(dropna=False) > 1:
             out.append(c)
     return out
+
+
+def config_keys(df: pd.DataFrame, swept: Sequence[str], config_columns: Iterable[str], rows: Any = None
+                ) -> list[str]:
+    """The columns that tell one configuration from another: the swept keys but the seed, then every other
+    semantic config column (Hydra `choices.*` first) whose value still differs between runs that agree on the
+    keys so far. Two runs with the same keys are seeds of one configuration; runs of different configs (a
+    preset `optimizer=adam_lowbeta` beside `optimizer=adam`: both `optimizer.name=adam`) never are. A column
+    determined by the keys already taken (`optimizer.betas` of `optimizer.name`) adds nothing and is left out,
+    so labels stay short. `rows` (a boolean mask) limits the test to runs whose config could be read."""
+    d = df if rows is None else df[rows]
+    keys = [k for k in swept if k != "seed" and k in df]
+    cols = [c for c in config_columns if c in d and c != "seed" and c not in keys
+            and not c.startswith(_NOT_SWEPT_PREFIXES)]
+    cols.sort(key=lambda c: not c.startswith("choices."))      # stable: config order within each kind
+    if len(d) < 2:
+        return keys
+    text = d[[*keys, *cols]].astype(str)                        # lists are JSON text already; NaN -> "nan"
+    for c in cols:
+        if text[c].nunique() < 2:
+            continue
+        spread = text.groupby(keys, sort=False)[c].nunique() if keys else pd.Series([text[c].nunique()])
+        if (spread > 1).any():
+            keys.append(c)
+    return keys
+
+
+_SUMMARY_STATUSES: tuple[str, ...] | None = None
+
+
+def summary_problem(s: Any) -> str | None:
+    """Why a parsed summary.json cannot be used (None when it is an object with a known status)."""
+    global _SUMMARY_STATUSES
+    if _SUMMARY_STATUSES is None:
+        from sweep.results import STATUSES
+
+        _SUMMARY_STATUSES = STATUSES
+    if not isinstance(s, dict):
+        return f"holds a JSON {type(s).__name__}, not an object"
+    st = s.get("status")
+    if not isinstance(st, str) or st not in _SUMMARY_STATUSES:
+        return f"status {st!r} is not one of {', '.join(_SUMMARY_STATUSES)}"
+    return None
+
+
+def parse_summary(text: str) -> tuple[dict | None, str | None]:
+    """(summary, None) for a usable summary.json text, else (None, why it is corrupt)."""
+    try:
+        s = json.loads(text)
+    except ValueError as e:
+        return None, f"not valid JSON ({_first_line(e)})"
+    problem = summary_problem(s)
+    return (None, problem) if problem else (s, None)
+
+
+# A run whose summary.json is corrupt: a row in the frame (its config is good), never a result.
+CORRUPT = "corrupt"
 
 
 def _read_text(path: str) -> str | None:
@@ -288,28 +458,30 @@ def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
         if cfg_text is not None:
             try:
                 flat = reader.read(cfg_text)
-            except yaml.YAMLError as e:        # never from sweep's atomic writes; a hand-edited file, maybe
-                print(f"sweep: {d}/config.yaml unreadable ({str(e).splitlines()[0]}); its config is left out",
-                      file=sys.stderr)
+            except Exception as e:     # never from sweep's atomic writes; a hand-edited or torn file, maybe
+                why = "not a YAML mapping" if isinstance(e, (AttributeError, TypeError)) else _first_line(e)
+                report_skipped(f"{d}/config.yaml", f"{why}; its config is left out")
                 flat = {}
             config_cols.update(dict.fromkeys(flat))
             row.update(flat)
             has_config[-1] = bool(flat)
         summary = {}
         if sum_text is not None:
-            try:
-                summary = json.loads(sum_text)
-            except ValueError:
-                summary = {"status": "unreadable"}
+            summary, problem = parse_summary(sum_text)
+            if problem:
+                report_skipped(f"{d}/summary.json", problem)
+                summary = {"status": CORRUPT}
         row.update(_summary_fields(summary))
         row.setdefault("status", "pending")
         rows.append(row)
     df = _numeric(pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["run_id", *METRICS]))
     cfg_cols = list(config_cols)
+    readable = pd.Series(has_config, index=df.index) if rows else None
     swept = swept_columns(record.get("swept") or [], df.columns) if record.get("swept") is not None \
-        else infer_swept(df, cfg_cols, pd.Series(has_config, index=df.index) if rows else None)
+        else infer_swept(df, cfg_cols, readable)
     df = _order(df, swept, cfg_cols)
-    df.attrs.update(swept=swept, name=record.get("name") or sweep_dir.name, sweep_dir=str(sweep_dir))
+    df.attrs.update(swept=swept, config_keys=config_keys(df, swept, cfg_cols, readable),
+                    name=record.get("name") or sweep_dir.name, sweep_dir=str(sweep_dir))
     return df
 
 
@@ -318,9 +490,36 @@ HISTORY_SCHEMA = {"step": "int64", "epoch": "double", "lr": "double", "train_los
                   "grad_norm": "double", "test_loss": "double", "test_acc": "double"}
 
 
+def _history_schema(first: Any) -> Any:
+    import pyarrow as pa
+
+    known = pa.schema([(k, pa.type_for_alias(v)) for k, v in HISTORY_SCHEMA.items()])
+    return known if first is None else pa.unify_schemas([known, first], promote_options="permissive")
+
+
+def _read_history_file(path: str) -> Any:
+    """One history.parquet as a table whose engine columns have HISTORY_SCHEMA's types; raises (pyarrow's
+    errors, OSError, ValueError) for a file that is not parquet, is truncated, or holds a column of another
+    type (`step` as text)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path)
+    for name, alias in HISTORY_SCHEMA.items():
+        i = t.schema.get_field_index(name)
+        if i >= 0 and t.schema.field(i).type != pa.type_for_alias(alias):
+            try:
+                t = t.set_column(i, name, t.column(i).cast(pa.type_for_alias(alias)))
+            except (pa.ArrowException, ValueError) as e:
+                raise ValueError(f"column {name} is {t.schema.field(i).type}, not {alias} ({_first_line(e)})")
+    return t
+
+
 def _history_tables(paths: list[str]) -> list[tuple[int, Any]]:
     """(index into paths, record batch) for every history file that exists, read by pyarrow's dataset scanner
-    (multi-threaded C++; about 3x faster than one read_table per file)."""
+    (multi-threaded C++; about 3x faster than one read_table per file). When a file is corrupt (truncated,
+    not parquet, a column of the wrong type) the files are read one by one instead, and each bad one is
+    skipped with one `sweep: skipped <path>: <reason>` line on stderr."""
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
@@ -329,23 +528,22 @@ def _history_tables(paths: list[str]) -> list[tuple[int, Any]]:
     if not present:
         return []
     index = {os.path.normpath(p): i for i, p in enumerate(paths)}
-    first = pq.read_schema(present[0])
-    known = pa.schema([(k, pa.type_for_alias(v)) for k, v in HISTORY_SCHEMA.items()])
-    schema = pa.unify_schemas([known, first], promote_options="permissive")
-    try:
+    try:      # the first file's extra columns join the known ones; a bad first file sends us one by one
+        schema = _history_schema(pq.read_schema(present[0]))
         dataset = ds.dataset(present, format="parquet", schema=schema)
         return [(index[os.path.normpath(b.fragment.path)], b.record_batch)
                 for b in dataset.scanner().scan_batches() if b.record_batch.num_rows]
-    except (pa.ArrowInvalid, OSError):     # a file that is not parquet: read the others one by one
-        out = []
-        for p in present:
-            try:
-                t = pq.read_table(p)
-            except (pa.ArrowInvalid, OSError):
-                print(f"sweep: skipping unreadable {p}", file=sys.stderr)
-                continue
-            out.extend((index[os.path.normpath(p)], b) for b in t.to_batches() if b.num_rows)
-        return out
+    except (pa.ArrowException, OSError, ValueError):
+        pass
+    out = []
+    for p in present:
+        try:
+            t = _read_history_file(p)
+        except (pa.ArrowException, OSError, ValueError) as e:
+            report_skipped(p, _first_line(e))
+            continue
+        out.extend((index[os.path.normpath(p)], b) for b in t.to_batches() if b.num_rows)
+    return out
 
 
 def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all_runs: bool = False
@@ -439,7 +637,8 @@ def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
     if len(df) > 1:
         swept = [c for c in swept if df[c].astype(str).nunique(dropna=False) > 1] or infer_swept(df, cfg_cols)
     df = _order(df, swept, cfg_cols)
-    df.attrs.update(swept=swept, name=next(iter(groups)) if len(groups) == 1 else None)
+    df.attrs.update(swept=swept, config_keys=config_keys(df, swept, cfg_cols),
+                    name=next(iter(groups)) if len(groups) == 1 else None)
     return df
 
 
@@ -477,7 +676,9 @@ def write_frame(df: pd.DataFrame, path: Path) -> None:
 
 
 def short_table(df: pd.DataFrame, limit: int = 30) -> str:
-    swept = list(df.attrs.get("swept", []))
+    """The first `limit` runs, best first: run_id, the swept keys (and any other config value that tells
+    configurations apart), status and the final metrics."""
+    swept = [*df.attrs.get("swept", []), *df.attrs.get("config_keys", [])]
     cols = ["run_id", *swept, *[c for c in ("status", "final_test_loss", "final_test_acc", "wall_s") if c in df]]
     view = df[list(dict.fromkeys(cols))]
     if "final_test_loss" in view and view["final_test_loss"].notna().any():
@@ -515,8 +716,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         if not a.sweep:
             fail("give a sweep folder: sweep collect runs/<name>")
-        if not Path(a.sweep).is_dir():
-            fail(f"no sweep folder {a.sweep}")
+        check_sweep_dir(a.sweep, "sweep collect")
         df = load_runs(a.sweep, all_runs=a.all)
         if a.history:
             df = load_history(a.sweep, df)

@@ -7,13 +7,19 @@ express (ranges, choices). Everything after this module receives plain values, n
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf._utils import _DEFAULT_MARKER_
+from omegaconf.resolvers import oc as _oc
 
+from sweep import schedule as _schedule
 from sweep.data import DataConfig
 from sweep.errors import ConfigError  # noqa: F401  (re-exported: sweep.config.ConfigError)
 
@@ -74,6 +80,21 @@ class ScheduleConfig:
 SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine", "warmup_cosine", "linear", "onecycle")
 
 
+def _schedule_knobs() -> dict[str, tuple[str, ...]]:
+    """Which ScheduleConfig knobs each schedule reads: the keyword-only parameters of its function in
+    sweep/schedule.py, so this table cannot drift from the code that uses the knobs."""
+    table = {}
+    for name in SCHEDULES:
+        params = inspect.signature(_schedule.SCHEDULES[name]).parameters.values()
+        table[name] = tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    return table
+
+
+# Which knobs each schedule reads; any other knob set away from its default is refused by `validate`
+# (it would change run_id without changing the run).
+SCHEDULE_KNOBS: dict[str, tuple[str, ...]] = _schedule_knobs()
+
+
 # --------------------------------------------------------------------------------------------- init, model
 @dataclass
 class InitConfig:
@@ -86,6 +107,13 @@ class InitConfig:
 
 
 INITS = ("lecun_normal", "he_normal", "xavier_normal", "xavier_uniform", "orthogonal", "normal", "zeros")
+
+# Which knobs each init reads (sweep/init.py: only `normal` draws with `std`; all-zero weights times `scale`
+# stay zero; every init sets the biases to `bias`). Others set away from their default are refused.
+INIT_KNOBS: dict[str, tuple[str, ...]] = {
+    name: ("bias",) if name == "zeros" else ("std", "scale", "bias") if name == "normal" else ("scale", "bias")
+    for name in INITS
+}
 
 
 @dataclass
@@ -163,18 +191,54 @@ class RunConfig:
 SAMPLINGS = ("shuffle_each_epoch", "shuffle_once", "with_replacement")
 
 # Keys that say where/how a run is executed or recorded, not what it computes: excluded from run_id.
-NON_SEMANTIC_KEYS = ("name", "out_dir", "wandb", "cluster", "pack", "device", "log_every", "checkpoint_every")
+NON_SEMANTIC_KEYS = ("name", "out_dir", "wandb", "cluster", "pack", "device", "log_every", "checkpoint_every",
+                     "choices")
+# Where data is read or cached, not what it is: blanked (set to None, not dropped, so that the ids of runs
+# recorded before paths were blanked, whose paths were almost all null, stay the same) before hashing.
+DATA_PATH_KEYS = ("root", "cache_dir")
+
+# The only keys whose values may read the environment (`${oc.env:...}`): Hydra's own node, and the shell lines
+# run before each SLURM task. Every other value is written to folder names, config.yaml or wandb.
+ENV_ALLOWED_KEYS = ("hydra", "cluster.setup")
 
 
 def register_configs() -> None:
     """Register the schema that conf/config.yaml starts from: every group's YAML is merged into a typed node,
-    so an unknown key or a wrong type fails at composition, before anything runs."""
+    so an unknown key or a wrong type fails at composition, before anything runs. Also guard `${oc.env:...}`
+    (see `_guarded_env`)."""
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
+    OmegaConf.register_new_resolver("oc.env", _guarded_env, replace=True)
+
+
+def _env_allowed(full_key: str) -> bool:
+    """True when the config key `full_key` (e.g. `cluster.setup[0]`) may read the environment."""
+    return any(full_key == k or full_key.startswith((k + ".", k + "[")) for k in ENV_ALLOWED_KEYS)
+
+
+def _guarded_env(key: str, default: Any = _DEFAULT_MARKER_, *, _node_: Any) -> Optional[str]:
+    """OmegaConf's `oc.env`, refused (ConfigError) in any value that sweep writes or uploads: a secret such as
+    `name=${oc.env:WANDB_API_KEY}` would land in folder names, config.yaml and wandb. A resolver, because it
+    sees every resolution (single runs and each grid point alike) and knows which key is being resolved."""
+    full_key = _node_._get_full_key(None)
+    if not _env_allowed(full_key):
+        raise ConfigError(f"{full_key} reads the environment (${{oc.env:{key}}}), but its value is written to "
+                          "folder names, config.yaml and wandb: put the value itself (secrets such as "
+                          "WANDB_API_KEY stay in the environment, read by wandb itself)")
+    return _oc.env(key, default)
 
 
 # --------------------------------------------------------------------------------------------- validation
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _int_at_least(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _finite(value: Any) -> bool:
+    """A real number that is neither inf nor nan (bools are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class _Attrs(dict):
@@ -186,15 +250,19 @@ class _Attrs(dict):
 
 
 def validate(cfg: DictConfig | dict) -> None:
-    """Raise ConfigError (one line) for the first value a type cannot reject: ranges, choices, knob/optimizer fit."""
+    """Raise ConfigError (one line) for the first value a type cannot reject: ranges, choices, knob/optimizer fit,
+    names that are paths, secrets in values. Torch-free; checks needing the data or the device live elsewhere
+    (`check_schedule_fits`, sweep.app)."""
     c = _Attrs(OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg)
     bs = c.batch_size
     if not (_positive_int(bs) or bs == "full"):
         raise ConfigError(f"batch_size={bs!r} is invalid: use a positive integer or 'full' (full-batch gradient descent)")
     if not _positive_int(c.epochs):
         raise ConfigError(f"epochs={c.epochs!r} is invalid: use a positive integer")
-    if not c.lr > 0:
-        raise ConfigError(f"lr={c.lr!r} is invalid: use a positive float, e.g. lr=1e-3")
+    if not (_finite(c.lr) and c.lr > 0):
+        raise ConfigError(f"lr={c.lr!r} is invalid: use a positive finite float, e.g. lr=1e-3")
+    if not (_int_at_least(c.seed, 0) and c.seed < 2**63):
+        raise ConfigError(f"seed={c.seed!r} is invalid: use an integer with 0 <= seed < 2**63")
     if c.sampling not in SAMPLINGS:
         raise ConfigError(f"sampling={c.sampling!r} is unknown; choices: {', '.join(SAMPLINGS)}")
     if c.dtype not in ("float32", "float64"):
@@ -208,27 +276,33 @@ def validate(cfg: DictConfig | dict) -> None:
             raise ConfigError(f"{key}={c[key]!r} is invalid: use a positive integer (steps)")
     if not (c.pack == "auto" or _positive_int(c.pack)):
         raise ConfigError(f"pack={c.pack!r} is invalid: use a positive integer or 'auto'")
+    if c.name is not None:
+        _validate_name(c.name)
     _validate_optimizer(c.optimizer)
     if c.optimizer.name == "gd" and bs != "full":
         raise ConfigError(f"optimizer=gd is full-batch gradient descent but batch_size={bs!r}: "
                           "drop batch_size, or use optimizer=sgd for minibatches")
-    s = c.schedule
-    if s.name not in SCHEDULES:
-        raise ConfigError(f"schedule.name={s.name!r} is unknown; choices: {', '.join(SCHEDULES)}")
-    if s.name == "step" and not _positive_int(s.step_size):
-        raise ConfigError(f"schedule.step_size={s.step_size!r} is invalid: use a positive integer (steps)")
-    if s.warmup_steps < 0 or s.min_lr < 0:
-        raise ConfigError("schedule.warmup_steps and schedule.min_lr must be >= 0")
-    if c.init.name not in INITS:
-        raise ConfigError(f"init.name={c.init.name!r} is unknown; choices: {', '.join(INITS)}")
+    _validate_schedule(c.schedule)
+    _validate_init(c.init)
     if c.model.activation not in ACTIVATIONS:
         raise ConfigError(f"model.activation={c.model.activation!r} is unknown; choices: {', '.join(ACTIVATIONS)}")
     if not all(_positive_int(h) for h in c.model.hidden):
         raise ConfigError(f"model.hidden={list(c.model.hidden)!r} is invalid: use a list of positive widths, e.g. [64,64]")
     if c.wandb.mode not in ("offline", "online", "disabled"):
         raise ConfigError(f"wandb.mode={c.wandb.mode!r} is unknown; choices: offline, online, disabled")
-    if c.cluster.backend not in ("local", "slurm"):
-        raise ConfigError(f"cluster.backend={c.cluster.backend!r} is unknown; choices: local, slurm")
+    _validate_cluster(c.cluster)
+    _refuse_secret(c, os.environ.get("WANDB_API_KEY"))
+
+
+def _refuse_unused_knobs(group: str, o: _Attrs, defaults: Any, knobs: tuple[str, ...], choice: str) -> None:
+    """Refuse a knob of `group` that the chosen option does not read, set away from the schema default: it would
+    change run_id (and the user's expectations) without changing the run."""
+    for key, default in vars(defaults).items():
+        if key in ("name", "impl") or key in knobs:
+            continue
+        if o[key] != default:
+            its = ", ".join(knobs) if knobs else "none"
+            raise ConfigError(f"{group}.{key} does not apply to {group}={choice}; its knobs: {its}")
 
 
 def _validate_optimizer(o: _Attrs) -> None:
@@ -238,15 +312,17 @@ def _validate_optimizer(o: _Attrs) -> None:
         raise ConfigError(f"optimizer.impl={o.impl!r} is unknown; choices: scratch, torch")
     if o.impl == "torch" and o.name == "anneal":
         raise ConfigError("optimizer.impl=torch is not available for anneal (torch.optim has no simulated annealing)")
-    knobs = OPTIMIZER_KNOBS[o.name]
-    given = o
-    for key, default in vars(OptimizerConfig()).items():
-        if key in ("name", "impl") or key in knobs:
-            continue
-        if given[key] != default:
-            raise ConfigError(f"optimizer.{key} does not apply to optimizer={o.name}; its knobs: {', '.join(knobs)}")
+    _refuse_unused_knobs("optimizer", o, OptimizerConfig(), OPTIMIZER_KNOBS[o.name], o.name)
+    numbers = {k: o[k] for k in ("momentum", "dampening", "weight_decay", "eps", "alpha", "lr_decay",
+                                 "initial_accumulator_value", "temperature", "cooling")}
+    numbers.update({f"betas[{i}]": b for i, b in enumerate(o.betas)})
+    for key, value in numbers.items():
+        if not _finite(value):  # nan passes no range check below by accident only
+            raise ConfigError(f"optimizer.{key}={value!r} is invalid: use a finite number")
     if not (0 <= o.momentum < 1 or o.name == "rmsprop" and o.momentum >= 0):
         raise ConfigError(f"optimizer.momentum={o.momentum!r} is invalid: use 0 <= momentum < 1")
+    if not 0 <= o.dampening <= 1:
+        raise ConfigError(f"optimizer.dampening={o.dampening!r} is invalid: use 0 <= dampening <= 1")
     if o.nesterov and (o.momentum <= 0 or o.dampening != 0):
         raise ConfigError("optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0")
     if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
@@ -255,15 +331,128 @@ def _validate_optimizer(o: _Attrs) -> None:
         raise ConfigError("optimizer.eps and optimizer.weight_decay must be >= 0")
     if not 0 <= o.alpha <= 1:
         raise ConfigError(f"optimizer.alpha={o.alpha!r} is invalid: use 0 <= alpha <= 1")
+    if o.lr_decay < 0:  # torch.optim.Adagrad refuses it too; the rate would grow with t
+        raise ConfigError(f"optimizer.lr_decay={o.lr_decay!r} is invalid: use lr_decay >= 0")
+    if o.initial_accumulator_value < 0:  # the accumulator is a sum of squares: its square root must exist
+        raise ConfigError(f"optimizer.initial_accumulator_value={o.initial_accumulator_value!r} is invalid: "
+                          "use initial_accumulator_value >= 0")
     if o.name == "anneal" and not (o.temperature > 0 and 0 < o.cooling <= 1):
         raise ConfigError("anneal needs optimizer.temperature > 0 and 0 < optimizer.cooling <= 1")
 
 
+def _validate_schedule(s: _Attrs) -> None:
+    """Choice, knobs that apply, and each knob's range (those that need the run's length: `check_schedule_fits`)."""
+    if s.name not in SCHEDULES:
+        raise ConfigError(f"schedule.name={s.name!r} is unknown; choices: {', '.join(SCHEDULES)}")
+    _refuse_unused_knobs("schedule", s, ScheduleConfig(), SCHEDULE_KNOBS[s.name], s.name)
+    for key in ("gamma", "decay", "min_lr", "pct_start", "div_factor", "final_div_factor"):
+        if not _finite(s[key]):
+            raise ConfigError(f"schedule.{key}={s[key]!r} is invalid: use a finite number")
+    if not _positive_int(s.step_size):
+        raise ConfigError(f"schedule.step_size={s.step_size!r} is invalid: use a positive integer (steps)")
+    if not s.gamma > 0:  # gamma <= 0 flips the sign of the rate or zeroes it; gamma > 1 (a growing rate) is allowed
+        raise ConfigError(f"schedule.gamma={s.gamma!r} is invalid: use gamma > 0 (gamma < 1 decays the rate)")
+    if not s.decay >= 0:  # 1 + decay*t would reach 0: an infinite, then negative, rate
+        raise ConfigError(f"schedule.decay={s.decay!r} is invalid: use decay >= 0 (lr / (1 + decay * t))")
+    if not (_int_at_least(s.warmup_steps, 0) and s.min_lr >= 0):
+        raise ConfigError("schedule.warmup_steps and schedule.min_lr must be >= 0")
+    if not 0 < s.pct_start < 1:
+        raise ConfigError(f"schedule.pct_start={s.pct_start!r} is invalid: use 0 < pct_start < 1")
+    if not (s.div_factor > 0 and s.final_div_factor > 0):
+        raise ConfigError("schedule.div_factor and schedule.final_div_factor must be > 0")
+
+
+def _validate_init(i: _Attrs) -> None:
+    if i.name not in INITS:
+        raise ConfigError(f"init.name={i.name!r} is unknown; choices: {', '.join(INITS)}")
+    _refuse_unused_knobs("init", i, InitConfig(), INIT_KNOBS[i.name], i.name)
+    if not (_finite(i.std) and i.std > 0):
+        raise ConfigError(f"init.std={i.std!r} is invalid: use a finite std > 0")
+    if not (_finite(i.scale) and i.scale >= 0):
+        raise ConfigError(f"init.scale={i.scale!r} is invalid: use a finite scale >= 0")
+    if not _finite(i.bias):
+        raise ConfigError(f"init.bias={i.bias!r} is invalid: use a finite number")
+
+
+def _validate_cluster(k: _Attrs) -> None:
+    """Resources a scheduler would misread: e.g. timeout_min=-5 became a 2,982,611-day limit."""
+    if k.backend not in ("local", "slurm"):
+        raise ConfigError(f"cluster.backend={k.backend!r} is unknown; choices: local, slurm")
+    for key, low in (("timeout_min", 1), ("cpus_per_task", 1), ("gpus_per_node", 0), ("array_parallelism", 1),
+                     ("max_num_timeout", 0), ("workers", 1)):
+        if not _int_at_least(k[key], low):
+            raise ConfigError(f"cluster.{key}={k[key]!r} is invalid: use an integer >= {low}")
+    if k.mem_gb is not None and not (_finite(k.mem_gb) and k.mem_gb > 0):
+        raise ConfigError(f"cluster.mem_gb={k.mem_gb!r} is invalid: use a number of GB > 0, or null "
+                          "(the partition's default)")
+
+
+# Characters that would make a sweep name a path, a hidden folder, or unreadable in a terminal.
+_NAME_FORBIDDEN = ("/", "\\", "..")
+
+
+def _validate_name(name: Any) -> None:
+    """A sweep name becomes the folder out_dir/name: refuse anything that is a path rather than a name."""
+    text = str(name)
+    if (not text.strip() or any(f in text for f in _NAME_FORBIDDEN) or text.startswith(".")
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in text)):
+        raise ConfigError(f"name={text!r} is invalid: a sweep name is a folder name under out_dir, not a path: "
+                          "no '/', '\\', '..', leading '.', control characters, and not empty "
+                          "(use out_dir=... to choose where results go)")
+
+
+def _refuse_secret(c: dict, secret: Optional[str]) -> None:
+    """Refuse any value that contains `secret` (the WANDB_API_KEY environment value), naming its key but never
+    the value: it would be written to folder names, config.yaml and wandb. cluster.setup may hold it (shell
+    lines that only run)."""
+    if not secret or len(secret) < 8:  # too short to tell a key from an ordinary value
+        return
+
+    def walk(value: Any, key: str) -> None:
+        if _env_allowed(key):
+            return
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(v, f"{key}[{i}]")
+        elif isinstance(value, str) and secret in value:
+            raise ConfigError(f"{key} contains the value of the environment variable WANDB_API_KEY, and would be "
+                              "written to folder names, config.yaml and wandb: remove it (wandb reads the key "
+                              "from the environment itself)")
+
+    walk(c, "")
+
+
+def check_schedule_fits(cfg: dict, total_steps: int) -> None:
+    """Raise ConfigError when the schedule of the resolved config `cfg` does not fit a run of `total_steps`
+    optimizer steps (t = 0 .. total_steps-1): a warm-up as long as the run, a step decay that never happens
+    (the run silently equals schedule=constant), a one-cycle peak outside the run. Pure; the caller knows
+    total_steps (epochs x steps per epoch, from the dataset's size)."""
+    s = cfg["schedule"]
+    name = s["name"]
+    if name == "warmup_cosine" and s["warmup_steps"] >= total_steps:
+        raise ConfigError(f"schedule.warmup_steps={s['warmup_steps']} is not shorter than the run "
+                          f"({total_steps} steps): use warmup_steps < {total_steps}, or more epochs")
+    if name == "step" and s["step_size"] >= total_steps:
+        raise ConfigError(f"schedule.step_size={s['step_size']} is at or beyond the end of the run "
+                          f"({total_steps} steps), so the rate never decays: use step_size < {total_steps}, "
+                          "more epochs, or schedule=constant")
+    if name == "onecycle" and not 1 < s["pct_start"] * total_steps < total_steps:
+        raise ConfigError(f"schedule.pct_start={s['pct_start']} leaves no warm-up phase in a run of {total_steps} "
+                          "steps: use 1/steps < pct_start < 1, or more epochs")
+
+
 # --------------------------------------------------------------------------------------------- identity
 def semantic_config(cfg: DictConfig | dict) -> dict:
-    """The part of a resolved config that determines what a run computes."""
+    """The part of a resolved config that determines what a run computes: no names, tracking, cluster or
+    execution settings, and no data paths (moving the data must not retrain a sweep)."""
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    return {k: v for k, v in c.items() if k not in NON_SEMANTIC_KEYS and k != "hydra"}
+    sem = {k: v for k, v in c.items() if k not in NON_SEMANTIC_KEYS and k != "hydra"}
+    if isinstance(sem.get("data"), dict):
+        sem["data"] = {k: (None if k in DATA_PATH_KEYS else v) for k, v in sem["data"].items()}
+    return sem
 
 
 def run_id(cfg: DictConfig | dict) -> str:

@@ -114,7 +114,7 @@ def dataset(data_cfg: dict, device: torch.device | str = "cpu", dtype: torch.dty
 def check_data(cfgs: Sequence[dict]) -> None:
     """Load each distinct dataset of `cfgs` once, on the CPU (the submitting machine may have no GPU), so a
     missing file fails before anything is written; then check what needs the run's length in steps."""
-    from sweep.config import ConfigError
+    from sweep.config import check_schedule_fits
 
     sizes = {}
     for c in cfgs:
@@ -122,11 +122,8 @@ def check_data(cfgs: Sequence[dict]) -> None:
         if key not in sizes:
             sizes[key] = dataset(c["data"]).x_train.shape[0]
         n = sizes[key]
-        s = c["schedule"]
         total = c["epochs"] * steps_per_epoch(n, n if c["batch_size"] == "full" else min(c["batch_size"], n))
-        if s["name"] == "onecycle" and not 1 < s["pct_start"] * total < total:
-            raise ConfigError(f"schedule.pct_start={s['pct_start']} leaves no warm-up phase in a run of {total} "
-                              "steps: use 1/steps < pct_start < 1, or more epochs")
+        check_schedule_fits(c, total)
 
 
 def resolve_device(name: str) -> torch.device:

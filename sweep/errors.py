@@ -23,6 +23,9 @@ def one_line(exc: BaseException) -> str | None:
 
     if isinstance(exc, (ConfigError, DataError)):
         return str(exc)
+    inner = _user_error_cause(exc, (ConfigError, DataError))
+    if inner is not None:  # raised inside OmegaConf (e.g. by a resolver) and wrapped by it
+        return str(inner)
     text = str(exc)
     m = re.search(r"Could not find '([\w/]+)/([^']+)'", text)
     if m and "Available options" in text:
@@ -35,9 +38,11 @@ def one_line(exc: BaseException) -> str | None:
         reason = str(cause).splitlines()[0]
         return f"invalid override {override}: {reason}"
     if isinstance(exc, ConfigCompositionException) and "Could not override" in text:
-        key = re.search(r"Could not override '([^']+)'", text)
-        return (f"unknown config key '{key.group(1) if key else text}'; check the spelling "
-                "(`sweep run --cfg job` lists every key)")
+        return _could_not_override(text, cause)
+    if "LexerNoViableAltException" in text and re.search(r"[^\x00-\x7f]", text):
+        override = text.splitlines()[0].split(":", 1)[-1].strip()
+        return (f"cannot parse override {override}: quote values with "
+                "non-ASCII characters, e.g. \"name='日本語'\" or \"wandb.tags=['日本語']\"")
     if isinstance(exc, ValueError) and "can be specified" in text:  # Hydra's mutually exclusive flags
         return text.splitlines()[0] + " (e.g. `sweep run --cfg job` without -m)"
     if isinstance(exc, (OverrideParseException, HydraException, OmegaConfBaseException)):
@@ -46,6 +51,37 @@ def one_line(exc: BaseException) -> str | None:
             lines.append(str(cause).splitlines()[0])
         return "; ".join(lines[:2]) if lines else type(exc).__name__
     return None
+
+
+def _user_error_cause(exc: BaseException, kinds: tuple[type, ...]) -> BaseException | None:
+    """The first exception of `kinds` in the __cause__/__context__ chain of `exc`, or None."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, kinds):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _could_not_override(text: str, cause: BaseException | None) -> str:
+    """One line for Hydra's "Could not override 'key'": keep Hydra's own fix (its `+key=value` hint) where
+    it works: for a group not in the defaults list (`+sweeps=restarts`) and for a new key of a free-form dict
+    such as cluster.additional_parameters. For a typed section the key really is unknown: no `+` adds it."""
+    key_m = re.search(r"Could not override '([^']+)'", text)
+    key = key_m.group(1) if key_m else text
+    fix_m = re.search(r"use (\+\S+)", text)
+    fix = fix_m.group(1) if fix_m else None
+    if fix and "No match in the defaults list" in text:
+        return (f"unknown config key '{key}': '{key}' is a config group that is not chosen by default; "
+                f"add it with a leading '+': {fix}")
+    if fix and "object_type=dict" in str(cause):  # OmegaConf's words for a free-form (Dict[str, Any]) node
+        full = getattr(cause, "full_key", None) or key
+        return (f"'{full}' is a new key of the dict {key.rsplit('.', 1)[0] if full == key else key}: "
+                f"add new keys with a leading '+': {fix}")
+    return (f"unknown config key '{key}'; check the spelling "
+            "(`sweep run --cfg job` lists every key)")
 
 
 def report_user_errors(func: Callable[[], Any]) -> Any:

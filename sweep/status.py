@@ -1,45 +1,69 @@
 """`sweep status SWEEP [--watch [SECONDS]]`: one table of a sweep's runs, with counts by status.
 
 Everything comes from the results on disk (sweep.json, each run's summary.json and error.txt). SLURM is asked
-once per refresh, with ONE batched `sacct -j <ids> -X -n -P` call (squeue when sacct cannot answer), only to
-tell what the files cannot:
+once per refresh, with ONE batched `sacct -j <ids> -X -n -P` call (squeue when sacct cannot answer, and to check
+the tasks sacct knows only from a stale array-range record or not yet at all), only to tell what the files
+cannot:
 
-    no folder/summary yet   queued (its pack's task is pending), running (the task started, no checkpoint yet),
-                            or pending (no SLURM job known: not submitted, or a local sweep not there yet)
-    summary says running    running; requeued (its task is pending again after a preemption/time limit); or
-                            lost (its task ended - node failure, cancel, time limit - without the run writing
-                            a final status)
+    no folder/summary yet   queued (its pack's task is pending), held (pending, but held: it never starts
+                            without `scontrol release`), running (the task started, no checkpoint yet),
+                            lost (its task ended before the run wrote anything), or pending (no SLURM job
+                            known: not submitted, or a local sweep not there yet)
+    summary says running    running (the job that wrote it, or a later one, runs); requeued (its task is
+                            pending again after a preemption/time limit); held; or lost (its task ended - node
+                            failure, cancel, time limit - without the run writing a final status)
+    summary is corrupt      corrupt: delete the run folder to retrain the run
 
 Without SLURM (no sacct/squeue, or a local sweep) that part is skipped and the files' statuses are shown.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
-from sweep.collect import read_sweep_record, run_ids
+from sweep.collect import CORRUPT, check_sweep_dir, parse_summary, read_sweep_record, report_skipped, run_ids
+from sweep.results import BLOWN_UP, FINISHED
 
-ORDER = ("pending", "queued", "running", "requeued", "done", "diverged", "failed", "lost")
-STYLE = {"pending": "dim", "queued": "cyan", "running": "blue", "requeued": "magenta", "done": "green",
-         "diverged": "yellow", "failed": "bold red", "lost": "bold red"}
-ACTIVE = ("pending", "queued", "running", "requeued")
+ORDER = ("pending", "queued", "held", "running", "requeued", "interrupted", "done", "diverged", "collapsed",
+         "failed", "lost", CORRUPT)
+STYLE = {"pending": "dim", "queued": "cyan", "held": "bold yellow", "running": "blue", "requeued": "magenta",
+         "interrupted": "yellow", "done": "green", "diverged": "yellow", "collapsed": "yellow",
+         "failed": "bold red", "lost": "bold red", CORRUPT: "bold red"}
+ACTIVE = ("pending", "queued", "running", "requeued")     # held is not: it waits for a person, not for time
+# A run with one of these statuses on disk is over: SLURM cannot tell more about it.
+ENDED_ON_DISK = (*FINISHED, "failed")
 SLURM_RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING", "RESIZING"}
-SLURM_WAITING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD",
-                 "SPECIAL_EXIT", "STOPPED"}
+SLURM_WAITING = {"PENDING", "REQUEUED", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD", "STOPPED"}
+# Held: the task stays pending until someone runs `scontrol release` (squeue/sacct reason JobHeldUser,
+# JobHeldAdmin, launch_failed_requeued_held; state REQUEUE_HOLD or SPECIAL_EXIT).
+SLURM_HELD = {"REQUEUE_HOLD", "SPECIAL_EXIT"}
+# Not a SLURM state: sacct knew the task only from a stale range record (or not at all) and squeue no longer
+# lists it, so it has ended - how, accounting does not say yet.
+GONE = "GONE"
 ERROR_LINES = 3
 MAX_ROWS = 500          # more runs than this: rows of finished-and-fine runs are left out (--all shows them)
 
 
 # ----------------------------------------------------------------------------------------------- SLURM
+class JobState(NamedTuple):
+    """What SLURM says of one job or array task: STATE, the pending reason ("" when none), and whether the
+    line was the task's own (False: expanded from an array's pending-range record, which slurmdbd keeps for a
+    while after tasks have started or even failed)."""
+
+    state: str
+    reason: str = ""
+    exact: bool = True
+
+
 def expand_job_id(job_id: str) -> list[str]:
     """`12_[0-2,5%4]` -> [12_0, 12_1, 12_2, 12_5]; any other id unchanged ([12_3], [12])."""
     m = re.fullmatch(r"(\d+)_\[([^\]]*)\]", job_id.strip())
@@ -63,104 +87,199 @@ def expand_job_id(job_id: str) -> list[str]:
     return out
 
 
-def parse_sacct(text: str) -> dict[str, str]:
-    """`JobID|JobIDRaw|State` lines (sacct -n -P -X) -> {task id: STATE, raw id: STATE}; steps ignored.
+def _reason(text: str) -> str:
+    text = text.strip()
+    return "" if text in ("None", "(null)", "") else text.strip("()")
 
-    A task's own line wins over a pending-range line (`12_[3-5%1]|12|PENDING`): slurmdbd keeps the range
-    record of an array's not-yet-started tasks for a while after some of them have started."""
-    states: dict[str, str] = {}
-    ranges: list[tuple[str, str]] = []
+
+def parse_sacct_states(text: str) -> dict[str, JobState]:
+    """`JobID|JobIDRaw|State[|Reason]` lines (sacct -n -P -X) -> {task id: JobState, raw id: JobState}; steps
+    ignored. A task's own line wins over a pending-range line (`12_[3-5%1]|12|PENDING`), whose tasks are marked
+    exact=False: slurmdbd keeps the range record of an array's not-yet-started tasks for a while after some of
+    them have started (or already failed)."""
+    states: dict[str, JobState] = {}
+    ranges: list[tuple[str, JobState]] = []
     for line in text.splitlines():
         parts = line.strip().split("|")
         if len(parts) < 2 or not parts[0] or "." in parts[0]:
             continue
         job = parts[0]
-        state = (parts[-1].split() or [""])[0]      # "CANCELLED by 123" -> CANCELLED
+        state_i = 2 if len(parts) >= 4 else len(parts) - 1
+        state = (parts[state_i].split() or [""])[0]      # "CANCELLED by 123" -> CANCELLED
+        reason = _reason(parts[3]) if len(parts) >= 4 else ""
         if "[" in job:
-            ranges.append((job, state))
+            ranges.append((job, JobState(state, reason, exact=False)))
             continue
-        states[job] = state
+        states[job] = JobState(state, reason)
         raw = parts[1] if len(parts) >= 3 else ""
         if raw:
-            states.setdefault(raw, state)
-    for job, state in ranges:
+            states.setdefault(raw, JobState(state, reason))
+    for job, js in ranges:
         for j in expand_job_id(job):
-            states.setdefault(j, state)
+            states.setdefault(j, js)
     return states
 
 
-def parse_squeue(text: str) -> dict[str, str]:
-    """`%i|%T` lines (squeue -h -r) -> {task id: STATE}."""
+def parse_sacct(text: str) -> dict[str, str]:
+    """`parse_sacct_states` as {id: STATE}."""
+    return {k: v.state for k, v in parse_sacct_states(text).items()}
+
+
+def parse_squeue_states(text: str) -> dict[str, JobState]:
+    """`%i|%T[|%r]` lines (squeue -h -r) -> {task id: JobState}."""
     states = {}
     for line in text.splitlines():
         parts = line.strip().split("|")
         if len(parts) >= 2 and parts[0]:
+            js = JobState(parts[1].strip(), _reason(parts[2]) if len(parts) >= 3 else "")
             for j in expand_job_id(parts[0]):
-                states[j] = parts[1].strip()
+                states[j] = js
     return states
 
 
-def slurm_states(job_ids: Iterable[str], timeout: float = 30) -> tuple[dict[str, str], str | None]:
-    """({job or task id: STATE}, the source) for `job_ids` from one sacct call; ({}, None) without SLURM.
+def parse_squeue(text: str) -> dict[str, str]:
+    """`parse_squeue_states` as {task id: STATE}."""
+    return {k: v.state for k, v in parse_squeue_states(text).items()}
+
+
+def job_phase(js: JobState | None) -> str | None:
+    """What a job's state means for its runs: held (never starts without `scontrol release`), waiting,
+    running, ended, or None (unknown)."""
+    if js is None or not js.state:
+        return None
+    if js.state in SLURM_HELD or (js.state in SLURM_WAITING and "held" in js.reason.lower()):
+        return "held"
+    if js.state in SLURM_WAITING:
+        return "waiting"
+    if js.state in SLURM_RUNNING:
+        return "running"
+    return "ended"
+
+
+def cross_check(sacct: dict[str, JobState], squeue: dict[str, JobState], asked: Iterable[str]
+                ) -> dict[str, JobState]:
+    """sacct's answer corrected by squeue's (the controller's live view) for each asked task that sacct knows
+    only from a range record or not at all: squeue's state when it lists the task, else GONE (it has ended,
+    and accounting has not caught up: a task that failed at once shows as pending in sacct for a while)."""
+    out = dict(sacct)
+    for j in asked:
+        js = sacct.get(j)
+        if js is not None and js.exact:
+            continue
+        if j in squeue:
+            out[j] = squeue[j]
+        elif js is not None:     # a task sacct never heard of: maybe not this cluster's; say nothing
+            out[j] = JobState(GONE, "", exact=False)
+    return out
+
+
+def _run(cmd: list[str], timeout: float, env: dict) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+SACCT_FORMAT = "--format=JobID,JobIDRaw,State,Reason"
+SQUEUE_FORMAT = "%i|%T|%r"
+
+
+def _squeue(timeout: float, env: dict) -> dict[str, JobState] | None:
+    if not shutil.which("squeue"):
+        return None
+    p = _run(["squeue", "-h", "-r", "--me", "-o", SQUEUE_FORMAT], timeout, env)
+    return parse_squeue_states(p.stdout) if p is not None and p.returncode == 0 else None
+
+
+def slurm_states(job_ids: Iterable[str], timeout: float = 30) -> tuple[dict[str, JobState], str | None]:
+    """({job or task id: JobState}, the source) for `job_ids` from one sacct call; ({}, None) without SLURM.
 
     Falls back to squeue (jobs still queued or running only) when sacct is missing or fails (no accounting).
+    Asks squeue too when sacct knows an asked task only from a range record or not at all (`cross_check`).
     """
-    ids = sorted({str(j).split("_")[0].split(".")[0] for j in job_ids if j})
+    wanted = sorted({str(j) for j in job_ids if j})
+    ids = sorted({j.split("_")[0].split(".")[0] for j in wanted})
     if not ids:
         return {}, None
     env = dict(os.environ, SLURM_BITSTR_LEN="0")     # full task ranges of pending arrays, never "..."
     if shutil.which("sacct"):
-        try:
-            p = subprocess.run(["sacct", "-j", ",".join(ids), "--format=JobID,JobIDRaw,State", "-X", "-n", "-P"],
-                               capture_output=True, text=True, timeout=timeout, env=env)
-            if p.returncode == 0:
-                return parse_sacct(p.stdout), "sacct"
-        except (OSError, subprocess.SubprocessError):
-            pass
-    if shutil.which("squeue"):
-        try:
-            p = subprocess.run(["squeue", "-h", "-r", "--me", "-o", "%i|%T"], capture_output=True, text=True,
-                               timeout=timeout, env=env)
-            if p.returncode == 0:
-                states = parse_squeue(p.stdout)
-                # squeue lists only live jobs: every other asked id has ended (state unknown)
-                return {k: v for k, v in states.items() if k.split("_")[0] in ids}, "squeue"
-        except (OSError, subprocess.SubprocessError):
-            pass
+        cmd = ["sacct", "-j", ",".join(ids), SACCT_FORMAT, "-X", "-n", "-P"]
+        p = _run(cmd, timeout, env)
+        if p is not None and p.returncode != 0 and "field" in (p.stderr or "").lower():
+            p = _run([*cmd[:3], "--format=JobID,JobIDRaw,State", *cmd[4:]], timeout, env)   # an old sacct
+        if p is not None and p.returncode == 0:
+            states = parse_sacct_states(p.stdout)
+            if any(not (states.get(j) and states[j].exact) for j in wanted):
+                live = _squeue(timeout, env)
+                if live is not None:
+                    states = cross_check(states, live, wanted)
+            return states, "sacct"
+    live = _squeue(timeout, env)
+    if live is not None:
+        # squeue lists only live jobs: every other asked id has ended (state unknown)
+        return {k: v for k, v in live.items() if k.split("_")[0] in ids}, "squeue"
     return {}, None
 
 
 def pack_tasks(record: dict) -> dict[str, str]:
-    """run_id -> the SLURM task id (`123_4`, or `123` for a plain job) of its latest submission in sweep.json.
-    Read defensively: an entry or pack lacking a field is skipped."""
-    out: dict[str, str] = {}
+    """run_id -> the SLURM task id (`123_4`, or `123` for a plain job) of its latest submission in sweep.json."""
+    return {rid: tasks[-1] for rid, tasks in all_pack_tasks(record).items()}
+
+
+def all_pack_tasks(record: dict) -> dict[str, list[str]]:
+    """run_id -> the SLURM task ids of every submission of it in sweep.json, oldest first (a sweep submitted
+    again while running lists a run twice). Read defensively: an entry or pack lacking a field is skipped."""
+    out: dict[str, list[str]] = {}
     subs = record.get("slurm") or []
     if isinstance(subs, dict):
         subs = [subs]
     for sub in subs if isinstance(subs, list) else []:
         if not isinstance(sub, dict):
             continue
-        for p in sub.get("packs") or []:
+        packs = sub.get("packs") or []
+        for p in packs if isinstance(packs, list) else []:
             if not isinstance(p, dict):
                 continue
             task = p.get("job_id")
             if not task and p.get("array_job_id") is not None and p.get("index") is not None:
                 task = f"{p['array_job_id']}_{p['index']}"
-            for rid in p.get("run_ids") or []:
-                if task:
-                    out[str(rid)] = str(task)
+            rids = p.get("run_ids") or []
+            for rid in rids if task and isinstance(rids, list) else []:
+                tasks = out.setdefault(str(rid), [])
+                if str(task) not in tasks:
+                    tasks.append(str(task))
     return out
 
 
 # ----------------------------------------------------------------------------------------------- rows
-def _read_json(path: Path) -> dict | None:
+def _read_claim(path: Path) -> dict | None:
+    """The run's claim (host, pid of the process training it), or None when absent or unreadable (a claim is
+    advisory: a bad one only means the process cannot be checked)."""
+    import json
+
     try:
         d = json.loads(path.read_text())
-        return d if isinstance(d, dict) else None
-    except FileNotFoundError:
-        return None
     except (OSError, ValueError):
-        return {"status": "unreadable"}
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _read_summary(path: Path) -> tuple[dict | None, str | None]:
+    """(summary, None); (None, None) when there is none yet; (None, why) when it is corrupt."""
+    try:
+        text = path.read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    except (OSError, UnicodeDecodeError) as e:
+        return None, f"unreadable ({type(e).__name__})"
+    return parse_summary(text)
+
+
+def corrupt_note(run_dir: Path, why: str) -> str:
+    """What to do about a run whose summary.json is corrupt. Never "run the same command again": the run would
+    read the same file; deleting the folder makes that command train the run afresh."""
+    return (f"summary.json is corrupt ({why}); delete the run folder to retrain it: "
+            f"rm -r {shlex.quote(str(run_dir))}")
 
 
 def _error_tail(path: Path, n: int = ERROR_LINES) -> str:
@@ -178,10 +297,11 @@ def _swept_values(record: dict) -> tuple[list[str], dict[str, dict[str, str]]]:
         if not isinstance(r, dict) or "run_id" not in r:
             continue
         kv = {}
-        for o in r.get("overrides") or []:
+        overrides = r.get("overrides") or []
+        for o in overrides if isinstance(overrides, list) else []:
             k, _, v = str(o).partition("=")
             kv[k.lstrip("+~")] = v
-        values[r["run_id"]] = {k: kv.get(k, "") for k in swept}
+        values[str(r["run_id"])] = {k: kv.get(k, "") for k in swept}
     return swept, values
 
 
@@ -195,43 +315,53 @@ def _age(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+def _loss(x: Any) -> str:
+    return f" (loss {x:.3g})" if isinstance(x, (int, float)) and not isinstance(x, bool) else ""
+
+
 def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = True) -> dict[str, Any]:
     """The rows of the status table and the counts: {'rows': [...], 'counts': Counter, 'swept': [...],
-    'slurm': 'sacct' | 'squeue' | None, 'name': str}."""
+    'slurm': 'sacct' | 'squeue' | None, 'name': str}. A corrupt summary.json is one `sweep: skipped` line on
+    stderr and a `corrupt` row that says how to retrain the run."""
     sweep_dir = Path(sweep_dir)
     record = read_sweep_record(sweep_dir)
     swept, values = _swept_values(record)
     ids = run_ids(sweep_dir, record, all_runs=all_runs)
-    tasks = pack_tasks(record)
+    tasks = all_pack_tasks(record)
     now = time.time()
     rows = []
     for rid in ids:
         d = sweep_dir / rid
-        s = _read_json(d / "summary.json")
-        row: dict[str, Any] = {"claim": _read_json(d / ".claim.json"), "run_id": rid, "values": values.get(rid, {k: "" for k in swept}),
-                               "disk": None if s is None else s.get("status"), "step": None, "total": None,
-                               "loss": None, "note": "", "task": tasks.get(rid), "age": None,
+        s, problem = _read_summary(d / "summary.json")
+        row: dict[str, Any] = {"claim": _read_claim(d / ".claim.json"), "run_id": rid,
+                               "values": values.get(rid, {k: "" for k in swept}),
+                               "disk": None if s is None else s["status"], "step": None, "total": None,
+                               "loss": None, "note": "", "tasks": tasks.get(rid, []), "age": None,
                                "started": (d / "config.yaml").exists()}
+        row["task"] = row["tasks"][-1] if row["tasks"] else None
+        if problem:
+            report_skipped(d / "summary.json", problem)
+            row.update(disk=CORRUPT, note=corrupt_note(d, problem))
         if s is not None:
+            raw = s.get("slurm_job_id")
             row.update(step=s.get("step"), total=s.get("total_steps"), loss=s.get("final_train_loss"),
-                       raw_job=s.get("slurm_job_id"))
+                       raw_job=str(raw) if isinstance(raw, (str, int)) and raw != "" else None)
             try:
                 row["age"] = now - (d / "summary.json").stat().st_mtime
             except OSError:
                 pass
             if row["disk"] == "failed":
                 row["note"] = _error_tail(d / "error.txt") or str(s.get("error") or "")
-
-            elif row["disk"] == "diverged":
-                dl = s.get("diverged_loss")
-                row["note"] = f"diverged at step {s.get('diverged_step')}" + \
-                    (f" (loss {dl:.3g})" if isinstance(dl, (int, float)) else "")
+            elif row["disk"] in BLOWN_UP:
+                row["note"] = f"{row['disk']} at step {s.get('diverged_step')}{_loss(s.get('diverged_loss'))}"
+            elif row["disk"] == "interrupted":
+                row["note"] = "stopped on request; run the same command again to resume from its checkpoint"
         rows.append(row)
 
     states, source = {}, None
     if use_slurm:
-        wanted = [r["task"] for r in rows if r["disk"] not in ("done", "diverged", "failed") and r["task"]]
-        wanted += [str(r["raw_job"]) for r in rows if r["disk"] == "running" and r.get("raw_job")]
+        wanted = [t for r in rows if r["disk"] not in (*ENDED_ON_DISK, CORRUPT) for t in r["tasks"]]
+        wanted += [r["raw_job"] for r in rows if r["disk"] in ("running", "interrupted") and r.get("raw_job")]
         states, source = slurm_states(wanted)
         asked: bool | None = bool(wanted)
     else:
@@ -266,51 +396,81 @@ def _process_gone(r: dict) -> bool:
     return True
 
 
-def _decide(r: dict, states: dict[str, str], source: str | None) -> str:
+_WHY = {"NODE_FAIL": "node died", "TIMEOUT": "time limit", "OUT_OF_MEMORY": "out of memory",
+        "PREEMPTED": "preempted", "BOOT_FAIL": "node failed to boot"}
+
+
+def _ended(job: str, state: str) -> str:
+    if state == GONE:
+        return f"job {job} is no longer queued or running (sacct has not recorded how it ended yet)"
+    why = _WHY.get(state)
+    return f"job {job} ended {state}{f' ({why})' if why else ''}"
+
+
+def _jobs(r: dict, states: dict[str, JobState]) -> list[tuple[str, str, JobState]]:
+    """(job id, phase, state) of every job SLURM knows for the run: the job that wrote its summary first
+    (it is the one training it), then its submissions, latest first."""
+    out, seen = [], set()
+    for j in [r.get("raw_job"), *reversed(r["tasks"])]:
+        if j and j not in seen and j in states:
+            seen.add(j)
+            out.append((j, job_phase(states[j]), states[j]))
+    return out
+
+
+def _decide(r: dict, states: dict[str, JobState], source: str | None) -> str:
+    """The run's status from its files and, for runs the files leave open, what SLURM says of its jobs. Any
+    running job wins (a duplicate submission's pending task does not make a running run "requeued"); then a
+    held one (it never starts by itself); then a waiting one; then how the latest known job ended."""
     disk = r["disk"]
-    if disk in ("done", "diverged", "failed"):
+    if disk in (*ENDED_ON_DISK, CORRUPT):
         return disk
-    state = None
-    job = None
-    for j in (r["task"], r.get("raw_job")):
-        if j and str(j) in states:
-            state, job = states[str(j)], str(j)
-            break
+    jobs = _jobs(r, states)
+    by_phase: dict[str, tuple[str, JobState]] = {}
+    for j, phase, js in jobs:
+        by_phase.setdefault(phase, (j, js))
     known = source is not None and (r["task"] or r.get("raw_job"))
+    if "running" in by_phase:
+        return "running"
+    if "held" in by_phase:
+        j, js = by_phase["held"]
+        r["note"] = (f"held ({js.reason or js.state}): it never starts by itself; scontrol release "
+                     f"{shlex.quote(j)}")
+        return "held"
+    if disk == "interrupted":
+        return "interrupted"
     if disk == "running":
-        if state in SLURM_RUNNING:
-            return "running"
-        if state in SLURM_WAITING:
-            r["note"] = f"job {job} {state.lower()}; resumes from its checkpoint"
+        if "waiting" in by_phase:
+            j, js = by_phase["waiting"]
+            r["note"] = f"job {j} {js.state.lower()}; resumes from its checkpoint"
             return "requeued"
-        if known and state is None and source == "squeue":
+        if known and not jobs and source == "squeue":
             r["note"] = "its job is no longer queued or running, and the run wrote no final status"
             return "lost"
-        if state is not None:
-            why = {"NODE_FAIL": "node died", "TIMEOUT": "time limit", "OUT_OF_MEMORY": "out of memory",
-                   "PREEMPTED": "preempted", "BOOT_FAIL": "node failed to boot"}.get(state)
-            r["note"] = f"job {job} ended {state}{f' ({why})' if why else ''}; no final status written"
+        if jobs:
+            j, _, js = jobs[0]
+            r["note"] = f"{_ended(j, js.state)}; no final status written"
             return "lost"
         if _process_gone(r):
             return "lost"
         if r["age"] is not None:
             r["note"] = f"last checkpoint {_age(r['age'])} ago"
         return "running"
-    if disk not in (None, "pending"):
-        r["note"] = f"summary.json says {disk!r}"
     # no summary yet
-    if state in SLURM_WAITING:
+    if "waiting" in by_phase:
         return "queued"
-    if state in SLURM_RUNNING:
-        return "running"
-    if state is not None or (known and source == "squeue"):
-        r["note"] = f"its job {job or r['task']} ended{' ' + state if state else ''} before the run wrote anything"
+    if jobs or (known and source == "squeue"):
+        j, _, js = jobs[0] if jobs else (r["task"], None, JobState(""))
+        r["note"] = (f"{_ended(j, js.state)} before the run wrote anything" if js.state else
+                     f"its job {j} ended before the run wrote anything")
         return "lost"
     if r["started"]:
         if _process_gone(r):
             return "lost"
         r["note"] = r["note"] or "started, no checkpoint yet"
         return "running"
+    if known and source == "sacct":
+        r["note"] = f"SLURM has no record of its job {r['task']} (yet)"
     return "pending"
 
 
@@ -357,14 +517,12 @@ def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None =
         step = "-" if r["step"] is None else f"{r['step']}/{r['total'] if r['total'] is not None else '?'}"
         t.add_row(r["run_id"], *[r["values"].get(k, "") for k in info["swept"]],
                   Text(r["status"], style=STYLE.get(r["status"], "")), step, _fmt(r["loss"]),
-                  Text(r["note"], style="red" if r["status"] in ("failed", "lost") else "dim"))
+                  Text(r["note"], style="red" if r["status"] in ("failed", "lost", "held", CORRUPT) else "dim"))
     return t
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     from rich.console import Console
-
-    from sweep.errors import fail
 
     p = argparse.ArgumentParser(prog="sweep status", description="A sweep's runs by status (from the results on "
                                 "disk; SLURM is asked only to tell queued, running and lost runs apart).")
@@ -375,9 +533,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--no-slurm", action="store_true", help="do not ask SLURM")
     p.add_argument("--all", action="store_true", help=f"every run's row, even beyond {MAX_ROWS} runs")
     a = p.parse_args(list(argv) if argv is not None else None)
-    sweep_dir = Path(a.sweep)
-    if not sweep_dir.is_dir():
-        fail(f"no sweep folder {sweep_dir}")
+    sweep_dir = check_sweep_dir(a.sweep, "sweep status")
     only = [s.strip() for s in a.only.split(",")] if a.only else None
     console = Console()
     if a.watch is None:
@@ -391,7 +547,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 console.clear()
             console.print(render(info, only, None if a.all else MAX_ROWS))
             if info["rows"] and not any(info["counts"].get(s) for s in ACTIVE):
-                console.print("every run has ended")
+                held = info["counts"].get("held")
+                console.print(f"every run has ended or is held ({held} held: scontrol release starts them)"
+                              if held else "every run has ended")
                 return
             console.print(f"[dim]refreshing every {interval:g} s (Ctrl-C to stop)[/]")
             time.sleep(interval)

@@ -1,13 +1,14 @@
 """`sweep sync SWEEP [--jobs N] [--dry-run]`: upload a sweep's offline wandb runs, several at a time.
 
 Each run trains with wandb in offline mode (compute nodes rarely have internet) and writes
-`<run>/wandb/offline-run-<time>-<run_id>/run-<run_id>.wandb`; a run resumed after a requeue has one such folder
-per process. `wandb sync` uploads a folder and then writes `run-<run_id>.wandb.synced` beside the .wandb file
+`<run>/wandb/offline-run-<time>-<wandb id>/run-<wandb id>.wandb`; a run resumed after a requeue has one such
+folder per process. `wandb sync` uploads a folder and then writes `run-<run_id>.wandb.synced` beside the .wandb file
 (wandb 0.31: wandb/cli/beta_sync.py `_is_synced`), so a folder with that marker is skipped here too.
 
 One `wandb sync DIR [DIR ...]` command per run, its folders in start-time order (they are one wandb run and must
-be replayed in order); `--jobs` runs are synced at once. Runs not finished yet (status running, or no summary)
-are left for later unless `--include-unfinished`: their .wandb file is still being written.
+be replayed in order); `--jobs` runs are synced at once. Runs not finished yet (running, interrupted - it
+resumes into the same wandb run -, or no summary) are left for later unless `--include-unfinished`: their .wandb
+file is still being written.
 
 Set SWEEP_WANDB_CMD to use another wandb command line (e.g. `python -m wandb`).
 """
@@ -26,9 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from sweep.collect import read_sweep_record, run_ids
+from sweep.collect import check_sweep_dir, read_sweep_record, run_ids
+from sweep.results import FINISHED as _RESULTS
 
-FINISHED = ("done", "diverged", "failed")
+# Runs whose .wandb file is complete: every finished result (done, diverged, collapsed) and failed runs (no
+# process writes to them any more). Not interrupted: the same command resumes it, appending to its wandb run.
+FINISHED = (*_RESULTS, "failed")
 AUTH_ERRORS = ("No API key", "wandb login", "401", "Unauthorized")
 
 
@@ -64,10 +68,12 @@ def offline_dirs(run_root: Path) -> list[Path]:
 
 
 def _status(run_root: Path) -> str | None:
+    """The run's status in summary.json; None when there is none or it is corrupt (a list, a number)."""
     try:
-        return json.loads((run_root / "summary.json").read_text()).get("status")
+        status = json.loads((run_root / "summary.json").read_text()).get("status")
     except (OSError, ValueError, AttributeError):
         return None
+    return status if isinstance(status, str) else None
 
 
 def plan(sweep_dir: Path | str, *, include_unfinished: bool = False) -> list[RunSync]:
@@ -169,9 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--entity", help="upload to this wandb entity")
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per run's sync")
     a = p.parse_args(list(argv) if argv is not None else None)
-    sweep_dir = Path(a.sweep)
-    if not sweep_dir.is_dir():
-        fail(f"no sweep folder {sweep_dir}")
+    sweep_dir = check_sweep_dir(a.sweep, "sweep sync")
     if a.jobs < 1:
         fail(f"--jobs {a.jobs}: use at least 1")
     runs = plan(sweep_dir, include_unfinished=a.include_unfinished)

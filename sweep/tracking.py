@@ -6,7 +6,6 @@ continues with tracking off; the local results store stays complete either way.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import warnings
 from pathlib import Path
@@ -31,13 +30,22 @@ def _warn_once(msg: str) -> None:
 
 
 def _reachable(timeout_s: float) -> bool:
-    """Can this machine open a TCP connection to the wandb server? (Compute nodes often cannot.)"""
+    """Does the wandb server answer HTTP within timeout_s? (Compute nodes often cannot reach it; a server that
+    accepts connections and never answers would otherwise cost every run its init timeout, and the process a
+    long wait at exit while wandb retries the upload.)"""
+    import http.client
+
     url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    conn = cls(url.hostname or "api.wandb.ai", url.port, timeout=timeout_s)
     try:
-        socket.create_connection((url.hostname or "api.wandb.ai", url.port or 443), timeout=timeout_s).close()
+        conn.request("HEAD", "/")
+        conn.getresponse()   # any status will do: something answered
         return True
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        conn.close()
 
 
 class Tracker:

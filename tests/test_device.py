@@ -64,3 +64,42 @@ def test_a_diverging_model_leaves_a_cuda_pack_and_the_others_finish(tmp_path, im
     train_runs([bad, ok], pack=2, progress=False)
     statuses = [json.loads(run_dir_for(c).summary.read_text())["status"] for c in (bad, ok)]
     assert statuses == ["diverged", "done"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("impl", ["scratch", "torch"])
+def test_a_stopped_cuda_pack_resumes_from_its_checkpoint_bit_identically(tmp_path, impl):
+    from sweep.engine import Interrupted
+
+    common = ["epochs=3", "model.hidden=[32]", "wandb.mode=disabled", "device=cuda", "optimizer=adam",
+              f"optimizer.impl={impl}", "log_every=5", "checkpoint_every=10"]
+    ref = [make_cfg(tmp_path / "ref", *common, f"lr={lr}") for lr in (1e-3, 1e-2)]
+    cut = [make_cfg(tmp_path / "cut", *common, f"lr={lr}") for lr in (1e-3, 1e-2)]
+    train_runs(ref, pack=2, progress=False)
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 6
+
+    with pytest.raises(Interrupted):
+        train_runs(cut, pack=2, progress=False, should_stop=stop)
+    again = train_runs(cut, pack=2, progress=False)
+    for a, r in zip(again, ref):
+        want = json.loads(run_dir_for(r).summary.read_text())
+        assert a["status"] == "done" and 0 < a["resumed_from_step"] < a["total_steps"]
+        assert a["final_train_loss"] == want["final_train_loss"] and a["final_test_loss"] == want["final_test_loss"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+def test_pack_auto_on_a_gpu_sizes_from_free_memory(tmp_path):
+    from sweep.runner import auto_pack_size, bytes_per_model
+
+    small = make_cfg(tmp_path, "model.hidden=[64,64]", "device=cuda")
+    huge = make_cfg(tmp_path, "model.hidden=[8192,8192]", "device=cuda")
+    free, _ = torch.cuda.mem_get_info()
+    k_small, k_huge = auto_pack_size(small, 64, 10, 64), auto_pack_size(huge, 64, 10, 64)
+    assert k_small == 1024   # the cap: tiny models all fit
+    assert 1 <= k_huge < k_small and k_huge * bytes_per_model(huge, 64, 10, 64) <= free // 2

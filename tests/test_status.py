@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import sweep_cli
-from sweep.status import expand_job_id, gather, parse_sacct, parse_squeue, slurm_states
+from sweep.status import (GONE, JobState, cross_check, expand_job_id, gather, job_phase, parse_sacct,
+                          parse_sacct_states, parse_squeue, parse_squeue_states, slurm_states)
 
 pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
 
@@ -32,6 +33,35 @@ def test_expand_and_parse_sacct():
     assert s["175"] == "COMPLETED" and s["180"] == "NODE_FAIL"
     assert "174_1.batch" not in s
     assert parse_squeue("7_[2-3]|PENDING\n7_1|RUNNING\n") == {"7_2": "PENDING", "7_3": "PENDING", "7_1": "RUNNING"}
+
+
+def test_held_jobs_are_held_not_requeued():
+    """Real squeue -o '%i|%T|%r' and sacct -P --format=JobID,JobIDRaw,State,Reason lines of held jobs."""
+    sq = parse_squeue_states("812_3|PENDING|launch_failed_requeued_held\n813|PENDING|JobHeldUser\n"
+                             "814|PENDING|JobHeldAdmin\n815_[0-4%2]|PENDING|JobArrayTaskLimit\n"
+                             "816|REQUEUE_HOLD|launch_failed_requeued_held\n817|PENDING|(Priority)\n"
+                             "818_1|RUNNING|None\n")
+    assert {j: job_phase(sq[j]) for j in ("812_3", "813", "814", "815_2", "816", "817", "818_1")} == {
+        "812_3": "held", "813": "held", "814": "held", "815_2": "waiting", "816": "held", "817": "waiting",
+        "818_1": "running"}
+    assert sq["817"].reason == "Priority"
+    sa = parse_sacct_states("812_3|820|PENDING|launch_failed_requeued_held\n900|900|PENDING|None\n"
+                            "901|901|SPECIAL_EXIT|None\n902|902|COMPLETED|None\n")
+    assert job_phase(sa["812_3"]) == job_phase(sa["820"]) == "held"
+    assert job_phase(sa["900"]) == "waiting" and job_phase(sa["901"]) == "held"
+    assert job_phase(sa["902"]) == "ended" and job_phase(None) is None
+
+
+def test_stale_range_records_are_checked_against_squeue():
+    """slurmdbd keeps `500_[4-5%2]|500|PENDING` after task 500_4 started and failed: squeue, which no longer
+    lists 500_4, has the last word; a task sacct never heard of stays unknown."""
+    sa = parse_sacct_states("500_0|501|COMPLETED|None\n500_[4-5%2]|500|PENDING|JobArrayTaskLimit\n")
+    assert sa["500_4"] == JobState("PENDING", "JobArrayTaskLimit", exact=False) and sa["500_0"].exact
+    sq = parse_squeue_states("500_5|PENDING|JobArrayTaskLimit\n")
+    merged = cross_check(sa, sq, ["500_0", "500_4", "500_5", "777_1"])
+    assert merged["500_0"].state == "COMPLETED"
+    assert merged["500_4"].state == GONE and job_phase(merged["500_4"]) == "ended"
+    assert merged["500_5"] == JobState("PENDING", "JobArrayTaskLimit") and "777_1" not in merged
 
 
 def _fake_bin(tmp_path: Path, name: str, stdout: str, rc: int = 0) -> Path:
@@ -91,8 +121,13 @@ SACCT = "\n".join(["500_0|501|COMPLETED", "500_1|502|RUNNING", "500_2|503|PENDIN
                    "500_[4-5%2]|500|PENDING", "500_5|506|RUNNING", "600|600|COMPLETED", ""])
 
 
+# squeue's live view: task 500_4 is still pending (sacct knows it only from the array's range record)
+SQUEUE = "500_1|RUNNING|None\n500_2|PENDING|BeginTime\n500_4|PENDING|Resources\n500_5|RUNNING|None\n"
+
+
 def test_statuses_with_one_batched_sacct_call(slurm_sweep, tmp_path, monkeypatch):
     bindir = _fake_bin(tmp_path, "sacct", SACCT)
+    _fake_bin(tmp_path, "squeue", SQUEUE)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     info = gather(slurm_sweep)
     st = {r["run_id"]: r["status"] for r in info["rows"]}
@@ -103,7 +138,7 @@ def test_statuses_with_one_batched_sacct_call(slurm_sweep, tmp_path, monkeypatch
     assert len(calls) == 1
     args = calls[0].split()
     assert args[0] == "-j" and args[1] == "500" and "-X" in args and "-n" in args and "-P" in args
-    assert "--format=JobID,JobIDRaw,State" in args
+    assert "--format=JobID,JobIDRaw,State,Reason" in args
     rows = {r["run_id"]: r for r in info["rows"]}
     assert "RuntimeError: boom" in rows["run1"]["note"] and "File x" in rows["run1"]["note"]
     assert "NODE_FAIL" in rows["run4"]["note"] and "node died" in rows["run4"]["note"]
@@ -111,8 +146,31 @@ def test_statuses_with_one_batched_sacct_call(slurm_sweep, tmp_path, monkeypatch
     assert info["counts"]["queued"] == 1 and info["counts"]["lost"] == 1
 
 
+def test_held_duplicate_and_just_failed_tasks(slurm_sweep, tmp_path, monkeypatch):
+    """run3's task is held (never starts by itself); run2 was submitted again while its first task runs (the
+    new task pends: it is still running, not requeued); run5's task failed at once (sacct's stale range record
+    says pending; squeue no longer lists it)."""
+    rec = json.loads((slurm_sweep / "sweep.json").read_text())
+    rec["slurm"].append({"job_ids": ["700"], "packs": [{"job_id": "700_0", "run_ids": ["run2"]}]})
+    (slurm_sweep / "sweep.json").write_text(json.dumps(rec))
+    s2 = json.loads((slurm_sweep / "run2" / "summary.json").read_text())
+    (slurm_sweep / "run2" / "summary.json").write_text(json.dumps(dict(s2, slurm_job_id="500_1")))
+    sacct = SACCT.replace("500_2|503|PENDING", "500_2|503|PENDING|launch_failed_requeued_held") + \
+        "700_[0]|700|PENDING|Priority\n"
+    bindir = _fake_bin(tmp_path, "sacct", sacct)
+    _fake_bin(tmp_path, "squeue", "500_1|RUNNING|None\n500_2|PENDING|launch_failed_requeued_held\n"
+                                  "500_5|RUNNING|None\n700_0|PENDING|Priority\n")
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    rows = {r["run_id"]: r for r in gather(slurm_sweep)["rows"]}
+    assert rows["run3"]["status"] == "held" and rows["run3"]["note"].endswith("scontrol release 500_2")
+    assert rows["run2"]["status"] == "running"
+    assert rows["run5"]["status"] == "lost" and "no longer queued or running" in rows["run5"]["note"]
+    assert (bindir / "squeue.calls").exists()          # asked once, to check what sacct knew only from a range
+
+
 def test_status_cli_table(slurm_sweep, tmp_path):
     bindir = _fake_bin(tmp_path, "sacct", SACCT)
+    _fake_bin(tmp_path, "squeue", SQUEUE)
     env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "160"}
     p = sweep_cli("status", str(slurm_sweep), env=env, check=True)
     out = p.stdout
@@ -167,7 +225,11 @@ def test_real_sweep_and_watch_ends_when_all_finished(small_sweep):
     t0 = time.perf_counter()
     p = sweep_cli("status", str(small_sweep), "--watch", "1", env={"COLUMNS": "200"}, check=True, timeout=60)
     assert time.perf_counter() - t0 < 30
-    assert "32 runs" in p.stdout and "24 done" in p.stdout and "8 diverged" in p.stdout
+    import re
+
+    counts = {k: int(n) for n, k in re.findall(r"(\d+) (done|diverged|collapsed)\b", p.stdout.split("\n")[0])}
+    assert "32 runs" in p.stdout and counts["diverged"] == 8                 # lr=8 diverges at once
+    assert counts["done"] + counts.get("collapsed", 0) == 24                 # a collapsed run is a result too
     assert "every run has ended" in p.stdout
     assert "optimizer" in p.stdout and "schedule" in p.stdout   # swept columns
     missing = sweep_cli("status", str(small_sweep / "nope"))

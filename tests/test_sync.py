@@ -58,9 +58,10 @@ def test_plan_every_finished_run_has_one_offline_dir(sweep_copy):
     runs = plan(sweep_copy)
     assert len(runs) == 32
     for r in runs:
-        assert r.status in ("done", "diverged") and r.skip_reason is None
-        assert len(r.todo) == 1 and r.todo[0].name.startswith("offline-run-") and r.todo[0].name.endswith(r.run_id)
-        assert wandb_file(r.todo[0]).name == f"run-{r.run_id}.wandb"
+        assert r.status in ("done", "diverged", "collapsed") and r.skip_reason is None
+        # one folder per process: offline-run-<time>-<wandb id>/run-<wandb id>.wandb
+        assert len(r.todo) == 1 and r.todo[0].name.startswith("offline-run-")
+        assert wandb_file(r.todo[0]).name == f"run-{r.todo[0].name.rsplit('-', 1)[1]}.wandb"
         cmd = build_command(r, base=["wandb"])
         assert cmd == ["wandb", "sync", str(r.todo[0])]
     r = runs[0]

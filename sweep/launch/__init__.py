@@ -3,6 +3,7 @@ here (cluster.backend=local) or submit them as one SLURM job array (cluster.back
 from __future__ import annotations
 
 import hashlib
+import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from sweep.config import ConfigError, run_id
 from sweep.errors import one_line
-from sweep.results import read_json, write_json
+from sweep.results import read_record, write_json
 
 SWEEP_FILE = "sweep.json"
 
@@ -24,6 +25,8 @@ def grid_composer(loader: Any, config: DictConfig) -> Callable[[Sequence[str]], 
     Hydra composes a config from scratch per point (~85 ms here); grid points usually differ only in values
     (lr, seed, ...), which are applied to a copy of the composed groups exactly as Hydra applies overrides."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from sweep.app import group_choices
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create(config_loader=loader)
@@ -48,8 +51,10 @@ def grid_composer(loader: Any, config: DictConfig) -> Callable[[Sequence[str]], 
         structural = tuple(o.input_line for o in parsed if is_structural(o))
         if structural not in composed:
             cfg = loader.load_sweep_config(config, list(structural))
+            picked = group_choices(cfg.hydra)
             with open_dict(cfg):
                 cfg.pop("hydra")  # Hydra's own node is most of the config and no part of a run
+                cfg["choices"] = picked
             composed[structural] = cfg
         cfg = composed[structural]
         values = [o for o in parsed if not is_structural(o)]
@@ -100,6 +105,18 @@ def swept_keys(job_overrides: Sequence[Sequence[str]]) -> list[str]:
     return sorted(k for k, vs in values.items() if len(vs) > 1 or len(job_overrides) == 1)
 
 
+def display_name(cfg: dict, overrides: Sequence[str], swept: Sequence[str]) -> str:
+    """A readable wandb run name from the swept values, e.g. "adam lr=0.01 seed=2" (a config group's choice
+    appears as its option's name alone); the config's run_id when nothing is swept."""
+    parts = []
+    for o in overrides:
+        key, _, value = o.lstrip("+~").partition("=")
+        if key not in swept:
+            continue
+        parts.append(value if isinstance(cfg.get(key), dict) else f"{key.split('.')[-1]}={value}")
+    return " ".join(parts)[:120] or run_id(cfg)
+
+
 def grid_key(run_ids: Sequence[str]) -> str:
     return hashlib.sha256(",".join(sorted(run_ids)).encode()).hexdigest()[:12]
 
@@ -108,7 +125,7 @@ def choose_name(out_dir: Path, key: str) -> str:
     """A timestamped name for a new grid; the same grid submitted again continues its earlier sweep folder,
     so finished runs are skipped and unfinished ones resumed."""
     earlier = [p.parent.name for p in sorted(out_dir.glob(f"*/{SWEEP_FILE}"), key=lambda p: p.stat().st_mtime)
-               if (read_json(p) or {}).get("grid_key") == key]
+               if (read_record(p) or {}).get("grid_key") == key]
     if earlier:
         return earlier[-1]
     return "sweep-" + datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -127,21 +144,33 @@ def launch_grid(loader: Any, config: DictConfig, job_overrides: Sequence[Sequenc
         c["name"] = name
         tags = [o.lstrip("+~") for o in ov if o.partition("=")[0].lstrip("+~") in swept]
         c["wandb"]["tags"] = list(dict.fromkeys([*c["wandb"]["tags"], *tags]))[:64]
+        c["wandb"]["run_name"] = display_name(c, ov, swept)
     sweep_dir = out_dir / name
-    record = read_json(sweep_dir / SWEEP_FILE) or {}
+    previous = read_record(sweep_dir / SWEEP_FILE)
+    record = dict(previous or {})
     record.update(name=name, grid_key=grid_key(ids), swept=swept, argv=sys.argv[1:],
                   created=record.get("created", datetime.now().isoformat(timespec="seconds")),
                   runs=[{"run_id": i, "overrides": list(ov)} for i, ov in zip(ids, explicit)])
     write_json(sweep_dir / SWEEP_FILE, record)
     cluster = cfgs[0]["cluster"]
     if cluster["backend"] == "slurm":
-        from sweep.launch.slurm import submit
+        from sweep.launch.slurm import submit, undo_unqueued_record
 
-        results = submit(cfgs, sweep_dir)
+        try:
+            results = submit(cfgs, sweep_dir)
+        except BaseException:
+            undo_unqueued_record(sweep_dir, previous)   # a refused submission leaves no phantom runs
+            raise
     else:
+        from sweep.app import train_guarded
         from sweep.launch.local import run_local
 
-        results = run_local(cfgs, sweep_dir)
+        results = train_guarded(lambda: run_local(cfgs, sweep_dir))
+    failed = sum(r.get("status") == "failed" for r in results)
+    if failed:
+        print(f"sweep: {failed} of {len(results)} runs failed; their tracebacks are in error.txt "
+              f"(`sweep status {shlex.quote(str(sweep_dir))}` lists them)", file=sys.stderr)
+        raise SystemExit(1)
     rets = []
     for ov, res in zip(job_overrides, results):
         r = JobReturn(overrides=list(ov), status=JobStatus.COMPLETED)

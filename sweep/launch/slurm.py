@@ -13,6 +13,12 @@ checkpoints every run of the pack and raises Interrupted; then PackJob calls sub
 from their checkpoints, bit-identically. Should no sync point come within STOP_GRACE_S (60 s, before SLURM's kill
 90 s after the signal), the task requeues anyway and resumes from the last periodic checkpoints.
 
+A stop signal that arrives before PackJob runs (while the batch shell runs its setup lines, or while the task's
+Python starts and unpickles the job, before submitit installs its handler) would kill the task unrequeued. The
+batch script's first setup line traps it in the shell, and the task's Python starts with a handler installed
+before any import (EARLY_TRAP); both only record it in a marker file ($SWEEP_PREEMPT_MARK), and PackJob, on
+finding the marker, requeues before training.
+
 Code version: the package is copied once per content hash to <sweep_dir>/code/<hash>/sweep and the tasks import
 it from there (PYTHONPATH, and srun's working directory, so that neither the editable install nor a `sweep/`
 folder in the submission directory wins), so editing the checkout after submitting changes nothing that is
@@ -33,6 +39,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import datetime
@@ -93,6 +100,13 @@ class PackJob(submitit.helpers.Checkpointable):
         prev = signal.signal(sig, request_stop)
         prev_alarm = signal.getsignal(signal.SIGALRM)
         _log_start(pack_cfgs)
+        if _take_early_stop():
+            print(f"sweep: caught {sig.name} during the task's start-up: requeueing before training", flush=True)
+            signal.signal(sig, prev)
+            if callable(prev):
+                prev(sig, None)        # submitit: checkpoint() -> requeue -> sys.exit (or raise if out of requeues)
+            stop["flag"] = True        # not under submitit: stop at the first sync point instead
+            signal.signal(sig, request_stop)
         try:
             pack = "auto" if self.auto else len(pack_cfgs)
             summaries = train_runs(pack_cfgs, pack=pack, should_stop=lambda: stop["flag"], progress=False)
@@ -121,6 +135,51 @@ class PackJob(submitit.helpers.Checkpointable):
 
 def _preempt_signal() -> signal.Signals:
     return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
+
+
+PREEMPT_MARK_ENV = "SWEEP_PREEMPT_MARK"
+
+# The task's Python runs this before anything else (submitit's `python` command, see _task_python): a stop
+# signal during start-up is recorded in the marker instead of killing the process (Python's default for USR2),
+# then submitit's own entry point runs exactly as `python -u -m submitit.core._submit <folder>` would.
+EARLY_TRAP = """\
+import os, signal, sys
+def _sweep_early_stop(signum, frame):
+    try:
+        open(os.environ["SWEEP_PREEMPT_MARK"], "a").close()
+    except (KeyError, OSError):
+        pass
+signal.signal(getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")), _sweep_early_stop)
+sys.argv = ["submitit", sys.argv[-1]]
+from submitit.core.submission import submitit_main
+submitit_main()
+"""
+
+
+def _task_python() -> str:
+    """submitit's `python` command (it appends `-u -m submitit.core._submit <folder>`, which here only
+    supplies the folder as the last argument): this interpreter, running EARLY_TRAP first."""
+    return f"{shlex.quote(sys.executable)} -u -c {shlex.quote(EARLY_TRAP)}"
+
+
+def _early_trap_setup(folder: Path) -> list[str]:
+    """The batch script's first setup lines: name this task's marker (per job id, which a requeue keeps, so
+    any stale marker is removed first) and trap the stop signal in the shell, recording it there."""
+    mark = shlex.quote(str(folder)) + '/"${SLURM_JOB_ID:-$$}".preempted'
+    return ["# sweep: a stop signal before the task's Python is ready is recorded, then requeued by PackJob",
+            f"export {PREEMPT_MARK_ENV}={mark}",
+            f'rm -f "${PREEMPT_MARK_ENV}"',
+            f"trap ': > \"${PREEMPT_MARK_ENV}\"' \"${{SUBMITIT_PREEMPT_SIGNAL:-USR2}}\""]
+
+
+def _take_early_stop() -> bool:
+    """True (once: the marker is removed) when a stop signal reached this task before PackJob started."""
+    mark = os.environ.get(PREEMPT_MARK_ENV)
+    if not mark or not os.path.exists(mark):
+        return False
+    with contextlib.suppress(OSError):
+        os.remove(mark)
+    return True
 
 
 def _log_start(pack_cfgs: list[dict]) -> None:
@@ -223,7 +282,8 @@ def wait_for_jobs(job_ids: Sequence[str], timeout_s: float | None = None, poll_s
 def _executor(cluster: dict, sweep_dir: Path, code_dir: Path) -> submitit.AutoExecutor:
     """An executor with every ClusterConfig field mapped to its submitit parameter; unset (None/0) ones omitted."""
     ex = submitit.AutoExecutor(folder=sweep_dir / "submitit", cluster="slurm",
-                               slurm_max_num_timeout=int(cluster.get("max_num_timeout") or 0))
+                               slurm_max_num_timeout=int(cluster.get("max_num_timeout") or 0),
+                               slurm_python=_task_python())
     params: dict[str, Any] = {"name": sweep_dir.name}
     for key, param, cast in (("timeout_min", "timeout_min", int), ("cpus_per_task", "cpus_per_task", int),
                              ("mem_gb", "mem_gb", float), ("gpus_per_node", "gpus_per_node", int),
@@ -238,7 +298,7 @@ def _executor(cluster: dict, sweep_dir: Path, code_dir: Path) -> submitit.AutoEx
     if cluster.get("additional_parameters"):
         params["slurm_additional_parameters"] = dict(cluster["additional_parameters"])
     code = shlex.quote(str(code_dir))
-    params["slurm_setup"] = [*cluster.get("setup", []),
+    params["slurm_setup"] = [*_early_trap_setup(Path(ex.folder)), *cluster.get("setup", []),
                              "# sweep: run the code snapshot taken at submission",
                              f"export PYTHONPATH={code}${{PYTHONPATH:+:$PYTHONPATH}}"]
     # `python -m` puts its working directory first on sys.path: start the task inside the snapshot, so a
@@ -304,7 +364,9 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
             pending.append(k)
 
     jobs_by_array: dict[str, int] = {}
+    first_logs: dict[str, Path] = {}
     if pending:
+        before = _entries(sweep_dir)
         code_dir = snapshot_code(sweep_dir)
         max_array = max_array_size()
         entry: dict[str, Any] = {"time": _now(), "job_ids": [], "code": str(code_dir),
@@ -317,8 +379,13 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
             groups.setdefault(key, []).append(k)
         try:
             for members in groups.values():
-                _submit_group(cfgs, members, ids, sweep_dir, code_dir, max_array, entry, results, jobs_by_array)
-        except submitit.core.utils.FailedJobError as e:
+                _submit_group(cfgs, members, ids, sweep_dir, code_dir, max_array, entry, results, jobs_by_array,
+                              first_logs)
+        except BaseException as e:
+            if not entry["job_ids"]:   # nothing queued: leave no snapshot or submitit files that nothing uses
+                _remove_new_entries(sweep_dir, before)
+            if not isinstance(e, submitit.core.utils.FailedJobError):
+                raise
             from sweep.config import ConfigError
 
             reason = "; ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())
@@ -331,7 +398,7 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
                 record.setdefault("slurm", []).append(entry)
                 write_json(record_path, record)
 
-    _print_submission(cfgs, results, sweep_dir, jobs_by_array, time.perf_counter() - t0)
+    _print_submission(cfgs, results, sweep_dir, jobs_by_array, first_logs, time.perf_counter() - t0)
     if any(c["cluster"].get("wait", False) for c in cfgs[:1]):
         waiting = sorted({r["slurm_job_id"].split("_")[0] for r in results if r["status"] == "queued"})
         if waiting:
@@ -340,14 +407,54 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
         for k, c in enumerate(cfgs):
             results[k]["status"] = run_dir_for(c).status() or "missing"
         counts = Counter(r["status"] for r in results)
-        print(f"sweep: {dict(counts)} after {time.perf_counter() - t0:.0f} s; `sweep status {sweep_dir}` "
-              "for the table")
+        print(f"sweep: {dict(counts)} after {time.perf_counter() - t0:.0f} s; "
+              f"`sweep status {shlex.quote(str(sweep_dir))}` for the table")
     return results
 
 
+def _entries(sweep_dir: Path) -> set[Path]:
+    """What a submission may add to the sweep folder: its code/ and submitit/ folders and their entries."""
+    out = set()
+    for sub in ("code", "submitit"):
+        d = sweep_dir / sub
+        if d.exists():
+            out |= {d, *d.iterdir()}
+    return out
+
+
+def _remove_new_entries(sweep_dir: Path, before: set[Path]) -> None:
+    """Remove what _entries() lists now but did not list in `before` (this submission's leftovers)."""
+    for p in sorted(_entries(sweep_dir) - before, key=lambda q: len(q.parts), reverse=True):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+def undo_unqueued_record(sweep_dir: Path, previous: dict | None) -> None:
+    """After a failed submission: if it queued nothing (sweep.json gained no `slurm` entry), put back the
+    sweep.json that was there before it (`previous`; None: there was none, so remove it, and the sweep folder
+    if that leaves it empty), so that `sweep status` shows no runs that will never run."""
+    path = Path(sweep_dir) / SWEEP_FILE
+    now = read_json(path) or {}
+    if len(now.get("slurm", [])) > len((previous or {}).get("slurm", [])):
+        return                         # something was queued: the record is needed to follow it
+    if previous is not None:
+        write_json(path, previous)
+        return
+    with contextlib.suppress(OSError):
+        path.unlink()
+    with contextlib.suppress(OSError):
+        Path(sweep_dir).rmdir()        # only if empty: run folders made before this submission stay
+
+
 def _submit_group(cfgs: list[dict], members: list[int], ids: list[str], sweep_dir: Path, code_dir: Path,
-                  max_array: int, entry: dict, results: list[dict], jobs_by_array: dict[str, int]) -> None:
-    """Pack the configs `members` (same cluster settings) and queue them as arrays of <= max_array tasks."""
+                  max_array: int, entry: dict, results: list[dict], jobs_by_array: dict[str, int],
+                  first_logs: dict[str, Path]) -> None:
+    """Pack the configs `members` (same cluster settings) and queue them as arrays of <= max_array tasks;
+    first_logs gets each array's first task's stdout log (`<array>_0_0_log.out`, or `<job>_0_log.out` when
+    a single pack was submitted as a plain job)."""
     index_of: dict[int, int] = {}
     job_cfgs = []
     for k in members:
@@ -363,6 +470,7 @@ def _submit_group(cfgs: list[dict], members: list[int], ids: list[str], sweep_di
             jobs = ex.map_array(job, chunk)
         array_id = jobs[0].job_id.split("_")[0]
         jobs_by_array[array_id] = len(chunk)
+        first_logs[array_id] = Path(jobs[0].paths.stdout)
         entry["job_ids"].append(array_id)
         for j, p in zip(jobs, chunk):
             index = int(j.job_id.split("_")[1]) if "_" in j.job_id else 0   # a single pack is a plain job
@@ -374,7 +482,8 @@ def _submit_group(cfgs: list[dict], members: list[int], ids: list[str], sweep_di
 
 
 def _print_submission(cfgs: Sequence[dict], results: list[dict], sweep_dir: Path, arrays: dict[str, int],
-                      dt: float) -> None:
+                      first_logs: dict[str, Path], dt: float) -> None:
+    """The submission's summary and follow-up commands (every path shell-quoted: they are copy-pasted)."""
     counts = Counter(r["status"] for r in results)
     finished = counts.get("done", 0) + counts.get("diverged", 0)
     n_queued_now = sum(arrays.values())
@@ -393,7 +502,7 @@ def _print_submission(cfgs: Sequence[dict], results: list[dict], sweep_dir: Path
         first = next(iter(arrays))
         print("sweep: follow it with\n"
               f"  squeue --me\n"
-              f"  sweep status {sweep_dir}\n"
-              f"  tail -f {sweep_dir}/submitit/{first}_0_0_log.out")
+              f"  sweep status {shlex.quote(str(sweep_dir))}\n"
+              f"  tail -f {shlex.quote(str(first_logs[first]))}")
     else:
         print(f"sweep: nothing to submit ({skipped})")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -94,6 +96,19 @@ def queued_ids() -> set[str]:
     return set(out.split())
 
 
+def hint(stdout: str, command: str) -> list[str]:
+    """The printed follow-up line starting with `command`, split as a POSIX shell would split it."""
+    lines = [ln.strip() for ln in stdout.splitlines() if ln.strip().startswith(command + " ")]
+    assert len(lines) == 1, stdout
+    return shlex.split(lines[0])
+
+
+def tail_path(stdout: str) -> Path:
+    words = hint(stdout, "tail -f")
+    assert len(words) == 3, words
+    return Path(words[2])
+
+
 def logs(sweep_dir: Path, suffix: str = "out") -> str:
     return "\n".join(p.read_text() for p in sorted((sweep_dir / "submitit").glob(f"*_log.{suffix}")))
 
@@ -119,6 +134,7 @@ def test_grid_is_one_array_and_completes(packed):
     assert "queued 2 pack(s) as SLURM job array " + array in packed["proc"].stdout
     for hint in ("squeue --me", f"sweep status {sweep_dir}", f"tail -f {sweep_dir}/submitit/{array}_0_0_log.out"):
         assert hint in packed["proc"].stdout
+    assert tail_path(packed["proc"].stdout).is_file()
     states = sacct_states(array, tasks=2)
     assert states == {f"{array}_0": "COMPLETED", f"{array}_1": "COMPLETED"}, states
     s = summaries(sweep_dir)
@@ -213,6 +229,10 @@ def test_requeued_run_resumes_bit_identically(tmp_path):
     got = json.loads(summary.read_text())
     want = json.loads((tmp_path / "local" / "requeue" / rid / "summary.json").read_text())
     assert got["status"] == want["status"] == "done"
+    # resumed, not restarted: deterministic training gives the same bits either way, so ask the finishing
+    # process where it started (a restart from scratch would say 0 and train all 11500 steps)
+    assert got["resumed_from_step"] == stopped > 0, (got.get("resumed_from_step"), stopped)
+    assert got["resumed_from_step"] + got["steps_this_process"] == got["total_steps"] == 11500
     assert got["final_test_loss"] == want["final_test_loss"]             # bit-identical floats
     assert got["final_train_loss"] == want["final_train_loss"]
     h_got = pd.read_parquet(sweep_dir / rid / "history.parquet")
@@ -323,3 +343,108 @@ def test_wait_flag_blocks_until_the_sweep_is_done(tmp_path):
     proc, sweep_dir = submit(tmp_path, "lr=0.05,0.1", "pack=2", *FAST, "--wait")
     s = summaries(sweep_dir)  # without --wait the command returns while the jobs are still queued
     assert len(s) == 2 and {v["status"] for v in s.values()} == {"done"}
+
+
+# ---------------------------------------------------------------------------------------------- printed hints
+def test_single_pack_tail_hint_names_the_real_log(tmp_path):
+    """One pack is submitted as a plain job (no array): its log is `<job>_0_log.out`, not `<job>_0_0_log.out`."""
+    proc, sweep_dir = submit(tmp_path, "lr=0.1,0.2", "pack=2", *FAST)
+    job = record(sweep_dir)["slurm"][0]["packs"][0]["job_id"]
+    assert "_" not in job                                              # a plain job, as the test intends
+    log = tail_path(proc.stdout)
+    wait(sweep_dir)
+    assert log == sweep_dir / "submitit" / f"{job}_0_log.out"
+    assert log.is_file() and "pack finished" in log.read_text()
+
+
+def test_printed_hints_quote_paths(tmp_path):
+    """A sweep folder whose path holds a space and `$(...)`: every printed path survives copy-paste into a
+    shell as ONE word, and nothing in it would run."""
+    out = tmp_path / "my runs"
+    name = "x$(touch PWNED)"
+    proc, sweep_dir = submit(out, "lr=0.1", *FAST, f"name='{name}'")
+    assert sweep_dir is not None and sweep_dir.name == name, proc.stdout
+    assert hint(proc.stdout, "sweep status") == ["sweep", "status", str(sweep_dir)]
+    assert tail_path(proc.stdout).parent == sweep_dir / "submitit"
+    wait(sweep_dir)
+    assert tail_path(proc.stdout).is_file()
+    assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()   # the job scripts ran nothing
+    local = sweep_cli("run", "-m", "lr=0.1,0.2", *FAST, f"name='{name}'", f"out_dir={tmp_path / 'local runs'}",
+                      cwd=REPO, timeout=300)
+    assert local.returncode == 0, local.stderr
+    m = re.search(r"`(sweep status .*)` for the table", local.stdout)
+    assert m and shlex.split(m.group(1)) == ["sweep", "status", str(tmp_path / "local runs" / name)], local.stdout
+
+
+# ---------------------------------------------------------------------------------------------- refusals
+def test_sbatch_refusal_leaves_no_sweep_behind(tmp_path):
+    """Nothing queued: no sweep.json (`sweep status` would list phantom pending runs), no code snapshot."""
+    proc, _ = submit(tmp_path / "runs", "lr=0.1,0.2", *FAST, "cluster.partition=nosuchpartition", check=False)
+    assert proc.returncode == 2 and "sbatch refused" in proc.stderr, proc.stderr
+    assert [p.name for p in (tmp_path / "runs").glob("*") if p.name != ".hydra"] == [], \
+        sorted(str(p) for p in (tmp_path / "runs").rglob("*"))
+
+
+def test_sbatch_refusal_restores_the_previous_sweep_record(tmp_path):
+    """A refused submission into an existing sweep folder puts its sweep.json back as it was and leaves no
+    new snapshot or submitit files; what was there before stays."""
+    first = sweep_cli("run", "-m", "lr=0.1", *FAST, "name=refused", f"out_dir={tmp_path}", cwd=REPO)
+    assert first.returncode == 0, first.stderr
+    sweep_dir = tmp_path / "refused"
+    before_json = (sweep_dir / "sweep.json").read_bytes()
+    before = sorted(p.relative_to(sweep_dir) for p in sweep_dir.rglob("*"))
+    proc, _ = submit(tmp_path, "lr=0.2,0.3", *FAST, "name=refused", "cluster.partition=nosuchpartition",
+                     check=False)
+    assert proc.returncode == 2 and "sbatch refused" in proc.stderr, proc.stderr
+    assert (sweep_dir / "sweep.json").read_bytes() == before_json
+    assert sorted(p.relative_to(sweep_dir) for p in sweep_dir.rglob("*")) == before
+
+
+# ---------------------------------------------------------------------------------------------- early stop signals
+def _wait_for(pred, timeout_s: float, what: str, poll_s: float = 0.05):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = pred()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll_s)
+
+
+def _assert_requeued_and_done(sweep_dir: Path, job: str) -> None:
+    wait(sweep_dir)
+    log = logs(sweep_dir) + logs(sweep_dir, "err")
+    assert sacct_states(job) == {job: "COMPLETED"}, (sacct_states(job), log)
+    assert "during the task's start-up: requeueing before training" in log, log
+    assert "SLURM_RESTART_COUNT=1" in log, log
+    s = summaries(sweep_dir)
+    assert len(s) == 1 and {v["status"] for v in s.values()} == {"done"}, s
+    assert {v["resumed_from_step"] for v in s.values()} == {0}            # nothing had trained before the stop
+
+
+def test_usr2_while_the_task_unpickles_its_job_still_requeues(tmp_path):
+    """USR2 to the job's step right after submitit starts loading the pickle (imports torch: > 1 s), before
+    submitit installs its own handler: the task must requeue and the run finish, not die FAILED 12:0."""
+    proc, sweep_dir = submit(tmp_path, "lr=0.1", *FAST)
+    job = record(sweep_dir)["slurm"][0]["packs"][0]["job_id"]
+    folder = sweep_dir / "submitit"
+    _wait_for(lambda: "Loading pickle" in logs(sweep_dir) + logs(sweep_dir, "err"), 60, "the task to start")
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    _assert_requeued_and_done(sweep_dir, job)
+    assert not list(folder.glob("*.preempted"))                          # the marker was consumed
+
+
+def test_usr2_to_the_batch_shell_during_setup_still_requeues(tmp_path):
+    """USR2 to the batch shell while it runs the setup lines (before srun starts the task): recorded there,
+    and the task requeues as soon as it starts, instead of the shell dying."""
+    proc, sweep_dir = submit(tmp_path, "lr=0.1", *FAST, "cluster.setup=[sleep 4]")
+    job = record(sweep_dir)["slurm"][0]["packs"][0]["job_id"]
+    _wait_for(lambda: queued_state(job) == "RUNNING", 60, "the job to run", poll_s=0.2)
+    time.sleep(0.5)                    # into `sleep 4`
+    subprocess.run(["scancel", "--batch", "--signal=USR2", job], check=True)
+    _assert_requeued_and_done(sweep_dir, job)
+
+
+def queued_state(job: str) -> str:
+    out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout
+    return out.strip()

@@ -1,0 +1,221 @@
+"""All GPU verification in one call: the `gpu` tests, then the benchmarks; one JSON and a text table into --out.
+
+    python benchmarks/gpu_check.py --device cuda --out OUT      (on the lent GPU machine: `make gpu-check`)
+    python benchmarks/gpu_check.py --device cpu --out OUT       (here and in CI, smaller sizes: it cannot rot)
+
+What it measures (every ratio from this one run, on the card it names):
+  tests       pytest -m gpu (a diverging model in a CUDA pack, impl=torch, resume bit-identity, pack=auto)
+  pack        packs of K digits MLPs (64-64-64-10, batch 64): seconds per step and model-steps/s, the step loop
+              alone (synchronised) and train_runs end to end (results written for every run)
+  single      784-512-512-10 at batch 1024: sweep's trainer vs the textbook DataLoader loop, samples/s
+  grid        64 configs: one pack of 64 vs separate `sweep run` processes (measured on --procs, scaled)
+  auto        pack=auto's K for a small and a large model on this device
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from bench_train import textbook  # noqa: E402
+from common import fake_mnist, make_cfg  # noqa: E402
+
+from sweep.engine import Run, Trainer, dataset  # noqa: E402
+from sweep.runner import auto_pack_size, run_dir_for, train_runs  # noqa: E402
+
+SIZES = {"cuda": dict(ks=[1, 16, 256, 1024, 4096], steps=200, procs=4, single_epochs=3, n_train=60000),
+         "cpu": dict(ks=[1, 16, 64], steps=40, procs=2, single_epochs=1, n_train=4096)}
+DIGITS = ["data=digits", "model.hidden=[64,64]", "batch_size=64", "optimizer=momentum", "wandb.mode=disabled"]
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_tests(device: str, out: Path) -> dict:
+    """pytest -m gpu (on a CPU they skip, and the device-rule tests that run anywhere run instead)."""
+    marker = "gpu" if device == "cuda" else "gpu or not gpu"
+    files = [str(REPO / "tests" / "test_device.py")]
+    cmd = [sys.executable, "-m", "pytest", *files, "-m", marker, "-q", "-p", "no:cacheprovider",
+           "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"), f"--junitxml={out / 'gpu_tests.xml'}"]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    tail = (p.stdout + p.stderr).strip().splitlines()[-15:]
+    print("\n".join(tail), flush=True)
+    return {"returncode": p.returncode, "summary": tail[-1] if tail else "", "seconds": time.perf_counter() - t0}
+
+
+def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
+    """Per K: the synchronised step loop alone, and train_runs end to end for one epoch-sized run."""
+    rows = []
+    for k in ks:
+        base = make_cfg(tmp / f"k{k}", *DIGITS, f"device={device}", "epochs=1", "seed=0")
+        cfgs = [dict(copy.deepcopy(base), lr=0.01 + 1e-5 * i) for i in range(k)]   # composing 4096 is slow
+        runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
+        trainer = Trainer(runs, 0, [None] * k, progress=False)
+        n = trainer.data.x_train.shape[0]
+        gen = torch.Generator().manual_seed(0)
+        idx = torch.randint(n, (steps, k, trainer.batch), generator=gen).to(trainer.device)
+        lr = torch.full((k,), 0.01, dtype=trainer.dtype, device=trainer.device)
+        lr_host = np.full(k, 0.01)
+        for i in range(5):
+            trainer._step(idx[i], lr, lr_host, want_norm=False)
+        sync(device)
+        t0 = time.perf_counter()
+        for i in range(steps):
+            trainer._step(idx[i], lr, lr_host, want_norm=(i + 1) % 10 == 0)
+        sync(device)
+        step_s = (time.perf_counter() - t0) / steps
+        t0 = time.perf_counter()
+        train_runs(cfgs, pack=k, progress=False)
+        wall = time.perf_counter() - t0
+        rows.append({"k": k, "step_ms": 1e3 * step_s, "model_steps_per_s": k / step_s,
+                     "train_runs_s": wall, "steps_per_run": trainer.total})
+        print(f"pack K={k:5d}: {1e3 * step_s:7.3f} ms/step, {k / step_s:12.0f} model-steps/s, "
+              f"train_runs (1 epoch, {trainer.total} steps, results written) {wall:6.2f} s", flush=True)
+        del trainer, runs
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    base = rows[0]
+    for r in rows:
+        r["step_time_vs_k1"] = r["step_ms"] / base["step_ms"]
+        r["throughput_vs_k1"] = r["model_steps_per_s"] / base["model_steps_per_s"]
+    return rows
+
+
+def single_bench(device: str, epochs: int, n_train: int, tmp: Path) -> dict:
+    root = fake_mnist(tmp / "mnist", n_train=n_train, n_test=max(1000, n_train // 6))
+    ov = ["data=mnist", f"data.root={root}", "model.hidden=[512,512]", "batch_size=1024", f"epochs={epochs}",
+          f"device={device}", "wandb.mode=disabled", "optimizer=momentum", "lr=0.01", "log_every=50"]
+    cfg = make_cfg(tmp / "single", *ov)
+    data = dataset(cfg["data"], device=device)
+    # the textbook loop as tutorials write it: CPU tensors in a DataLoader, each batch moved to the device
+    x, y = data.x_train.cpu(), data.y_train.cpu()
+    model_sizes = [784, 512, 512, 10]
+    base = _textbook_on(device, x, y, model_sizes, 1024, epochs)
+    (s,) = train_runs([cfg], progress=False)
+    return {"textbook_samples_per_s": base, "sweep_samples_per_s": s["samples_per_s"],
+            "ratio": s["samples_per_s"] / base}
+
+
+def _textbook_on(device: str, x, y, sizes, batch, epochs) -> float:
+    if device == "cpu":
+        return textbook(x, y, sizes, batch, epochs)
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(sizes) - 2 else [])
+    model = nn.Sequential(*layers).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True, pin_memory=True)
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        for xb, yb in loader:
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+    sync(device)
+    return epochs * len(x) / (time.perf_counter() - t0)
+
+
+def grid_bench(device: str, procs: int, tmp: Path) -> dict:
+    """64 configs (16 lrs x 4 seeds, digits, 5 epochs): one pack vs separate processes (scaled from `procs`)."""
+    grid = [(f"{0.005 * 1.4 ** i:.4g}", s) for i in range(16) for s in range(4)]
+    common = [*DIGITS, "epochs=5", f"device={device}"]
+    cfgs = [make_cfg(tmp / "grid-pack", *common, f"lr={lr}", f"seed={s}") for lr, s in grid]
+    t0 = time.perf_counter()
+    train_runs(cfgs, pack=64, progress=False)
+    pack = time.perf_counter() - t0
+    env = dict(os.environ, WANDB_SILENT="true")
+    t0 = time.perf_counter()
+    for lr, s in grid[:procs]:
+        subprocess.run([sys.executable, "-m", "sweep.cli", "run", *common, f"lr={lr}", f"seed={s}",
+                        f"out_dir={tmp / 'grid-procs'}"], check=True, capture_output=True, env=env,
+                       cwd=tempfile.gettempdir())
+    separate = (time.perf_counter() - t0) * 64 / procs
+    print(f"grid of 64: one pack {pack:.1f} s; 64 processes {separate:.1f} s (measured {procs}, scaled): "
+          f"{separate / pack:.0f}x", flush=True)
+    return {"pack_s": pack, "separate_processes_s": separate, "measured_processes": procs,
+            "ratio": separate / pack}
+
+
+def auto_bench(device: str, tmp: Path) -> dict:
+    small = make_cfg(tmp / "auto", *DIGITS, f"device={device}")
+    huge = make_cfg(tmp / "auto", *DIGITS, f"device={device}", "model.hidden=[8192,8192]")
+    out = {"small_k": auto_pack_size(small, 64, 10, 64), "large_k": auto_pack_size(huge, 64, 10, 64)}
+    if device == "cuda":
+        free, total = torch.cuda.mem_get_info()
+        out.update(free_gib=free / 2**30, total_gib=total / 2**30)
+    print(f"pack=auto: K={out['small_k']} for 64-64-64-10, K={out['large_k']} for 64-8192-8192-10", flush=True)
+    return out
+
+
+def table(res: dict) -> str:
+    lines = [f"sweep gpu-check on {res['device_name']} (torch {res['torch']}, {res['mode']} mode)",
+             f"tests: {res['tests']['summary']}", "",
+             f"{'K':>6s} {'ms/step':>9s} {'model-steps/s':>15s} {'step time vs K=1':>17s} {'train_runs s':>13s}"]
+    for r in res["pack"]:
+        lines.append(f"{r['k']:6d} {r['step_ms']:9.3f} {r['model_steps_per_s']:15.0f} "
+                     f"{r['step_time_vs_k1']:16.2f}x {r['train_runs_s']:13.2f}")
+    s = res["single"]
+    lines += ["", f"784-512-512-10, B=1024: sweep {s['sweep_samples_per_s']:.0f}/s vs textbook "
+              f"{s['textbook_samples_per_s']:.0f}/s = {s['ratio']:.2f}x"]
+    g = res["grid"]
+    lines += [f"64-config grid: one pack {g['pack_s']:.1f} s vs 64 processes {g['separate_processes_s']:.0f} s "
+              f"(measured on {g['measured_processes']}, scaled) = {g['ratio']:.0f}x"]
+    a = res["auto"]
+    lines += [f"pack=auto: K={a['small_k']} (64-64-64-10), K={a['large_k']} (64-8192-8192-10)"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: tests,pack,single,grid,auto")
+    args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("gpu_check: --device cuda but torch.cuda.is_available() is False here: use --device cpu")
+    size = SIZES[args.device]
+    skip = set(filter(None, args.skip.split(",")))
+    args.out.mkdir(parents=True, exist_ok=True)
+    res: dict = {"mode": args.device, "torch": torch.__version__, "python": platform.python_version(),
+                 "device_name": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor()
+                 or platform.machine(), "threads": torch.get_num_threads()}
+    res["tests"] = run_tests(args.device, args.out) if "tests" not in skip else {"summary": "skipped"}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        parts = {"pack": lambda: pack_bench(args.device, size["ks"], size["steps"], tmp),
+                 "single": lambda: single_bench(args.device, size["single_epochs"], size["n_train"], tmp),
+                 "grid": lambda: grid_bench(args.device, size["procs"], tmp),
+                 "auto": lambda: auto_bench(args.device, tmp)}
+        for name, fn in parts.items():
+            if name not in skip:
+                res[name] = fn()
+                (args.out / "gpu_check.json").write_text(json.dumps(res, indent=1))   # partial results survive
+    text = table(res) if not skip else json.dumps(res, indent=1)
+    (args.out / "gpu_check.txt").write_text(text)
+    print(text)
+    sys.exit(0 if res["tests"].get("returncode", 0) == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
