@@ -80,13 +80,12 @@ def check_device_here(c: dict) -> None:
 
 
 def train_guarded(train: Callable[[], T]) -> T:
-    """Call train(); turn an interruption or a storage failure into one line and a non-zero exit."""
+    """Call train(); an interruption becomes one line and exit status 130, a user error (a full disk, an
+    unwritable out_dir) one line and exit status 2, here rather than through Hydra's job-failure log."""
     from sweep.engine import Interrupted
-    from sweep.errors import fail
-    from sweep.results import storage_problem
 
     try:
-        return train()
+        return report_user_errors(train)
     except Interrupted as e:
         print(f"sweep: interrupted: {e}; run the same command again to resume", file=sys.stderr)
         raise SystemExit(130) from None
@@ -94,11 +93,6 @@ def train_guarded(train: Callable[[], T]) -> T:
         print("sweep: interrupted at once: runs resume from their last periodic checkpoint when the same command "
               "is run again", file=sys.stderr)
         raise SystemExit(130) from None
-    except OSError as e:
-        msg = storage_problem(e)
-        if msg is None:
-            raise
-        fail(msg)
 
 
 def refuse_cluster_without_multirun(cfg: DictConfig) -> None:

@@ -23,6 +23,12 @@ def one_line(exc: BaseException) -> str | None:
 
     if isinstance(exc, (ConfigError, DataError)):
         return str(exc)
+    if isinstance(exc, OSError):   # the results store: a full disk, a read-only or file-typed out_dir
+        from sweep.results import storage_problem
+
+        msg = storage_problem(exc)
+        if msg is not None:        # (Hydra's MissingConfigException is an OSError too: read on)
+            return msg
     inner = _user_error_cause(exc, (ConfigError, DataError))
     if inner is not None:  # raised inside OmegaConf (e.g. by a resolver) and wrapped by it
         return str(inner)

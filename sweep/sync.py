@@ -173,7 +173,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                    help="also sync runs still running (or lost): what their .wandb file holds so far")
     p.add_argument("--project", help="upload to this wandb project instead of the one the runs were made with")
     p.add_argument("--entity", help="upload to this wandb entity")
-    p.add_argument("--timeout", type=float, default=None, help="seconds allowed per run's sync")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per run's sync (default 600)")
+    p.add_argument("--connect-timeout", type=float, default=10.0,
+                   help="seconds to wait for the wandb server to answer before giving up (default 10)")
     a = p.parse_args(list(argv) if argv is not None else None)
     sweep_dir = check_sweep_dir(a.sweep, "sweep sync")
     if a.jobs < 1:
@@ -200,6 +202,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not due:
         print(f"sweep: nothing to sync in {sweep_dir} ({len(runs)} runs; skipped: {skip_text})")
         return
+    # No network (a compute node) or a server that never answers: say so at once instead of letting every
+    # `wandb sync` hang for minutes.
+    from sweep.tracking import _reachable, server_url
+
+    print(f"sweep: checking that {server_url()} answers ...", flush=True)
+    if not _reachable(a.connect_timeout):
+        fail(f"the wandb server {server_url()} did not answer within {a.connect_timeout:g} s: run `sweep sync` "
+             "on a machine with internet access (or set WANDB_BASE_URL); nothing was uploaded")
     print(f"sweep: syncing {len(due)} run(s) ({n_dirs} folder(s)), {a.jobs} at a time; skipped: {skip_text}")
     t0 = time.perf_counter()
     res = sync(runs, jobs=a.jobs, project=a.project, entity=a.entity, timeout=a.timeout)

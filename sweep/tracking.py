@@ -29,13 +29,18 @@ def _warn_once(msg: str) -> None:
         print(f"sweep: wandb: {msg}", file=sys.stderr)
 
 
+def server_url() -> str:
+    """The wandb server this process talks to (WANDB_BASE_URL, or wandb's public one)."""
+    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+
+
 def _reachable(timeout_s: float) -> bool:
     """Does the wandb server answer HTTP within timeout_s? (Compute nodes often cannot reach it; a server that
     accepts connections and never answers would otherwise cost every run its init timeout, and the process a
     long wait at exit while wandb retries the upload.)"""
     import http.client
 
-    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    url = urlparse(server_url())
     cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     conn = cls(url.hostname or "api.wandb.ai", url.port, timeout=timeout_s)
     try:

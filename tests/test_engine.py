@@ -166,3 +166,15 @@ def test_torch_impl_matches_scratch_impl(tmp_path):
     b = make_cfg(tmp_path / "b", *common, "optimizer.impl=torch")
     train_runs([a], progress=False), train_runs([b], progress=False)
     np.testing.assert_allclose(history(a).train_loss, history(b).train_loss, rtol=1e-9)
+
+
+def test_a_models_recorded_values_do_not_depend_on_its_pack_size(tmp_path):
+    """A rerun after a kill may train a run alone that was in a pack before (or the reverse): its float32 history
+    must be the same bits. Layers of >32k weights are where torch split a lone model's norm over threads."""
+    common = ["model.hidden=[256,256]", "wandb.mode=disabled", "epochs=1", "log_every=5", "optimizer=adam",
+              "lr=1e-3"]
+    alone = make_cfg(tmp_path / "alone", *common, "seed=0")
+    pack = [make_cfg(tmp_path / "pack", *common, f"seed={s}") for s in (0, 1, 2)]
+    train_runs([alone], progress=False)
+    train_runs(pack, pack=3, progress=False)
+    pd.testing.assert_frame_equal(history(alone), history(pack[0]))   # train_loss, grad_norm, test metrics

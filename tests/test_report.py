@@ -61,3 +61,25 @@ def test_summary_table_mean_std_and_counts():
 def test_report_of_a_missing_folder_is_one_line(tmp_path):
     p = sweep_cli("report", str(tmp_path / "nope"))
     assert p.returncode == 2 and p.stderr.strip().startswith("sweep: error: no sweep folder")
+
+
+def test_a_user_preset_swept_beside_its_base_is_reported_as_its_own_config(tmp_path):
+    """optimizer=adam,adam_lowbeta (a preset in --config-dir with other betas): two configs of two seeds each in
+    collect and report.md, never one config of "4 seeds" averaged together."""
+    from sweep.collect import load_runs
+
+    conf = tmp_path / "myconf" / "optimizer"
+    conf.mkdir(parents=True)
+    (conf / "adam_lowbeta.yaml").write_text("defaults:\n  - adam\n  - _self_\nbetas: [0.9, 0.99]\n")
+    out = tmp_path / "runs"
+    sweep_cli("run", "-m", "--config-dir", str(tmp_path / "myconf"), "optimizer=adam,adam_lowbeta", "seed=0,1",
+              "lr=0.01", "epochs=1", "model.hidden=[8]", "wandb.mode=disabled", f"out_dir={out}", "name=p",
+              check=True)
+    runs = load_runs(out / "p")
+    assert sorted(runs["choices.optimizer"]) == ["adam", "adam", "adam_lowbeta", "adam_lowbeta"]
+    t = summary_table(runs)
+    assert len(t) == 2 and list(t["seeds"]) == [2, 2]
+    sweep_cli("report", str(out / "p"), check=True)
+    md = (out / "p" / "report" / "report.md").read_text()
+    rows = [ln for ln in md.splitlines() if ln.startswith("| adam |")]
+    assert len(rows) == 2 and all("2/2" in ln for ln in rows), md

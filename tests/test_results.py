@@ -56,3 +56,15 @@ def test_run_dir_status(tmp_path):
     assert d.is_finished()
     write_json(d.summary, {"status": "failed"})
     assert not d.is_finished()
+
+
+def test_storage_problems_are_one_line_that_names_the_path_and_the_fix():
+    import errno
+
+    from sweep.results import storage_problem
+
+    full = storage_problem(OSError(errno.ENOSPC, "No space left on device", "/runs/x/checkpoint.pt"))
+    assert full.startswith("no space left on the device holding /runs/x/checkpoint.pt") and "rerun" in full
+    ro = storage_problem(OSError(errno.EROFS, "Read-only file system", "/ro/runs"))
+    assert ro == "cannot write /ro/runs: Read-only file system; choose a writable out_dir=..."
+    assert storage_problem(OSError(errno.ECONNRESET, "reset")) is None and storage_problem(ValueError("x")) is None

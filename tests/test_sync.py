@@ -23,6 +23,26 @@ def sweep_copy(small_sweep, copy_sweep):
     return copy_sweep(small_sweep)
 
 
+@pytest.fixture(scope="module")
+def wandb_server():
+    """A local HTTP server that answers every request (the wandb server `sweep sync` checks before uploading)."""
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
 def _fake_wandb(tmp_path: Path, rc: int = 0, message: str = "") -> str:
     """A `wandb` stand-in: logs its argv; on success writes the .synced marker wandb-core writes."""
     log = tmp_path / "wandb_calls.jsonl"
@@ -105,8 +125,8 @@ def test_dry_run_prints_commands_and_uploads_nothing(sweep_copy, tmp_path):
     assert not (tmp_path / "wandb_calls.jsonl").exists()
 
 
-def test_sync_runs_commands_in_parallel_then_has_nothing_left(sweep_copy, tmp_path):
-    env = {"SWEEP_WANDB_CMD": _fake_wandb(tmp_path)}
+def test_sync_runs_commands_in_parallel_then_has_nothing_left(sweep_copy, tmp_path, wandb_server):
+    env = {"SWEEP_WANDB_CMD": _fake_wandb(tmp_path), "WANDB_BASE_URL": wandb_server}
     p = sweep_cli("sync", str(sweep_copy), "--jobs", "8", "--project", "proj", env=env, check=True, timeout=120)
     assert "32 synced, 0 failed" in p.stdout, p.stdout
     calls = [json.loads(x) for x in (tmp_path / "wandb_calls.jsonl").read_text().splitlines()]
@@ -116,9 +136,10 @@ def test_sync_runs_commands_in_parallel_then_has_nothing_left(sweep_copy, tmp_pa
     assert "nothing to sync" in again.stdout and "32 synced" in again.stdout
 
 
-def test_login_failure_stops_early_and_exits_nonzero(sweep_copy, tmp_path):
+def test_login_failure_stops_early_and_exits_nonzero(sweep_copy, tmp_path, wandb_server):
     env = {"SWEEP_WANDB_CMD": _fake_wandb(tmp_path, rc=1,
-                                          message="Error: No API key configured. Use `wandb login` to log in.")}
+                                          message="Error: No API key configured. Use `wandb login` to log in."),
+           "WANDB_BASE_URL": wandb_server}
     p = sweep_cli("sync", str(sweep_copy), "--jobs", "2", env=env, timeout=120)
     assert p.returncode == 1
     assert "No API key" in p.stdout and "not attempted" in p.stdout
@@ -133,3 +154,20 @@ def test_wandb_command_default_is_the_venv_wandb(monkeypatch):
     assert cmd and (Path(cmd[0]).name == "wandb" or cmd[-2:] == ["-m", "wandb"])
     monkeypatch.setenv("SWEEP_WANDB_CMD", "python -m wandb")
     assert sync.wandb_command() == ["python", "-m", "wandb"]
+
+
+def test_no_network_is_one_line_at_once_not_a_silent_hang(sweep_copy, tmp_path):
+    """A server that accepts connections and never answers (or no route at all): one line, exit 2, no upload."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        env = {"SWEEP_WANDB_CMD": _fake_wandb(tmp_path), "WANDB_BASE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+        p = sweep_cli("sync", str(sweep_copy), "--connect-timeout", "2", env=env, timeout=60)
+    finally:
+        silent.close()
+    assert p.returncode == 2
+    assert "did not answer within 2 s" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "wandb_calls.jsonl").exists()
