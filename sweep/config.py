@@ -177,6 +177,7 @@ class RunConfig:
     log_every: int = 10                # steps between history rows
     checkpoint_every: int = 500        # steps between checkpoints (and one at the end)
     pack: Any = "auto"                 # multirun: models trained together per process, an integer or "auto"
+    cuda_graph: bool = True            # on CUDA, replay the SGD-family step as one captured graph (same bits)
     out_dir: str = "runs"              # results go to out_dir/name/run_id/
     name: Optional[str] = None         # the sweep's name (wandb group); None: "single", or a timestamp in -m
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -192,7 +193,7 @@ SAMPLINGS = ("shuffle_each_epoch", "shuffle_once", "with_replacement")
 
 # Keys that say where/how a run is executed or recorded, not what it computes: excluded from run_id.
 NON_SEMANTIC_KEYS = ("name", "out_dir", "wandb", "cluster", "pack", "device", "log_every", "checkpoint_every",
-                     "choices")
+                     "choices", "cuda_graph")
 # Where data is read or cached, not what it is: blanked (set to None, not dropped, so that the ids of runs
 # recorded before paths were blanked, whose paths were almost all null, stay the same) before hashing.
 DATA_PATH_KEYS = ("root", "cache_dir")

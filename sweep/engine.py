@@ -15,7 +15,7 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -26,7 +26,9 @@ from torch import Tensor
 
 from sweep import model as mlp
 from sweep.data import load_dataset
+from sweep.graph_step import CapturedStep, graph_ready
 from sweep.optim import adagrad, adam, rmsprop, sgd
+from sweep.optim.base import is_zero
 from sweep.optim.anneal import anneal_step
 from sweep.results import RunDir, read_json, save_torch, write_json, write_parquet
 from sweep.sampling import epoch_order, generator, steps_per_epoch
@@ -92,8 +94,8 @@ class Run:
 def pack_key(cfg: dict) -> str:
     """Configs with equal keys can be trained as one pack: same data, shapes, steps, optimizer family and flags."""
     o = cfg["optimizer"]
-    shared = {k: cfg[k] for k in ("data", "model", "batch_size", "epochs", "sampling", "dtype", "device",
-                                  "diverge_factor", "log_every", "checkpoint_every")}
+    shared = {k: cfg.get(k) for k in ("data", "model", "batch_size", "epochs", "sampling", "dtype", "device",
+                                      "diverge_factor", "log_every", "checkpoint_every", "cuda_graph")}
     shared.update(family=FAMILIES[o["name"]], impl=o["impl"], flags={f: o[f] for f in FLAGS})
     return json.dumps(shared, sort_keys=True, default=str)
 
@@ -281,6 +283,8 @@ class Trainer:
         self.family = FAMILIES[c["optimizer"]["name"]]
         self.impl = c["optimizer"]["impl"]
         self.should_stop, self.progress = should_stop, progress
+        self.cuda_graph = bool(c.get("cuda_graph", True))
+        self._graphs: dict[bool, CapturedStep] = {}   # by want_norm
         self.sizes = mlp.layer_sizes(self.data.num_inputs, c["model"]["hidden"], self.data.num_outputs)
         self.state = self._build_state(runs, checkpoints)
 
@@ -351,29 +355,56 @@ class Trainer:
                 loss = anneal_step(st.params, lambda ps: self._losses(ps, xb, yb), st.opt_states[0], lr=lr_t,
                                    temperature=h["temperature"], cooling=h["cooling"], generators=st.gens)
             return loss, None
+        if st.torch_opts is None:
+            return self._scratch_step(idx, lr_t, want_norm)
         params = st.stacked_params()
         loss = self._losses(params, xb, yb)
-        if st.torch_opts is None:
-            grads = torch.autograd.grad(loss.sum(), params)
-        else:
-            leaves = [p for o in st.torch_opts for p in o.param_groups[0]["params"]]
-            flat = torch.autograd.grad(loss.sum(), leaves)
-            n = len(st.params)
-            grads = [torch.stack(flat[i::n]) for i in range(n)]
+        leaves = [p for o in st.torch_opts for p in o.param_groups[0]["params"]]
+        flat = torch.autograd.grad(loss.sum(), leaves)
+        n = len(st.params)
+        norm = _grad_norms([torch.stack(flat[i::n]) for i in range(n)]) if want_norm else None
+        with torch.no_grad():
+            for k, opt in enumerate(st.torch_opts):
+                opt.param_groups[0]["lr"] = float(lr_host[k])
+                for i, p in enumerate(opt.param_groups[0]["params"]):
+                    p.grad = flat[k * n + i]
+                opt.step()
+        return loss.detach(), norm
+
+    def _scratch_step(self, idx: Tensor, lr_t: Tensor, want_norm: bool = True) -> tuple[Tensor, Tensor | None]:
+        """The step with sweep's own update, in place on the stacked parameters and state (what a CUDA graph
+        captures: nothing here reads the host)."""
+        st = self.state
+        loss = self._losses(st.params, self.data.x_train[idx], self.data.y_train[idx])
+        grads = torch.autograd.grad(loss.sum(), st.params)
         norm = _grad_norms(grads) if want_norm else None
         with torch.no_grad():
-            if st.torch_opts is None:
-                update = UPDATES[self.family]
-                for p, g, s in zip(st.params, grads, st.opt_states):
-                    update(p, g, s, lr=lr_t, **self.hyper)
-            else:
-                n = len(st.params)
-                for k, opt in enumerate(st.torch_opts):
-                    opt.param_groups[0]["lr"] = float(lr_host[k])
-                    for i, p in enumerate(opt.param_groups[0]["params"]):
-                        p.grad = flat[k * n + i]
-                    opt.step()
+            update = UPDATES[self.family]
+            for p, g, s in zip(st.params, grads, st.opt_states):
+                update(p, g, s, lr=lr_t, **self.hyper)
         return loss.detach(), norm
+
+    def _forward_backward(self, idx: Tensor) -> None:
+        """Forward, backward and norms of this batch with no update: a CUDA graph's warm-up (changes nothing)."""
+        st = self.state
+        loss = self._losses(st.params, self.data.x_train[idx], self.data.y_train[idx])
+        _grad_norms(torch.autograd.grad(loss.sum(), st.params))
+
+    def _advance(self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray, want_norm: bool
+                 ) -> tuple[Tensor, Tensor | None]:
+        """One step of the pack: replayed from its CUDA graph where it can be captured (see sweep/graph_step.py),
+        else the plain step. Both are the same maths on the same kernels."""
+        st = self.state
+        if self.cuda_graph and graph_ready(self.device, self.family, self.impl, st.opt_states,
+                                           not is_zero(self.hyper.get("momentum", 0.0))):
+            # two graphs: grad norms (a pass over every gradient) only at sync steps, as in the plain step
+            graph = self._graphs.get(want_norm)
+            if graph is None and idx.shape[1] == self.batch:   # full batches only: a fixed shape
+                step = partial(self._scratch_step, want_norm=want_norm)
+                graph = self._graphs[want_norm] = CapturedStep(step, idx, lr_t, self._forward_backward)
+            if graph is not None and graph.fits(idx):
+                return graph.replay(idx, lr_t)
+        return self._step(idx, lr_t, lr_host, want_norm)
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
@@ -416,7 +447,7 @@ class Trainer:
                 order_epoch = epoch
             idx = order[:, j * self.batch:(j + 1) * self.batch]
             sync = (step + 1) % log_every == 0 or j == self.spe - 1 or step + 1 == self.total
-            loss, n = self._step(idx, lr_dev[j], lr_host[j], want_norm=sync)
+            loss, n = self._advance(idx, lr_dev[j], lr_host[j], want_norm=sync)
             if n is not None:
                 norm = n
             buf[n_buf] = loss
@@ -453,6 +484,7 @@ class Trainer:
                 self._finish(run, step, time.perf_counter() - t0)
             if diverged:
                 st.keep(keep)
+                self._graphs = {}   # captured for the old pack's tensors
                 self.hyper = self._hypers(st.runs) if st.runs else self.hyper
                 if st.runs:
                     order, order_epoch = None, -1  # recompute this epoch's order/lr for the remaining models

@@ -103,3 +103,30 @@ def test_pack_auto_on_a_gpu_sizes_from_free_memory(tmp_path):
     k_small, k_huge = auto_pack_size(small, 64, 10, 64), auto_pack_size(huge, 64, 10, 64)
     assert k_small == 1024   # the cap: tiny models all fit
     assert 1 <= k_huge < k_small and k_huge * bytes_per_model(huge, 64, 10, 64) <= free // 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov"])
+def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, optimizer):
+    """The CUDA-graph step (sweep/graph_step.py) against the plain step, with a model diverging mid-way (the
+    pack shrinks, the graph is captured again) and a smaller last batch per epoch (plain step there)."""
+    import pandas as pd
+
+    from sweep.results import load_torch
+
+    common = ["epochs=3", "data=spirals", "data.n_samples=300", "batch_size=64", "model.hidden=[32,32]",
+              "wandb.mode=disabled", "device=cuda", f"optimizer={optimizer}", "log_every=4"]
+    lrs = (0.05, 0.1, 50.0)
+    plain = [make_cfg(tmp_path / "plain", *common, f"lr={lr}", "cuda_graph=false") for lr in lrs]
+    graph = [make_cfg(tmp_path / "graph", *common, f"lr={lr}") for lr in lrs]
+    train_runs(plain, pack=3, progress=False)
+    train_runs(graph, pack=3, progress=False)
+    for a, b in zip(plain, graph):
+        sa, sb = (json.loads(run_dir_for(c).summary.read_text()) for c in (a, b))
+        assert sa["status"] == sb["status"] and sa.get("diverged_step") == sb.get("diverged_step")
+        pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(a).history), pd.read_parquet(run_dir_for(b).history))
+        if sa["status"] == "done":
+            for x, y in zip(load_torch(run_dir_for(a).checkpoint)["params"], load_torch(run_dir_for(b).checkpoint)["params"]):
+                assert torch.equal(x, y)
+    assert json.loads(run_dir_for(graph[2]).summary.read_text())["status"] == "diverged"
