@@ -28,7 +28,7 @@ SINGLE_RUN_NAME = "single"
 T = TypeVar("T")
 
 
-def resolved(cfg: DictConfig | dict, name: str | None = None) -> dict:
+def resolved(cfg: DictConfig | dict, name: str | None = None, grid_has_custom: bool = False) -> dict:
     """The validated, fully resolved config as a plain dict (what the engine and results store receive)."""
     choices = None
     if isinstance(cfg, DictConfig):
@@ -40,6 +40,8 @@ def resolved(cfg: DictConfig | dict, name: str | None = None) -> dict:
         elif HydraConfig.initialized():
             choices = group_choices(HydraConfig.get())
         cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    if grid_has_custom:
+        cfg = _only_custom_reads_cls(cfg)
     validate(cfg)
     c = dict(cfg)
     if choices is not None:
@@ -47,6 +49,19 @@ def resolved(cfg: DictConfig | dict, name: str | None = None) -> dict:
     check_device_here(c)
     c["name"] = c.get("name") or name or SINGLE_RUN_NAME
     return c
+
+
+def _only_custom_reads_cls(cfg: dict) -> dict:
+    """`sweep run -m optimizer=custom,adam optimizer.cls=hw1.MyAdam`: the grid's adam points carry the cls too;
+    clear it there (it is custom's knob alone), so it neither is refused nor changes adam's run_id. (Outside
+    such a grid, `optimizer=adam optimizer.cls=...` is refused like any knob that does not apply.)"""
+    from sweep.config import CUSTOM_ONLY, OptimizerConfig
+
+    o = cfg.get("optimizer") or {}
+    if o.get("name") != "custom" and any(o.get(k) for k in CUSTOM_ONLY):
+        defaults = vars(OptimizerConfig())
+        cfg = dict(cfg, optimizer=dict(o, **{k: defaults[k] for k in CUSTOM_ONLY}))
+    return cfg
 
 
 def group_choices(hydra_node: Any) -> dict[str, str]:

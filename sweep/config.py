@@ -45,6 +45,8 @@ class OptimizerConfig:
     initial_accumulator_value: float = 0.0  # adagrad
     temperature: float = 1.0           # anneal: initial temperature T0 (in units of the loss); lr = proposal std
     cooling: float = 0.999             # anneal: T_t = T0 * cooling**t
+    cls: Optional[str] = None          # custom: MODULE.CLASS of your torch.optim.Optimizer subclass
+    kwargs: Any = None                 # custom: keyword arguments besides lr, e.g. {betas:[0.9,0.99]}
 
 
 # Which knobs each optimizer reads; any other knob set away from its default is refused by `validate`.
@@ -58,7 +60,9 @@ OPTIMIZER_KNOBS: dict[str, tuple[str, ...]] = {
     "adam": ("betas", "eps", "weight_decay", "amsgrad"),
     "adamw": ("betas", "eps", "weight_decay", "amsgrad"),
     "anneal": ("temperature", "cooling"),
+    "custom": ("cls", "kwargs"),
 }
+CUSTOM_ONLY = ("cls", "kwargs")   # a grid `optimizer=custom,adam optimizer.cls=...` leaves them unset for adam
 
 
 # --------------------------------------------------------------------------------------------- schedules
@@ -311,6 +315,8 @@ def _validate_optimizer(o: _Attrs) -> None:
         raise ConfigError(f"optimizer.name={o.name!r} is unknown; choices: {', '.join(OPTIMIZER_KNOBS)}")
     if o.impl not in ("scratch", "torch"):
         raise ConfigError(f"optimizer.impl={o.impl!r} is unknown; choices: scratch, torch")
+    if o.name == "custom" and not o.cls:
+        raise ConfigError("optimizer=custom needs optimizer.cls=MODULE.CLASS, e.g. optimizer.cls=hw1.optim.MyAdam")
     if o.impl == "torch" and o.name == "anneal":
         raise ConfigError("optimizer.impl=torch is not available for anneal (torch.optim has no simulated annealing)")
     _refuse_unused_knobs("optimizer", o, OptimizerConfig(), OPTIMIZER_KNOBS[o.name], o.name)
@@ -451,6 +457,9 @@ def semantic_config(cfg: DictConfig | dict) -> dict:
     execution settings, and no data paths (moving the data must not retrain a sweep)."""
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     sem = {k: v for k, v in c.items() if k not in NON_SEMANTIC_KEYS and k != "hydra"}
+    if isinstance(sem.get("optimizer"), dict) and sem["optimizer"].get("name") != "custom":
+        # custom's knobs, unset elsewhere: left out so that ids of runs made before they existed stay the same
+        sem["optimizer"] = {k: v for k, v in sem["optimizer"].items() if k not in CUSTOM_ONLY}
     if isinstance(sem.get("data"), dict):
         sem["data"] = {k: (None if k in DATA_PATH_KEYS else v) for k, v in sem["data"].items()}
     return sem

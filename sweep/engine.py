@@ -29,6 +29,7 @@ from sweep.data import load_dataset
 from sweep.graph_step import CapturedStep, graph_ready
 from sweep.optim import adagrad, adam, rmsprop, sgd
 from sweep.optim.base import is_zero
+from sweep.optim import custom as custom_optimizer
 from sweep.optim.anneal import anneal_step
 from sweep.results import RunDir, read_json, save_torch, write_json, write_parquet
 from sweep.sampling import epoch_order, generator, steps_per_epoch
@@ -38,7 +39,7 @@ from sweep.tracking import Tracker
 
 # optimizer config name -> (update family, structural flags that must agree within a pack)
 FAMILIES = {"sgd": "sgd", "gd": "sgd", "momentum": "sgd", "nesterov": "sgd", "adagrad": "adagrad",
-            "rmsprop": "rmsprop", "adam": "adam", "adamw": "adam", "anneal": "anneal"}
+            "rmsprop": "rmsprop", "adam": "adam", "adamw": "adam", "anneal": "anneal", "custom": "custom"}
 UPDATES = {"sgd": sgd.update, "adagrad": adagrad.update, "rmsprop": rmsprop.update, "adam": adam.update}
 INIT_STATES = {"sgd": sgd.init_state, "adagrad": adagrad.init_state, "rmsprop": rmsprop.init_state,
                "adam": adam.init_state}
@@ -47,7 +48,8 @@ NUMERIC = {"sgd": ("momentum", "dampening", "weight_decay"),
            "adagrad": ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
            "rmsprop": ("alpha", "eps", "weight_decay", "momentum"),
            "adam": ("beta1", "beta2", "eps", "weight_decay"),
-           "anneal": ("temperature", "cooling")}
+           "anneal": ("temperature", "cooling"),
+           "custom": ()}
 INIT_STREAM, ANNEAL_STREAM = 0, 2
 
 # A run "collapsed" when its loss blew up to COLLAPSE_PEAK x its first loss and it ended no better than
@@ -118,7 +120,8 @@ def check_data(cfgs: Sequence[dict]) -> None:
     missing file fails before anything is written; then check what needs the run's length in steps."""
     from sweep.config import check_schedule_fits
 
-    sizes = {}
+    sizes: dict[str, int] = {}
+    checked: set[str] = set()
     for c in cfgs:
         key = json.dumps(c["data"], sort_keys=True)
         if key not in sizes:
@@ -126,6 +129,11 @@ def check_data(cfgs: Sequence[dict]) -> None:
         n = sizes[key]
         total = c["epochs"] * steps_per_epoch(n, n if c["batch_size"] == "full" else min(c["batch_size"], n))
         check_schedule_fits(c, total)
+        if c["optimizer"]["name"] == "custom":
+            key = json.dumps([c["optimizer"]["cls"], c["optimizer"]["kwargs"], c["lr"]], sort_keys=True, default=str)
+            if key not in checked:
+                custom_optimizer.check(c["optimizer"], c["lr"])
+                checked.add(key)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -199,6 +207,8 @@ def _optimizer_hypers(cfgs: Sequence[dict], family: str, dtype, device) -> dict[
 def _make_torch_optimizer(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
     """torch.optim's own optimizer for one model (optimizer.impl=torch), configured like the scratch one."""
     name = o["name"]
+    if name == "custom":
+        return custom_optimizer.make(o, params, lr)
     if FAMILIES[name] == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=o["momentum"], dampening=o["dampening"],
                                weight_decay=o["weight_decay"], nesterov=o["nesterov"], maximize=o["maximize"])
@@ -281,7 +291,8 @@ class Trainer:
         self.total = c["epochs"] * self.spe
         self.start_step = start_step
         self.family = FAMILIES[c["optimizer"]["name"]]
-        self.impl = c["optimizer"]["impl"]
+        # a student's class runs as torch.optim does: one instance per model on its own leaves
+        self.impl = "torch" if self.family == "custom" else c["optimizer"]["impl"]
         self.should_stop, self.progress = should_stop, progress
         self.cuda_graph = bool(c.get("cuda_graph", True))
         self._graphs: dict[bool, CapturedStep] = {}   # by want_norm

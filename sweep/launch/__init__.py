@@ -77,9 +77,11 @@ def compose_grid(compose: Callable[[Sequence[str]], dict], job_overrides: Sequen
     from sweep.app import resolved
 
     cfgs = []
+    has_custom = any(o.lstrip("+").replace(" ", "") in ("optimizer=custom", "optimizer.name=custom")
+                     for ov in job_overrides for o in ov)
     for ov in job_overrides:
         try:
-            cfgs.append(resolved(compose(ov), name="?"))
+            cfgs.append(resolved(compose(ov), name="?", grid_has_custom=has_custom))
         except Exception as e:
             msg = one_line(e)
             if msg is None:

@@ -448,3 +448,20 @@ def test_usr2_to_the_batch_shell_during_setup_still_requeues(tmp_path):
 def queued_state(job: str) -> str:
     out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout
     return out.strip()
+
+
+def test_a_students_optimizer_runs_as_a_slurm_array_from_the_submission_directory(tmp_path):
+    """optimizer=custom on the cluster: the array tasks import the student's module from the directory the
+    sweep was submitted from (where `python -m` would find it), beside the built-in optimizer it is compared to."""
+    from test_custom_optimizer import MY_ADAM
+
+    (tmp_path / "hw1").mkdir()
+    (tmp_path / "hw1" / "__init__.py").write_text("")
+    (tmp_path / "hw1" / "optim.py").write_text(MY_ADAM)
+    out = tmp_path / "runs"
+    p = sweep_cli("run", "-m", "optimizer=custom,adam", "optimizer.cls=hw1.optim.MyAdam", "seed=0,1", *FAST,
+                  "cluster=dev", "cluster.wait=true", f"out_dir={out}", "name=hw", cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    summaries = [json.loads(f.read_text()) for f in (out / "hw").glob("*/summary.json")]
+    assert len(summaries) == 4 and {s["status"] for s in summaries} == {"done"}, summaries
+    assert all(s["slurm_job_id"] for s in summaries)

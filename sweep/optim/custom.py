@@ -1,0 +1,63 @@
+"""optimizer=custom: a student's own `torch.optim.Optimizer` subclass, swept like a built-in optimizer.
+
+    sweep run optimizer=custom optimizer.cls=hw1.optim.MyAdam optimizer.kwargs='{betas:[0.9,0.99]}' lr=1e-3
+
+`optimizer.cls` is `module.Class`, imported as `python -m` would find it: from the current directory (where the
+command is run; on SLURM, the submission directory) or PYTHONPATH. Each model of a pack gets its own instance on
+its own parameters (as optimizer.impl=torch does), so the batched forward/backward is shared and the update is
+the student's, model by model; checkpoints hold its `state_dict()`.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import torch
+
+from sweep.errors import ConfigError
+
+
+def load_class(path: str | None) -> type[torch.optim.Optimizer]:
+    """The class `module.Class` names; ConfigError (one line) when it cannot be imported or is no Optimizer."""
+    if not path or "." not in path:
+        raise ConfigError(f"optimizer.cls={path!r} is invalid: optimizer=custom needs optimizer.cls=MODULE.CLASS, "
+                          "e.g. optimizer.cls=hw1.optim.MyAdam (a module in this directory or on PYTHONPATH)")
+    module_name, _, cls_name = path.rpartition(".")
+    here = os.getcwd()
+    if here not in sys.path:   # `sweep` is a console script: unlike `python -m`, its sys.path lacks the cwd
+        sys.path.append(here)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ConfigError(f"optimizer.cls={path}: cannot import module {module_name!r} from {here} or PYTHONPATH "
+                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise ConfigError(f"optimizer.cls={path}: module {module_name!r} ({module.__file__}) has no {cls_name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ConfigError(f"optimizer.cls={path} is not a torch.optim.Optimizer subclass")
+    return cls
+
+
+def make(cfg_optimizer: dict, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+    """One instance of the configured class on `params`: cls(params, lr=lr, **kwargs)."""
+    cls = load_class(cfg_optimizer.get("cls"))
+    return cls(params, lr=lr, **dict(cfg_optimizer.get("kwargs") or {}))
+
+
+def check(cfg_optimizer: dict, lr: float) -> None:
+    """Build and step the optimizer once on a throwaway parameter, so that a class that rejects `lr` or a kwarg
+    fails before anything is written or submitted (ConfigError, one line)."""
+    p = torch.zeros(3, requires_grad=True)
+    try:
+        opt = make(cfg_optimizer, [p], lr)
+        p.grad = torch.ones(3)
+        opt.step()
+    except ConfigError:
+        raise
+    except Exception as e:
+        kwargs: Any = dict(cfg_optimizer.get("kwargs") or {})
+        raise ConfigError(f"optimizer.cls={cfg_optimizer.get('cls')}(params, lr={lr}, **{kwargs}) failed: "
+                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None

@@ -1,0 +1,115 @@
+"""optimizer=custom: a student's own torch.optim.Optimizer subclass, swept beside the built-in ones, as a pack,
+resumed bit-identically, and refused in one line when it cannot be used."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import make_cfg, sweep_cli
+from sweep.engine import Interrupted
+from sweep.runner import run_dir_for, train_runs
+
+MY_ADAM = textwrap.dedent('''
+    import torch
+
+    class MyAdam(torch.optim.Optimizer):
+        """A student's Adam (torch.optim.Adam's rule, written by hand)."""
+
+        def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+            super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                b1, b2 = group["betas"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    st = self.state[p]
+                    if not st:
+                        st["t"] = 0
+                        st["m"] = torch.zeros_like(p)
+                        st["v"] = torch.zeros_like(p)
+                    st["t"] += 1
+                    st["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
+                    st["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                    m_hat = st["m"] / (1 - b1 ** st["t"])
+                    v_hat = st["v"] / (1 - b2 ** st["t"])
+                    p.sub_(group["lr"] * m_hat / (v_hat.sqrt() + group["eps"]))
+
+    class NotAnOptimizer:
+        pass
+''')
+COMMON = ["epochs=2", "model.hidden=[16]", "wandb.mode=disabled", "log_every=5", "checkpoint_every=10",
+          "dtype=float64", "lr=0.01"]
+
+
+@pytest.fixture
+def student(tmp_path, monkeypatch):
+    """A folder holding the student's module, as the current directory (where `sweep` is run)."""
+    (tmp_path / "hw1").mkdir()
+    (tmp_path / "hw1" / "__init__.py").write_text("")
+    (tmp_path / "hw1" / "optim.py").write_text(MY_ADAM)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_grid_of_a_students_optimizer_and_adam_runs_as_packs_and_matches_adam(student):
+    out = student / "runs"
+    sweep_cli("run", "-m", "optimizer=custom,adam", "optimizer.cls=hw1.optim.MyAdam", "seed=0,1", *COMMON,
+              f"out_dir={out}", "name=hw", cwd=student, check=True)
+    rec = json.loads((out / "hw" / "sweep.json").read_text())
+    cfgs = {}
+    for r in rec["runs"]:
+        d = out / "hw" / r["run_id"]
+        s = json.loads((d / "summary.json").read_text())
+        assert s["status"] == "done" and s["pack_size"] == 2, s
+        import yaml
+
+        c = yaml.safe_load((d / "config.yaml").read_text())
+        cfgs[(c["optimizer"]["name"], c["seed"])] = (c, pd.read_parquet(d / "history.parquet"))
+    assert cfgs[("adam", 0)][0]["optimizer"]["cls"] is None          # the adam points do not carry the cls
+    assert cfgs[("custom", 0)][0]["optimizer"]["cls"] == "hw1.optim.MyAdam"
+    for seed in (0, 1):
+        mine, ref = cfgs[("custom", seed)][1], cfgs[("adam", seed)][1]
+        np.testing.assert_allclose(mine.train_loss, ref.train_loss, rtol=1e-9)
+        np.testing.assert_allclose(mine.test_loss.dropna(), ref.test_loss.dropna(), rtol=1e-9)
+
+
+def test_a_students_optimizer_resumes_from_its_state_dict_bit_identically(student, one_thread):
+    args = [*COMMON, "optimizer=custom", "optimizer.cls=hw1.optim.MyAdam", "optimizer.kwargs={betas:[0.8,0.99]}"]
+    ref, cut = make_cfg(student / "ref", *args), make_cfg(student / "cut", *args)
+    train_runs([ref], progress=False)
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 5
+
+    with pytest.raises(Interrupted):
+        train_runs([cut], progress=False, should_stop=stop)
+    (s,) = train_runs([cut], progress=False)
+    want = json.loads(run_dir_for(ref).summary.read_text())
+    assert 0 < s["resumed_from_step"] < s["total_steps"]
+    assert s["final_train_loss"] == want["final_train_loss"] and s["final_test_loss"] == want["final_test_loss"]
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["optimizer=custom"], "optimizer=custom needs optimizer.cls=MODULE.CLASS"),
+    (["optimizer=custom", "optimizer.cls=hw1.nothere.MyAdam"], "cannot import module 'hw1.nothere'"),
+    (["optimizer=custom", "optimizer.cls=hw1.optim.Missing"], "has no 'Missing'"),
+    (["optimizer=custom", "optimizer.cls=hw1.optim.NotAnOptimizer"], "is not a torch.optim.Optimizer subclass"),
+    (["optimizer=custom", "optimizer.cls=hw1.optim.MyAdam", "optimizer.kwargs={momentum:0.9}"],
+     "unexpected keyword argument 'momentum'"),
+    (["optimizer=adam", "optimizer.kwargs={a:1}"], "optimizer.kwargs does not apply to optimizer=adam"),
+])
+def test_an_unusable_custom_optimizer_is_one_line_and_nothing_is_written(student, overrides, message):
+    p = sweep_cli("run", *overrides, "epochs=1", f"out_dir={student / 'runs'}", cwd=student)
+    assert p.returncode == 2, p.stderr
+    assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (student / "runs").exists()
