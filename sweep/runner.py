@@ -229,10 +229,23 @@ def _train_pack(runs: list[Run], should_stop: Callable[[], bool], progress: bool
         if len(left) == 1:
             _fail(left[0], error)
             continue
-        print(f"sweep: a pack of {len(left)} runs failed ({type(error).__name__}: {error}); training each alone "
-              "to find the failing run", file=sys.stderr)
-        for r in left:
-            _train_pack([r], should_stop, progress)
+        if _out_of_memory(error):   # pack=auto's estimate was too generous for this device: halve the pack
+            half = (len(left) + 1) // 2
+            print(f"sweep: a pack of {len(left)} runs does not fit in memory; training it as packs of {half}",
+                  file=sys.stderr)
+            parts = [left[:half], left[half:]]
+        else:
+            print(f"sweep: a pack of {len(left)} runs failed ({type(error).__name__}: {error}); training each "
+                  "alone to find the failing run", file=sys.stderr)
+            parts = [[r] for r in left]
+        for part in parts:
+            _train_pack(part, should_stop, progress)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Did the device (GPU, or the host for a CPU pack) run out of memory?"""
+    return isinstance(error, torch.cuda.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and ("out of memory" in str(error) or "can't allocate memory" in str(error)))
 
 
 def _train_group(sub: list[Run], start: int, checkpoints: list, wandb_thread: ThreadPoolExecutor,

@@ -52,3 +52,30 @@ def test_a_failing_run_does_not_stop_its_pack(tmp_path):
     assert summary["status"] == "failed" and "UnpicklingError" in summary["error"]
     assert "Traceback" in broken.error.read_text()
     assert all(json.loads(run_dir_for(c).summary.read_text())["pack_size"] == 3 for c in (cfgs[0], cfgs[2]))
+
+
+def test_a_pack_too_large_for_memory_is_halved_until_it_fits(tmp_path, monkeypatch, capfd):
+    """pack=auto estimates memory; where the device disagrees (an out-of-memory error), the pack splits instead
+    of failing. The device's refusal is injected: packs of more than 2 models raise CUDA's OOM error."""
+    import torch
+
+    from sweep.engine import Trainer
+
+    real_run = Trainer.run
+
+    def run(self):
+        if len(self.state.runs) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return real_run(self)
+
+    monkeypatch.setattr(Trainer, "run", run)
+    cfgs = [make_cfg(tmp_path / "pack", *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3, 0.4, 0.5)]
+    results = train_runs(cfgs, pack=5, progress=False)
+    assert [r["status"] for r in results] == ["done"] * 5
+    assert sorted(json.loads(run_dir_for(c).summary.read_text())["pack_size"] for c in cfgs) == [1, 2, 2, 2, 2]
+    err = capfd.readouterr().err
+    assert "a pack of 5 runs does not fit in memory; training it as packs of 3" in err
+    monkeypatch.setattr(Trainer, "run", real_run)
+    alone = make_cfg(tmp_path / "alone", *TINY, "lr=0.3")
+    train_runs([alone], progress=False)
+    assert json.loads(run_dir_for(alone).summary.read_text())["final_train_loss"] == results[2]["final_train_loss"]
