@@ -99,6 +99,8 @@ def pack_key(cfg: dict) -> str:
     shared = {k: cfg.get(k) for k in ("data", "model", "batch_size", "epochs", "sampling", "dtype", "device",
                                       "diverge_factor", "log_every", "checkpoint_every", "cuda_graph")}
     shared.update(family=FAMILIES[o["name"]], impl=o["impl"], flags={f: o[f] for f in FLAGS})
+    if o["name"] == "custom":   # a batched update function shares its kwargs across the pack
+        shared.update(custom=[o.get("cls"), o.get("kwargs")])
     return json.dumps(shared, sort_keys=True, default=str)
 
 
@@ -291,8 +293,12 @@ class Trainer:
         self.total = c["epochs"] * self.spe
         self.start_step = start_step
         self.family = FAMILIES[c["optimizer"]["name"]]
-        # a student's class runs as torch.optim does: one instance per model on its own leaves
-        self.impl = "torch" if self.family == "custom" else c["optimizer"]["impl"]
+        # a student's class runs as torch.optim does (one instance per model on its own leaves); a student's
+        # update function runs as sweep's own do, on the stacked pack
+        self.update_fn = UPDATES.get(self.family)
+        if self.family == "custom":
+            self.update_fn = custom_optimizer.functional_update(c["optimizer"])
+        self.impl = "torch" if self.family == "custom" and self.update_fn is None else c["optimizer"]["impl"]
         self.should_stop, self.progress = should_stop, progress
         self.cuda_graph = bool(c.get("cuda_graph", True))
         self._graphs: dict[bool, CapturedStep] = {}   # by want_norm
@@ -390,9 +396,8 @@ class Trainer:
         grads = torch.autograd.grad(loss.sum(), st.params)
         norm = _grad_norms(grads) if want_norm else None
         with torch.no_grad():
-            update = UPDATES[self.family]
             for p, g, s in zip(st.params, grads, st.opt_states):
-                update(p, g, s, lr=lr_t, **self.hyper)
+                self.update_fn(p, g, s, lr=lr_t, **self.hyper)
         return loss.detach(), norm
 
     def _forward_backward(self, idx: Tensor) -> None:

@@ -43,6 +43,15 @@ MY_ADAM = textwrap.dedent('''
 
     class NotAnOptimizer:
         pass
+
+    def heavy_ball(p, grad, state, *, lr, momentum=0.9):
+        """The functional form: called on the whole pack's stacked parameters, lr broadcasting over them."""
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            state["momentum_buffer"] = buf = grad.clone()
+        else:
+            buf.mul_(momentum).add_(grad)
+        p.sub_(lr * buf)
 ''')
 COMMON = ["epochs=2", "model.hidden=[16]", "wandb.mode=disabled", "log_every=5", "checkpoint_every=10",
           "dtype=float64", "lr=0.01"]
@@ -113,3 +122,30 @@ def test_an_unusable_custom_optimizer_is_one_line_and_nothing_is_written(student
     assert p.returncode == 2, p.stderr
     assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert not (student / "runs").exists()
+
+
+def test_a_students_update_function_trains_the_pack_batched_and_resumes(student, one_thread):
+    fn = ["optimizer=custom", "optimizer.cls=hw1.optim.heavy_ball", "optimizer.kwargs={momentum:0.9}"]
+    lrs = (0.01, 0.05, 0.1)
+    mine = [make_cfg(student / "mine", *COMMON, *fn, f"lr={lr}") for lr in lrs]
+    ref = [make_cfg(student / "ref", *COMMON, "optimizer=momentum", "optimizer.momentum=0.9", f"lr={lr}")
+           for lr in lrs]
+    train_runs(mine, pack=3, progress=False)
+    train_runs(ref, pack=3, progress=False)
+    for a, b in zip(mine, ref):
+        assert json.loads(run_dir_for(a).summary.read_text())["pack_size"] == 3   # one batched pack
+        np.testing.assert_allclose(pd.read_parquet(run_dir_for(a).history).train_loss,
+                                   pd.read_parquet(run_dir_for(b).history).train_loss, rtol=1e-9)
+    cut = [make_cfg(student / "cut", *COMMON, *fn, f"lr={lr}") for lr in lrs]
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 5
+
+    with pytest.raises(Interrupted):
+        train_runs(cut, pack=3, progress=False, should_stop=stop)
+    again = train_runs(cut, pack=3, progress=False)
+    for s, a in zip(again, mine):
+        assert 0 < s["resumed_from_step"] and s["final_train_loss"] == json.loads(
+            run_dir_for(a).summary.read_text())["final_train_loss"]

@@ -6,21 +6,33 @@
 command is run; on SLURM, the submission directory) or PYTHONPATH. Each model of a pack gets its own instance on
 its own parameters (as optimizer.impl=torch does), so the batched forward/backward is shared and the update is
 the student's, model by model; checkpoints hold its `state_dict()`.
+
+`optimizer.cls` may also name an update *function*, written like sweep's own (sweep/optim/*.py):
+
+    def update(p, grad, state, *, lr, **kwargs):   # in place on p; state: a dict kept between steps
+        ...
+
+It is called once per step on the stacked parameters of the whole pack ([K, ...] tensors, with lr a [K, 1, ...]
+tensor that broadcasts over them), so a student's functional optimizer trains fully batched; its state tensors
+are sliced, checkpointed and resumed like sweep's own.
 """
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from sweep.errors import ConfigError
+from sweep.optim.base import per_model
 
 
-def load_class(path: str | None) -> type[torch.optim.Optimizer]:
-    """The class `module.Class` names; ConfigError (one line) when it cannot be imported or is no Optimizer."""
+def load_class(path: str | None) -> Any:
+    """The Optimizer subclass or update function `module.name` names; ConfigError (one line) when it cannot be
+    imported or is neither."""
     if not path or "." not in path:
         raise ConfigError(f"optimizer.cls={path!r} is invalid: optimizer=custom needs optimizer.cls=MODULE.CLASS, "
                           "e.g. optimizer.cls=hw1.optim.MyAdam (a module in this directory or on PYTHONPATH)")
@@ -36,9 +48,28 @@ def load_class(path: str | None) -> type[torch.optim.Optimizer]:
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise ConfigError(f"optimizer.cls={path}: module {module_name!r} ({module.__file__}) has no {cls_name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        raise ConfigError(f"optimizer.cls={path} is not a torch.optim.Optimizer subclass")
+    if not (is_functional(cls) or isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ConfigError(f"optimizer.cls={path} is not a torch.optim.Optimizer subclass (nor an update function "
+                          "update(p, grad, state, *, lr, ...))")
     return cls
+
+
+def is_functional(obj: Any) -> bool:
+    """An update function (batched over the pack), as opposed to an Optimizer class (one instance per model)."""
+    return inspect.isfunction(obj)
+
+
+def functional_update(cfg_optimizer: dict) -> Callable[..., None] | None:
+    """update(p, grad, state, lr=[K] tensor) calling the configured function with lr shaped to broadcast over
+    p and the configured kwargs; None when the configured cls is a class."""
+    fn = load_class(cfg_optimizer.get("cls"))
+    if not is_functional(fn):
+        return None
+    kwargs = dict(cfg_optimizer.get("kwargs") or {})
+
+    def update(p: torch.Tensor, grad: torch.Tensor, state: dict, *, lr: Any, **_: Any) -> None:
+        fn(p, grad, state, lr=per_model(lr, p), **kwargs)
+    return update
 
 
 def make(cfg_optimizer: dict, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
@@ -52,6 +83,11 @@ def check(cfg_optimizer: dict, lr: float) -> None:
     fails before anything is written or submitted (ConfigError, one line)."""
     p = torch.zeros(3, requires_grad=True)
     try:
+        fn = functional_update(cfg_optimizer)
+        if fn is not None:   # two models of one parameter [2, 3], as a pack calls it
+            with torch.no_grad():
+                fn(torch.zeros(2, 3), torch.ones(2, 3), {}, lr=torch.full((2,), float(lr)))
+            return
         opt = make(cfg_optimizer, [p], lr)
         p.grad = torch.ones(3)
         opt.step()
