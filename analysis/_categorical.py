@@ -1,30 +1,33 @@
 """A comparison of a few categories (initialisations, sampling modes): learning curves on the left, every seed's
-final metric on the right (dots, with the mean as a bar), diverged, collapsed and failed runs counted."""
+final metric on the right (dots, with the mean ± standard error as a bar), diverged, collapsed and failed runs
+counted."""
 from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import BLOWN_UP, Sweep, colors, group_label, groups, log_x, log_y, new_figure
+from analysis._common import (AGGREGATE, BLOWN_UP, Sweep, fit_title, group_label, groups, log_x, log_y, mean_se,
+                              new_figure, palette)
 from analysis.learning_curves import draw_curves
 
 
 def compare(sw: Sweep, keys: list[str], title: str):
+    """Learning curves (left) and every seed's final metric with the mean ± SE (right) per group of `keys`."""
     runs = sw.runs
     gs = groups(runs, keys)
-    cols = colors(len(gs))
-    palette = {vals: c for (vals, _), c in zip(gs, cols)}
+    cols = palette(keys, runs, len(gs))
+    colour_of = {vals: c for (vals, _), c in zip(gs, cols)}
     metric, xlabel = ("final_test_acc", "final test accuracy") if sw.classification else \
         ("final_test_loss", f"final test loss ({sw.loss_unit})")
     fig, axes = new_figure(ncols=2, width=5.8, height=max(3.8, 0.45 * len(gs) + 1.8))
     left, right = axes[0]
     hist = sw.history
     if not hist.empty:
-        draw_curves(left, hist, runs, keys, "train_loss", palette=palette, label_diverged=False)
+        draw_curves(left, hist, runs, keys, "train_loss", palette=colour_of, label_diverged=False)
         if (hist["train_loss"] > 0).any():
             log_y(left)
     left.set_xlabel("epoch (passes over the training set)")
     left.set_ylabel(f"train loss ({sw.loss_unit})")
-    left.set_title("train loss: median over seeds, band = min-max", loc="left")
+    fit_title(left, f"train loss: {AGGREGATE} over finished seeds")
     rng = np.random.default_rng(0)
     labels = []
     for i, ((vals, g), c) in enumerate(zip(gs, cols)):
@@ -33,7 +36,10 @@ def compare(sw: Sweep, keys: list[str], title: str):
         ok = g[g["status"] == "done"][metric].dropna().to_numpy(float)
         if len(ok):
             right.scatter(ok, y + rng.uniform(-0.12, 0.12, len(ok)), color=c, s=28, alpha=0.85, zorder=3)
-            right.plot([ok.mean()] * 2, [y - 0.3, y + 0.3], color=c, linewidth=2.5, zorder=4)
+            m, se, _ = mean_se(ok)
+            right.plot([m] * 2, [y - 0.3, y + 0.3], color=c, linewidth=2.5, zorder=4)
+            if not np.isnan(se):
+                right.errorbar(m, y, xerr=se, color=c, capsize=4, linewidth=1.6, zorder=4)
         bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
         note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
         if note:
@@ -50,6 +56,6 @@ def compare(sw: Sweep, keys: list[str], title: str):
         if (vals[np.isfinite(vals)] > 0).any():
             log_x(right)
     right.set_xlabel(xlabel)
-    right.set_title(f"each dot a seed, bar = mean (of {sw.n_seeds})", loc="left")
+    fit_title(right, f"each dot a seed, bar = {AGGREGATE} (n = finished of {sw.n_seeds} seeds)")
     fig.suptitle(f"{title}\n{sw.describe()}")
     return fig

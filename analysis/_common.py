@@ -86,7 +86,7 @@ class Sweep:
         return int(self.runs.groupby(self.config_keys, dropna=False)["seed"].nunique().max())
 
     def has(self, key: str, min_values: int = 2) -> bool:
-        return key in self.swept and key in self.runs and self.runs[key].astype(str).nunique() >= min_values
+        return key in self.swept and key in self.runs and self.runs[key].nunique(dropna=False) >= min_values
 
     def need(self, *keys: str, any_of: bool = False, what: str | None = None) -> list[str]:
         """The keys that are swept; Skip when one (or, with any_of, all) is not."""
@@ -180,12 +180,27 @@ def groups(df: pd.DataFrame, keys: Sequence[str]) -> list[tuple[tuple, pd.DataFr
     return sorted(out, key=lambda t: [rank[k].get(v, 1e9) for k, v in zip(keys, t[0])])
 
 
+def value_label(key: str, v: Any, runs: pd.DataFrame | None = None) -> str:
+    """A config value as the user wrote it: a full batch (`full_batch` in `runs`, or a batch size that is NaN)
+    as `full` (`full (1437)` where the training-set size is known), numbers without trailing zeros."""
+    if key == "batch_size":
+        missing = v is None or (isinstance(v, float) and math.isnan(v))
+        full = missing
+        if not missing and runs is not None and "full_batch" in runs:
+            full = bool(runs.loc[runs["batch_size"] == v, "full_batch"].any())
+        if full:
+            return "full" if missing else f"full ({fmt(float(v))})"
+    if isinstance(v, (float, np.floating)) and float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return fmt(v)
+
+
 def group_label(keys: Sequence[str], values: Sequence[Any], runs: pd.DataFrame | None = None) -> str:
     if not keys:
         return "all runs"
     parts = []
     for k, v in zip(keys, values):
-        text = fmt(v)
+        text = value_label(k, v, runs)
         if k == "init.name" and runs is not None and v == "normal" and "init.std" in runs:
             stds = runs.loc[runs["init.name"] == v, "init.std"].unique()
             if len(stds) == 1 and "init.std" not in keys:
@@ -199,8 +214,70 @@ def legend_title(keys: Sequence[str]) -> str | None:
 
 
 def colors(n: int) -> list:
+    """n categorical colours (tab10, tab20 beyond ten): for unordered values such as optimizers."""
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
+
+
+SEQUENTIAL = "viridis"
+
+
+def sequential_colors(n: int) -> list:
+    """n colours of the SEQUENTIAL colormap, dark to light in value order; its pale yellow end is left out
+    (unreadable on white)."""
+    cmap = plt.get_cmap(SEQUENTIAL)
+    return [cmap(x) for x in np.linspace(0.0, 0.85, n)] if n > 1 else [cmap(0.0)]
+
+
+def is_ordered(keys: Sequence[str], runs: pd.DataFrame) -> bool:
+    """Whether the groups of `keys` have an order worth a sequential colormap: one key whose values are all
+    numbers (lr, batch size, init.std, ...); several keys or words (optimizers) are categories."""
+    if len(keys) != 1 or keys[0] not in runs:
+        return False
+    vals = runs[keys[0]].dropna()
+    return len(vals) > 0 and all(_sort_key(v)[0] == 0 and not isinstance(v, bool) for v in vals)
+
+
+def palette(keys: Sequence[str], runs: pd.DataFrame, n: int | None = None) -> list:
+    """The colours of the groups of `keys` (in `groups` order): sequential (viridis) for an ordered key,
+    categorical otherwise."""
+    n = len(groups(runs, keys)) if n is None else n
+    return sequential_colors(n) if is_ordered(keys, runs) else colors(n)
+
+
+# ---------------------------------------------------------------------------------------------- the aggregate
+AGGREGATE = "mean ± SE"     # what every plot and the report draw: mean and standard error over finished seeds
+
+
+def mean_se(values: Any) -> tuple[float, float, int]:
+    """(mean, standard error = sample std / √n, n) of the finite values; SE is NaN for n < 2 (one seed has no
+    spread to estimate), mean NaN for n = 0."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return math.nan, math.nan, 0
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan, n
+
+
+def mean_se_by(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """`mean_se` of `y` at each value of `x` (sorted), as columns mean, se, n; NaN rows of y ignored."""
+    d = df[[x, y]].dropna()
+    if d.empty:
+        return pd.DataFrame(columns=["mean", "se", "n"], dtype=float)
+    g = d.groupby(x, sort=True)[y]
+    out = pd.DataFrame({"mean": g.mean(), "n": g.count()})
+    out["se"] = g.std(ddof=1) / np.sqrt(out["n"])      # NaN where n == 1
+    return out[["mean", "se", "n"]]
+
+
+def se_band(ax, x, mean, se, color, floor: float | None = None) -> None:
+    """Shade mean ± SE (nothing where SE is unknown); `floor` keeps the band positive on a log axis."""
+    mean, se = np.asarray(mean, float), np.asarray(se, float)
+    lo, hi = mean - se, mean + se
+    if floor is not None:
+        lo = np.maximum(lo, floor)
+    ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
 
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -226,15 +303,38 @@ class _PlainLogFormatter(matplotlib.ticker.LogFormatterSciNotation):
 
 
 def log_y(ax) -> None:
+    """A log y axis labelled in plain numbers; spanning less than a decade, its minor ticks (0.2, 0.3, ...) are
+    labelled too, so the axis never shows a lone `1`. Turn off minor x ticks with `no_minor_x`, never
+    `ax.minorticks_off()` (it would take these away too)."""
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(_PlainLogFormatter())
     ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
 
 
 def log_x(ax, base: float = 10) -> None:
+    """A continuous log x axis in plain numbers (minor ticks labelled below a decade), as `log_y`."""
     ax.set_xscale("log", base=base)
     ax.xaxis.set_major_formatter(_PlainLogFormatter(base=base))
     ax.xaxis.set_minor_formatter(_PlainLogFormatter(base=base, labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+
+
+def no_minor_x(ax) -> None:
+    """No minor ticks on the x axis only (the y axis keeps its labelled minor ticks)."""
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def fit_title(ax, text: str, width_in: float | None = None, **kw) -> None:
+    """A left-aligned axes title wrapped to the axes' width (about 0.09 in per character at 12 pt), so that
+    neighbouring titles never run into each other."""
+    import textwrap
+
+    fig = ax.figure
+    # before layout the axes' position is its grid cell; a legend or labels beside it take about a quarter
+    width_in = width_in or 0.75 * ax.get_position().width * fig.get_figwidth()
+    size = kw.get("fontsize") or plt.rcParams["axes.titlesize"]
+    size = size if isinstance(size, (int, float)) else 12
+    chars = max(20, int(width_in / (0.0075 * size)))
+    ax.set_title(textwrap.fill(text, chars), loc="left", **kw)
 
 
 def log_band_floor(values: np.ndarray) -> float:

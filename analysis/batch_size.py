@@ -1,6 +1,6 @@
 """Batch size against final test loss and against wall-clock time, one line per combination of the other swept
-keys (optimizer, lr, ...): mean ± std over seeds, log2 batch-size axis (`full` = full-batch gradient descent at
-the right end).
+keys (optimizer, lr, ...): mean ± standard error over the seeds that finished, log2 batch-size axis (`full` =
+full-batch gradient descent: at the training-set size where known, else at the right end).
 
     python -m analysis.batch_size SWEEP [-o out.png]
 """
@@ -9,42 +9,40 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis._common import (Sweep, blown_up_note, cli, colors, group_label, groups, legend_title,
-                              log_band_floor, log_y, new_figure, plot_function)
+from analysis._common import (AGGREGATE, Sweep, blown_up_note, cli, group_label, groups, legend_title,
+                              log_band_floor, log_y, mean_se_by, new_figure, no_minor_x, palette, plot_function,
+                              se_band, value_label)
 
 
-def batch_positions(values: pd.Series) -> dict[str, float]:
-    """Batch size (as text) -> x position: the number itself; `full` at twice the largest number."""
-    labels = {str(v) for v in values.dropna()}
-    nums = sorted(int(v) for v in labels if v.isdigit())
-    pos = {str(n): float(n) for n in nums}
-    for v in labels - set(pos):
-        pos[v] = float(2 * nums[-1]) if nums else 1.0
-    return pos
+def batch_positions(runs: pd.DataFrame) -> pd.Series:
+    """Each run's x position: its batch size (numeric, from `load_runs`); a full batch of unknown size (NaN)
+    at twice the largest known size, so it sits at the right end."""
+    x = pd.to_numeric(runs["batch_size"], errors="coerce").astype(float)
+    known = x.dropna()
+    return x.fillna(2 * known.max() if len(known) else 1.0)
 
 
 @plot_function("batch_size")
 def plot_batch_size(sw: Sweep):
-    """Batch size vs final test loss and vs wall time (mean ± std over seeds)."""
+    """Batch size vs final test loss and vs wall time (mean ± SE over seeds)."""
     sw.need("batch_size")
     runs = sw.runs.copy()
-    pos = batch_positions(runs["batch_size"])
-    runs["_x"] = runs["batch_size"].astype(str).map(pos)
+    runs["_x"] = batch_positions(runs)
+    pos = {x: value_label("batch_size", v, runs) for x, v in zip(runs["_x"], runs["batch_size"])}
     hue = [k for k in sw.config_keys if k != "batch_size"]
     fig, axes = new_figure(ncols=2, width=5.6, height=4.3)
     panels = [(axes[0][0], "final_test_loss", f"final test loss ({sw.loss_unit})", True),
               (axes[0][1], "wall_s", "wall-clock time of the run (s)", False)]
     gs = groups(runs, hue)
     drawn_time: list[np.ndarray] = []
-    for (vals, g), c in zip(gs, colors(len(gs))):
+    for (vals, g), c in zip(gs, palette(hue, runs, len(gs))):
         note = blown_up_note(g)          # diverged/collapsed runs: counted in the label, never averaged
         label = group_label(hue, vals, runs) + (f" ({note})" if note else "")
         ok = g[g["status"] == "done"]
         for ax, metric, _, logy in panels:
-            stats = ok.groupby("_x")[metric].agg(["mean", "std"]).sort_index()
+            stats = mean_se_by(ok, "_x", metric)
             if stats.empty:
                 continue
-            std = stats["std"].fillna(0).to_numpy()
             mean = stats["mean"].to_numpy()
             if metric == "wall_s":
                 # runs trained in one pack share one wall time: draw each distinct line once
@@ -53,15 +51,12 @@ def plot_batch_size(sw: Sweep):
                     continue
                 drawn_time.append(series)
             ax.plot(stats.index, mean, "o-", color=c, label=label, markersize=5)
-            lo = mean - std
-            if logy:
-                lo = np.maximum(lo, log_band_floor(mean))
-            ax.fill_between(stats.index, lo, mean + std, color=c, alpha=0.18, linewidth=0)
-    ticks = sorted((x, v) for v, x in pos.items())
+            se_band(ax, stats.index, mean, stats["se"], c, floor=log_band_floor(mean) if logy else None)
+    ticks = sorted(pos.items())
     for ax, metric, ylabel, logy in panels:
         ax.set_xscale("log", base=2)
         ax.set_xticks([x for x, _ in ticks], [t for _, t in ticks])
-        ax.minorticks_off()
+        no_minor_x(ax)
         if logy and (runs[metric] > 0).any():
             log_y(ax)
         elif metric == "wall_s":
@@ -76,7 +71,8 @@ def plot_batch_size(sw: Sweep):
     if "pack_size" in runs and runs["pack_size"].fillna(1).max() > 1:
         note = "; a pack's runs share its time (one line each)"
     axes[0][1].set_title(f"same epochs for every batch size{note}", loc="left", fontsize=9)
-    fig.suptitle(f"Batch size: final test loss and training time (mean ± 1 std over seeds)\n{sw.describe()}")
+    fig.suptitle(f"Batch size: final test loss and training time ({AGGREGATE} over finished seeds)\n"
+                 f"{sw.describe()}")
     return fig
 
 

@@ -1,6 +1,7 @@
-"""Learning curves per configuration (optimizer, schedule, ... : every swept key but the seed): the median over
-seeds with a min-max band, train loss at every logged step and test loss at epoch ends, on a log loss axis.
-With many configurations the rows split by the first swept key (e.g. one row per optimizer).
+"""Learning curves per configuration (optimizer, schedule, ... : every swept key but the seed): the mean over the
+seeds that finished with a ± standard-error band, train loss at every logged step and test loss at epoch ends,
+on a log loss axis; runs that diverged or collapsed are drawn one by one (dashed, counted in the legend), never
+averaged in. With many configurations the rows split by the first swept key (e.g. one row per optimizer).
 
     python -m analysis.learning_curves SWEEP [-o out.png]
 """
@@ -8,40 +9,44 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis._common import (Skip, Sweep, blown_up_note, cli, colors, group_label, groups, legend_outside,
-                              legend_title, log_y, new_figure, plot_function, short)
+from analysis._common import (AGGREGATE, BLOWN_UP, Skip, Sweep, blown_up_note, cli, fit_title, group_label,
+                              groups, legend_outside, legend_title, log_y, mean_se_by, new_figure, plot_function,
+                              se_band, short)
+from analysis._common import palette as group_colors
 
 MAX_LINES = 8
 MAX_ROWS = 6
 FACET_FIRST = ("optimizer.name", "schedule.name", "init.name", "sampling", "batch_size")
 
 
-def seed_band(h: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """Median, min and max of `y` over the runs of `h` at each `x` (rows where y is NaN are ignored)."""
-    d = h[[x, y]].dropna()
-    if d.empty:
-        return pd.DataFrame(columns=["median", "min", "max", "n"])
-    return d.groupby(x)[y].agg(["median", "min", "max", "count"]).rename(columns={"count": "n"})
+def seed_mean_se(h: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Mean, standard error and n of `y` over the runs of `h` at each `x` (rows where y is NaN ignored)."""
+    return mean_se_by(h, x, y)
 
 
 def draw_curves(ax, hist: pd.DataFrame, runs: pd.DataFrame, keys: list[str], y: str, *, x: str = "epoch",
                 palette: dict | None = None, label_diverged: bool = True) -> None:
-    """One median line with a min-max band per group of `keys` (groups in `runs` order)."""
+    """Per group of `keys` (in `runs` order): the mean ± SE over its finished (done) runs, and each run that
+    blew up as its own thin dashed line (drawn, and counted in the label, never averaged in)."""
     gs = groups(runs, keys)
-    cols = colors(len(gs))
+    cols = group_colors(keys, runs, len(gs))
     for (vals, g), c in zip(gs, cols):
         c = palette.get(vals, c) if palette else c
-        h = hist[hist["run_id"].isin(g["run_id"])]
-        band = seed_band(h, x, y)
-        if band.empty:
-            continue
+        h = hist[hist["run_id"].isin(g.loc[g["status"] == "done", "run_id"])]
         label = group_label(keys, vals, runs)
-        note = blown_up_note(g, of=len(g))     # diverged and collapsed runs are in the band: say how many
+        note = blown_up_note(g, of=len(g))
         if note and label_diverged:
-            label += f" ({note})"
-        ax.plot(band.index, band["median"], color=c, label=label)
-        if len(g) > 1:
-            ax.fill_between(band.index, band["min"], band["max"], color=c, alpha=0.18, linewidth=0)
+            label += f" ({note}, dashed)"
+        stats = seed_mean_se(h, x, y)
+        if not stats.empty:
+            ax.plot(stats.index, stats["mean"], color=c, label=label)
+            se_band(ax, stats.index, stats["mean"], stats["se"], c)
+            label = None
+        for rid in g.loc[g["status"].isin(BLOWN_UP), "run_id"]:
+            one = hist.loc[hist["run_id"] == rid, [x, y]].dropna()
+            if len(one):
+                ax.plot(one[x], one[y], color=c, linestyle="--", linewidth=1.0, alpha=0.7, label=label)
+                label = None
 
 
 def _facets(sw: Sweep) -> tuple[str | None, list[str]]:
@@ -55,7 +60,7 @@ def _facets(sw: Sweep) -> tuple[str | None, list[str]]:
 
 @plot_function("learning_curves")
 def plot_learning_curves(sw: Sweep, metrics: tuple[str, ...] = ("train_loss", "test_loss")):
-    """Learning curves per optimizer/schedule: median over seeds with a min-max band, log loss axis."""
+    """Learning curves per optimizer/schedule: mean ± SE over finished seeds, blow-ups dashed, log loss axis."""
     hist = sw.history
     if hist.empty:
         raise Skip("no run has a history.parquet yet")
@@ -64,15 +69,15 @@ def plot_learning_curves(sw: Sweep, metrics: tuple[str, ...] = ("train_loss", "t
     rows = [(None, sw.runs)] if facet is None else \
         [(vals[0], g) for vals, g in groups(sw.runs, [facet])][:MAX_ROWS]
     fig, axes = new_figure(ncols=len(metrics), nrows=len(rows), width=5.4, height=3.6 if facet else 4.2)
-    names = {"train_loss": "train loss (mean over each logging interval)", "test_loss": "test loss (epoch ends)",
-             "test_acc": "test accuracy (epoch ends)"}
+    names = {"train_loss": "train loss (mean per logging interval)", "test_loss": "test loss (at epoch ends)",
+             "test_acc": "test accuracy (at epoch ends)"}
     # one colour per hue value across all rows
     all_groups = [vals for vals, _ in groups(sw.runs, hue)]
-    palette = dict(zip(all_groups, colors(len(all_groups))))
+    colours = dict(zip(all_groups, group_colors(hue, sw.runs, len(all_groups))))
     for r, (fval, fruns) in enumerate(rows):
         for c, m in enumerate(metrics):
             ax = axes[r][c]
-            draw_curves(ax, hist, fruns, hue, m, palette=palette)
+            draw_curves(ax, hist, fruns, hue, m, palette=colours)
             if m.endswith("loss") and (hist[m] > 0).any():
                 log_y(ax)
             ax.set_ylabel(f"{m.replace('_', ' ')} ({sw.loss_unit})" if m.endswith("loss") else m.replace("_", " "))
@@ -81,11 +86,12 @@ def plot_learning_curves(sw: Sweep, metrics: tuple[str, ...] = ("train_loss", "t
             title = names.get(m, m)
             if facet is not None:
                 title = f"{short(facet)}={group_label([facet], (fval,), sw.runs)}: " + title.split(" (")[0]
-            ax.set_title(title, loc="left")
+            fit_title(ax, title)
         legend_outside(axes[r][-1], legend_title(hue) if hue else None)
     extra = "" if facet is None or len(rows) == len(groups(sw.runs, [facet])) else \
         f" (first {MAX_ROWS} {short(facet)} values)"
-    fig.suptitle(f"Learning curves: median over seeds, band = min-max over seeds{extra}\n{sw.describe()}")
+    fig.suptitle(f"Learning curves: {AGGREGATE} over finished seeds, diverged/collapsed runs dashed{extra}\n"
+                 f"{sw.describe()}")
     return fig
 
 

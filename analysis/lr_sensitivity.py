@@ -1,6 +1,7 @@
 """Final test loss (and accuracy) against the learning rate, one line per optimizer (or per combination of the
-other swept keys): the mean over seeds with a ±1 std band, on a log lr axis; runs that diverged or collapsed
-are marked ✕ at the top (counted, never averaged).
+other swept keys): the mean ± standard error over the seeds that finished, on a log lr axis (a tick per rate of
+a grid; a continuous axis for many rates, e.g. random search); runs that diverged or collapsed are marked ✕ at
+the top (counted, never averaged).
 
     python -m analysis.lr_sensitivity SWEEP [-o out.png]
 """
@@ -9,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from analysis._common import (BLOWN_UP, Sweep, blown_up_label, cli, colors, fmt, group_label, groups,
-                              legend_outside, legend_title, log_band_floor, log_y, new_figure, plot_function)
+from analysis._common import (AGGREGATE, BLOWN_UP, Sweep, blown_up_label, cli, fmt, group_label, groups,
+                              legend_outside, legend_title, log_band_floor, log_x, log_y, mean_se, new_figure,
+                              no_minor_x, palette, plot_function, se_band)
 
 
 MARK_ROW = 0.055   # axes fraction per row of divergence marks
+MAX_LR_TICKS = 8   # more distinct rates than this (random search) get a continuous log axis, not a tick each
 
 
 def _make_room(ax, frac: float, top: bool, logy: bool) -> None:
@@ -25,9 +28,19 @@ def _make_room(ax, frac: float, top: bool, logy: bool) -> None:
     ax.set_ylim(*(f[1](a), f[1](a + span)) if top else (f[1](b - span), f[1](b)))
 
 
+def lr_axis(ax, lrs: list[float]) -> None:
+    """The log learning-rate axis: a labelled tick at each rate of a grid (a few values), else (random search,
+    many distinct rates) a continuous log axis with its usual decade ticks, never a crowd of labels."""
+    if len(lrs) <= MAX_LR_TICKS:
+        ax.set_xticks(lrs, [fmt(float(v)) for v in lrs], minor=False)
+        no_minor_x(ax)
+    else:
+        log_x(ax)
+
+
 @plot_function("lr_sensitivity")
 def plot_lr_sensitivity(sw: Sweep):
-    """Final test loss vs learning rate per optimizer (mean ± std over seeds, diverged runs marked)."""
+    """Final test loss vs learning rate per optimizer (mean ± SE over seeds, diverged runs marked)."""
     sw.need("lr")
     runs = sw.runs
     hue = [k for k in sw.config_keys if k != "lr"]
@@ -36,28 +49,25 @@ def plot_lr_sensitivity(sw: Sweep):
         metrics.append(("final_test_acc", "final test accuracy", False))
     fig, axes = new_figure(ncols=len(metrics), width=5.6, height=4.3)
     gs = groups(runs, hue)
-    cols = colors(len(gs))
+    cols = palette(hue, runs, len(gs))
     diverging = [vals for vals, g in gs if g["status"].isin(BLOWN_UP).any()]
     for ax, (metric, ylabel, logy) in zip(axes[0], metrics):
         done = runs.loc[runs["status"] == "done", metric].to_numpy(float)
         logy = logy and bool((done[np.isfinite(done)] > 0).any())
         top = metric.endswith("loss")   # ✕ where a loss blew up: above a loss curve, below an accuracy curve
         for (vals, g), c in zip(gs, cols):
-            xs, mean, std, div = [], [], [], []
+            xs, mean, se, div = [], [], [], []
             for lr, at in g.groupby("lr", sort=True):
-                ok = at[at["status"] == "done"][metric].dropna().to_numpy(float)
                 bad = int(at["status"].isin(BLOWN_UP).sum())
                 if bad:
                     div.append((lr, bad, len(at)))
+                m, e, _ = mean_se(at.loc[at["status"] == "done", metric])
                 xs.append(lr)
-                mean.append(ok.mean() if len(ok) else np.nan)
-                std.append(ok.std(ddof=1) if len(ok) > 1 else 0.0)
-            xs, mean, std = np.array(xs, float), np.array(mean), np.array(std)
+                mean.append(m)
+                se.append(e)
+            xs, mean, se = np.array(xs, float), np.array(mean), np.array(se)
             ax.plot(xs, mean, "o-", color=c, label=group_label(hue, vals, runs), markersize=5)
-            lo, hi = mean - std, mean + std
-            if logy:
-                lo = np.maximum(lo, log_band_floor(np.concatenate([mean, hi])))
-            ax.fill_between(xs, lo, hi, color=c, alpha=0.18, linewidth=0)
+            se_band(ax, xs, mean, se, c, floor=log_band_floor(mean) if logy else None)
             if div:
                 row = diverging.index(vals)          # one row of ✕ per line: marks at one lr never overlap
                 y = 1 - (row + 0.7) * MARK_ROW if top else (row + 0.7) * MARK_ROW
@@ -77,8 +87,7 @@ def plot_lr_sensitivity(sw: Sweep):
     any_diverged = bool(diverging)
     lrs = sorted(runs["lr"].dropna().unique())
     for ax in axes[0]:
-        ax.set_xticks(lrs, [fmt(float(v)) for v in lrs], minor=False)
-        ax.minorticks_off() if len(lrs) <= 8 else None
+        lr_axis(ax, lrs)
     ax = axes[0][-1]
     legend_outside(ax, legend_title(hue))
     if any_diverged:
@@ -87,7 +96,7 @@ def plot_lr_sensitivity(sw: Sweep):
         labels.append(f"{blown_up_label(runs)} (n/seeds)")
         ax.legend(handles, labels, title=legend_title(hue), loc="upper left", bbox_to_anchor=(1.02, 1.0),
                   borderaxespad=0, frameon=False)
-    fig.suptitle(f"Final test metrics vs learning rate (mean ± 1 std over seeds)\n{sw.describe()}")
+    fig.suptitle(f"Final test metrics vs learning rate ({AGGREGATE} over finished seeds)\n{sw.describe()}")
     return fig
 
 

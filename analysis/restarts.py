@@ -1,5 +1,5 @@
 """How much the outcome depends on the seed alone: the distribution of the final test loss (and accuracy) over
-the seeds (restarts) of each configuration, each seed a dot, with median and spread.
+the seeds (restarts) of each configuration, each seed a dot, with the mean ± standard error and the range.
 
     python -m analysis.restarts SWEEP [-o out.png]
 """
@@ -7,22 +7,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import (BLOWN_UP, Skip, Sweep, cli, colors, group_label, groups, log_x, new_figure,
-                              plot_function)
+from analysis._common import (AGGREGATE, BLOWN_UP, Skip, Sweep, cli, group_label, groups, log_x,
+                              mean_se, new_figure, palette, plot_function)
+from sweep.report import SELECTION_METRIC, lower_is_better
 
 MAX_CONFIGS = 30
 
 
 @plot_function("restarts")
 def plot_restarts(sw: Sweep):
-    """Restarts spread: the distribution of the final test loss over seeds, per configuration."""
+    """Restarts spread: the final test loss of every seed per configuration, with mean ± SE and range."""
     sw.need("seed")
     runs = sw.runs
     keys = sw.config_keys
     gs = groups(runs, keys)
-    if len(gs) > MAX_CONFIGS:   # keep the best configurations (lowest median loss) readable
-        med = {vals: g.loc[g["status"] == "done", "final_test_loss"].median() for vals, g in gs}
-        gs = sorted(gs, key=lambda t: (np.isnan(med[t[0]]), med[t[0]]))[:MAX_CONFIGS]
+    if len(gs) > MAX_CONFIGS:   # keep the best configurations (by the report's selection metric) readable
+        sign = 1 if lower_is_better() else -1
+        score = {vals: sign * mean_se(g.loc[g["status"] == "done", SELECTION_METRIC])[0] for vals, g in gs}
+        gs = sorted(gs, key=lambda t: (np.isnan(score[t[0]]), score[t[0]]))[:MAX_CONFIGS]
     if not gs:
         raise Skip("no runs")
     metrics = [("final_test_loss", f"final test loss ({sw.loss_unit})", True)]
@@ -30,7 +32,7 @@ def plot_restarts(sw: Sweep):
         metrics.append(("final_test_acc", "final test accuracy", False))
     fig, axes = new_figure(ncols=len(metrics), width=5.4, height=max(3.6, 0.42 * len(gs) + 1.9))
     rng = np.random.default_rng(0)
-    cols = colors(len(gs))
+    cols = palette(keys, runs, len(gs))
     for ax, (metric, xlabel, logx) in zip(axes[0], metrics):
         for i, ((vals, g), c) in enumerate(zip(gs, cols)):
             y = len(gs) - 1 - i
@@ -38,7 +40,10 @@ def plot_restarts(sw: Sweep):
             if len(ok):
                 ax.hlines(y, ok.min(), ok.max(), color=c, linewidth=1.2, alpha=0.7)
                 ax.scatter(ok, y + rng.uniform(-0.15, 0.15, len(ok)), color=c, s=26, alpha=0.85, zorder=3)
-                ax.plot([np.median(ok)] * 2, [y - 0.32, y + 0.32], color=c, linewidth=2.5, zorder=4)
+                m, se, _ = mean_se(ok)
+                ax.plot([m] * 2, [y - 0.32, y + 0.32], color=c, linewidth=2.5, zorder=4)
+                if not np.isnan(se):
+                    ax.errorbar(m, y, xerr=se, color=c, capsize=4, linewidth=1.6, zorder=4)
                 if metric == "final_test_loss" and len(ok) > 1:
                     ax.annotate(f"sd {ok.std(ddof=1):.2g}", (1.0, y), xycoords=("axes fraction", "data"),
                                 xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.35")
@@ -61,7 +66,8 @@ def plot_restarts(sw: Sweep):
         for tick, c in zip(axes[0][0].get_yticklabels(), cols):
             tick.set_color(c)
     shown = "" if len(gs) == len(groups(runs, keys)) else f" (the {len(gs)} best configurations)"
-    fig.suptitle(f"Spread over restarts: each dot one seed, bar = median, line = range{shown}\n{sw.describe()}")
+    fig.suptitle(f"Spread over restarts: each dot one seed, bar = {AGGREGATE}, line = range{shown}\n"
+                 f"{sw.describe()}")
     return fig
 
 

@@ -1,6 +1,7 @@
 """Learning-rate schedules: the rate each schedule actually applied (relative to the base lr, from the runs'
 histories) and the train loss it gave. When other keys were swept too (optimizer, lr, batch size), each schedule
-is shown at its best setting: the configuration with the lowest mean final test loss.
+is shown at its best setting: the configuration with the best mean of the report's selection metric; curves
+are the mean ± standard error over the seeds that finished.
 
     python -m analysis.schedules SWEEP [-o out.png]
 """
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import (Skip, Sweep, cli, colors, fmt, group_label, groups, legend_outside, legend_title,
-                              log_y, new_figure, plot_function, short)
-from analysis.learning_curves import seed_band
+from analysis._common import (AGGREGATE, Skip, Sweep, cli, fit_title, group_label, groups, legend_outside,
+                              legend_title, log_y, mean_se_by, new_figure, palette, plot_function, se_band, short,
+                              value_label)
+from sweep.report import SELECTION_METRIC, lower_is_better
 
 SCHEDULE_KEYS = ("schedule.name", "schedule.gamma", "schedule.step_size", "schedule.decay", "schedule.min_lr",
                  "schedule.warmup_steps", "schedule.pct_start")
@@ -29,15 +31,15 @@ def plot_schedules(sw: Sweep):
     fig, axes = new_figure(ncols=2, width=5.6, height=4.3)
     ax_lr, ax_loss = axes[0]
     gs = groups(runs, sched)
-    for (vals, g), c in zip(gs, colors(len(gs))):
+    for (vals, g), c in zip(gs, palette(sched, runs, len(gs))):
         label = group_label(sched, vals, runs)
         best = g
         if others:
-            per = [(cfg, sub, sub.loc[sub["status"] == "done", "final_test_loss"].mean())
+            sign = 1 if lower_is_better() else -1
+            per = [(cfg, sub, sign * sub.loc[sub["status"] == "done", SELECTION_METRIC].mean())
                    for cfg, sub in groups(g, others)]
-            per = [p for p in per if not np.isnan(p[2])] or per
             cfg, best, _ = min(per, key=lambda p: (np.isnan(p[2]), p[2]))
-            label += " (" + ", ".join(f"{short(k)}={fmt(v)}" for k, v in zip(others, cfg)) + ")"
+            label += " (" + ", ".join(f"{short(k)}={value_label(k, v, runs)}" for k, v in zip(others, cfg)) + ")"
         h = hist[hist["run_id"].isin(best["run_id"])].copy()
         if h.empty:
             continue
@@ -45,17 +47,17 @@ def plot_schedules(sw: Sweep):
         h["lr_rel"] = h[lr_col] / h["run_id"].map(base)
         one = h[h["run_id"] == h["run_id"].iloc[0]]
         ax_lr.plot(one["epoch"], one["lr_rel"], color=c, label=label)
-        band = seed_band(h, "epoch", "train_loss")
-        ax_loss.plot(band.index, band["median"], color=c, label=label)
-        if len(best) > 1:
-            ax_loss.fill_between(band.index, band["min"], band["max"], color=c, alpha=0.18, linewidth=0)
+        done = h[h["run_id"].isin(best.loc[best["status"] == "done", "run_id"])]
+        stats = mean_se_by(done if len(done) else h, "epoch", "train_loss")
+        ax_loss.plot(stats.index, stats["mean"], color=c, label=label)
+        se_band(ax_loss, stats.index, stats["mean"], stats["se"], c)
     ax_lr.set_ylabel("learning rate / base lr")
     ax_lr.set_ylim(bottom=0)
-    ax_lr.set_title("the rate applied (sampled every logged step)", loc="left")
+    fit_title(ax_lr, "the rate applied (sampled every logged step)")
     if (hist["train_loss"] > 0).any():
         log_y(ax_loss)
     ax_loss.set_ylabel(f"train loss ({sw.loss_unit})")
-    ax_loss.set_title("train loss: median over seeds, band = min-max", loc="left")
+    fit_title(ax_loss, f"train loss: {AGGREGATE} over finished seeds")
     for ax in (ax_lr, ax_loss):
         ax.set_xlabel("epoch (passes over the training set)")
     legend_outside(ax_loss, legend_title(sched))

@@ -13,6 +13,7 @@ commands:
   collect SWEEP_DIR        one row per run as parquet/csv (see `sweep collect --help`)
   report SWEEP_DIR         plots and a summary table in the sweep's folder
   sync SWEEP_DIR           upload a sweep's offline wandb runs
+  check MODULE.CLS --like X  check your own optimizer against torch.optim's X (see `sweep check --help`)
 
 `sweep run --help` lists the config groups and keys; `sweep run --cfg job` prints the resolved config.
 Tab completion (bash): eval "$(sweep run -sc install=bash)"
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             fail(msg)
         return
     commands = {"status": "sweep.status", "collect": "sweep.collect", "report": "sweep.report",
-                "sync": "sweep.sync"}
+                "sync": "sweep.sync", "check": "sweep.check"}
     if command not in commands:
         from sweep.errors import fail
 

@@ -5,6 +5,9 @@
 
 Config keys are flattened with dots (`optimizer.name`, `schedule.name`, `model.hidden`); lists and dicts become
 compact JSON strings (`model.hidden` = "[64,64]") so every column can be grouped on and written to parquet/csv.
+`batch_size` is a number (`full` becomes the training-set size where a run's files state it, else NaN) with a
+boolean `full_batch` beside it; optimizer knobs the run's optimizer does not read (`optimizer.betas` of an SGD
+run) are NaN, per `sweep.config.OPTIMIZER_KNOBS` (`tidy`).
 The swept keys of sweep.json come first (a swept config group such as `optimizer` is its `optimizer.name`
 column) and are also in `frame.attrs["swept"]`. `frame.attrs["config_keys"]` are the columns that tell one
 configuration from another (`config_keys`): the swept keys but the seed, plus any other semantic config value
@@ -43,9 +46,11 @@ SWEEP_FILE = "sweep.json"
 # Folders inside a sweep folder that are not runs.
 NOT_RUNS = {"code", "submitit", "report", ".hydra", "wandb"}
 # Summary fields in the order they follow the swept keys; the rest of summary.json comes after the config.
-METRICS = ("status", "final_test_loss", "final_test_acc", "final_train_loss", "best_test_loss", "best_test_acc",
+METRICS = ("status", "final_val_loss", "final_val_acc", "final_test_loss", "final_test_acc", "final_train_loss",
+           "best_val_loss", "best_val_acc", "best_val_epoch", "test_loss_at_best_val", "test_acc_at_best_val",
            "diverged_step", "diverged_loss", "step", "total_steps", "steps_per_epoch", "wall_s", "samples_per_s")
-FLOATS = ("final_test_loss", "final_test_acc", "final_train_loss", "best_test_loss", "best_test_acc",
+FLOATS = ("final_val_loss", "final_val_acc", "final_test_loss", "final_test_acc", "final_train_loss",
+          "best_val_loss", "best_val_acc", "best_val_epoch", "test_loss_at_best_val", "test_acc_at_best_val",
           "diverged_loss", "wall_s", "samples_per_s")
 INTS = ("diverged_step", "step", "total_steps", "steps_per_epoch", "pack_size", "loss_evals")
 # Summary fields whose name is also a config key with another meaning.
@@ -429,6 +434,82 @@ def _numeric(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+# Where a run's training-set size may be written (a full batch is that many examples).
+TRAIN_SIZE_FIELDS = ("n_train", "train_size")
+
+
+def _train_size(df: pd.DataFrame) -> pd.Series:
+    """Each run's training-set size: its summary's `n_train` (or `train_size`) where given, else the generated
+    data's `data.n_samples` less its test split (`data.test_fraction`), else NaN (a fixed dataset such as digits
+    whose size no run file states)."""
+    import numpy as np
+
+    size = pd.Series(np.nan, index=df.index)
+    for c in TRAIN_SIZE_FIELDS:
+        if c in df:
+            size = size.fillna(pd.to_numeric(df[c], errors="coerce"))
+    if "data.n_samples" in df:
+        n = pd.to_numeric(df["data.n_samples"], errors="coerce")
+        frac = pd.to_numeric(df["data.test_fraction"], errors="coerce") if "data.test_fraction" in df else np.nan
+        # num_test_samples's rounding (half to even, as Python's round), for a whole column at once
+        size = size.fillna(n - (n * frac).round())
+    return size
+
+
+def tidy_batch_size(df: pd.DataFrame) -> pd.DataFrame:
+    """`batch_size` as numbers (sortable, numeric in parquet): an integer as typed, and for `full` the run's
+    training-set size (`_train_size`, NaN where unknown); plus a boolean `full_batch` column right after it,
+    True where the user typed `full`. The typed value stays recoverable: `full` where full_batch, else the
+    number. A frame without batch_size is returned unchanged."""
+    if "batch_size" not in df:
+        return df
+    typed = df["batch_size"]
+    full = typed.astype(str).str.strip().str.lower().eq("full")
+    numeric = pd.to_numeric(typed.where(~full), errors="coerce").astype(float)
+    if full.any():
+        numeric = numeric.where(~full, _train_size(df))
+    df = df.copy()
+    df["batch_size"] = numeric
+    df.insert(df.columns.get_loc("batch_size") + 1, "full_batch", full.astype(bool))
+    return df
+
+
+def blank_unread_knobs(df: pd.DataFrame) -> pd.DataFrame:
+    """Optimizer knobs the run's optimizer does not read (`optimizer.betas` of an SGD run: the schema's default,
+    never used) as NaN, per `sweep.config.OPTIMIZER_KNOBS`; runs of an optimizer that table does not know keep
+    their values."""
+    if "optimizer.name" not in df:
+        return df
+    from sweep.config import OPTIMIZER_KNOBS   # lazily: sweep.config loads torch, the readers need it only here
+
+    knobs = {k for reads in OPTIMIZER_KNOBS.values() for k in reads}
+    cols = [f"optimizer.{k}" for k in sorted(knobs) if f"optimizer.{k}" in df]
+    if not cols:
+        return df
+    df = df.copy()
+    name = df["optimizer.name"]
+    for col in cols:
+        knob = col.split(".", 1)[1]
+        readers = [o for o, reads in OPTIMIZER_KNOBS.items() if knob in reads]
+        unread = name.isin(list(OPTIMIZER_KNOBS)) & ~name.isin(readers)
+        if unread.any():
+            df[col] = df[col].astype(object).where(~unread, float("nan"))
+            df[col] = df[col].infer_objects()
+    return df
+
+
+def tidy(df: pd.DataFrame, swept: Sequence[str] = ()) -> pd.DataFrame:
+    """The frame's config columns made analysable: numeric `batch_size` with `full_batch`, and unread optimizer
+    knobs empty (see `tidy_batch_size`, `blank_unread_knobs`). With batch_size among the `swept` keys (which
+    lead the frame), full_batch follows them, so the frame still reads run_id, swept keys, status, ..."""
+    df = blank_unread_knobs(tidy_batch_size(df))
+    if "batch_size" in swept and "full_batch" in df:
+        cols = [c for c in df.columns if c != "full_batch"]
+        at = max(cols.index(k) for k in swept if k in cols) + 1
+        df = df[[*cols[:at], "full_batch", *cols[at:]]]
+    return df
+
+
 def _order(df: pd.DataFrame, swept: list[str], config_cols: list[str]) -> pd.DataFrame:
     first = ["run_id", *swept, *[m for m in METRICS if m in df]]
     rest_cfg = [c for c in config_cols if c not in first]
@@ -479,7 +560,7 @@ def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
     readable = pd.Series(has_config, index=df.index) if rows else None
     swept = swept_columns(record.get("swept") or [], df.columns) if record.get("swept") is not None \
         else infer_swept(df, cfg_cols, readable)
-    df = _order(df, swept, cfg_cols)
+    df = tidy(_order(df, swept, cfg_cols), swept)
     df.attrs.update(swept=swept, config_keys=config_keys(df, swept, cfg_cols, readable),
                     name=record.get("name") or sweep_dir.name, sweep_dir=str(sweep_dir))
     return df
@@ -636,7 +717,7 @@ def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
     swept = swept_columns(tag_keys, df.columns) if tag_keys else []
     if len(df) > 1:
         swept = [c for c in swept if df[c].astype(str).nunique(dropna=False) > 1] or infer_swept(df, cfg_cols)
-    df = _order(df, swept, cfg_cols)
+    df = tidy(_order(df, swept, cfg_cols), swept)
     df.attrs.update(swept=swept, config_keys=config_keys(df, swept, cfg_cols),
                     name=next(iter(groups)) if len(groups) == 1 else None)
     return df
@@ -651,7 +732,8 @@ def from_wandb(path: str, group: str) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------------------------- writing
 def arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
-    """Columns of mixed Python types (batch_size = 64 or 'full') as strings, so parquet can store them."""
+    """Columns of mixed Python types (a hand-edited config value: 64 or 'x') as strings, so parquet can store
+    them."""
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object:
@@ -679,10 +761,11 @@ def short_table(df: pd.DataFrame, limit: int = 30) -> str:
     """The first `limit` runs, best first: run_id, the swept keys (and any other config value that tells
     configurations apart), status and the final metrics."""
     swept = [*df.attrs.get("swept", []), *df.attrs.get("config_keys", [])]
-    cols = ["run_id", *swept, *[c for c in ("status", "final_test_loss", "final_test_acc", "wall_s") if c in df]]
+    cols = ["run_id", *swept, *[c for c in ("status", "final_val_loss", "final_test_loss", "final_test_acc", "wall_s")
+                                if c in df]]
     view = df[list(dict.fromkeys(cols))]
-    if "final_test_loss" in view and view["final_test_loss"].notna().any():
-        view = view.sort_values("final_test_loss", na_position="last")
+    if "final_val_loss" in view and view["final_val_loss"].notna().any():   # best first: on validation
+        view = view.sort_values("final_val_loss", na_position="last")
     text = view.head(limit).to_string(index=False, float_format=lambda x: f"{x:.4g}")
     if len(view) > limit:
         text += f"\n... {len(view) - limit} more (write them all with -o runs.parquet)"

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from sweep import model as mlp
-from sweep.data import load_dataset
+from sweep.data import load_splits
 from sweep.graph_step import CapturedStep, graph_ready
 from sweep.optim import adagrad, adam, rmsprop, sgd
 from sweep.optim.base import is_zero
@@ -113,7 +113,7 @@ def dataset(data_cfg: dict, device: torch.device | str = "cpu", dtype: torch.dty
     if key not in _DATASETS:
         if len(_DATASETS) >= 4:
             _DATASETS.pop(next(iter(_DATASETS)))
-        _DATASETS[key] = load_dataset(data_cfg, device=device, dtype=dtype)
+        _DATASETS[key] = load_splits(data_cfg, device=device, dtype=dtype)
     return _DATASETS[key]
 
 
@@ -424,10 +424,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def _evaluate(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Test loss and accuracy [K] of every model, on the whole test set (in chunks to bound memory)."""
+    def _evaluate(self, x: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """Loss and accuracy [K] of every model on a whole held-out part (x, y), in chunks to bound memory."""
         params = [p.detach() for p in self.state.stacked_params()]
-        x, y = self.data.x_test, self.data.y_test
         k = params[0].shape[0]
         loss = torch.zeros(k, dtype=torch.float64, device=self.device)
         correct = torch.zeros(k, dtype=torch.float64, device=self.device)
@@ -476,7 +475,10 @@ class Trainer:
             st.peak_loss = np.fmax(st.peak_loss, np.where(np.isfinite(losses), losses, -np.inf).max(axis=0))
             row_base = {"step": step, "epoch": step / self.spe, "lr": None}
             norms = norm.double().cpu().numpy() if norm is not None else None
-            test_loss, test_acc = self._evaluate() if j == self.spe - 1 else (None, None)
+            held_out = {}   # at epoch ends: validation (what choices are made on) and test (only reported)
+            if j == self.spe - 1:
+                for part in ("val", "test"):
+                    held_out[part] = self._evaluate(getattr(self.data, f"x_{part}"), getattr(self.data, f"y_{part}"))
             keep = []
             for k, run in enumerate(st.runs):
                 bad = ~np.isfinite(losses[:, k]) | (losses[:, k] > factor * float(st.init_loss[k]))
@@ -488,10 +490,10 @@ class Trainer:
                 keep.append(k)
                 row = dict(row_base, lr=float(lr_host[j, k]), train_loss=float(losses[:, k].mean()),
                            grad_norm=float(norms[k]) if norms is not None else float("nan"))
-                if test_loss is not None:
-                    row["test_loss"] = float(test_loss[k])
-                    if test_acc is not None:
-                        row["test_acc"] = float(test_acc[k])
+                for part, (loss_k, acc_k) in held_out.items():
+                    row[f"{part}_loss"] = float(loss_k[k])
+                    if acc_k is not None:
+                        row[f"{part}_acc"] = float(acc_k[k])
                 run.history.append(row)
                 run.tracker.log([row])
             n_buf = 0
@@ -534,6 +536,8 @@ class Trainer:
     def _summary(self, run: Run, step: int, wall: float, status: str) -> dict:
         h = run.history
         tests = [r for r in h if "test_loss" in r]
+        vals = [r for r in h if "val_loss" in r]
+        best = min(vals, key=lambda r: r["val_loss"]) if vals else None   # early stopping on validation
         wall_total = run.summary.get("wall_s_before", 0.0) + wall
         trained = step - self.start_step
         speed = trained * self.batch / wall if trained > 0 and wall > 0 else run.summary.get("samples_per_s_before")
@@ -542,8 +546,14 @@ class Trainer:
              "final_train_loss": h[-1]["train_loss"] if h else None,
              "final_test_loss": tests[-1]["test_loss"] if tests else None,
              "final_test_acc": tests[-1].get("test_acc") if tests else None,
-             "best_test_loss": min(r["test_loss"] for r in tests) if tests else None,
-             "best_test_acc": max(r.get("test_acc", float("nan")) for r in tests) if tests and self.data.task == "classification" else None,
+             "final_val_loss": vals[-1]["val_loss"] if vals else None,
+             "final_val_acc": vals[-1].get("val_acc") if vals else None,
+             "best_val_loss": best["val_loss"] if best else None,
+             "best_val_acc": best.get("val_acc") if best else None,
+             "best_val_epoch": best["epoch"] if best else None,
+             # the test numbers of the epoch chosen on validation (never a best taken over test itself)
+             "test_loss_at_best_val": best.get("test_loss") if best else None,
+             "test_acc_at_best_val": best.get("test_acc") if best else None,
              "diverged_step": run.summary.get("diverged_step"), "diverged_loss": run.summary.get("diverged_loss"),
              "wall_s": wall_total, "samples_per_s": speed,
              "resumed_from_step": self.start_step, "steps_this_process": trained,
@@ -561,7 +571,7 @@ class Trainer:
         summary = self._summary(run, step, wall, status=status)
         if status == "diverged":  # its last metrics describe a model on its way to diverging: not results
             summary.update(step=summary["diverged_step"], final_train_loss=None, final_test_loss=None,
-                           final_test_acc=None)
+                           final_test_acc=None, final_val_loss=None, final_val_acc=None)
         write_json(run.dir.summary, summary)
         run.summary.update(summary)
         run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})

@@ -1,10 +1,12 @@
 """`sweep report SWEEP [-o DIR]`: every plot that applies to the sweep, and report.md, in SWEEP/report/.
 
 report.md says what was run (command, swept keys, status counts), then a table with one row per configuration
-(every config value that differs between runs but the seed, so two configs are never averaged as seeds): how
-many seeds, how many diverged, collapsed or failed, and the mean ± std over the seeds that finished (`done`) of
-the final test loss and accuracy, best first; then the plots, the plots that did not apply (and why), the
-failed runs with their error, and the runs whose files are corrupt.
+(every config value that differs between runs but the seed, so two configs are never averaged as seeds): n (the
+seeds that finished, `done`, of those run), how many diverged, collapsed or failed, and the mean ± standard error
+(SE = sample std / √n) over the n finished seeds of the final test loss and accuracy, best first by
+`SELECTION_METRIC`. The best configuration is bold only when it is separated from the next one by more than
+their uncertainty (`separated`); otherwise the report says the top configurations are not distinguishable. Then
+the plots, the plots that did not apply (and why), the failed runs with their error, and the corrupt runs.
 """
 from __future__ import annotations
 
@@ -20,6 +22,17 @@ import pandas as pd
 from sweep.results import BLOWN_UP, FINISHED
 
 REPORT_DIR = "report"
+# The metric that ranks configurations ("best" first, the bold row, best lr per schedule, best of k restarts):
+# the validation split's, never test's (test is reported for what validation chose). Lower is better unless it
+# is an accuracy.
+SELECTION_METRIC = "final_val_loss"
+# Metrics summarised per configuration in `summary_table` (mean, std, SE over the finished seeds).
+SUMMARISED = ("final_val_loss", "final_val_acc", "final_test_loss", "final_test_acc", "wall_s")
+
+
+def lower_is_better(metric: str = SELECTION_METRIC) -> bool:
+    """Whether a smaller value of `metric` is better (a loss) or a larger one (an accuracy)."""
+    return not metric.endswith("acc")
 
 
 def default_keys(runs: pd.DataFrame) -> list[str]:
@@ -31,10 +44,20 @@ def default_keys(runs: pd.DataFrame) -> list[str]:
     return [k for k in keys if k != "seed" and k in runs]
 
 
+def mean_std_se(values: pd.Series) -> tuple[float, float, float]:
+    """(mean, sample std, standard error) of the finite values: the plots' aggregate (`analysis._common.mean_se`)
+    plus the std; std and SE are NaN for fewer than two values (one seed has no spread), all NaN for none."""
+    from analysis._common import mean_se
+
+    mean, se, n = mean_se(values)
+    return mean, se * math.sqrt(n) if n > 1 else math.nan, se
+
+
 def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per configuration (`keys`, default: `default_keys`): runs, seeds, counts by status, and
-    mean/std over the finished (done) seeds of the final metrics; sorted by mean final test loss. Diverged and
-    collapsed runs are counted, never averaged."""
+    """One row per configuration (`keys`, default: `default_keys`): runs, seeds, counts by status (`done` is n,
+    the seeds averaged), and `<metric>_mean`, `_std`, `_se` over the finished (done) seeds of SUMMARISED;
+    sorted best first by SELECTION_METRIC's mean (configurations with no finished seed last). Diverged,
+    collapsed and failed runs are counted, never averaged."""
     import_analysis()
     from analysis._common import groups
 
@@ -49,55 +72,93 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
                    **{s: int((status == s).sum()) for s in BLOWN_UP},
                    failed=int((status == "failed").sum()),
                    unfinished=int((~status.isin([*FINISHED, "failed"])).sum()))
-        for m in ("final_test_loss", "final_test_acc", "best_test_loss", "wall_s"):
+        for m in SUMMARISED:
             if m in g:
-                v = ok[m].dropna().astype(float)
-                row[f"{m}_mean"] = v.mean() if len(v) else math.nan
-                row[f"{m}_std"] = v.std(ddof=1) if len(v) > 1 else (0.0 if len(v) else math.nan)
+                row[f"{m}_mean"], row[f"{m}_std"], row[f"{m}_se"] = mean_std_se(ok[m])
         rows.append(row)
     df = pd.DataFrame(rows)
-    if "final_test_loss_mean" in df:
-        df = df.sort_values("final_test_loss_mean", na_position="last", kind="stable").reset_index(drop=True)
+    by = f"{SELECTION_METRIC}_mean"
+    if by in df:
+        df = df.sort_values(by, ascending=lower_is_better(), na_position="last", kind="stable")
+        df = df.reset_index(drop=True)
     return df
 
 
-def _pm(mean: float, std: float) -> str:
+def separated(table: pd.DataFrame, metric: str = SELECTION_METRIC) -> tuple[bool, str]:
+    """Whether the first (best) configuration of a `summary_table` is distinguishable from the second on
+    `metric`, and a sentence saying so. The criterion: their means differ by more than the sum of their
+    standard errors (the mean ± SE intervals do not overlap), which needs at least two finished seeds in each.
+    With one configuration there is nothing to tell apart; with no other configuration that finished a seed,
+    the best is the only result."""
+    mean, se = f"{metric}_mean", f"{metric}_se"
+    if mean not in table:
+        return False, ""
+    ranked = table[table[mean].notna()]
+    if len(ranked) == 0:
+        return False, "No configuration has a finished seed: nothing is ranked."
+    if len(table) == 1:
+        return False, "One configuration: nothing to compare."
+    if len(ranked) == 1:
+        return True, "The best configuration (bold) is the only one with a finished seed."
+    best, nxt = ranked.iloc[0], ranked.iloc[1]
+    gap = abs(float(nxt[mean]) - float(best[mean]))
+    margin = float(best[se]) + float(nxt[se])
+    if math.isnan(margin):
+        return False, ("The top configurations are not distinguishable: a standard error needs at least two "
+                       "finished seeds per configuration, so nothing is bold.")
+    if gap > margin:
+        return True, (f"The best configuration (bold) is distinguishable from the next: its mean {metric_name(metric)} "
+                      f"differs by {gap:.3g}, more than the sum of their standard errors ({margin:.3g}).")
+    return False, (f"The top configurations are not distinguishable: the best two differ in mean "
+                   f"{metric_name(metric)} by {gap:.3g}, within the sum of their standard errors ({margin:.3g}), "
+                   "so nothing is bold; more seeds would tell.")
+
+
+def metric_name(metric: str) -> str:
+    """`final_test_loss` -> final test loss."""
+    return metric.replace("_", " ")
+
+
+def _pm(mean: float, se: float) -> str:
+    """`0.3127 ± 0.012` (mean ± SE), the mean alone when SE is unknown (one seed), `-` when nothing finished."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "-"
-    return f"{mean:.4g} ± {std:.2g}" if std and not math.isnan(std) else f"{mean:.4g}"
+    return f"{mean:.4g} ± {se:.2g}" if se is not None and not math.isnan(se) else f"{mean:.4g}"
 
 
 def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def markdown_table(table: pd.DataFrame, keys: Sequence[str], classification: bool) -> str:
-    from analysis._common import fmt, short
+def markdown_table(table: pd.DataFrame, keys: Sequence[str], classification: bool,
+                   runs: pd.DataFrame | None = None) -> str:
+    """The summary table as markdown: n as done/seeds, blow-ups counted, metrics as mean ± SE; the best row's
+    SELECTION_METRIC bold only when `separated` says it is distinguishable from the next."""
+    from analysis._common import short as short_key
+    from analysis._common import value_label
 
     # a collapsed column only where a run collapsed: older sweeps keep the table they always had
     blown = [b for b in BLOWN_UP if b == "diverged" or (b in table and table[b].sum())]
-    head = [*(short(k) for k in keys), "done/seeds", *blown, "failed", "final test loss", "best test loss"]
-    if classification:
-        head.append("final test acc")
-    head.append("wall time (s)")
+    metrics = ["final_val_loss", "final_test_loss", *(["final_test_acc"] if classification else [])]
+    head = [*(short_key(k) for k in keys), "n (done/seeds)", *blown, "failed",
+            *(f"{metric_name(m)} (mean ± SE)" for m in metrics), "wall time (s, mean)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(keys) + ["--:"] * (len(head) - len(keys)))
              + "|"]
+    bold = separated(table)[0]
     for i, r in enumerate(table.to_dict("records")):     # not iterrows: it makes counts floats (1.0/3.0)
-        cells = [_md_escape(fmt(r[k])) for k in keys]
-        seeds = f"{r['done']}/{r['runs']}"
-        loss = _pm(r.get("final_test_loss_mean"), r.get("final_test_loss_std"))
-        if i == 0 and loss != "-":
-            loss = f"**{loss}**"
-        cells += [seeds, *(str(r[b] or "") for b in blown), str(r["failed"] or ""), loss,
-                  _pm(r.get("best_test_loss_mean"), r.get("best_test_loss_std"))]
-        if classification:
-            cells.append(_pm(r.get("final_test_acc_mean"), r.get("final_test_acc_std")))
+        cells = [_md_escape(value_label(k, r[k], runs)) for k in keys]
+        cells += [f"{r['done']}/{r['runs']}", *(str(r[b] or "") for b in blown), str(r["failed"] or "")]
+        for m in metrics:
+            text = _pm(r.get(f"{m}_mean"), r.get(f"{m}_se"))
+            cells.append(f"**{text}**" if bold and i == 0 and m == SELECTION_METRIC and text != "-" else text)
         cells.append(_pm(r.get("wall_s_mean"), float("nan")))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _describe(sw, record: dict) -> list[str]:
+    from analysis._common import value_label
+
     runs = sw.runs
     counts = runs["status"].value_counts().to_dict() if len(runs) else {}
     out = [f"- folder: `{sw.dir}`"]
@@ -115,8 +176,8 @@ def _describe(sw, record: dict) -> list[str]:
     fixed = []
     for k in ("data.name", "epochs", "batch_size", "optimizer.name", "lr", "schedule.name", "model.hidden",
               "init.name", "sampling"):
-        if k in runs and k not in sw.swept and runs[k].astype(str).nunique() == 1:
-            fixed.append(f"`{k}={runs[k].iloc[0]}`")
+        if k in runs and k not in sw.swept and runs[k].astype(str).nunique(dropna=False) == 1:
+            fixed.append(f"`{k}={value_label(k, runs[k].iloc[0], runs)}`")
     if fixed:
         out.append(f"- fixed: {', '.join(fixed)}")
     return out
@@ -144,7 +205,7 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
     """Draw every applicable plot and write report.md into out_dir (default SWEEP/report); returns report.md."""
     import_analysis()
     import analysis
-    from analysis._common import Sweep, atomic_write, short
+    from analysis._common import Sweep, atomic_write, short, value_label
     from sweep.collect import read_sweep_record
 
     from sweep.collect import sweep_dir_problem
@@ -170,10 +231,15 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
     table = summary_table(sw.runs, keys)
     md = [f"# Sweep `{sw.name}`", "", *_describe(sw, record), ""]
     md += ["## Results by configuration", "",
-           f"Mean ± std over the seeds that finished (`done`); diverged, collapsed and failed runs are counted, "
-           "not averaged. A configuration is every config value that differs between runs but the seed. "
-           f"Losses are {sw.loss_unit}. Best configuration first.", ""]
-    md += [markdown_table(table, keys, sw.classification) if len(table) else "_no runs yet_", ""]
+           "Mean ± SE (standard error: sample std / √n) over the n seeds that finished (`done`, shown as "
+           "done/seeds); diverged, collapsed and failed runs are counted, not averaged. A configuration is every "
+           "config value that differs between runs but the seed. "
+           f"Losses are {sw.loss_unit}. Best first by mean {metric_name(SELECTION_METRIC)}; it is bold only when its "
+           "mean and the next one's differ by more than the sum of their SEs.", ""]
+    if len(table):
+        md += [markdown_table(table, keys, sw.classification, sw.runs), "", separated(table)[1], ""]
+    else:
+        md += ["_no runs yet_", ""]
     if drawn:
         md += ["## Plots", ""]
         for name, path, doc in drawn:
@@ -184,7 +250,8 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
     if len(failed):
         md += ["## Failed runs", ""]
         for _, r in failed.iterrows():
-            vals = ", ".join(f"{short(k)}={r[k]}" for k in [*sw.config_keys, "seed"] if k in r)
+            vals = ", ".join(f"{short(k)}={value_label(k, r[k], sw.runs)}" for k in [*sw.config_keys, "seed"]
+                             if k in r)
             err = str(r.get("error") or "").splitlines()[0] if r.get("error") else "see error.txt"
             md.append(f"- `{r['run_id']}` ({vals}): {_md_escape(err)} (`{r['run_id']}/error.txt`)")
         md.append("")

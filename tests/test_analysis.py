@@ -8,6 +8,7 @@ import sys
 
 import matplotlib
 import matplotlib.image
+import matplotlib.ticker
 import numpy as np
 import pytest
 
@@ -103,7 +104,7 @@ def test_learning_curves_median_band_and_log_loss(small):
     fig = analysis.plot_learning_curves(small)
     axes = [ax for ax in fig.axes if ax.has_data()]
     assert axes and all(ax.get_yscale() == "log" for ax in axes)
-    assert "median" in fig._suptitle.get_text() and "min-max" in fig._suptitle.get_text()
+    assert "mean ± SE" in fig._suptitle.get_text() and "dashed" in fig._suptitle.get_text()
     matplotlib.pyplot.close(fig)
 
 
@@ -136,3 +137,89 @@ def test_python_dash_m(small_sweep, tmp_path, name, drawn):
         assert_good_png(out)
     else:
         assert "skipped" in p.stdout and not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ readable plots
+def _frame_sweep(tmp_path, runs, swept):
+    """An analysis.Sweep over a hand-made run frame (no history: for the plots that read final metrics)."""
+    import pandas as pd
+
+    runs = pd.DataFrame(runs)
+    runs.attrs.update(swept=swept, config_keys=[k for k in swept if k != "seed"], name="hand")
+    return analysis.Sweep(tmp_path, runs)
+
+
+def _visible_labels(axis, minor):
+    lo, hi = sorted(axis.get_view_interval())
+    ticks = axis.get_minor_ticks() if minor else axis.get_major_ticks()
+    return [t.label1.get_text() for t in ticks if t.label1.get_text() and lo <= t.get_loc() <= hi]
+
+
+def test_log_y_under_a_decade_labels_its_minor_ticks(tmp_path):
+    """Losses between 0.3 and 0.5: the log axis shows 0.3, 0.4, 0.5, ..., never a lone `1` or nothing."""
+    rng = np.random.default_rng(0)
+    rows = [{"run_id": f"r{i}", "lr": lr, "seed": s, "status": "done", "final_test_loss": 0.3 + 0.2 * rng.random()}
+            for i, (lr, s) in enumerate((lr, s) for lr in (0.01, 0.1, 1.0) for s in range(3))]
+    fig = analysis.plot_lr_sensitivity(_frame_sweep(tmp_path, rows, ["lr", "seed"]))
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert ax.get_yscale() == "log"
+    labels = _visible_labels(ax.yaxis, minor=True) + _visible_labels(ax.yaxis, minor=False)
+    assert len(labels) >= 2, labels
+    matplotlib.pyplot.close(fig)
+
+
+def test_random_search_learning_rates_get_a_continuous_log_axis(tmp_path):
+    """40 distinct rates (random search): decade ticks on a continuous log axis, not one label per rate."""
+    lrs = 10 ** np.random.default_rng(1).uniform(-4, 0, 40)
+    rows = [{"run_id": f"r{i}", "lr": lr, "seed": 0, "status": "done", "final_test_loss": 1 + lr}
+            for i, lr in enumerate(lrs)]
+    fig = analysis.plot_lr_sensitivity(_frame_sweep(tmp_path, rows, ["lr", "seed"]))
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert ax.get_xscale() == "log"
+    assert not isinstance(ax.xaxis.get_major_locator(), matplotlib.ticker.FixedLocator)
+    labels = _visible_labels(ax.xaxis, minor=False)
+    assert 2 <= len(labels) <= 8, labels
+    matplotlib.pyplot.close(fig)
+
+
+def test_ordered_values_get_a_sequential_colormap(tmp_path):
+    """Lines per learning rate (ordered) are coloured along viridis, not the categorical cycle."""
+    from matplotlib.colors import to_rgba
+
+    from analysis._common import sequential_colors
+
+    rows = [{"run_id": f"r{i}", "lr": lr, "batch_size": float(bs), "full_batch": False, "seed": s,
+             "status": "done", "final_test_loss": 1 / bs + lr + s / 100, "wall_s": 1.0}
+            for i, (lr, bs, s) in enumerate((lr, bs, s) for lr in (0.01, 0.1, 1.0) for bs in (16, 64) for s in (0, 1))]
+    fig = analysis.plot_batch_size(_frame_sweep(tmp_path, rows, ["lr", "batch_size", "seed"]))
+    got = [to_rgba(ln.get_color()) for ln in fig.axes[0].get_lines()]
+    assert got == [to_rgba(c) for c in sequential_colors(3)]
+    matplotlib.pyplot.close(fig)
+
+
+def _title_boxes(fig):
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    texts = [fig._suptitle] if fig._suptitle else []
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title]
+    return [t.get_window_extent(r) for t in texts if t.get_text()]
+
+
+@pytest.mark.parametrize("name", ON_INIT)
+def test_titles_never_collide(inits, name):
+    fig = analysis.PLOTS[name](inits)
+    boxes = _title_boxes(fig)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (name, a, b)
+    matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.parametrize("name", ON_SMALL)
+def test_every_plot_states_its_aggregate_mean_se(small, name):
+    fig = analysis.PLOTS[name](small)
+    assert "± SE" in _texts(fig), name
+    matplotlib.pyplot.close(fig)

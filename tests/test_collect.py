@@ -29,22 +29,35 @@ def test_load_runs_one_row_per_run_swept_first_every_config_key(small_sweep):
     assert list(df["run_id"]) == [r["run_id"] for r in record["runs"]]
     assert set(df.attrs["swept"]) == set(SWEPT)
     assert list(df.columns[:1 + len(SWEPT)]) == ["run_id", *df.attrs["swept"]]
-    assert df.columns[1 + len(SWEPT)] == "status"
+    assert list(df.columns[1 + len(SWEPT):3 + len(SWEPT)]) == ["full_batch", "status"]   # batch_size's flag
     assert {"done", "diverged"} <= set(df["status"]) <= {"done", "diverged", "collapsed"}   # kept as they are
     assert set(df["optimizer.name"]) == {"sgd", "adam"} and set(df["lr"]) == {0.05, 8.0}
-    assert set(df["batch_size"].astype(str)) == {"64", "full"}
-    for col in ("final_test_loss", "final_test_acc", "best_test_loss", "wall_s", "samples_per_s", "diverged_step",
+    assert set(df["batch_size"].dropna()) == {64.0} and df["batch_size"].dtype == float   # full: size unknown
+    assert (df["full_batch"] == df["batch_size"].isna()).all() and df["full_batch"].dtype == bool
+    assert df.sort_values("batch_size")["batch_size"].iloc[0] == 64
+    assert "best_test_loss" not in df   # no early stopping on test: the best epoch is chosen on validation
+    for col in ("final_val_loss", "best_val_loss", "test_loss_at_best_val", "final_test_loss", "final_test_acc",
+                "wall_s", "samples_per_s", "diverged_step",
                 "step", "total_steps", "model.hidden", "data.name", "init.name", "versions.torch"):
         assert col in df, col
     assert df["final_test_loss"].dtype == float and str(df["step"].dtype) == "Int64"
     assert df["model.hidden"].eq("[16]").all()           # lists as compact JSON strings
     assert df.loc[df["status"] == "diverged", "diverged_step"].notna().all()
     assert df.loc[df["status"] == "done", "diverged_step"].isna().all()
-    # every config value equals what a full YAML parse of that run's config.yaml gives
+    # every config value equals what a full YAML parse of that run's config.yaml gives, but the tidied ones
+    from sweep.config import OPTIMIZER_KNOBS
+
     for _, row in df.iterrows():
         full = flatten_config_text((small_sweep / row["run_id"] / "config.yaml").read_text())
         for k, v in full.items():
             got = row[k]
+            if k == "batch_size":
+                assert (got == v) or (v == "full" and row["full_batch"]), (k, got, v)
+                continue
+            if k.startswith("optimizer.") and k.split(".", 1)[1] not in OPTIMIZER_KNOBS[row["optimizer.name"]] \
+                    and any(k.split(".", 1)[1] in reads for reads in OPTIMIZER_KNOBS.values()):
+                assert pd.isna(got), (row["run_id"], k, got)     # a knob this optimizer does not read
+                continue
             assert (got == v) or (v is None and pd.isna(got)), (row["run_id"], k, got, v)
 
 
@@ -183,7 +196,8 @@ def test_frame_from_wandb_records_matches_local_frame(small_sweep):
     assert (m["status"] == m["status_w"]).all()
     assert np.allclose(m["final_test_loss"].astype(float), m["final_test_loss_w"].astype(float), equal_nan=True)
     for k in local.attrs["swept"]:
-        assert (m[k].astype(str) == m[f"{k}_w"].astype(str)).all(), k
+        same = (m[k].astype(str) == m[f"{k}_w"].astype(str)) | (m[k].isna() & m[f"{k}_w"].isna())
+        assert same.all(), k
     # dicts work too, and wandb's {"value": ...} config wrapping is undone
     d = [{"id": r.id, "config": {k: {"value": v} for k, v in r.config.items()}, "summary": r.summary,
           "group": r.group} for r in recs]
@@ -215,7 +229,8 @@ def test_write_frame_parquet_and_csv_roundtrip(small_sweep, tmp_path):
     write_frame(df, tmp_path / "r.parquet")
     back = pd.read_parquet(tmp_path / "r.parquet")
     assert len(back) == 32 and list(back.columns) == list(df.columns)
-    assert set(back["batch_size"]) == {"64", "full"}          # mixed int/str column stored as text
+    assert back["batch_size"].dtype == float and set(back["batch_size"].dropna()) == {64.0}   # numeric
+    assert back["full_batch"].dtype == bool and back["full_batch"].sum() == 16
     write_frame(df, tmp_path / "r.csv")
     assert len(pd.read_csv(tmp_path / "r.csv")) == 32
     with pytest.raises(ValueError):
@@ -235,3 +250,23 @@ def test_cli_collect(small_sweep, tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip().startswith("sweep: error:") and "parquet" in bad.stderr
     missing = sweep_cli("collect", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "no sweep folder" in missing.stderr
+
+
+def test_unread_optimizer_knobs_are_empty(small_sweep):
+    """An SGD run has no betas and an Adam run no momentum (the schema's defaults are not values it used)."""
+    df = load_runs(small_sweep)
+    sgd, adam = df[df["optimizer.name"] == "sgd"], df[df["optimizer.name"] == "adam"]
+    assert sgd["optimizer.betas"].isna().all() and sgd["optimizer.eps"].isna().all()
+    assert adam["optimizer.betas"].eq("[0.9,0.999]").all() and adam["optimizer.eps"].notna().all()
+    assert adam["optimizer.momentum"].isna().all() and sgd["optimizer.momentum"].eq(0.0).all()
+    assert adam["optimizer.weight_decay"].notna().all() and sgd["optimizer.weight_decay"].notna().all()
+    assert "optimizer.betas" not in df.attrs["config_keys"]
+
+
+def test_full_batch_size_from_summary_or_generated_data_size():
+    df = pd.DataFrame({"batch_size": [32, "full", "full", "full"], "n_train": [None, 1437, None, None],
+                       "data.n_samples": [None, None, 1000, None], "data.test_fraction": [0.2] * 4})
+    out = collect.tidy_batch_size(df)
+    assert list(out.columns[:2]) == ["batch_size", "full_batch"]
+    assert out["batch_size"].tolist()[:3] == [32.0, 1437.0, 800.0] and np.isnan(out["batch_size"].iloc[3])
+    assert out["full_batch"].tolist() == [False, True, True, True]

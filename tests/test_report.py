@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import sweep_cli
-from sweep.report import summary_table
+from sweep.report import SELECTION_METRIC, markdown_table, separated, summary_table
 
 pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
 
@@ -26,9 +26,9 @@ def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
     md = (out / "report.md").read_text()
     assert md.startswith("# Sweep `small`")
     assert "sweep run -m optimizer=sgd,adam" in md
-    assert "| optimizer | schedule | batch size | lr | done/seeds | diverged |" in md
-    table = [ln for ln in md.splitlines() if ln.startswith("| ") and " ± " in ln or ln.startswith("| adam")
-             or ln.startswith("| sgd")]
+    assert "| optimizer | schedule | batch size | lr | n (done/seeds) | diverged |" in md
+    assert "final test loss (mean ± SE)" in md and "| full |" in md
+    table = [ln for ln in md.splitlines() if ln.startswith("| adam") or ln.startswith("| sgd")]
     assert len(table) == 16                                  # 2 x 2 x 2 x 2 configurations
     adam_div = [ln for ln in md.splitlines() if ln.startswith("| adam") and "| 8 |" in ln]
     assert adam_div and all("| 0/2 | 2 |" in ln for ln in adam_div)
@@ -46,7 +46,7 @@ def test_summary_table_mean_std_and_counts():
         "run_id": list("abcdef"), "optimizer.name": ["sgd"] * 3 + ["adam"] * 3, "seed": [0, 1, 2] * 2,
         "status": ["done", "done", "diverged", "done", "done", "done"],
         "final_test_loss": [1.0, 3.0, 99.0, 0.5, 0.7, 0.9], "final_test_acc": [0.5, 0.7, 0.1, 0.9, 0.8, 0.7],
-        "best_test_loss": [1.0, 2.0, 9.0, 0.5, 0.6, 0.7], "wall_s": [1.0] * 6})
+        "final_val_loss": [1.0, 2.0, 9.0, 0.5, 0.6, 0.7], "wall_s": [1.0] * 6})
     runs.attrs["swept"] = ["optimizer.name", "seed"]
     t = summary_table(runs)
     assert list(t["optimizer.name"]) == ["adam", "sgd"]      # best first
@@ -83,3 +83,41 @@ def test_a_user_preset_swept_beside_its_base_is_reported_as_its_own_config(tmp_p
     md = (out / "p" / "report" / "report.md").read_text()
     rows = [ln for ln in md.splitlines() if ln.startswith("| adam |")]
     assert len(rows) == 2 and all("2/2" in ln for ln in rows), md
+
+
+def _two_configs(losses_a, losses_b):
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(len(losses_a) + len(losses_b))],
+                         "optimizer.name": ["adam"] * len(losses_a) + ["sgd"] * len(losses_b),
+                         "seed": list(range(len(losses_a))) + list(range(len(losses_b))),
+                         "status": "done", "final_val_loss": [*losses_a, *losses_b],
+                         "final_test_loss": [*losses_a, *losses_b]})
+    runs.attrs["swept"] = ["optimizer.name", "seed"]
+    return summary_table(runs)
+
+
+def test_best_is_bold_only_when_separated_by_more_than_its_uncertainty():
+    """Bold when the means differ by more than SE_best + SE_next; else nothing is bold and the report says so."""
+    assert SELECTION_METRIC == "final_val_loss"
+    clear = _two_configs([0.30, 0.31, 0.32], [0.90, 0.91, 0.92])
+    assert clear["final_val_loss_se"].iloc[0] == pytest.approx(0.01 / math.sqrt(3))
+    ok, why = separated(clear)
+    assert ok and "distinguishable" in why
+    assert "**0.31 ± 0.0058**" in markdown_table(clear, ["optimizer.name"], False)
+    close = _two_configs([0.30, 0.50, 0.70], [0.40, 0.60, 0.80])      # 0.1 apart, SEs 0.115 each
+    ok, why = separated(close)
+    assert not ok and "not distinguishable" in why
+    assert "**" not in markdown_table(close, ["optimizer.name"], False)
+    one_seed = _two_configs([0.3], [0.9])                                # no SE from one seed: never bold
+    assert not separated(one_seed)[0] and "**" not in markdown_table(one_seed, ["optimizer.name"], False)
+
+
+def test_configurations_are_ranked_on_validation_and_test_is_only_reported():
+    """sgd looks better on test, adam on validation: the report chooses adam (choosing on test is the error a TA
+    would mark), and shows test for what was chosen."""
+    runs = pd.DataFrame({"run_id": list("abcd"), "optimizer.name": ["sgd", "sgd", "adam", "adam"],
+                         "seed": [0, 1, 0, 1], "status": "done",
+                         "final_val_loss": [0.9, 0.91, 0.5, 0.51], "final_test_loss": [0.1, 0.11, 0.6, 0.61]})
+    runs.attrs["swept"] = ["optimizer.name", "seed"]
+    t = summary_table(runs)
+    assert list(t["optimizer.name"]) == ["adam", "sgd"]
+    assert t["final_test_loss_mean"].iloc[0] == pytest.approx(0.605)

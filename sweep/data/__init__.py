@@ -6,6 +6,8 @@ Contract:
   an omegaconf ``DictConfig``/mapping with the same keys (missing keys take the defaults).
 - Every dataset is built offline and deterministically: the same config gives bit-identical
   tensors on every call; ``cfg.seed`` (not the run's seed) fixes the data and the split.
+- ``load_splits`` adds the validation part (``cfg.val_fraction`` of the training part): configs
+  are chosen on it; test is only reported.
 - Any user-fixable problem raises ``DataError`` (a ``ValueError``) with a one-line message.
 """
 
@@ -16,9 +18,9 @@ from typing import Any, Callable
 import torch
 
 from . import digits, idx, mnist1d, synthetic
-from .config import DataConfig, DataError, Dataset, resolve_config
+from .config import DataConfig, DataError, Dataset, carve_validation, resolve_config
 
-__all__ = ["DATASETS", "DataConfig", "DataError", "Dataset", "load_dataset"]
+__all__ = ["DATASETS", "DataConfig", "DataError", "Dataset", "load_dataset", "load_splits"]
 
 _Loader = Callable[[DataConfig, torch.device | str, torch.dtype], Dataset]
 
@@ -50,3 +52,10 @@ def load_dataset(
             f"(e.g. data=digits)"
         )
     return loader(c, device, dtype)
+
+
+def load_splits(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Dataset:
+    """``load_dataset`` with the validation part (``cfg.val_fraction`` of the training part, chosen by
+    ``cfg.seed``) carved out: what training uses."""
+    c = resolve_config(cfg)
+    return carve_validation(load_dataset(c, device, dtype), c.val_fraction, c.seed)

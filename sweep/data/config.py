@@ -24,6 +24,7 @@ import torch
 # Separate numpy streams per purpose (see `rng`): the split never shares random numbers with the
 # data it splits, and changing how much data is drawn does not change the other streams.
 SPLIT_STREAM = 0
+VAL_STREAM = 7   # the validation carve-out of the training part (its own stream: the test split is unchanged)
 
 
 class DataError(ValueError):
@@ -44,6 +45,9 @@ class DataConfig:
     seed: int = 0
     # Fraction of the samples held out for testing (mnist/fashion_mnist use the official split).
     test_fraction: float = 0.2
+    # Fraction of the training part held out for validation: every choice (best lr, best config, best of k
+    # restarts) is made on it, never on test. Fixed by `seed`, like the test split.
+    val_fraction: float = 0.1
     # Generated datasets (mnist1d, teacher, steps, spirals): total size; None = dataset default.
     n_samples: Optional[int] = None
     # Generated datasets: std of the Gaussian noise on the regression targets (teacher, steps)
@@ -75,6 +79,8 @@ class Dataset:
     y_test: torch.Tensor = field(repr=False)
     num_inputs: int
     num_outputs: int  # classes, or regression output dim
+    x_val: Optional[torch.Tensor] = field(default=None, repr=False)   # carved from the training part
+    y_val: Optional[torch.Tensor] = field(default=None, repr=False)
 
     @property
     def n_train(self) -> int:
@@ -110,6 +116,7 @@ _TYPES: dict[str, tuple[type, bool]] = {
     "name": (str, False),
     "seed": (int, False),
     "test_fraction": (float, False),
+    "val_fraction": (float, False),
     "n_samples": (int, True),
     "noise": (float, False),
     "root": (str, True),
@@ -138,6 +145,9 @@ def resolve_config(cfg: Any) -> DataConfig:
         raise DataError(f"data.seed={out.seed} must be in [0, 2**32)")
     if not 0.0 < out.test_fraction < 1.0:
         raise DataError(f"data.test_fraction={out.test_fraction} must be strictly between 0 and 1")
+    if not 0.0 < out.val_fraction < 1.0:
+        raise DataError(f"data.val_fraction={out.val_fraction} must be strictly between 0 and 1 "
+                        "(the part of the training set every choice of lr or config is made on)")
     if out.n_samples is not None and out.n_samples < 2:
         raise DataError(
             f"data.n_samples={out.n_samples} must be at least 2 (or null for the default)"
@@ -189,6 +199,20 @@ def split_indices(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, 
     n_test = num_test_samples(n, test_fraction)
     perm = rng(seed, SPLIT_STREAM).permutation(n)
     return perm[n_test:], perm[:n_test]
+
+
+def carve_validation(ds: Dataset, val_fraction: float, seed: int) -> Dataset:
+    """`ds` with a validation part taken from its training part: round(n_train * val_fraction) examples (at
+    least 1, leaving at least 1), chosen by the data seed; the rest stay training data, in their order."""
+    n = ds.n_train
+    n_val = min(max(1, int(round(n * val_fraction))), n - 1)
+    if n < 2:
+        raise DataError(f"data.val_fraction={val_fraction}: {n} training example(s) cannot be split")
+    perm = rng(seed, VAL_STREAM).permutation(n)
+    val = torch.from_numpy(np.sort(perm[:n_val])).to(ds.x_train.device)
+    keep = torch.from_numpy(np.sort(perm[n_val:])).to(ds.x_train.device)
+    return dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep], x_val=ds.x_train[val],
+                               y_val=ds.y_train[val])
 
 
 def check_dtype(dtype: torch.dtype) -> None:

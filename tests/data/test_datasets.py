@@ -388,3 +388,19 @@ def test_all_datasets_have_a_yaml() -> None:
     assert {f.name for f in dataclasses.fields(DataConfig)} >= {
         "name", "seed", "test_fraction", "n_samples", "noise", "root", "cache_dir"
     }
+
+
+def test_the_validation_part_is_carved_from_training_fixed_by_the_data_seed(tmp_path: Path) -> None:
+    from sweep.data import load_splits
+
+    whole = load_dataset(DataConfig(name="digits"))
+    ds = load_splits(DataConfig(name="digits", val_fraction=0.25))
+    assert ds.n_train + ds.x_val.shape[0] == whole.n_train and ds.x_val.shape[0] == round(whole.n_train * 0.25)
+    assert torch.equal(ds.x_test, whole.x_test)                       # the test split is untouched
+    rows = {tuple(r.tolist()) for r in whole.x_train}
+    train, val = ({tuple(r.tolist()) for r in x} for x in (ds.x_train, ds.x_val))
+    assert train | val <= rows and len(train & val) <= 1                # disjoint (digits holds a few duplicates)
+    again, other = load_splits(DataConfig(name="digits", val_fraction=0.25)), load_splits(DataConfig(name="digits", val_fraction=0.25, seed=1))
+    assert torch.equal(again.x_val, ds.x_val) and not torch.equal(other.x_val, ds.x_val)
+    with pytest.raises(DataError, match="val_fraction"):
+        load_splits(DataConfig(name="digits", val_fraction=0.0))

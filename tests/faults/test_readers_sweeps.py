@@ -107,7 +107,7 @@ def test_configs_differing_only_in_betas_are_two_configs_of_two_seeds(presets):
     md = write_report(presets, echo=lambda *a: None).read_text()
     rows = [ln for ln in md.splitlines() if ln.startswith("| adam |")]
     assert len(rows) == 2 and all("| 2/2 |" in ln for ln in rows), rows
-    assert "| optimizer | optimizer.betas | done/seeds |" in md
+    assert "| optimizer | optimizer.betas | n (done/seeds) |" in md
     assert "- also differing between runs (kept apart, never averaged together): `optimizer.betas`" in md
     sw = analysis.Sweep(presets)
     assert sw.n_seeds == 2 and "2 seeds" in sw.describe()
@@ -126,7 +126,7 @@ def test_hydra_choices_name_a_preset_and_its_values_are_not_repeated(presets):
     t = summary_table(runs)
     assert sorted(t["choices.optimizer"]) == ["adam", "adam_lowbeta"] and list(t["seeds"]) == [2, 2]
     md = write_report(presets, echo=lambda *a: None).read_text()
-    assert "| optimizer | optimizer option | done/seeds |" in md
+    assert "| optimizer | optimizer option | n (done/seeds) |" in md
 
 
 def test_non_semantic_values_never_split_a_config(tmp_path):
@@ -170,7 +170,7 @@ def test_collapsed_runs_are_counted_never_averaged(blown):
     assert t.loc[1.0, "collapsed"] == 1 and t.loc[1.0, "diverged"] == 1 and t.loc[1.0, "unfinished"] == 0
     assert t.loc[1.0, "final_test_loss_mean"] == pytest.approx(0.32)       # the done seed only, not 2.3
     md = write_report(blown, echo=lambda *a: None).read_text()
-    assert "| lr | done/seeds | diverged | collapsed | failed |" in md
+    assert "| lr | n (done/seeds) | diverged | collapsed | failed |" in md
     assert [ln for ln in md.splitlines() if ln.startswith("| 1 |")][0].startswith("| 1 | 1/3 | 1 | 1 |")
 
 

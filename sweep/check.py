@@ -1,0 +1,564 @@
+"""`sweep check MODULE.CLS --like adam`: is a student's optimizer a drop-in for torch.optim's?
+
+The student's class and the references (torch.optim's class, and sweep.optim's from-scratch one) train copies of
+one small float64 MLP from the same initialisation on the same minibatches, for a handful of hyperparameter
+cases per `--like`, across a state_dict save/load mid-way, and with one layer that has no gradient on odd steps.
+Each check passes when every parameter after every step is within RTOL (relative) of torch.optim's. A failing
+check names the first step and parameter where the trajectories part, and a likely cause: the first of a few
+deliberately wrong optimizers (Adam without bias correction, L2 instead of decoupled decay, ...) that follows
+the student's trajectory over its first steps.
+
+Exit status: 0 every check passed, 1 some failed, 2 bad input (one line on stderr, sweep.errors.fail).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import importlib
+import inspect
+import io
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, NoReturn, Sequence
+
+import torch
+from torch import Tensor, nn
+
+import sweep.optim as so
+from sweep.errors import fail
+from sweep.optim.base import FunctionalOptimizer
+
+STEPS, RESUME_AT = 150, 75
+RTOL = 1e-6
+# a variant "follows" the student when it matches the student over this many steps from the start
+CAUSE_WINDOW = 10
+N, D_IN, HIDDEN, CLASSES, BATCH = 96, 12, 16, 4, 32
+
+Trajectory = list[list[Tensor]]
+
+
+# ------------------------------------------------------------------------------------------ the training problem
+class MLP(nn.Module):
+    """tanh MLP with an extra residual layer that the 'no gradient' check leaves out on odd steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(D_IN, HIDDEN), nn.Tanh())
+        self.extra = nn.Linear(HIDDEN, HIDDEN)
+        self.head = nn.Linear(HIDDEN, CLASSES)
+
+    def forward(self, x: Tensor, use_extra: bool = True) -> Tensor:
+        h = self.body(x)
+        if use_extra:
+            h = h + torch.tanh(self.extra(h))
+        return self.head(h)
+
+
+@functools.cache
+def problem() -> tuple[MLP, Tensor, Tensor, list[Tensor]]:
+    """(initial network, inputs, labels, one index batch per step): fixed seeds, float64, the same every call."""
+    g = torch.Generator().manual_seed(1234)
+    x = torch.randn(N, D_IN, generator=g, dtype=torch.float64)
+    w = torch.randn(D_IN, CLASSES, generator=g, dtype=torch.float64)
+    y = (x @ w + 0.5 * torch.randn(N, CLASSES, generator=g, dtype=torch.float64)).argmax(1)
+    batches = [torch.randperm(N, generator=g)[:BATCH] for _ in range(STEPS)]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = MLP().double()
+    return net, x, y, batches
+
+
+PARAM_NAMES = [n for n, _ in MLP().named_parameters()]
+
+
+@dataclass
+class Run:
+    """One optimizer's trajectory: parameters and loss after each step, up to the step where it blew up.
+
+    `blew_up` is the 0-based step at which the optimizer raised or a parameter became non-finite (that step's
+    parameters are not in `params`), or None; `error` says how."""
+
+    params: Trajectory = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    blew_up: int | None = None
+    error: str = ""
+
+
+def train(make: Callable[[Any], torch.optim.Optimizer], *, resume: bool = False, sometimes: bool = False) -> Run:
+    """Train a fresh copy of the problem's MLP for STEPS steps with `make(params)`.
+
+    resume: at step RESUME_AT save the optimizer's state_dict, build a fresh optimizer on fresh parameter tensors
+    (same values), load the state and go on. sometimes: the `extra` layer is left out of the loss on odd steps,
+    so its .grad is None there (zero_grad sets gradients to None)."""
+    net0, x, y, batches = problem()
+    net = copy.deepcopy(net0)
+    run = Run()
+    try:
+        opt = make(net.parameters())
+        for t in range(STEPS):
+            if resume and t == RESUME_AT:
+                buf = io.BytesIO()
+                torch.save(opt.state_dict(), buf)
+                net = copy.deepcopy(net)
+                opt = make(net.parameters())
+                buf.seek(0)
+                # weights_only=False: a student's state may hold any Python object, and we wrote it ourselves
+                opt.load_state_dict(torch.load(buf, weights_only=False))
+            opt.zero_grad()
+            idx = batches[t]
+            loss = nn.functional.cross_entropy(net(x[idx], use_extra=not sometimes or t % 2 == 0), y[idx])
+            loss.backward()
+            opt.step()
+            params = [p.detach().clone() for p in net.parameters()]
+            bad = [n for n, p in zip(PARAM_NAMES, params) if not bool(torch.isfinite(p).all())]
+            if bad:
+                run.blew_up, run.error = t, f"parameter {bad[0]} became nan or inf"
+                return run
+            run.params.append(params)
+            run.losses.append(loss.item())
+    except Exception as e:  # the student's code raised: that is the check's finding, not a crash of ours
+        run.blew_up = len(run.params)
+        run.error = f"raised {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+    return run
+
+
+def rel_diff(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise |a − b| / (|b| + 1e-8), b the reference (the floor keeps near-zero entries meaningful)."""
+    return (a - b).abs() / (b.abs() + 1e-8)
+
+
+@dataclass
+class Comparison:
+    """How a run differs from a reference run: the worst relative difference over every step and parameter, and
+    the first (step, parameter name, difference) beyond RTOL (difference inf where the run blew up), or None."""
+
+    worst: float
+    first: tuple[int, str, float] | None
+
+
+def compare(run: Run, ref: Run, steps: int = STEPS) -> Comparison:
+    """Compare the first `steps` steps of `run` with `ref`; a blow-up is a difference of inf at its step."""
+    worst, first = 0.0, None
+    for t in range(steps):
+        if t >= len(run.params) or t >= len(ref.params):
+            if run.blew_up == t and ref.blew_up == t:
+                return Comparison(worst, first)  # both blew up at the same step: the same so far
+            return Comparison(math.inf, first or (t, "(blew up)", math.inf))
+        for name, a, b in zip(PARAM_NAMES, run.params[t], ref.params[t]):
+            d = float(rel_diff(a, b).max())
+            worst = max(worst, d)
+            if first is None and d > RTOL:
+                first = (t, name, d)
+    return Comparison(worst, first)
+
+
+# ------------------------------------------------------------------------------ deliberately wrong optimizers
+def faulty_adam(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, betas: Sequence[float], eps: float,
+                weight_decay: float, amsgrad: bool = False, decoupled: bool, bias_correction: bool = True,
+                eps_inside: bool = False, eps_before_correction: bool = False, t_shift: int = 0,
+                **_: Any) -> None:
+    """Adam/AdamW as students write it, with switchable mistakes; with none it is torch.optim.Adam(W).
+
+    t_shift=-1 is t starting at 0 (1 − βᵗ = 0 on the first step: nan), +1 is t counted twice."""
+    state["step"] += 1
+    t = state["step"] + t_shift
+    b1, b2 = betas
+    g = grad
+    if weight_decay:
+        if decoupled:
+            p.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m.lerp_(g, 1 - b1)
+    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+    if amsgrad:
+        torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        v = state["max_exp_avg_sq"]
+    bc1, bc2 = (1 - b1**t, 1 - b2**t) if bias_correction else (1.0, 1.0)
+    # tensors divided by a float 0.0 give inf/nan (as a student's code does) where floats would raise
+    if eps_inside:
+        denom = (v / bc2 + eps).sqrt()
+    elif eps_before_correction:
+        denom = (v.sqrt() + eps) / math.sqrt(bc2)
+    else:
+        denom = (v / bc2).sqrt() + eps
+    p.sub_(lr * (m / bc1) / denom)
+
+
+def faulty_sgd(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, momentum: float = 0.0,
+               dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, decoupled: bool = False,
+               ema_momentum: bool = False, **_: Any) -> None:
+    """SGD (momentum, Nesterov) with switchable mistakes; with none it is torch.optim.SGD.
+
+    ema_momentum: b ← μ b + (1 − μ) g from b = 0 (an average) where torch adds g undamped."""
+    g = grad
+    if weight_decay:
+        if decoupled:
+            p.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+    if momentum:
+        buf = state.get("momentum_buffer")
+        if ema_momentum:
+            buf = state["momentum_buffer"] = (torch.zeros_like(g) if buf is None else buf).lerp_(g, 1 - momentum)
+        elif buf is None:
+            buf = state["momentum_buffer"] = g.clone()
+        else:
+            buf.mul_(momentum).add_(g, alpha=1 - dampening)
+        g = g + momentum * buf if nesterov else buf
+    p.sub_(lr * g)
+
+
+def faulty_rmsprop(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, alpha: float, eps: float,
+                   weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, decoupled: bool = False,
+                   eps_inside: bool = False, **_: Any) -> None:
+    """RMSprop with switchable mistakes; with none it is torch.optim.RMSprop."""
+    g = grad
+    if weight_decay:
+        if decoupled:
+            p.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+    v = state.setdefault("square_avg", torch.zeros_like(p))
+    v.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+    if centered:
+        mean = state.setdefault("grad_avg", torch.zeros_like(p)).lerp_(g, 1 - alpha)
+        v = v - mean * mean
+    denom = (v + eps).sqrt() if eps_inside else v.sqrt() + eps
+    if momentum:
+        buf = state.setdefault("momentum_buffer", torch.zeros_like(p))
+        p.sub_(lr * buf.mul_(momentum).add_(g / denom))
+    else:
+        p.sub_(lr * g / denom)
+
+
+def faulty_adagrad(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, lr_decay: float = 0.0,
+                   weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+                   eps_inside: bool = False, **_: Any) -> None:
+    """Adagrad with switchable mistakes; with none it is torch.optim.Adagrad."""
+    state["step"] += 1
+    g = grad + weight_decay * p if weight_decay else grad
+    s = state["sum"].addcmul_(g, g)
+    denom = (s + eps).sqrt() if eps_inside else s.sqrt() + eps
+    p.sub_(lr / (1 + (state["step"] - 1) * lr_decay) * g / denom)
+
+
+def _faulty_state(p: Tensor, *, initial_accumulator_value: float = 0.0, **_: Any) -> dict[str, Any]:
+    """A fresh state with every key any faulty_* update may use (each takes the ones it needs)."""
+    zeros = functools.partial(torch.zeros_like, p)
+    return {"step": 0, "exp_avg": zeros(), "exp_avg_sq": zeros(), "max_exp_avg_sq": zeros(),
+            "sum": zeros() + initial_accumulator_value}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A common mistake: what to tell the student, and the switches that make the faulty update commit it."""
+
+    cause: str
+    switches: dict[str, Any]
+    applies: Callable[[dict[str, Any]], bool] = lambda kwargs: True  # does it change anything for these kwargs?
+
+
+# --------------------------------------------------------------------------------------------- what to check
+@dataclass(frozen=True)
+class Like:
+    """One `--like` choice: the references, the faulty maths, the fixed arguments and the cases to check.
+
+    Every case's kwargs (fixed | case) go to the student's class, torch.optim's and sweep.optim's alike: the
+    student's class is checked as a drop-in for torch's with those arguments."""
+
+    torch_cls: type[torch.optim.Optimizer]
+    sweep_cls: type[torch.optim.Optimizer]
+    faulty: Callable[..., None]
+    fixed: dict[str, Any]
+    cases: list[dict[str, Any]]
+    faults: list[Fault]
+    decoupled: bool = False
+
+
+def _wd(kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get("weight_decay", 0))
+
+
+_ADAM_FAULTS = [
+    Fault("no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t)", dict(bias_correction=False)),
+    Fault("eps inside the square root: use sqrt(v_hat) + eps, not sqrt(v_hat + eps)", dict(eps_inside=True)),
+    Fault("eps added before the bias correction: use sqrt(v / (1 - beta2**t)) + eps",
+          dict(eps_before_correction=True)),
+    Fault("off-by-one in t: t starts at 0 (increment the step count before using it; the first step is t=1)",
+          dict(t_shift=-1)),
+    Fault("off-by-one in t: t is one ahead (the first step must use t=1)", dict(t_shift=1)),
+]
+_SGD_FAULTS = [
+    Fault("momentum as an average, b = mu*b + (1-mu)*g: torch.optim.SGD adds g undamped, b = mu*b + g",
+          dict(ema_momentum=True), lambda kw: bool(kw.get("momentum", 0))),
+    Fault("weight decay applied to the weights (decoupled): torch.optim.SGD adds it to the gradient, "
+          "g = g + weight_decay * p", dict(decoupled=True),
+          lambda kw: _wd(kw) and bool(kw.get("momentum", 0))),  # without momentum the two are the same step
+]
+LIKES: dict[str, Like] = {
+    "sgd": Like(torch.optim.SGD, so.SGD, faulty_sgd, {}, [dict(lr=0.1), dict(lr=0.05, weight_decay=1e-2)],
+                _SGD_FAULTS),
+    "momentum": Like(torch.optim.SGD, so.SGD, faulty_sgd, {"momentum": 0.9},
+                     [dict(lr=0.05), dict(lr=0.05, momentum=0.5, weight_decay=1e-2)], _SGD_FAULTS),
+    "nesterov": Like(torch.optim.SGD, so.SGD, faulty_sgd, {"momentum": 0.9, "nesterov": True},
+                     [dict(lr=0.05), dict(lr=0.05, momentum=0.5, weight_decay=1e-2)], _SGD_FAULTS),
+    "adagrad": Like(torch.optim.Adagrad, so.Adagrad, faulty_adagrad, {},
+                    [dict(lr=0.05), dict(lr=0.05, lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1,
+                                         eps=1e-6)],
+                    [Fault("eps inside the square root: use sqrt(sum) + eps", dict(eps_inside=True))]),
+    "rmsprop": Like(torch.optim.RMSprop, so.RMSprop, faulty_rmsprop, {},
+                    [dict(lr=1e-3), dict(lr=1e-3, alpha=0.9, eps=1e-6, weight_decay=1e-2),
+                     dict(lr=1e-3, momentum=0.9), dict(lr=1e-3, centered=True)],
+                    [Fault("eps inside the square root: use sqrt(v) + eps", dict(eps_inside=True)),
+                     Fault("weight decay applied to the weights (decoupled): torch.optim.RMSprop adds it to the "
+                           "gradient, g = g + weight_decay * p", dict(decoupled=True), _wd)]),
+    "adam": Like(torch.optim.Adam, so.Adam, faulty_adam, {},
+                 [dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2),
+                  dict(lr=1e-2, amsgrad=True)],
+                 [*_ADAM_FAULTS, Fault("weight decay applied to the weights (decoupled, AdamW's): Adam adds it to "
+                                       "the gradient, g = g + weight_decay * p", dict(decoupled=True), _wd)]),
+    "adamw": Like(torch.optim.AdamW, so.AdamW, faulty_adam, {},
+                  [dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+                   dict(lr=1e-2, weight_decay=0.05, amsgrad=True)],
+                  [*_ADAM_FAULTS, Fault("L2 instead of decoupled weight decay: AdamW shrinks the weights, "
+                                        "p = p * (1 - lr * weight_decay), before the Adam step; it does not add "
+                                        "weight_decay * p to the gradient", dict(decoupled=False), _wd)],
+                  decoupled=True),
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the table: a case's kwargs, trained plainly, across a resume, or with grad None sometimes."""
+
+    label: str
+    kwargs: dict[str, Any]
+    resume: bool = False
+    sometimes: bool = False
+
+
+def checks_for(like: Like) -> list[Check]:
+    """The hyperparameter cases as they are, then the first case resumed mid-way and with grad None."""
+    rows = []
+    for i, case in enumerate(like.cases):
+        kwargs = {"lr": case["lr"], **like.fixed, **case}
+        label = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        rows.append(Check(label + (" (the rest: defaults)" if i == 0 else ""), kwargs))
+    first = rows[0].kwargs
+    rows.append(Check(f"state_dict saved and loaded at step {RESUME_AT}", first, resume=True))
+    rows.append(Check("grad None on odd steps (layer 'extra')", first, sometimes=True))
+    return rows
+
+
+def torch_defaults(cls: type[torch.optim.Optimizer]) -> dict[str, Any]:
+    """The keyword arguments of `cls` that have a default, with it (lr=0.001, betas=(0.9, 0.999), ...)."""
+    return {k: v.default for k, v in inspect.signature(cls).parameters.items()
+            if v.default is not inspect.Parameter.empty}
+
+
+def faulty_class(like: Like, fault: Fault | None) -> Callable[..., torch.optim.Optimizer]:
+    """A torch.optim.Optimizer making `fault` (None: no mistake), with the defaults of like.torch_cls."""
+    defaults = torch_defaults(like.torch_cls)
+    update = functools.partial(like.faulty, **{"decoupled": like.decoupled, **(fault.switches if fault else {})})
+
+    class Faulty(FunctionalOptimizer):
+        hyper_names = tuple(defaults)
+
+        def __init__(self, params: Any, **kwargs: Any) -> None:
+            super().__init__(params, {**defaults, **kwargs})
+
+    Faulty.update = staticmethod(update)  # type: ignore[assignment]
+    Faulty.init_state = staticmethod(_faulty_state)  # type: ignore[assignment]
+    return Faulty
+
+
+# ------------------------------------------------------------------------------------------------ running it
+@dataclass
+class Result:
+    """A check's outcome: the student's run, the comparisons with both references, and the likely cause."""
+
+    check: Check
+    student: Run
+    reference: Run
+    vs_torch: Comparison
+    vs_sweep: Comparison
+    cause: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.vs_torch.first is None and self.student.blew_up is None
+
+
+def likely_cause(like: Like, result: Result, failed_plain: bool) -> str | None:
+    """The cause named by the first faulty optimizer that follows the student from the start to CAUSE_WINDOW
+    steps past where the student parts from torch.optim, else a cause read from which checks failed."""
+    check, student, first = result.check, result.student, result.vs_torch.first
+    window = min(STEPS, (first[0] if first else 0) + CAUSE_WINDOW)
+    for fault in like.faults:
+        if not fault.applies({**torch_defaults(like.torch_cls), **check.kwargs}):  # AdamW decays by default
+            continue
+        cls = faulty_class(like, fault)
+        faulty = train(lambda ps: cls(ps, **check.kwargs), resume=check.resume, sometimes=check.sometimes)
+        if compare(student, faulty, window).first is None:
+            return fault.cause
+    if check.resume and not failed_plain:
+        return ("state lost across state_dict()/load_state_dict(): keep every per-parameter quantity "
+                "(step count, averages) in self.state[p]")
+    if check.sometimes and not failed_plain:
+        return ("a parameter with grad None was updated, or a step count shared by all parameters advanced for "
+                "it: skip p.grad is None and keep t in self.state[p]")
+    return None
+
+
+def run_checks(student_cls: type[torch.optim.Optimizer], like: Like) -> list[Result]:
+    """Every check of `like` on the student's class; causes are looked for on failures only (they cost runs)."""
+    results = []
+    for check in checks_for(like):
+        kw = dict(check.kwargs)
+        ref = train(lambda ps: like.torch_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
+        ours = train(lambda ps: like.sweep_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
+        student = train(lambda ps: student_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
+        results.append(Result(check, student, ref, compare(student, ref), compare(student, ours)))
+    plain_failed = any(not r.passed for r in results if not (r.check.resume or r.check.sometimes))
+    for r in results:
+        if not r.passed:
+            r.cause = likely_cause(like, r, plain_failed)
+    return results
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+def _fmt(x: float) -> str:
+    return "inf" if math.isinf(x) else f"{x:.1e}"
+
+
+def report(name: str, like_name: str, like: Like, results: list[Result]) -> str:
+    """The table (check, max rel. diff vs torch.optim and vs sweep.optim, PASS/FAIL), then one line per failure:
+    where the student first parts from torch.optim and the likely cause."""
+    ref = f"torch.optim.{like.torch_cls.__name__}"
+    lines = [f"{name} vs {ref} (--like {like_name}): MLP in float64, {STEPS} steps, rtol {RTOL:g}", ""]
+    width = max(len(r.check.label) for r in results)
+    lines.append(f"{'check':<{width}}  {'vs torch':>9}  {'vs sweep':>9}  result")
+    for r in results:
+        lines.append(f"{r.check.label:<{width}}  {_fmt(r.vs_torch.worst):>9}  {_fmt(r.vs_sweep.worst):>9}  "
+                     f"{'PASS' if r.passed else 'FAIL'}")
+    failed = [r for r in results if not r.passed]
+    causes = list(dict.fromkeys(r.cause for r in failed if r.cause))  # distinct, in order: said once each
+    if failed:
+        lines.append("")
+    for r in failed:
+        first = r.vs_torch.first
+        if first is None or first[0] == r.student.blew_up:  # parted by blowing up
+            where = f"step {(r.student.blew_up or 0) + 1}: {r.student.error}"
+        else:
+            where = f"step {first[0] + 1}, parameter {first[1]} (rel. diff {_fmt(first[2])})"
+        mark = f" [cause {causes.index(r.cause) + 1}]" if r.cause else ""
+        lines.append(f"FAIL {r.check.label}: first parts from {ref} at {where}{mark}")
+    for i, cause in enumerate(causes):
+        lines.append(f"likely cause {i + 1}: {cause}")
+    lines.append("")
+    lines.append(f"{len(results) - len(failed)}/{len(results)} checks passed")
+    return "\n".join(lines)
+
+
+def plot(results: list[Result], name: str, ref: str, path: str) -> None:
+    """One panel per check: the student's and torch.optim's minibatch loss per step (Agg backend, a PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, len(results))
+    rows = -(-len(results) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.5 * rows), squeeze=False)
+    for ax, r in zip(axes.flat, results):
+        ax.plot(range(1, len(r.reference.losses) + 1), r.reference.losses, label=ref, lw=2.5, alpha=0.6)
+        ax.plot(range(1, len(r.student.losses) + 1), r.student.losses, label=name, lw=1, ls="--")
+        ax.set(title=f"{'PASS' if r.passed else 'FAIL'}  {r.check.label}", xlabel="step", ylabel="loss", yscale="log")
+        ax.title.set_fontsize(8)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(results):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ input
+def load_class(spec: str) -> type[torch.optim.Optimizer]:
+    """MODULE.CLS imported as `python -m` finds modules (the current directory first, then PYTHONPATH), checked
+    to be a torch.optim.Optimizer subclass; anything else is a one-line error (exit 2)."""
+    module_name, dot, attr = spec.rpartition(".")
+    if not dot or not module_name or not attr:
+        fail(f"'{spec}' is not MODULE.CLASS: write e.g. `sweep check myopt.MyAdam --like adam` beside myopt.py")
+    if sys.path[:1] != [os.getcwd()]:  # the console script does not put the current directory first; -m does
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # the student's module may raise anything while it imports
+        fail(f"cannot import module '{module_name}' (for {spec}): {type(e).__name__}: {_first_line(e)}")
+    if not hasattr(module, attr):
+        found = sorted(n for n, v in vars(module).items()
+                       if inspect.isclass(v) and issubclass(v, torch.optim.Optimizer) and v.__module__ == module_name)
+        fail(f"module '{module_name}' ({getattr(module, '__file__', '?')}) has no attribute '{attr}'"
+             + (f"; its optimizers: {', '.join(found)}" if found else ""))
+    cls = getattr(module, attr)
+    if not (inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)):
+        kind = "a class" if inspect.isclass(cls) else f"a {type(cls).__name__}"
+        fail(f"{spec} is {kind}, not a torch.optim.Optimizer subclass")
+    return cls
+
+
+def check_constructor(spec: str, cls: type[torch.optim.Optimizer], like_name: str, like: Like) -> None:
+    """Construct `cls` with every check's kwargs on a dummy parameter: one that it rejects is bad input."""
+    names = list(dict.fromkeys(k for c in like.cases for k in {"lr": 0, **like.fixed, **c}))
+    for kwargs in [{**like.fixed, **c} for c in like.cases]:
+        try:
+            cls([torch.zeros(2, dtype=torch.float64, requires_grad=True)], **kwargs)
+        except Exception as e:
+            args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+            fail(f"{spec}({args}) raised {type(e).__name__}: {_first_line(e)}; the --like {like_name} checks "
+                 f"pass {', '.join(names)} as torch.optim.{like.torch_cls.__name__} takes them")
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else "(no message)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are sweep's one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (usage: sweep check MODULE.CLS --like {{{','.join(LIKES)}}} [--plot PNG])")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = _Parser(prog="sweep check", description="Check a torch.optim.Optimizer subclass against torch.optim and "
+                "sweep.optim: same MLP, same batches, float64; exit 0 when every check agrees to rtol "
+                f"{RTOL:g}, 1 otherwise.")
+    p.add_argument("cls", metavar="MODULE.CLS", help="e.g. myopt.MyAdam (myopt.py in the current directory)")
+    p.add_argument("--like", required=True, metavar="NAME", help=f"the reference: {', '.join(LIKES)}")
+    p.add_argument("--plot", metavar="PNG", help="draw the student's and torch.optim's loss curves to PNG")
+    a = p.parse_args(list(argv) if argv is not None else None)
+    if a.like not in LIKES:
+        fail(f"unknown --like '{a.like}'; choices: {', '.join(LIKES)}")
+    like = LIKES[a.like]
+    if a.plot and not os.path.isdir(os.path.dirname(os.path.abspath(a.plot))):  # say so before, not after, the runs
+        fail(f"--plot {a.plot}: the folder {os.path.dirname(os.path.abspath(a.plot))} does not exist")
+    torch.set_num_threads(1)  # tensors of a few hundred entries: threads cost more than they save (10x here)
+    cls = load_class(a.cls)
+    check_constructor(a.cls, cls, a.like, like)
+    results = run_checks(cls, like)
+    print(report(a.cls, a.like, like, results))
+    if a.plot:
+        plot(results, a.cls, f"torch.optim.{like.torch_cls.__name__}", a.plot)
+        print(f"loss curves: {a.plot}")
+    sys.exit(0 if all(r.passed for r in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
