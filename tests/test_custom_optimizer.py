@@ -149,3 +149,36 @@ def test_a_students_update_function_trains_the_pack_batched_and_resumes(student,
     for s, a in zip(again, mine):
         assert 0 < s["resumed_from_step"] and s["final_train_loss"] == json.loads(
             run_dir_for(a).summary.read_text())["final_train_loss"]
+
+
+def test_a_killed_sweep_of_a_students_optimizer_resumes_bit_identically(student):
+    """SIGKILL mid-run (no checkpoint on the way out), then the same command: the student's optimizer state
+    comes back from its state_dict and the run ends as if never stopped."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["optimizer=custom", "optimizer.cls=hw1.optim.MyAdam", "epochs=60", "model.hidden=[32,32]",
+            "wandb.mode=disabled", "log_every=5", "checkpoint_every=20", "lr=3e-3"]
+    ref, out = student / "ref", student / "killed"
+    sweep_cli("run", f"out_dir={ref}", *args, cwd=student, check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "sweep.cli", "run", f"out_dir={out}", *args], cwd=student,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, killed_at = time.time() + 120, None
+    while time.time() < deadline and proc.poll() is None:
+        found = list(out.glob("single/*/summary.json"))
+        if found:
+            s = json.loads(found[0].read_text())
+            if s.get("status") == "running" and s["step"] >= 100:
+                killed_at = s["step"]
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert killed_at is not None, "the run finished before it could be killed; make it longer"
+    sweep_cli("run", f"out_dir={out}", *args, cwd=student, check=True)
+    (run,) = [p.name for p in out.glob("single/*")]
+    got, want = (json.loads((o / "single" / run / "summary.json").read_text()) for o in (out, ref))
+    assert killed_at <= got["resumed_from_step"] < got["total_steps"]
+    assert got["final_test_loss"] == want["final_test_loss"] and got["final_train_loss"] == want["final_train_loss"]

@@ -115,6 +115,8 @@ def display_name(cfg: dict, overrides: Sequence[str], swept: Sequence[str]) -> s
         key, _, value = o.lstrip("+~").partition("=")
         if key not in swept:
             continue
+        if key in ("optimizer", "optimizer.name") and value == "custom":   # a student's optimizer: its class
+            value = str(cfg["optimizer"].get("cls") or value).rsplit(".", 1)[-1]
         parts.append(value if isinstance(cfg.get(key), dict) else f"{key.split('.')[-1]}={value}")
     return " ".join(parts)[:120] or run_id(cfg)
 
