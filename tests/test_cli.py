@@ -42,7 +42,7 @@ def test_cfg_job_prints_resolved_config_without_training(tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("optimizer=adamm", "unknown optimizer 'adamm'; choices: adagrad, adam, adamw, anneal, gd, momentum"),
+    ("optimizer=adamm", "unknown optimizer 'adamm'; choices: adagrad, adam, adamw, anneal, custom, gd, momentum"),
     ("lr=fast", "invalid override lr=fast"),
     ("batch_size=-3", "batch_size=-3 is invalid: use a positive integer or 'full'"),
     ("batch_size=big", "batch_size='big' is invalid"),
