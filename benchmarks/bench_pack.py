@@ -71,7 +71,7 @@ def main() -> None:
                                    ("adam", (1e-3, 3e-3, 1e-2, 3e-2)), ("rmsprop", (1e-3, 3e-3, 1e-2, 3e-2)))
                     for lr in lrs for s in SEEDS]
             d = timed(lambda: train_runs(four, pack=64, progress=False))
-            samples = 64 * 20 * 1437
+            samples = 64 * 20 * dataset(make_cfg(tmp, *COMMON)["data"]).x_train.shape[0]
             flops = 6 * params_of([64, 64, 64, 10]) * samples / c
             scaled = "" if args.procs >= 64 else f" (measured on {args.procs}, scaled)"
             print(f"\nwandb={mode}")

@@ -543,6 +543,8 @@ class Trainer:
         speed = trained * self.batch / wall if trained > 0 and wall > 0 else run.summary.get("samples_per_s_before")
         s = {"run_id": run.run_id, "name": run.cfg.get("name"), "status": status, "step": step,
              "total_steps": self.total, "epochs": self.c["epochs"], "steps_per_epoch": self.spe,
+             "n_train": int(self.data.x_train.shape[0]), "n_val": int(self.data.x_val.shape[0]),
+             "n_test": int(self.data.x_test.shape[0]),
              "final_train_loss": h[-1]["train_loss"] if h else None,
              "final_test_loss": tests[-1]["test_loss"] if tests else None,
              "final_test_acc": tests[-1].get("test_acc") if tests else None,
