@@ -55,7 +55,8 @@ INIT_STREAM, ANNEAL_STREAM = 0, 2
 # A run "collapsed" when its loss blew up to COLLAPSE_PEAK x its first loss and it ended no better than
 # COLLAPSE_END x its first loss: SGD/momentum at lr 1 or Adam at lr 0.3 on digits spike and then sit at ln 10
 # with dead units, which the diverge_factor rule (100x) never sees. Measured on all 228 finished runs of the six
-# stock studies: this marks 7 (test accuracy 0.09-0.19, chance is 0.10) and no healthy run. Slow learners (sgd at
+# stock studies: this marks 5 (test accuracy 0.09-0.12, chance is 0.10; 7 before the validation split, 0.09-0.19)
+# and no healthy run, none of which comes near both thresholds (peak > 1.3x and end > 0.8x). Slow learners (sgd at
 # lr 0.001, zeros init) also end near their first loss but never spike (peak <= 1.03x); runs that spike and
 # recover (rmsprop at lr 0.03 peaks at 62x) end far below it.
 COLLAPSE_PEAK, COLLAPSE_END = 1.5, 0.9
