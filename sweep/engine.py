@@ -92,6 +92,9 @@ class Run:
     history: list[dict] = field(default_factory=list)
     tracker: Tracker = field(default_factory=Tracker)
     summary: dict = field(default_factory=dict)
+    # this run's share of its pack's wall time (each sync interval split evenly among the models then in the
+    # pack), over every process that trained it: summed over a sweep, the device time it really took
+    wall_share_s: float = 0.0
 
 
 def pack_key(cfg: dict) -> str:
@@ -451,6 +454,7 @@ class Trainer:
         buf = torch.zeros(log_every, len(st.runs), dtype=torch.float64, device=self.device)
         order, order_epoch, lr_dev, lr_host = None, -1, None, None
         n_buf, last_ckpt, norm = 0, self.start_step, None
+        last_sync = t0
         bar = _Progress(self.total, self.start_step, len(st.runs), enabled=self.progress)
         step = self.start_step
         while step < self.total and st.runs:
@@ -472,6 +476,10 @@ class Trainer:
             if not sync:
                 continue
             losses = buf[:n_buf].cpu().numpy()
+            now = time.perf_counter()
+            for run in st.runs:
+                run.wall_share_s += (now - last_sync) / len(st.runs)
+            last_sync = now
             st.init_loss = np.where(np.isnan(st.init_loss), losses[0], st.init_loss)
             st.peak_loss = np.fmax(st.peak_loss, np.where(np.isfinite(losses), losses, -np.inf).max(axis=0))
             row_base = {"step": step, "epoch": step / self.spe, "lr": None}
@@ -518,6 +526,8 @@ class Trainer:
                 raise Interrupted(f"stopped at step {step} of {self.total}; checkpoints saved")
         bar.close()
         wall = time.perf_counter() - t0
+        for run in st.runs:   # the time since the last sync, shared like the rest
+            run.wall_share_s += (t0 + wall - last_sync) / len(st.runs)
         for k, run in enumerate(st.runs):
             run.summary["status"] = "done"
             if collapsed(float(st.init_loss[k]), float(st.peak_loss[k]), run.history):
@@ -529,6 +539,7 @@ class Trainer:
         for k, run in enumerate(self.state.runs):
             ck = self.state.model_checkpoint(k)
             ck.update(step=step, history=run.history, wall_s=run.summary.get("wall_s_before", 0.0) + wall,
+                      wall_share_s=run.wall_share_s,
                       run_id=run.run_id, samples_per_s=self._summary(run, step, wall, "running")["samples_per_s"])
             save_torch(run.dir.checkpoint, ck)
             write_parquet(run.dir.history, pd.DataFrame(run.history))
@@ -558,7 +569,9 @@ class Trainer:
              "test_loss_at_best_val": best.get("test_loss") if best else None,
              "test_acc_at_best_val": best.get("test_acc") if best else None,
              "diverged_step": run.summary.get("diverged_step"), "diverged_loss": run.summary.get("diverged_loss"),
-             "wall_s": wall_total, "samples_per_s": speed,
+             # wall_s: this run's share of the device time (sums to the sweep's device time); pack_wall_s: the
+             # wall time of the pack it trained in (the same for every run of the pack: not its own cost)
+             "wall_s": run.wall_share_s, "pack_wall_s": wall_total, "samples_per_s": speed,
              "resumed_from_step": self.start_step, "steps_this_process": trained,
              "first_loss": _finite_or_none(self.state.init_loss, run, self.state.runs),
              "peak_loss": run.summary.get("peak_loss", _finite_or_none(self.state.peak_loss, run, self.state.runs)),

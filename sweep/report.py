@@ -141,7 +141,7 @@ def markdown_table(table: pd.DataFrame, keys: Sequence[str], classification: boo
     blown = [b for b in BLOWN_UP if b == "diverged" or (b in table and table[b].sum())]
     metrics = ["final_val_loss", "final_test_loss", *(["final_test_acc"] if classification else [])]
     head = [*(short_key(k) for k in keys), "n (done/seeds)", *blown, "failed",
-            *(f"{metric_name(m)} (mean ± SE)" for m in metrics), "wall time (s, mean)"]
+            *(f"{metric_name(m)} (mean ± SE)" for m in metrics), "device time per run (s, mean share)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(keys) + ["--:"] * (len(head) - len(keys)))
              + "|"]
     bold = separated(table)[0]
@@ -173,6 +173,10 @@ def _describe(sw, record: dict) -> list[str]:
         out.append(f"- also differing between runs (kept apart, never averaged together): "
                    f"{', '.join(f'`{k}`' for k in extra)}")
     out.append(f"- runs: {len(runs)} (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")")
+    if "wall_s" in runs and runs["wall_s"].notna().any():
+        total = float(runs["wall_s"].sum())
+        out.append(f"- device time: {total:.1f} s = {total / 3600:.3g} device-hours (each run's share of its pack's "
+                   "wall time, summed; runs trained together share one clock, so a pack is not counted K times)")
     fixed = []
     for k in ("data.name", "epochs", "batch_size", "optimizer.name", "lr", "schedule.name", "model.hidden",
               "init.name", "sampling"):

@@ -27,7 +27,7 @@ def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
     assert md.startswith("# Sweep `small`")
     assert "sweep run -m optimizer=sgd,adam" in md
     assert "| optimizer | schedule | batch size | lr | n (done/seeds) | diverged |" in md
-    assert "final test loss (mean ± SE)" in md and "| full |" in md
+    assert "final test loss (mean ± SE)" in md and "| full (" in md   # full batch, with its size
     table = [ln for ln in md.splitlines() if ln.startswith("| adam") or ln.startswith("| sgd")]
     assert len(table) == 16                                  # 2 x 2 x 2 x 2 configurations
     adam_div = [ln for ln in md.splitlines() if ln.startswith("| adam") and "| 8 |" in ln]

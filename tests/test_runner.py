@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import pytest
 
 from filelock import FileLock
 
@@ -79,3 +80,14 @@ def test_a_pack_too_large_for_memory_is_halved_until_it_fits(tmp_path, monkeypat
     alone = make_cfg(tmp_path / "alone", *TINY, "lr=0.3")
     train_runs([alone], progress=False)
     assert json.loads(run_dir_for(alone).summary.read_text())["final_train_loss"] == results[2]["final_train_loss"]
+
+
+def test_runs_of_a_pack_record_their_share_of_its_wall_time_not_all_of_it(tmp_path):
+    """Summing wall_s over a sweep must give the device time it took, not K times a pack's wall."""
+    cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3, 0.4)]
+    train_runs(cfgs, pack=4, progress=False)
+    s = [json.loads(run_dir_for(c).summary.read_text()) for c in cfgs]
+    assert len({x["pack_wall_s"] for x in s}) == 1                   # one pack, one clock
+    pack_wall = s[0]["pack_wall_s"]
+    assert all(x["wall_s"] == s[0]["wall_s"] for x in s)             # nobody left early: equal shares
+    assert 0 < 4 * s[0]["wall_s"] <= pack_wall                        # a quarter each, not the pack's whole wall
