@@ -32,8 +32,10 @@ def test_load_runs_one_row_per_run_swept_first_every_config_key(small_sweep):
     assert list(df.columns[1 + len(SWEPT):3 + len(SWEPT)]) == ["full_batch", "status"]   # batch_size's flag
     assert {"done", "diverged"} <= set(df["status"]) <= {"done", "diverged", "collapsed"}   # kept as they are
     assert set(df["optimizer.name"]) == {"sgd", "adam"} and set(df["lr"]) == {0.05, 8.0}
-    assert set(df["batch_size"].dropna()) == {64.0} and df["batch_size"].dtype == float   # full: size unknown
-    assert (df["full_batch"] == df["batch_size"].isna()).all() and df["full_batch"].dtype == bool
+    n_train = df["n_train"].dropna().unique()
+    assert len(n_train) == 1 and df["batch_size"].dtype == float   # full: the training part's size, from summary
+    assert set(df["batch_size"]) == {64.0, float(n_train[0])}
+    assert (df["full_batch"] == (df["batch_size"] == n_train[0])).all() and df["full_batch"].dtype == bool
     assert df.sort_values("batch_size")["batch_size"].iloc[0] == 64
     assert "best_test_loss" not in df   # no early stopping on test: the best epoch is chosen on validation
     for col in ("final_val_loss", "best_val_loss", "test_loss_at_best_val", "final_test_loss", "final_test_acc",
@@ -229,7 +231,7 @@ def test_write_frame_parquet_and_csv_roundtrip(small_sweep, tmp_path):
     write_frame(df, tmp_path / "r.parquet")
     back = pd.read_parquet(tmp_path / "r.parquet")
     assert len(back) == 32 and list(back.columns) == list(df.columns)
-    assert back["batch_size"].dtype == float and set(back["batch_size"].dropna()) == {64.0}   # numeric
+    assert back["batch_size"].dtype == float and 64.0 in set(back["batch_size"].dropna())   # numeric
     assert back["full_batch"].dtype == bool and back["full_batch"].sum() == 16
     write_frame(df, tmp_path / "r.csv")
     assert len(pd.read_csv(tmp_path / "r.csv")) == 32
