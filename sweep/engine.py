@@ -67,7 +67,16 @@ def collapsed(first_loss: float, peak_loss: float, history: Sequence[dict]) -> b
     loss row >= COLLAPSE_END x first loss)?"""
     if not history or not np.isfinite(first_loss) or first_loss <= 0:
         return False
-    return peak_loss > COLLAPSE_PEAK * first_loss and history[-1]["train_loss"] >= COLLAPSE_END * first_loss
+    return peak_loss > COLLAPSE_PEAK * first_loss and last_train_loss(history) >= COLLAPSE_END * first_loss
+
+
+def last_train_loss(history: Sequence[dict]) -> float:
+    """The train loss of the last train row (evaluation rows carry none); NaN before the first."""
+    return next((r["train_loss"] for r in reversed(history) if "train_loss" in r), float("nan"))
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
 
 def _finite_or_none(values: np.ndarray, run: "Run", runs: Sequence["Run"]) -> float | None:
@@ -95,6 +104,10 @@ class Run:
     # this run's share of its pack's wall time (each sync interval split evenly among the models then in the
     # pack), over every process that trained it: summed over a sweep, the device time it really took
     wall_share_s: float = 0.0
+    # the train-loss row being filled: sum of the step losses since the last row, and how many (a row is written
+    # every log_every steps exactly, so rows average equal numbers of steps; epoch ends do not cut them short)
+    row_loss_sum: float = 0.0
+    row_steps: int = 0
 
 
 def pack_key(cfg: dict) -> str:
@@ -497,14 +510,23 @@ class Trainer:
                                        diverged_loss=float(losses[int(np.argmax(bad)), k]))
                     continue
                 keep.append(k)
-                row = dict(row_base, lr=float(lr_host[j, k]), train_loss=float(losses[:, k].mean()),
-                           grad_norm=float(norms[k]) if norms is not None else float("nan"))
-                for part, (loss_k, acc_k) in held_out.items():
-                    row[f"{part}_loss"] = float(loss_k[k])
-                    if acc_k is not None:
-                        row[f"{part}_acc"] = float(acc_k[k])
-                run.history.append(row)
-                run.tracker.log([row])
+                run.row_loss_sum += float(losses[:, k].sum())
+                run.row_steps += n_buf
+                rows = []
+                if run.row_steps >= log_every or step == self.total:
+                    rows.append(dict(row_base, lr=float(lr_host[j, k]), train_loss=run.row_loss_sum / run.row_steps,
+                                     train_steps=run.row_steps,
+                                     grad_norm=float(norms[k]) if norms is not None else float("nan")))
+                    run.row_loss_sum, run.row_steps = 0.0, 0
+                if held_out:   # an evaluation row of its own
+                    ev = dict(row_base, lr=float(lr_host[j, k]))
+                    for part, (loss_k, acc_k) in held_out.items():
+                        ev[f"{part}_loss"] = float(loss_k[k])
+                        if acc_k is not None:
+                            ev[f"{part}_acc"] = float(acc_k[k])
+                    rows.append(ev)
+                run.history.extend(rows)
+                run.tracker.log(rows)
             n_buf = 0
             diverged = [run for k, run in enumerate(st.runs) if k not in keep]
             for run in diverged:
@@ -539,7 +561,7 @@ class Trainer:
         for k, run in enumerate(self.state.runs):
             ck = self.state.model_checkpoint(k)
             ck.update(step=step, history=run.history, wall_s=run.summary.get("wall_s_before", 0.0) + wall,
-                      wall_share_s=run.wall_share_s,
+                      wall_share_s=run.wall_share_s, row_loss_sum=run.row_loss_sum, row_steps=run.row_steps,
                       run_id=run.run_id, samples_per_s=self._summary(run, step, wall, "running")["samples_per_s"])
             save_torch(run.dir.checkpoint, ck)
             write_parquet(run.dir.history, pd.DataFrame(run.history))
@@ -557,7 +579,7 @@ class Trainer:
              "total_steps": self.total, "epochs": self.c["epochs"], "steps_per_epoch": self.spe,
              "n_train": int(self.data.x_train.shape[0]), "n_val": int(self.data.x_val.shape[0]),
              "n_test": int(self.data.x_test.shape[0]),
-             "final_train_loss": h[-1]["train_loss"] if h else None,
+             "final_train_loss": _finite(last_train_loss(h)),
              "final_test_loss": tests[-1]["test_loss"] if tests else None,
              "final_test_acc": tests[-1].get("test_acc") if tests else None,
              "final_val_loss": vals[-1]["val_loss"] if vals else None,
@@ -632,7 +654,7 @@ class _Progress:
     def update(self, step: int, runs: list[Run]) -> None:
         if self.p is None:
             return
-        losses = [r.history[-1]["train_loss"] for r in runs if r.history]
+        losses = [x for x in (last_train_loss(r.history) for r in runs) if np.isfinite(x)]
         self.p.update(self.task, completed=step, k=len(runs),
                       loss=f"{np.median(losses):.4g}" if losses else "-")
 

@@ -198,6 +198,8 @@ def _prepare(run: Run, pack_size: int) -> dict | None:
     ck = _load_checkpoint(run)
     run.history = list(ck["history"]) if ck else []
     run.wall_share_s = float(ck.get("wall_share_s", 0.0)) if ck else 0.0
+    run.row_loss_sum = float(ck.get("row_loss_sum", 0.0)) if ck else 0.0
+    run.row_steps = int(ck.get("row_steps", 0)) if ck else 0
     run.summary = {"wall_s_before": ck["wall_s"] if ck else 0.0, "pack_size": pack_size,
                    "samples_per_s_before": ck.get("samples_per_s") if ck else None}
     return ck

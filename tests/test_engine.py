@@ -37,7 +37,8 @@ def test_loss_falls_on_every_generated_or_bundled_dataset(tmp_path, data, extra)
     (s,) = train_runs([cfg], progress=False)
     h = history(cfg)
     assert s["status"] == "done"
-    assert h.train_loss.iloc[-1] < 0.7 * h.train_loss.iloc[0], h.train_loss.tolist()
+    loss = h.train_loss.dropna()   # evaluation rows carry no train loss
+    assert loss.iloc[-1] < 0.7 * loss.iloc[0], loss.tolist()
 
 
 def test_same_seed_gives_identical_history_and_other_seed_differs(tmp_path):
@@ -178,3 +179,17 @@ def test_a_models_recorded_values_do_not_depend_on_its_pack_size(tmp_path):
     train_runs([alone], progress=False)
     train_runs(pack, pack=3, progress=False)
     pd.testing.assert_frame_equal(history(alone), history(pack[0]))   # train_loss, grad_norm, test metrics
+
+
+def test_train_rows_average_log_every_steps_and_evaluation_rows_stand_apart(tmp_path):
+    """Epoch ends (23 or 21 steps) do not cut train rows short: every train row averages log_every steps (the
+    last may be shorter and says so), and epoch-end evaluations are rows of their own."""
+    cfg = make_cfg(tmp_path, "epochs=3", "log_every=10", "model.hidden=[16]", "wandb.mode=disabled")
+    (s,) = train_runs([cfg], progress=False)
+    h = history(cfg)
+    train, ev = h[h.train_loss.notna()], h[h.test_loss.notna()]
+    assert (train.train_steps.iloc[:-1] == 10).all() and train.train_steps.sum() == s["total_steps"]
+    assert list(train.step.iloc[:-1]) == list(range(10, s["total_steps"], 10))
+    assert list(ev.step) == [s["steps_per_epoch"] * e for e in (1, 2, 3)]
+    assert ev.train_loss.isna().all() and train.test_loss.isna().all() and ev.val_loss.notna().all()
+    assert s["final_train_loss"] == train.train_loss.iloc[-1]
