@@ -6,7 +6,7 @@ import sys
 
 USAGE = """usage: sweep <command> [args]
 
-commands:
+commands (and --version):
   run [overrides] [-m]     train one run, or a grid with -m (Hydra overrides: lr=1e-3,1e-2 optimizer=sgd,adam);
                            with cluster=slurm it returns once queued, or add --wait to block until done
   status SWEEP_DIR         table of a sweep's runs by status (see `sweep status --help`)
@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
+        return
+    if argv[0] in ("-V", "--version"):
+        from sweep import __version__
+
+        print(f"sweep {__version__}")
         return
     command, rest = argv[0], argv[1:]
     if command in ("-sc", "--shell-completion"):

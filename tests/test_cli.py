@@ -186,3 +186,14 @@ def test_documented_multirun_with_config_dir_last_runs(tmp_path, mylab):
 def test_unquoted_unicode_name_is_accepted(tmp_path):
     proc = sweep_cli("run", "--cfg", "job", "name=日本語", check=True)
     assert yaml.safe_load(proc.stdout)["name"] == "日本語"
+
+
+def test_version_and_python_dash_m_sweep():
+    import subprocess
+    import sys
+
+    from sweep import __version__
+
+    assert sweep_cli("--version", check=True).stdout.strip() == f"sweep {__version__}"
+    p = subprocess.run([sys.executable, "-m", "sweep", "--version"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == f"sweep {__version__}"
