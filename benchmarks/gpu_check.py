@@ -59,6 +59,16 @@ def run_tests(device: str, out: Path) -> dict:
     return {"returncode": p.returncode, "summary": tail[-1] if tail else "", "seconds": time.perf_counter() - t0}
 
 
+def seconds_per_step(step, idx, lr, lr_host, device: str) -> float:
+    """Mean synchronised time of step(idx[i], ...) over len(idx) steps, grad norms every 10th (a sync step)."""
+    sync(device)
+    t0 = time.perf_counter()
+    for i in range(len(idx)):
+        step(idx[i], lr, lr_host, want_norm=(i + 1) % 10 == 0)
+    sync(device)
+    return (time.perf_counter() - t0) / len(idx)
+
+
 def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
     """Per K: the synchronised step loop alone, and train_runs end to end for one epoch-sized run."""
     rows = []
@@ -74,20 +84,10 @@ def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
         lr_host = np.full(k, 0.01)
         for i in range(5):
             trainer._step(idx[i], lr, lr_host, want_norm=False)
-        sync(device)
-        t0 = time.perf_counter()
-        for i in range(steps):
-            trainer._step(idx[i], lr, lr_host, want_norm=(i + 1) % 10 == 0)
-        sync(device)
-        step_s = (time.perf_counter() - t0) / steps
+        step_s = seconds_per_step(trainer._step, idx, lr, lr_host, device)
         try:
             trainer._advance(idx[0], lr, lr_host, want_norm=False)   # captures the CUDA graph (where it applies)
-            sync(device)
-            t0 = time.perf_counter()
-            for i in range(steps):
-                trainer._advance(idx[i], lr, lr_host, want_norm=(i + 1) % 10 == 0)
-            sync(device)
-            fast_s = (time.perf_counter() - t0) / steps
+            fast_s = seconds_per_step(trainer._advance, idx, lr, lr_host, device)
         except Exception as e:   # keep the other figures; the failure is in the JSON and the log
             print(f"captured step failed at K={k}: {type(e).__name__}: {e}", flush=True)
             fast_s, trainer.cuda_graph, trainer._graphs = step_s, False, {}

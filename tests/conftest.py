@@ -36,6 +36,16 @@ def sweep_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: di
     return proc
 
 
+def stop_after(n_syncs: int):
+    """A should_stop for train_runs that turns true at the n-th sync point: a deterministic preemption."""
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= n_syncs
+    return should_stop
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Small tensors: one thread is fastest, and immune to other processes competing for the cores."""

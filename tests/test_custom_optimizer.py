@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_cfg, sweep_cli
+from conftest import make_cfg, stop_after, sweep_cli
 from sweep.engine import Interrupted
 from sweep.runner import run_dir_for, train_runs
 
@@ -93,14 +93,8 @@ def test_a_students_optimizer_resumes_from_its_state_dict_bit_identically(studen
     args = [*COMMON, "optimizer=custom", "optimizer.cls=hw1.optim.MyAdam", "optimizer.kwargs={betas:[0.8,0.99]}"]
     ref, cut = make_cfg(student / "ref", *args), make_cfg(student / "cut", *args)
     train_runs([ref], progress=False)
-    calls = {"n": 0}
-
-    def stop() -> bool:
-        calls["n"] += 1
-        return calls["n"] >= 5
-
     with pytest.raises(Interrupted):
-        train_runs([cut], progress=False, should_stop=stop)
+        train_runs([cut], progress=False, should_stop=stop_after(5))
     (s,) = train_runs([cut], progress=False)
     want = json.loads(run_dir_for(ref).summary.read_text())
     assert 0 < s["resumed_from_step"] < s["total_steps"]
@@ -137,14 +131,8 @@ def test_a_students_update_function_trains_the_pack_batched_and_resumes(student,
         np.testing.assert_allclose(pd.read_parquet(run_dir_for(a).history).train_loss,
                                    pd.read_parquet(run_dir_for(b).history).train_loss, rtol=1e-9)
     cut = [make_cfg(student / "cut", *COMMON, *fn, f"lr={lr}") for lr in lrs]
-    calls = {"n": 0}
-
-    def stop() -> bool:
-        calls["n"] += 1
-        return calls["n"] >= 5
-
     with pytest.raises(Interrupted):
-        train_runs(cut, pack=3, progress=False, should_stop=stop)
+        train_runs(cut, pack=3, progress=False, should_stop=stop_after(5))
     again = train_runs(cut, pack=3, progress=False)
     for s, a in zip(again, mine):
         assert 0 < s["resumed_from_step"] and s["final_train_loss"] == json.loads(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_cfg
+from conftest import make_cfg, stop_after
 from sweep.engine import Run, Trainer
 from sweep.runner import run_dir_for, train_runs
 
@@ -77,14 +77,8 @@ def test_a_stopped_cuda_pack_resumes_from_its_checkpoint_bit_identically(tmp_pat
     ref = [make_cfg(tmp_path / "ref", *common, f"lr={lr}") for lr in (1e-3, 1e-2)]
     cut = [make_cfg(tmp_path / "cut", *common, f"lr={lr}") for lr in (1e-3, 1e-2)]
     train_runs(ref, pack=2, progress=False)
-    calls = {"n": 0}
-
-    def stop() -> bool:
-        calls["n"] += 1
-        return calls["n"] >= 6
-
     with pytest.raises(Interrupted):
-        train_runs(cut, pack=2, progress=False, should_stop=stop)
+        train_runs(cut, pack=2, progress=False, should_stop=stop_after(6))
     again = train_runs(cut, pack=2, progress=False)
     for a, r in zip(again, ref):
         want = json.loads(run_dir_for(r).summary.read_text())

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import make_cfg
+from conftest import make_cfg, stop_after
 from sweep.engine import Interrupted
 from sweep.results import load_torch
 from sweep.runner import run_dir_for, train_runs
@@ -20,16 +20,6 @@ PROGRAMS = {
     "torch": ["optimizer=adam", "lr=1e-2", "optimizer.impl=torch"],
     "anneal": ["optimizer=anneal", "lr=0.01", "optimizer.temperature=0.01"],
 }
-
-
-def stop_after(n_syncs: int):
-    """should_stop that turns true at the n-th sync point: a deterministic preemption."""
-    calls = {"n": 0}
-
-    def should_stop() -> bool:
-        calls["n"] += 1
-        return calls["n"] >= n_syncs
-    return should_stop
 
 
 def summary(cfg) -> dict:
