@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # torch is pinned to the CPU wheel for the course machines; on a GPU cluster install your CUDA torch first.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test test-fast slurm-up slurm-down bench gpu-wheels gpu-check clean
+.PHONY: setup demo lint format test test-fast slurm-up slurm-down bench gpu-wheels gpu-check clean
 
 $(BIN)/sweep: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ slurm-up:                        ## start (or check) the one-node SLURM cluster 
 slurm-down:
 	$(SUDO) slurm/dev-cluster-down
 
-test: setup slurm-up             ## everything, including the tests that talk to the real SLURM cluster
+lint: setup                      ## ruff: lint and format check (configured in pyproject.toml)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup                    ## ruff: apply the fixable lint rules and the format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: setup lint slurm-up        ## lint, then everything, including the tests that talk to the real SLURM cluster
 	$(BIN)/python -m pytest
 
 test-fast: setup                 ## everything but the SLURM tests

@@ -16,6 +16,7 @@ sweep lacks what the plot needs (the reason is in `plot_<name>.last_skip`). Each
 
 `analysis.PLOTS` maps each name to its function (what `sweep report` draws).
 """
+
 from __future__ import annotations
 
 import importlib

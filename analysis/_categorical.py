@@ -1,12 +1,24 @@
 """A comparison of a few categories (initialisations, sampling modes): learning curves on the left, every seed's
 final metric on the right (dots, with the mean ± standard error as a bar), diverged, collapsed and failed runs
 counted."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import (AGGREGATE, BLOWN_UP, Sweep, fit_title, group_label, groups, log_x, log_y, mean_se,
-                              new_figure, palette)
+from analysis._common import (
+    AGGREGATE,
+    BLOWN_UP,
+    Sweep,
+    fit_title,
+    group_label,
+    groups,
+    log_x,
+    log_y,
+    mean_se,
+    new_figure,
+    palette,
+)
 from analysis.learning_curves import draw_curves
 
 
@@ -16,8 +28,11 @@ def compare(sw: Sweep, keys: list[str], title: str):
     gs = groups(runs, keys)
     cols = palette(keys, runs, len(gs))
     colour_of = {vals: c for (vals, _), c in zip(gs, cols)}
-    metric, xlabel = ("final_test_acc", "final test accuracy") if sw.classification else \
-        ("final_test_loss", f"final test loss ({sw.loss_unit})")
+    metric, xlabel = (
+        ("final_test_acc", "final test accuracy")
+        if sw.classification
+        else ("final_test_loss", f"final test loss ({sw.loss_unit})")
+    )
     fig, axes = new_figure(ncols=2, width=5.8, height=max(3.8, 0.45 * len(gs) + 1.8))
     left, right = axes[0]
     hist = sw.history
@@ -43,10 +58,18 @@ def compare(sw: Sweep, keys: list[str], title: str):
         bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
         note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
         if note:
-            right.annotate(f"✕ {note}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
-                           textcoords="offset points", va="center", fontsize=9, color="firebrick")
+            right.annotate(
+                f"✕ {note}",
+                (1.0, y),
+                xycoords=("axes fraction", "data"),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=9,
+                color="firebrick",
+            )
     right.set_yticks([y for y, _, _ in labels], [t for _, t, _ in labels])
-    if len(gs) <= 10:      # pale tab20 colours would make text unreadable
+    if len(gs) <= 10:  # pale tab20 colours would make text unreadable
         for tick, (_, _, c) in zip(right.get_yticklabels(), labels):
             tick.set_color(c)
     right.set_ylim(-0.7, len(gs) - 0.3)

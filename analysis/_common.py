@@ -2,41 +2,72 @@
 between runs but the seed), labels, titles that say what was swept over how many seeds, counting the runs that
 blew up (diverged, collapsed: drawn and counted, never averaged), a readable style, saving, and the
 `python -m` entry point."""
+
 from __future__ import annotations
 
 import argparse
 import functools
 import math
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")  # noqa: E402  (files only, never a window)
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
 
-from sweep.results import BLOWN_UP  # noqa: E402
+from sweep.results import BLOWN_UP
 
-SHORT = {"optimizer.name": "optimizer", "schedule.name": "schedule", "init.name": "init", "data.name": "data",
-         "model.hidden": "hidden", "batch_size": "batch size", "model.activation": "activation"}
+SHORT = {
+    "optimizer.name": "optimizer",
+    "schedule.name": "schedule",
+    "init.name": "init",
+    "data.name": "data",
+    "model.hidden": "hidden",
+    "batch_size": "batch size",
+    "model.activation": "activation",
+}
 # Swept keys in this order in labels and groupings (the rest after, as sweep.json lists them).
-PRIORITY = ("optimizer.name", "schedule.name", "init.name", "init.std", "init.scale", "sampling", "batch_size",
-            "lr", "model.hidden")
-STYLE = {"figure.dpi": 100, "savefig.dpi": 130, "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-         "legend.fontsize": 10, "legend.title_fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10,
-         "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-         "figure.titlesize": 13, "lines.linewidth": 1.8}
+PRIORITY = (
+    "optimizer.name",
+    "schedule.name",
+    "init.name",
+    "init.std",
+    "init.scale",
+    "sampling",
+    "batch_size",
+    "lr",
+    "model.hidden",
+)
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 130,
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 10,
+    "legend.title_fontsize": 10,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.titlesize": 13,
+    "lines.linewidth": 1.8,
+}
 
 
 def _priority(key: str) -> float:
     """Where a key goes in labels and groupings: PRIORITY's order; a Hydra choice (`choices.optimizer`) right
     after the name it picks (`optimizer.name`); the rest last."""
     if key.startswith("choices."):
-        return _priority(f"{key[len('choices.'):]}.name") + 0.5
+        return _priority(f"{key[len('choices.') :]}.name") + 0.5
     return PRIORITY.index(key) if key in PRIORITY else len(PRIORITY)
 
 
@@ -53,8 +84,9 @@ class Sweep:
         self.dir = Path(path)
         self.runs = load_runs(self.dir) if runs is None else runs
         swept = list(self.runs.attrs.get("swept", []))
-        self.swept: list[str] = sorted(swept, key=lambda k: (PRIORITY.index(k) if k in PRIORITY else len(PRIORITY),
-                                                             swept.index(k)))
+        self.swept: list[str] = sorted(
+            swept, key=lambda k: (PRIORITY.index(k) if k in PRIORITY else len(PRIORITY), swept.index(k))
+        )
         self.name: str = self.runs.attrs.get("name") or self.dir.name
         self._history: pd.DataFrame | None = None
 
@@ -93,8 +125,7 @@ class Sweep:
         have = [k for k in keys if self.has(k)]
         if (any_of and not have) or (not any_of and len(have) < len(keys)):
             missing = what or (" or ".join(keys) if any_of else ", ".join(k for k in keys if k not in have))
-            raise Skip(f"needs {missing} swept over at least two values "
-                       f"(swept: {', '.join(self.swept) or 'nothing'})")
+            raise Skip(f"needs {missing} swept over at least two values (swept: {', '.join(self.swept) or 'nothing'})")
         return have
 
     @property
@@ -175,8 +206,10 @@ def groups(df: pd.DataFrame, keys: Sequence[str]) -> list[tuple[tuple, pd.DataFr
         return [((), df)]
     orders = [ordered_values(df[k]) for k in keys]
     rank = {k: {v: i for i, v in enumerate(o)} for k, o in zip(keys, orders)}
-    out = [(vals if isinstance(vals, tuple) else (vals,), g) for vals, g in df.groupby(list(keys), sort=False,
-                                                                                          dropna=False)]
+    out = [
+        (vals if isinstance(vals, tuple) else (vals,), g)
+        for vals, g in df.groupby(list(keys), sort=False, dropna=False)
+    ]
     return sorted(out, key=lambda t: [rank[k].get(v, 1e9) for k, v in zip(keys, t[0])])
 
 
@@ -246,7 +279,7 @@ def palette(keys: Sequence[str], runs: pd.DataFrame, n: int | None = None) -> li
 
 
 # ---------------------------------------------------------------------------------------------- the aggregate
-AGGREGATE = "mean ± SE"     # what every plot and the report draw: mean and standard error over finished seeds
+AGGREGATE = "mean ± SE"  # what every plot and the report draw: mean and standard error over finished seeds
 
 
 def mean_se(values: Any) -> tuple[float, float, int]:
@@ -267,7 +300,7 @@ def mean_se_by(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["mean", "se", "n"], dtype=float)
     g = d.groupby(x, sort=True)[y]
     out = pd.DataFrame({"mean": g.mean(), "n": g.count()})
-    out["se"] = g.std(ddof=1) / np.sqrt(out["n"])      # NaN where n == 1
+    out["se"] = g.std(ddof=1) / np.sqrt(out["n"])  # NaN where n == 1
     return out[["mean", "se", "n"]]
 
 
@@ -283,16 +316,25 @@ def se_band(ax, x, mean, se, color, floor: float | None = None) -> None:
 # ---------------------------------------------------------------------------------------------- figures
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.0, height: float = 4.2, **kw):
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
-                                 layout="constrained", **kw)
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained", **kw
+        )
     return fig, axes
 
 
 def legend_outside(ax, title: str | None = None, **kw) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
-                  frameon=False, **kw)
+        ax.legend(
+            handles,
+            labels,
+            title=title,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0,
+            frameon=False,
+            **kw,
+        )
 
 
 class _PlainLogFormatter(matplotlib.ticker.LogFormatterSciNotation):
@@ -368,7 +410,7 @@ def save(fig, out: Path | str | None):
     out = Path(out)
     fmt_ = out.suffix.lstrip(".").lower() or "png"
     try:
-        with plt.rc_context(STYLE):     # a reader never sees half a PNG (a report being rewritten)
+        with plt.rc_context(STYLE):  # a reader never sees half a PNG (a report being rewritten)
             atomic_write(out, lambda f: fig.savefig(f, format=fmt_, bbox_inches="tight", facecolor="white"))
     finally:
         plt.close(fig)
@@ -402,15 +444,16 @@ def plot_function(name: str) -> Callable:
 
 def cli(fn: Callable, argv: Sequence[str] | None = None) -> None:
     """`python -m analysis.<name> SWEEP [-o out.png]` (default: SWEEP/report/<name>.png)."""
-    p = argparse.ArgumentParser(prog=f"python -m analysis.{fn.plot_name}",
-                                description=(fn.__doc__ or "").strip().splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog=f"python -m analysis.{fn.plot_name}", description=(fn.__doc__ or "").strip().splitlines()[0]
+    )
     p.add_argument("sweep", type=Path, help="the sweep folder (out_dir/<name>)")
     p.add_argument("-o", "--out", type=Path, help=f"the PNG to write (default SWEEP/report/{fn.plot_name}.png)")
     a = p.parse_args(list(argv) if argv is not None else None)
     from sweep.collect import sweep_dir_problem
 
     problem = sweep_dir_problem(a.sweep, f"python -m analysis.{fn.plot_name}")
-    if problem:         # never write SWEEP/report/ into a folder that is not a sweep
+    if problem:  # never write SWEEP/report/ into a folder that is not a sweep
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     out = a.out or a.sweep / "report" / f"{fn.plot_name}.png"

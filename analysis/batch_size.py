@@ -4,14 +4,30 @@ full-batch gradient descent: at the training-set size where known, else at the r
 
     python -m analysis.batch_size SWEEP [-o out.png]
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from analysis._common import (AGGREGATE, Sweep, blown_up_note, cli, group_label, groups, legend_title,
-                              log_band_floor, log_y, mean_se_by, new_figure, no_minor_x, palette, plot_function,
-                              se_band, value_label)
+from analysis._common import (
+    AGGREGATE,
+    Sweep,
+    blown_up_note,
+    cli,
+    group_label,
+    groups,
+    legend_title,
+    log_band_floor,
+    log_y,
+    mean_se_by,
+    new_figure,
+    no_minor_x,
+    palette,
+    plot_function,
+    se_band,
+    value_label,
+)
 
 
 def batch_positions(runs: pd.DataFrame) -> pd.Series:
@@ -31,12 +47,14 @@ def plot_batch_size(sw: Sweep):
     pos = {x: value_label("batch_size", v, runs) for x, v in zip(runs["_x"], runs["batch_size"])}
     hue = [k for k in sw.config_keys if k != "batch_size"]
     fig, axes = new_figure(ncols=2, width=5.6, height=4.3)
-    panels = [(axes[0][0], "final_test_loss", f"final test loss ({sw.loss_unit})", True),
-              (axes[0][1], "wall_s", "wall-clock time of the run (s)", False)]
+    panels = [
+        (axes[0][0], "final_test_loss", f"final test loss ({sw.loss_unit})", True),
+        (axes[0][1], "wall_s", "wall-clock time of the run (s)", False),
+    ]
     gs = groups(runs, hue)
     drawn_time: list[np.ndarray] = []
     for (vals, g), c in zip(gs, palette(hue, runs, len(gs))):
-        note = blown_up_note(g)          # diverged/collapsed runs: counted in the label, never averaged
+        note = blown_up_note(g)  # diverged/collapsed runs: counted in the label, never averaged
         label = group_label(hue, vals, runs) + (f" ({note})" if note else "")
         ok = g[g["status"] == "done"]
         for ax, metric, _, logy in panels:
@@ -65,14 +83,20 @@ def plot_batch_size(sw: Sweep):
         ax.set_ylabel(ylabel)
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
-        axes[0][1].legend(handles, labels, title=legend_title(hue) if hue else None, loc="upper left",
-                          bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
+        axes[0][1].legend(
+            handles,
+            labels,
+            title=legend_title(hue) if hue else None,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0,
+            frameon=False,
+        )
     note = ""
     if "pack_size" in runs and runs["pack_size"].fillna(1).max() > 1:
         note = "; a pack's runs share its time (one line each)"
     axes[0][1].set_title(f"same epochs for every batch size{note}", loc="left", fontsize=9)
-    fig.suptitle(f"Batch size: final test loss and training time ({AGGREGATE} over finished seeds)\n"
-                 f"{sw.describe()}")
+    fig.suptitle(f"Batch size: final test loss and training time ({AGGREGATE} over finished seeds)\n{sw.describe()}")
     return fig
 
 

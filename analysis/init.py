@@ -3,6 +3,7 @@ seed's final test metric per initialisation.
 
     python -m analysis.init SWEEP [-o out.png]
 """
+
 from __future__ import annotations
 
 from analysis._categorical import compare
@@ -15,8 +16,9 @@ INIT_KEYS = ("init.name", "init.std", "init.scale", "init.bias")
 def plot_init(sw: Sweep):
     """Initialisation comparison: learning curves and final metrics per init (incl. zeros, too-large normal)."""
     sw.need(*INIT_KEYS, any_of=True, what="init (or init.std / init.scale / init.bias)")
-    return compare(sw, sw.config_keys, "Initialisations: symmetric (zeros) and badly scaled starts vs "
-                                       "variance-preserving ones")
+    return compare(
+        sw, sw.config_keys, "Initialisations: symmetric (zeros) and badly scaled starts vs variance-preserving ones"
+    )
 
 
 if __name__ == "__main__":

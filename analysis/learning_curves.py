@@ -5,13 +5,30 @@ averaged in. With many configurations the rows split by the first swept key (e.g
 
     python -m analysis.learning_curves SWEEP [-o out.png]
 """
+
 from __future__ import annotations
 
 import pandas as pd
 
-from analysis._common import (AGGREGATE, BLOWN_UP, Skip, Sweep, blown_up_note, cli, fit_title, group_label,
-                              groups, legend_outside, legend_title, log_y, mean_se_by, new_figure, plot_function,
-                              se_band, short)
+from analysis._common import (
+    AGGREGATE,
+    BLOWN_UP,
+    Skip,
+    Sweep,
+    blown_up_note,
+    cli,
+    fit_title,
+    group_label,
+    groups,
+    legend_outside,
+    legend_title,
+    log_y,
+    mean_se_by,
+    new_figure,
+    plot_function,
+    se_band,
+    short,
+)
 from analysis._common import palette as group_colors
 
 MAX_LINES = 8
@@ -24,8 +41,17 @@ def seed_mean_se(h: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return mean_se_by(h, x, y)
 
 
-def draw_curves(ax, hist: pd.DataFrame, runs: pd.DataFrame, keys: list[str], y: str, *, x: str = "epoch",
-                palette: dict | None = None, label_diverged: bool = True) -> None:
+def draw_curves(
+    ax,
+    hist: pd.DataFrame,
+    runs: pd.DataFrame,
+    keys: list[str],
+    y: str,
+    *,
+    x: str = "epoch",
+    palette: dict | None = None,
+    label_diverged: bool = True,
+) -> None:
     """Per group of `keys` (in `runs` order): the mean ± SE over its finished (done) runs, and each run that
     blew up as its own thin dashed line (drawn, and counted in the label, never averaged in)."""
     gs = groups(runs, keys)
@@ -66,11 +92,13 @@ def plot_learning_curves(sw: Sweep, metrics: tuple[str, ...] = ("train_loss", "t
         raise Skip("no run has a history.parquet yet")
     metrics = tuple(m for m in metrics if m in hist and hist[m].notna().any())
     facet, hue = _facets(sw)
-    rows = [(None, sw.runs)] if facet is None else \
-        [(vals[0], g) for vals, g in groups(sw.runs, [facet])][:MAX_ROWS]
+    rows = [(None, sw.runs)] if facet is None else [(vals[0], g) for vals, g in groups(sw.runs, [facet])][:MAX_ROWS]
     fig, axes = new_figure(ncols=len(metrics), nrows=len(rows), width=5.4, height=3.6 if facet else 4.2)
-    names = {"train_loss": "train loss (mean per logging interval)", "test_loss": "test loss (at epoch ends)",
-             "test_acc": "test accuracy (at epoch ends)"}
+    names = {
+        "train_loss": "train loss (mean per logging interval)",
+        "test_loss": "test loss (at epoch ends)",
+        "test_acc": "test accuracy (at epoch ends)",
+    }
     # one colour per hue value across all rows
     all_groups = [vals for vals, _ in groups(sw.runs, hue)]
     colours = dict(zip(all_groups, group_colors(hue, sw.runs, len(all_groups))))
@@ -88,10 +116,14 @@ def plot_learning_curves(sw: Sweep, metrics: tuple[str, ...] = ("train_loss", "t
                 title = f"{short(facet)}={group_label([facet], (fval,), sw.runs)}: " + title.split(" (")[0]
             fit_title(ax, title)
         legend_outside(axes[r][-1], legend_title(hue) if hue else None)
-    extra = "" if facet is None or len(rows) == len(groups(sw.runs, [facet])) else \
-        f" (first {MAX_ROWS} {short(facet)} values)"
-    fig.suptitle(f"Learning curves: {AGGREGATE} over finished seeds, diverged/collapsed runs dashed{extra}\n"
-                 f"{sw.describe()}")
+    extra = (
+        ""
+        if facet is None or len(rows) == len(groups(sw.runs, [facet]))
+        else f" (first {MAX_ROWS} {short(facet)} values)"
+    )
+    fig.suptitle(
+        f"Learning curves: {AGGREGATE} over finished seeds, diverged/collapsed runs dashed{extra}\n{sw.describe()}"
+    )
     return fig
 
 

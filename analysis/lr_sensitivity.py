@@ -5,24 +5,42 @@ the top (counted, never averaged).
 
     python -m analysis.lr_sensitivity SWEEP [-o out.png]
 """
+
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.lines import Line2D
 
-from analysis._common import (AGGREGATE, BLOWN_UP, Sweep, blown_up_label, cli, fmt, group_label, groups,
-                              legend_outside, legend_title, log_band_floor, log_x, log_y, mean_se, new_figure,
-                              no_minor_x, palette, plot_function, se_band)
+from analysis._common import (
+    AGGREGATE,
+    BLOWN_UP,
+    Sweep,
+    blown_up_label,
+    cli,
+    fmt,
+    group_label,
+    groups,
+    legend_outside,
+    legend_title,
+    log_band_floor,
+    log_x,
+    log_y,
+    mean_se,
+    new_figure,
+    no_minor_x,
+    palette,
+    plot_function,
+    se_band,
+)
 
-
-MARK_ROW = 0.055   # axes fraction per row of divergence marks
-MAX_LR_TICKS = 8   # more distinct rates than this (random search) get a continuous log axis, not a tick each
+MARK_ROW = 0.055  # axes fraction per row of divergence marks
+MAX_LR_TICKS = 8  # more distinct rates than this (random search) get a continuous log axis, not a tick each
 
 
 def _make_room(ax, frac: float, top: bool, logy: bool) -> None:
     """Widen the y range so that the outer `frac` of the axes (top or bottom) holds no data, only the marks."""
     lo, hi = ax.get_ylim()
-    f = (lambda v: np.log10(v), lambda v: 10 ** v) if logy else (lambda v: v, lambda v: v)
+    f = (lambda v: np.log10(v), lambda v: 10**v) if logy else (lambda v: v, lambda v: v)
     a, b = f[0](lo), f[0](hi)
     span = (b - a) / (1 - frac)
     ax.set_ylim(*(f[1](a), f[1](a + span)) if top else (f[1](b - span), f[1](b)))
@@ -54,7 +72,7 @@ def plot_lr_sensitivity(sw: Sweep):
     for ax, (metric, ylabel, logy) in zip(axes[0], metrics):
         done = runs.loc[runs["status"] == "done", metric].to_numpy(float)
         logy = logy and bool((done[np.isfinite(done)] > 0).any())
-        top = metric.endswith("loss")   # ✕ where a loss blew up: above a loss curve, below an accuracy curve
+        top = metric.endswith("loss")  # ✕ where a loss blew up: above a loss curve, below an accuracy curve
         for (vals, g), c in zip(gs, cols):
             xs, mean, se, div = [], [], [], []
             for lr, at in g.groupby("lr", sort=True):
@@ -69,14 +87,30 @@ def plot_lr_sensitivity(sw: Sweep):
             ax.plot(xs, mean, "o-", color=c, label=group_label(hue, vals, runs), markersize=5)
             se_band(ax, xs, mean, se, c, floor=log_band_floor(mean) if logy else None)
             if div:
-                row = diverging.index(vals)          # one row of ✕ per line: marks at one lr never overlap
+                row = diverging.index(vals)  # one row of ✕ per line: marks at one lr never overlap
                 y = 1 - (row + 0.7) * MARK_ROW if top else (row + 0.7) * MARK_ROW
-                ax.scatter([d[0] for d in div], [y] * len(div), marker="x", s=55, color=c, linewidths=2.2,
-                           transform=ax.get_xaxis_transform(), clip_on=False, zorder=5)
+                ax.scatter(
+                    [d[0] for d in div],
+                    [y] * len(div),
+                    marker="x",
+                    s=55,
+                    color=c,
+                    linewidths=2.2,
+                    transform=ax.get_xaxis_transform(),
+                    clip_on=False,
+                    zorder=5,
+                )
                 for x, n, of in div:
                     if of > 1:
-                        ax.annotate(f"{n}/{of}", (x, y), xycoords=ax.get_xaxis_transform(), xytext=(6, -3),
-                                    textcoords="offset points", fontsize=8, color=c)
+                        ax.annotate(
+                            f"{n}/{of}",
+                            (x, y),
+                            xycoords=ax.get_xaxis_transform(),
+                            xytext=(6, -3),
+                            textcoords="offset points",
+                            fontsize=8,
+                            color=c,
+                        )
         ax.set_xscale("log")
         if logy:
             log_y(ax)
@@ -94,8 +128,15 @@ def plot_lr_sensitivity(sw: Sweep):
         handles, labels = ax.get_legend_handles_labels()
         handles.append(Line2D([], [], marker="x", color="0.3", linestyle="none", markersize=8, markeredgewidth=2))
         labels.append(f"{blown_up_label(runs)} (n/seeds)")
-        ax.legend(handles, labels, title=legend_title(hue), loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                  borderaxespad=0, frameon=False)
+        ax.legend(
+            handles,
+            labels,
+            title=legend_title(hue),
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0,
+            frameon=False,
+        )
     fig.suptitle(f"Final test metrics vs learning rate ({AGGREGATE} over finished seeds)\n{sw.describe()}")
     return fig
 

@@ -3,12 +3,25 @@ the seeds (restarts) of each configuration, each seed a dot, with the mean ± st
 
     python -m analysis.restarts SWEEP [-o out.png]
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import (AGGREGATE, BLOWN_UP, Skip, Sweep, cli, group_label, groups, log_x,
-                              mean_se, new_figure, palette, plot_function)
+from analysis._common import (
+    AGGREGATE,
+    BLOWN_UP,
+    Skip,
+    Sweep,
+    cli,
+    group_label,
+    groups,
+    log_x,
+    mean_se,
+    new_figure,
+    palette,
+    plot_function,
+)
 from sweep.report import SELECTION_METRIC, lower_is_better
 
 MAX_CONFIGS = 30
@@ -21,7 +34,7 @@ def plot_restarts(sw: Sweep):
     runs = sw.runs
     keys = sw.config_keys
     gs = groups(runs, keys)
-    if len(gs) > MAX_CONFIGS:   # keep the best configurations (by the report's selection metric) readable
+    if len(gs) > MAX_CONFIGS:  # keep the best configurations (by the report's selection metric) readable
         sign = 1 if lower_is_better() else -1
         score = {vals: sign * mean_se(g.loc[g["status"] == "done", SELECTION_METRIC])[0] for vals, g in gs}
         gs = sorted(gs, key=lambda t: (np.isnan(score[t[0]]), score[t[0]]))[:MAX_CONFIGS]
@@ -34,7 +47,7 @@ def plot_restarts(sw: Sweep):
     rng = np.random.default_rng(0)
     cols = palette(keys, runs, len(gs))
     for ax, (metric, xlabel, logx) in zip(axes[0], metrics):
-        for i, ((vals, g), c) in enumerate(zip(gs, cols)):
+        for i, ((_vals, g), c) in enumerate(zip(gs, cols)):
             y = len(gs) - 1 - i
             ok = g[g["status"] == "done"][metric].dropna().to_numpy(float)
             if len(ok):
@@ -45,14 +58,29 @@ def plot_restarts(sw: Sweep):
                 if not np.isnan(se):
                     ax.errorbar(m, y, xerr=se, color=c, capsize=4, linewidth=1.6, zorder=4)
                 if metric == "final_test_loss" and len(ok) > 1:
-                    ax.annotate(f"sd {ok.std(ddof=1):.2g}", (1.0, y), xycoords=("axes fraction", "data"),
-                                xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.35")
+                    ax.annotate(
+                        f"sd {ok.std(ddof=1):.2g}",
+                        (1.0, y),
+                        xycoords=("axes fraction", "data"),
+                        xytext=(4, 0),
+                        textcoords="offset points",
+                        va="center",
+                        fontsize=8,
+                        color="0.35",
+                    )
             bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
             note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
             if note and metric == metrics[-1][0]:
-                ax.annotate(f"✕ {note}", (1.0, y), xycoords=("axes fraction", "data"),
-                            xytext=(4, 0), textcoords="offset points", va="center", fontsize=8,
-                            color="firebrick")
+                ax.annotate(
+                    f"✕ {note}",
+                    (1.0, y),
+                    xycoords=("axes fraction", "data"),
+                    xytext=(4, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=8,
+                    color="firebrick",
+                )
         labels = [group_label(keys, vals, runs) for vals, _ in gs]
         ax.set_yticks(range(len(gs) - 1, -1, -1), labels if ax is axes[0][0] else [""] * len(labels))
         ax.set_ylim(-0.7, len(gs) - 0.3)
@@ -62,12 +90,11 @@ def plot_restarts(sw: Sweep):
             log_x(ax)
         ax.set_xlabel(xlabel)
     axes[0][0].set_ylabel("configuration" if keys else "")
-    if len(gs) <= 10:      # pale tab20 colours would make text unreadable
+    if len(gs) <= 10:  # pale tab20 colours would make text unreadable
         for tick, c in zip(axes[0][0].get_yticklabels(), cols):
             tick.set_color(c)
     shown = "" if len(gs) == len(groups(runs, keys)) else f" (the {len(gs)} best configurations)"
-    fig.suptitle(f"Spread over restarts: each dot one seed, bar = {AGGREGATE}, line = range{shown}\n"
-                 f"{sw.describe()}")
+    fig.suptitle(f"Spread over restarts: each dot one seed, bar = {AGGREGATE}, line = range{shown}\n{sw.describe()}")
     return fig
 
 

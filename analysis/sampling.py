@@ -3,6 +3,7 @@ final test metric per mode.
 
     python -m analysis.sampling SWEEP [-o out.png]
 """
+
 from __future__ import annotations
 
 from analysis._categorical import compare

@@ -5,17 +5,41 @@ are the mean ± standard error over the seeds that finished.
 
     python -m analysis.schedules SWEEP [-o out.png]
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import (AGGREGATE, Skip, Sweep, cli, fit_title, group_label, groups, legend_outside,
-                              legend_title, log_y, mean_se_by, new_figure, palette, plot_function, se_band, short,
-                              value_label)
+from analysis._common import (
+    AGGREGATE,
+    Skip,
+    Sweep,
+    cli,
+    fit_title,
+    group_label,
+    groups,
+    legend_outside,
+    legend_title,
+    log_y,
+    mean_se_by,
+    new_figure,
+    palette,
+    plot_function,
+    se_band,
+    short,
+    value_label,
+)
 from sweep.report import SELECTION_METRIC, lower_is_better
 
-SCHEDULE_KEYS = ("schedule.name", "schedule.gamma", "schedule.step_size", "schedule.decay", "schedule.min_lr",
-                 "schedule.warmup_steps", "schedule.pct_start")
+SCHEDULE_KEYS = (
+    "schedule.name",
+    "schedule.gamma",
+    "schedule.step_size",
+    "schedule.decay",
+    "schedule.min_lr",
+    "schedule.warmup_steps",
+    "schedule.pct_start",
+)
 
 
 @plot_function("schedules")
@@ -36,8 +60,10 @@ def plot_schedules(sw: Sweep):
         best = g
         if others:
             sign = 1 if lower_is_better() else -1
-            per = [(cfg, sub, sign * sub.loc[sub["status"] == "done", SELECTION_METRIC].mean())
-                   for cfg, sub in groups(g, others)]
+            per = [
+                (cfg, sub, sign * sub.loc[sub["status"] == "done", SELECTION_METRIC].mean())
+                for cfg, sub in groups(g, others)
+            ]
             cfg, best, _ = min(per, key=lambda p: (np.isnan(p[2]), p[2]))
             label += " (" + ", ".join(f"{short(k)}={value_label(k, v, runs)}" for k, v in zip(others, cfg)) + ")"
         h = hist[hist["run_id"].isin(best["run_id"])].copy()

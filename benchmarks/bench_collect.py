@@ -8,6 +8,7 @@ the engine writes, and a small history.parquet; plus a sweep.json listing the ru
 directly (no fsync) so that making the store is quick; reading them is what is timed, twice (the second read is
 the usual case: the files are in the page cache).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,10 +48,17 @@ def history_blobs(n: int = 16) -> list[bytes]:
         steps = np.arange(10, 231, 10)
         epoch_end = steps % 23 == 0
         loss = 2.3 * np.exp(-steps / 80) + 0.05 * rng.random(len(steps))
-        df = pd.DataFrame({"step": steps, "epoch": steps / 23, "lr": 0.1, "train_loss": loss,
-                           "grad_norm": rng.random(len(steps)),
-                           "test_loss": np.where(epoch_end, loss * 1.1, np.nan),
-                           "test_acc": np.where(epoch_end, 1 - loss / 3, np.nan)})
+        df = pd.DataFrame(
+            {
+                "step": steps,
+                "epoch": steps / 23,
+                "lr": 0.1,
+                "train_loss": loss,
+                "grad_norm": rng.random(len(steps)),
+                "test_loss": np.where(epoch_end, loss * 1.1, np.nan),
+                "test_acc": np.where(epoch_end, 1 - loss / 3, np.nan),
+            }
+        )
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         blobs.append(buf.getvalue())
@@ -64,14 +72,20 @@ def make_store(root: Path, n: int) -> Path:
     sweep_dir = root / name
     sweep_dir.mkdir(parents=True)
     base = base_config(root, name)
-    choices = (["sgd", "momentum", "adam", "rmsprop"], [1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3], [32, 64, 128, "full"],
-               ["constant", "cosine", "step"], ["lecun_normal", "zeros"], [[64, 64], [128], [32, 32, 32]])
+    choices = (
+        ["sgd", "momentum", "adam", "rmsprop"],
+        [1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3],
+        [32, 64, 128, "full"],
+        ["constant", "cosine", "step"],
+        ["lecun_normal", "zeros"],
+        [[64, 64], [128], [32, 32, 32]],
+    )
     hist = history_blobs()
     rnd = random.Random(0)
     runs = []
     seen: set[str] = set()
     i = 0
-    while len(runs) < n:                 # random grid points (a realistic mix of every swept key), no repeats
+    while len(runs) < n:  # random grid points (a realistic mix of every swept key), no repeats
         opt, lr, bs, sched, init, hidden = (rnd.choice(c) for c in choices)
         seed = rnd.randrange(1000)
         i += 1
@@ -83,8 +97,15 @@ def make_store(root: Path, n: int) -> Path:
         cfg["schedule"]["name"] = sched
         cfg["init"]["name"] = init
         cfg["model"]["hidden"] = hidden
-        ov = [f"optimizer={opt}", f"lr={lr}", f"batch_size={bs}", f"schedule={sched}", f"init={init}",
-              f"model.hidden=[{','.join(map(str, hidden))}]", f"seed={seed}"]
+        ov = [
+            f"optimizer={opt}",
+            f"lr={lr}",
+            f"batch_size={bs}",
+            f"schedule={sched}",
+            f"init={init}",
+            f"model.hidden=[{','.join(map(str, hidden))}]",
+            f"seed={seed}",
+        ]
         cfg["wandb"]["tags"] = ov
         rid = run_id(cfg)
         if rid in seen:
@@ -95,20 +116,45 @@ def make_store(root: Path, n: int) -> Path:
         (d / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         status = rnd.choice(["done"] * 8 + ["diverged", "running"])
         loss = rnd.random()
-        summary = {"run_id": rid, "name": name, "status": status, "step": 230, "total_steps": 230, "epochs": 10,
-                   "steps_per_epoch": 23, "final_train_loss": loss, "final_test_loss": loss * 1.1,
-                   "final_test_acc": 1 - loss / 3, "best_test_loss": loss, "best_test_acc": 1 - loss / 4,
-                   "diverged_step": 57 if status == "diverged" else None,
-                   "diverged_loss": 1e4 if status == "diverged" else None, "wall_s": 12.5,
-                   "samples_per_s": 9000.0, "pack_size": 64, "device": "cpu", "slurm_job_id": None,
-                   "versions": {"git": {"commit": "0" * 40, "dirty": False}, "host": "node1",
-                                "python": "3.11.7", "sweep": "0.1.0", "torch": "2.13.0"}}
+        summary = {
+            "run_id": rid,
+            "name": name,
+            "status": status,
+            "step": 230,
+            "total_steps": 230,
+            "epochs": 10,
+            "steps_per_epoch": 23,
+            "final_train_loss": loss,
+            "final_test_loss": loss * 1.1,
+            "final_test_acc": 1 - loss / 3,
+            "best_test_loss": loss,
+            "best_test_acc": 1 - loss / 4,
+            "diverged_step": 57 if status == "diverged" else None,
+            "diverged_loss": 1e4 if status == "diverged" else None,
+            "wall_s": 12.5,
+            "samples_per_s": 9000.0,
+            "pack_size": 64,
+            "device": "cpu",
+            "slurm_job_id": None,
+            "versions": {
+                "git": {"commit": "0" * 40, "dirty": False},
+                "host": "node1",
+                "python": "3.11.7",
+                "sweep": "0.1.0",
+                "torch": "2.13.0",
+            },
+        }
         (d / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
         (d / "history.parquet").write_bytes(hist[i % len(hist)])
         runs.append({"run_id": rid, "overrides": ov})
-    record = {"name": name, "grid_key": "bench", "swept": ["batch_size", "init", "lr", "model.hidden", "optimizer",
-                                                           "schedule", "seed"],
-              "argv": ["-m", "..."], "created": "2025-01-01T00:00:00", "runs": runs}
+    record = {
+        "name": name,
+        "grid_key": "bench",
+        "swept": ["batch_size", "init", "lr", "model.hidden", "optimizer", "schedule", "seed"],
+        "argv": ["-m", "..."],
+        "created": "2025-01-01T00:00:00",
+        "runs": runs,
+    }
     (sweep_dir / "sweep.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     return sweep_dir
 
@@ -130,8 +176,10 @@ def main() -> None:
             t0 = time.perf_counter()
             df = load_runs(sweep_dir)
             dt = time.perf_counter() - t0
-            print(f"load_runs ({label}): {len(df)} runs x {len(df.columns)} columns in {dt:.2f} s "
-                  f"= {len(df) / dt:,.0f} runs/s")
+            print(
+                f"load_runs ({label}): {len(df)} runs x {len(df.columns)} columns in {dt:.2f} s "
+                f"= {len(df) / dt:,.0f} runs/s"
+            )
         # the same configs through a full YAML parse each, for comparison
         texts = [(sweep_dir / r / "config.yaml").read_text() for r in df["run_id"][:1000]]
         t0 = time.perf_counter()
@@ -143,8 +191,10 @@ def main() -> None:
         for t in texts:
             reader.read(t)
         fast = (time.perf_counter() - t0) / len(texts)
-        print(f"config.yaml: full C-YAML parse {full * 1e3:.3f} ms/run, line-diff reader {fast * 1e3:.3f} ms/run "
-              f"({reader.full_parses} full parses of {len(texts)})")
+        print(
+            f"config.yaml: full C-YAML parse {full * 1e3:.3f} ms/run, line-diff reader {fast * 1e3:.3f} ms/run "
+            f"({reader.full_parses} full parses of {len(texts)})"
+        )
         if a.history:
             t0 = time.perf_counter()
             h = load_history(sweep_dir, df)

@@ -7,6 +7,7 @@ process, (c) one pack of 64 trained together. Also the 4-optimizer grid (4 packs
 Grid: digits, MLP 64-64-64-10, batch 64, 20 epochs (460 steps), momentum SGD, 16 lrs x 4 seeds.
 Each line prints wall times and ratios measured in this one run, for wandb disabled and offline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import make_cfg, matmul_flops, params_of  # noqa: E402
+from common import make_cfg, matmul_flops, params_of
 
-from sweep.engine import dataset  # noqa: E402
-from sweep.runner import train_runs  # noqa: E402
+from sweep.data import cached_splits as dataset
+from sweep.runner import train_runs
 
 LRS = [f"{x:.4g}" for x in [0.005 * 1.4**i for i in range(16)]]
 SEEDS = range(4)
@@ -29,8 +30,11 @@ COMMON = ["data=digits", "model.hidden=[64,64]", "batch_size=64", "epochs=20", "
 
 
 def grid(out: Path, wandb: str) -> list[dict]:
-    return [make_cfg(out, *COMMON, f"lr={lr}", f"seed={s}", f"wandb.mode={wandb}", "name=bench")
-            for lr in LRS for s in SEEDS]
+    return [
+        make_cfg(out, *COMMON, f"lr={lr}", f"seed={s}", f"wandb.mode={wandb}", "name=bench")
+        for lr in LRS
+        for s in SEEDS
+    ]
 
 
 def timed(fn) -> float:
@@ -43,10 +47,25 @@ def separate_processes(out: Path, wandb: str, n: int) -> float:
     """Wall time of n fresh `sweep run` processes, scaled to 64 when n < 64."""
     env = dict(os.environ, WANDB_SILENT="true")
     t0 = time.perf_counter()
-    for i, (lr, s) in enumerate([(lr, s) for lr in LRS for s in SEEDS][:n]):
-        subprocess.run([sys.executable, "-m", "sweep.cli", "run", *COMMON, f"lr={lr}", f"seed={s}",
-                        f"wandb.mode={wandb}", f"out_dir={out}", "name=bench"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    for _i, (lr, s) in enumerate([(lr, s) for lr in LRS for s in SEEDS][:n]):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sweep.cli",
+                "run",
+                *COMMON,
+                f"lr={lr}",
+                f"seed={s}",
+                f"wandb.mode={wandb}",
+                f"out_dir={out}",
+                "name=bench",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
     return (time.perf_counter() - t0) * 64 / n
 
 
@@ -65,11 +84,27 @@ def main() -> None:
             b = timed(lambda: train_runs(grid(tmp / f"b-{mode}", mode), pack=1, progress=False))
             cfgs = grid(tmp / f"c-{mode}", mode)
             c = timed(lambda: train_runs(cfgs, pack=64, progress=False))
-            four = [make_cfg(tmp / f"d-{mode}", "data=digits", "model.hidden=[64,64]", "batch_size=64", "epochs=20",
-                             f"optimizer={o}", f"lr={lr}", f"seed={s}", f"wandb.mode={mode}")
-                    for o, lrs in (("sgd", (0.05, 0.1, 0.2, 0.4)), ("momentum", (0.01, 0.02, 0.05, 0.1)),
-                                   ("adam", (1e-3, 3e-3, 1e-2, 3e-2)), ("rmsprop", (1e-3, 3e-3, 1e-2, 3e-2)))
-                    for lr in lrs for s in SEEDS]
+            four = [
+                make_cfg(
+                    tmp / f"d-{mode}",
+                    "data=digits",
+                    "model.hidden=[64,64]",
+                    "batch_size=64",
+                    "epochs=20",
+                    f"optimizer={o}",
+                    f"lr={lr}",
+                    f"seed={s}",
+                    f"wandb.mode={mode}",
+                )
+                for o, lrs in (
+                    ("sgd", (0.05, 0.1, 0.2, 0.4)),
+                    ("momentum", (0.01, 0.02, 0.05, 0.1)),
+                    ("adam", (1e-3, 3e-3, 1e-2, 3e-2)),
+                    ("rmsprop", (1e-3, 3e-3, 1e-2, 3e-2)),
+                )
+                for lr in lrs
+                for s in SEEDS
+            ]
             d = timed(lambda: train_runs(four, pack=64, progress=False))
             samples = 64 * 20 * dataset(make_cfg(tmp, *COMMON)["data"]).x_train.shape[0]
             flops = 6 * params_of([64, 64, 64, 10]) * samples / c
@@ -77,7 +112,10 @@ def main() -> None:
             print(f"\nwandb={mode}")
             print(f"  (a) 64 separate processes{scaled}: {a:7.1f} s")
             print(f"  (b) 64 runs sequentially, one process: {b:7.1f} s")
-            print(f"  (c) one batched pack of 64:            {c:7.1f} s   (a)/(c) = {a / c:5.1f}x   (b)/(c) = {b / c:5.1f}x")
+            print(
+                f"  (c) one batched pack of 64:            {c:7.1f} s   (a)/(c) = {a / c:5.1f}x"
+                f"   (b)/(c) = {b / c:5.1f}x"
+            )
             print(f"  (d) sgd/momentum/adam/rmsprop grid, 4 packs of 16: {d:7.1f} s   (a)/(d) = {a / d:5.1f}x")
             print(f"  pack of 64: {flops / 1e9:.2f} GFLOP/s achieved = {flops / peak:.3f} of matmul roofline")
 

@@ -14,6 +14,7 @@ How to run (from the repo root, venv active, cluster up: `SLURM_CPUS=4 SLURM_MAX
 (b) Total wall time of a 64-run grid (digits, 64-128-128-10 MLP, 5 epochs; lr x seed) from `sweep run -m` to the
     last run done: pack=1 (64 array tasks) vs pack=16 (4 tasks) vs pack=64 (1 task), and the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def cli(*args: str) -> tuple[float, str]:
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "sweep.cli", "run", "-m", *args], cwd=REPO, capture_output=True,
-                       text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "sweep.cli", "run", "-m", *args], cwd=REPO, capture_output=True, text=True
+    )
     dt = time.perf_counter() - t0
     if p.returncode != 0:
         raise SystemExit(f"sweep run failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
@@ -51,7 +53,7 @@ def array_ids(sweep_dir: Path) -> list[str]:
 
 def cancel(ids: list[str]) -> None:
     for i in range(0, len(ids), 200):
-        subprocess.run(["scancel", *ids[i:i + 200]], check=False)
+        subprocess.run(["scancel", *ids[i : i + 200]], check=False)
 
 
 def base_cfg(out_dir: Path, *overrides: str) -> dict:
@@ -68,18 +70,21 @@ def bench_queue(tmp: Path, skip_cli: bool) -> None:
     from sweep.launch.slurm import max_array_size, submit
 
     print(f"(a) queueing a 1,000-config grid  [MaxArraySize={max_array_size()}]")
-    lrs = "range(0.001,0.1005,0.001)"        # 100 values (hydra float range)
+    lrs = "range(0.001,0.1005,0.001)"  # 100 values (hydra float range)
     if not skip_cli:
         out = tmp / "cli"
-        dt, stdout = cli(f"lr={lrs}", "seed=range(10)", "epochs=1", "wandb.mode=disabled", "pack=1",
-                         "cluster=dev", f"out_dir={out}")
+        dt, stdout = cli(
+            f"lr={lrs}", "seed=range(10)", "epochs=1", "wandb.mode=disabled", "pack=1", "cluster=dev", f"out_dir={out}"
+        )
         d = sweep_dir_of(stdout)
         ids = array_ids(d)
         cancel(ids)
         inside = float(re.search(r"in ([\d.]+) s", stdout).group(1))
         n = len(json.loads((d / "sweep.json").read_text())["runs"])
-        print(f"    sweep run -m, {n} configs, pack=1: {dt:6.1f} s to all {len(ids)} arrays queued "
-              f"({inside:.1f} s in submit(), {dt - inside:.1f} s Hydra start-up + composing/validating the grid)")
+        print(
+            f"    sweep run -m, {n} configs, pack=1: {dt:6.1f} s to all {len(ids)} arrays queued "
+            f"({inside:.1f} s in submit(), {dt - inside:.1f} s Hydra start-up + composing/validating the grid)"
+        )
     base = base_cfg(tmp / "direct", "epochs=1", "wandb.mode=disabled", "cluster=dev")
     for pack in (1, 16):
         cfgs = []
@@ -100,8 +105,14 @@ def bench_grid(tmp: Path) -> None:
     from sweep.launch.slurm import wait_for_jobs
 
     print("(b) a 64-run grid on the dev cluster (digits 64-128-128-10, 5 epochs, lr x seed), submit -> all done")
-    grid = ["lr=0.01,0.02,0.03,0.05,0.07,0.1,0.15,0.2", "seed=range(8)", "epochs=5", "model.hidden=[128,128]",
-            "wandb.mode=disabled", "cluster=dev"]
+    grid = [
+        "lr=0.01,0.02,0.03,0.05,0.07,0.1,0.15,0.2",
+        "seed=range(8)",
+        "epochs=5",
+        "model.hidden=[128,128]",
+        "wandb.mode=disabled",
+        "cluster=dev",
+    ]
     times = {}
     for pack in (1, 16, 64):
         out = tmp / f"grid-pack{pack}"
@@ -115,8 +126,10 @@ def bench_grid(tmp: Path) -> None:
         times[pack] = time.perf_counter() - t0
         statuses = [json.loads(p.read_text())["status"] for p in d.glob("*/summary.json")]
         tasks = sum(1 for _ in (d / "submitit").glob("*_submitted.pkl"))
-        print(f"    pack={pack:<2}: {times[pack]:6.1f} s  ({tasks} array task(s), "
-              f"{statuses.count('done')}/{len(statuses)} runs done)")
+        print(
+            f"    pack={pack:<2}: {times[pack]:6.1f} s  ({tasks} array task(s), "
+            f"{statuses.count('done')}/{len(statuses)} runs done)"
+        )
     for pack in (16, 64):
         print(f"    ratio pack=1 / pack={pack}: {times[1] / times[pack]:.1f}x")
 

@@ -5,6 +5,7 @@
 Both loops train the same MLP with SGD+momentum and cross-entropy on the same data for the same number of
 samples; achieved FLOP/s = 6 × params × samples/s (forward 2, backward 4). Ratios are from this one run.
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,10 +18,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fake_mnist, make_cfg, matmul_flops, params_of  # noqa: E402
+from common import fake_mnist, make_cfg, matmul_flops, params_of
 
-from sweep.engine import dataset  # noqa: E402
-from sweep.runner import train_runs  # noqa: E402
+from sweep.data import cached_splits as dataset
+from sweep.runner import train_runs
 
 
 def textbook(x: torch.Tensor, y: torch.Tensor, sizes: list[int], batch: int, epochs: int) -> float:
@@ -54,12 +55,21 @@ def main() -> None:
         tmp = Path(tmp)
         root = fake_mnist(tmp / "mnist")
         cases = [
-            ("784-512-512-10, B=1024", ["data=mnist", f"data.root={root}", "model.hidden=[512,512]",
-                                         "batch_size=1024", "epochs=2"], [784, 512, 512, 10]),
-            ("784-512-512-10, B=128", ["data=mnist", f"data.root={root}", "model.hidden=[512,512]",
-                                        "batch_size=128", "epochs=1"], [784, 512, 512, 10]),
-            ("64-64-64-10 (digits), B=128", ["data=digits", "model.hidden=[64,64]", "batch_size=128",
-                                             "epochs=40"], [64, 64, 64, 10]),
+            (
+                "784-512-512-10, B=1024",
+                ["data=mnist", f"data.root={root}", "model.hidden=[512,512]", "batch_size=1024", "epochs=2"],
+                [784, 512, 512, 10],
+            ),
+            (
+                "784-512-512-10, B=128",
+                ["data=mnist", f"data.root={root}", "model.hidden=[512,512]", "batch_size=128", "epochs=1"],
+                [784, 512, 512, 10],
+            ),
+            (
+                "64-64-64-10 (digits), B=128",
+                ["data=digits", "model.hidden=[64,64]", "batch_size=128", "epochs=40"],
+                [64, 64, 64, 10],
+            ),
         ]
         print(f"{'case':32s} {'textbook':>12s} {'sweep':>12s} {'ratio':>6s} {'sweep FLOP/s':>13s} {'of roofline':>11s}")
         for i, (name, ov, sizes) in enumerate(cases):
@@ -69,8 +79,10 @@ def main() -> None:
             base = textbook(data.x_train, data.y_train, sizes, batch, epochs)
             ours = sweep_trainer(tmp / f"runs{i}", ov)
             flops = 6 * params_of(sizes) * ours
-            print(f"{name:32s} {base:10.0f}/s {ours:10.0f}/s {ours / base:5.2f}x {flops / 1e9:9.1f} GF/s "
-                  f"{flops / peak:10.2f}")
+            print(
+                f"{name:32s} {base:10.0f}/s {ours:10.0f}/s {ours / base:5.2f}x {flops / 1e9:9.1f} GF/s "
+                f"{flops / peak:10.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Shared benchmark helpers: the machine's own matmul roofline and config composition."""
+
 from __future__ import annotations
 
 import gzip

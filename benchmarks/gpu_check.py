@@ -11,6 +11,7 @@ What it measures (every ratio from this one run, on the card it names):
   grid        64 configs: one pack of 64 vs separate `sweep run` processes (measured on --procs, scaled)
   auto        pack=auto's K for a small and a large model on this device
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,11 +34,15 @@ sys.path.insert(0, str(HERE))
 from bench_train import textbook  # noqa: E402
 from common import fake_mnist, make_cfg  # noqa: E402
 
-from sweep.engine import Run, Trainer, dataset  # noqa: E402
-from sweep.runner import auto_pack_size, run_dir_for, train_runs  # noqa: E402
+from sweep.data import cached_splits as dataset  # noqa: E402
+from sweep.engine import Run, Trainer  # noqa: E402
+from sweep.packing import auto_pack_size  # noqa: E402
+from sweep.runner import run_dir_for, train_runs  # noqa: E402
 
-SIZES = {"cuda": dict(ks=[1, 16, 256, 1024, 4096], steps=200, procs=4, single_epochs=3, n_train=60000),
-         "cpu": dict(ks=[1, 16, 64], steps=40, procs=2, single_epochs=1, n_train=4096)}
+SIZES = {
+    "cuda": dict(ks=[1, 16, 256, 1024, 4096], steps=200, procs=4, single_epochs=3, n_train=60000),
+    "cpu": dict(ks=[1, 16, 64], steps=40, procs=2, single_epochs=1, n_train=4096),
+}
 DIGITS = ["data=digits", "model.hidden=[64,64]", "batch_size=64", "optimizer=momentum", "wandb.mode=disabled"]
 
 
@@ -50,8 +55,22 @@ def run_tests(device: str, out: Path) -> dict:
     """pytest -m gpu (on a CPU they skip, and the device-rule tests that run anywhere run instead)."""
     marker = "gpu" if device == "cuda" else "gpu or not gpu"
     files = [str(REPO / "tests" / "test_device.py")]
-    cmd = [sys.executable, "-m", "pytest", *files, "-m", marker, "-q", "-p", "no:cacheprovider",
-           "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"), f"--junitxml={out / 'gpu_tests.xml'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *files,
+        "-m",
+        marker,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(REPO),
+        "-c",
+        str(REPO / "pyproject.toml"),
+        f"--junitxml={out / 'gpu_tests.xml'}",
+    ]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=tempfile.gettempdir())
     tail = (p.stdout + p.stderr).strip().splitlines()[-15:]
@@ -74,7 +93,7 @@ def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
     rows = []
     for k in ks:
         base = make_cfg(tmp / f"k{k}", *DIGITS, f"device={device}", "epochs=1", "seed=0")
-        cfgs = [dict(copy.deepcopy(base), lr=0.01 + 1e-5 * i) for i in range(k)]   # composing 4096 is slow
+        cfgs = [dict(copy.deepcopy(base), lr=0.01 + 1e-5 * i) for i in range(k)]  # composing 4096 is slow
         runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
         trainer = Trainer(runs, 0, [None] * k, progress=False)
         n = trainer.data.x_train.shape[0]
@@ -86,21 +105,33 @@ def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
             trainer._step(idx[i], lr, lr_host, want_norm=False)
         step_s = seconds_per_step(trainer._step, idx, lr, lr_host, device)
         try:
-            trainer._advance(idx[0], lr, lr_host, want_norm=False)   # captures the CUDA graph (where it applies)
+            trainer._advance(idx[0], lr, lr_host, want_norm=False)  # captures the CUDA graph (where it applies)
             fast_s = seconds_per_step(trainer._advance, idx, lr, lr_host, device)
-        except Exception as e:   # keep the other figures; the failure is in the JSON and the log
+        except Exception as e:  # keep the other figures; the failure is in the JSON and the log
             print(f"captured step failed at K={k}: {type(e).__name__}: {e}", flush=True)
             fast_s, trainer.cuda_graph, trainer._graphs = step_s, False, {}
         t0 = time.perf_counter()
         train_runs(cfgs, pack=k, progress=False)
         wall = time.perf_counter() - t0
-        rows.append({"k": k, "step_ms": 1e3 * step_s, "model_steps_per_s": k / step_s,
-                     "graph_step_ms": 1e3 * fast_s, "graph_model_steps_per_s": k / fast_s,
-                     "graph_speedup": step_s / fast_s, "captured": bool(trainer._graphs),
-                     "train_runs_s": wall, "steps_per_run": trainer.total})
-        print(f"pack K={k:5d}: plain {1e3 * step_s:7.3f} ms/step, captured {1e3 * fast_s:7.3f} ms/step "
-              f"({step_s / fast_s:4.1f}x, graph={bool(trainer._graphs)}), {k / fast_s:12.0f} model-steps/s; "
-              f"train_runs (1 epoch, {trainer.total} steps, results written) {wall:6.2f} s", flush=True)
+        rows.append(
+            {
+                "k": k,
+                "step_ms": 1e3 * step_s,
+                "model_steps_per_s": k / step_s,
+                "graph_step_ms": 1e3 * fast_s,
+                "graph_model_steps_per_s": k / fast_s,
+                "graph_speedup": step_s / fast_s,
+                "captured": bool(trainer._graphs),
+                "train_runs_s": wall,
+                "steps_per_run": trainer.total,
+            }
+        )
+        print(
+            f"pack K={k:5d}: plain {1e3 * step_s:7.3f} ms/step, captured {1e3 * fast_s:7.3f} ms/step "
+            f"({step_s / fast_s:4.1f}x, graph={bool(trainer._graphs)}), {k / fast_s:12.0f} model-steps/s; "
+            f"train_runs (1 epoch, {trainer.total} steps, results written) {wall:6.2f} s",
+            flush=True,
+        )
         del trainer, runs
         if device == "cuda":
             torch.cuda.empty_cache()
@@ -114,8 +145,18 @@ def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
 
 def single_bench(device: str, epochs: int, n_train: int, tmp: Path) -> dict:
     root = fake_mnist(tmp / "mnist", n_train=n_train, n_test=max(1000, n_train // 6))
-    ov = ["data=mnist", f"data.root={root}", "model.hidden=[512,512]", "batch_size=1024", f"epochs={epochs}",
-          f"device={device}", "wandb.mode=disabled", "optimizer=momentum", "lr=0.01", "log_every=50"]
+    ov = [
+        "data=mnist",
+        f"data.root={root}",
+        "model.hidden=[512,512]",
+        "batch_size=1024",
+        f"epochs={epochs}",
+        f"device={device}",
+        "wandb.mode=disabled",
+        "optimizer=momentum",
+        "lr=0.01",
+        "log_every=50",
+    ]
     cfg = make_cfg(tmp / "single", *ov)
     data = dataset(cfg["data"], device=device)
     # the textbook loop as tutorials write it: CPU tensors in a DataLoader, each batch moved to the device
@@ -123,8 +164,11 @@ def single_bench(device: str, epochs: int, n_train: int, tmp: Path) -> dict:
     model_sizes = [784, 512, 512, 10]
     base = _textbook_on(device, x, y, model_sizes, 1024, epochs)
     (s,) = train_runs([cfg], progress=False)
-    return {"textbook_samples_per_s": base, "sweep_samples_per_s": s["samples_per_s"],
-            "ratio": s["samples_per_s"] / base}
+    return {
+        "textbook_samples_per_s": base,
+        "sweep_samples_per_s": s["samples_per_s"],
+        "ratio": s["samples_per_s"] / base,
+    }
 
 
 def _textbook_on(device: str, x, y, sizes, batch, epochs) -> float:
@@ -153,7 +197,7 @@ def _textbook_on(device: str, x, y, sizes, batch, epochs) -> float:
 
 def grid_bench(device: str, procs: int, tmp: Path) -> dict:
     """64 configs (16 lrs x 4 seeds, digits, 5 epochs): one pack vs separate processes (scaled from `procs`)."""
-    grid = [(f"{0.005 * 1.4 ** i:.4g}", s) for i in range(16) for s in range(4)]
+    grid = [(f"{0.005 * 1.4**i:.4g}", s) for i in range(16) for s in range(4)]
     common = [*DIGITS, "epochs=5", f"device={device}"]
     cfgs = [make_cfg(tmp / "grid-pack", *common, f"lr={lr}", f"seed={s}") for lr, s in grid]
     t0 = time.perf_counter()
@@ -162,14 +206,29 @@ def grid_bench(device: str, procs: int, tmp: Path) -> dict:
     env = dict(os.environ, WANDB_SILENT="true")
     t0 = time.perf_counter()
     for lr, s in grid[:procs]:
-        subprocess.run([sys.executable, "-m", "sweep.cli", "run", *common, f"lr={lr}", f"seed={s}",
-                        f"out_dir={tmp / 'grid-procs'}"], check=True, capture_output=True, env=env,
-                       cwd=tempfile.gettempdir())
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sweep.cli",
+                "run",
+                *common,
+                f"lr={lr}",
+                f"seed={s}",
+                f"out_dir={tmp / 'grid-procs'}",
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+            cwd=tempfile.gettempdir(),
+        )
     separate = (time.perf_counter() - t0) * 64 / procs
-    print(f"grid of 64: one pack {pack:.1f} s; 64 processes {separate:.1f} s (measured {procs}, scaled): "
-          f"{separate / pack:.0f}x", flush=True)
-    return {"pack_s": pack, "separate_processes_s": separate, "measured_processes": procs,
-            "ratio": separate / pack}
+    print(
+        f"grid of 64: one pack {pack:.1f} s; 64 processes {separate:.1f} s (measured {procs}, scaled): "
+        f"{separate / pack:.0f}x",
+        flush=True,
+    )
+    return {"pack_s": pack, "separate_processes_s": separate, "measured_processes": procs, "ratio": separate / pack}
 
 
 def auto_bench(device: str, tmp: Path) -> dict:
@@ -184,19 +243,29 @@ def auto_bench(device: str, tmp: Path) -> dict:
 
 
 def table(res: dict) -> str:
-    lines = [f"sweep gpu-check on {res['device_name']} (torch {res['torch']}, {res['mode']} mode)",
-             f"tests: {res['tests']['summary']}", "",
-             f"{'K':>6s} {'ms/step':>9s} {'graph ms/step':>14s} {'graph gain':>11s} {'model-steps/s':>15s} "
-             f"{'graph step vs K=1':>18s} {'train_runs s':>13s}"]
+    lines = [
+        f"sweep gpu-check on {res['device_name']} (torch {res['torch']}, {res['mode']} mode)",
+        f"tests: {res['tests']['summary']}",
+        "",
+        f"{'K':>6s} {'ms/step':>9s} {'graph ms/step':>14s} {'graph gain':>11s} {'model-steps/s':>15s} "
+        f"{'graph step vs K=1':>18s} {'train_runs s':>13s}",
+    ]
     for r in res["pack"]:
-        lines.append(f"{r['k']:6d} {r['step_ms']:9.3f} {r['graph_step_ms']:14.3f} {r['graph_speedup']:10.1f}x "
-                     f"{r['graph_model_steps_per_s']:15.0f} {r['graph_step_time_vs_k1']:17.2f}x {r['train_runs_s']:13.2f}")
+        lines.append(
+            f"{r['k']:6d} {r['step_ms']:9.3f} {r['graph_step_ms']:14.3f} {r['graph_speedup']:10.1f}x "
+            f"{r['graph_model_steps_per_s']:15.0f} {r['graph_step_time_vs_k1']:17.2f}x {r['train_runs_s']:13.2f}"
+        )
     s = res["single"]
-    lines += ["", f"784-512-512-10, B=1024: sweep {s['sweep_samples_per_s']:.0f}/s vs textbook "
-              f"{s['textbook_samples_per_s']:.0f}/s = {s['ratio']:.2f}x"]
+    lines += [
+        "",
+        f"784-512-512-10, B=1024: sweep {s['sweep_samples_per_s']:.0f}/s vs textbook "
+        f"{s['textbook_samples_per_s']:.0f}/s = {s['ratio']:.2f}x",
+    ]
     g = res["grid"]
-    lines += [f"64-config grid: one pack {g['pack_s']:.1f} s vs 64 processes {g['separate_processes_s']:.0f} s "
-              f"(measured on {g['measured_processes']}, scaled) = {g['ratio']:.0f}x"]
+    lines += [
+        f"64-config grid: one pack {g['pack_s']:.1f} s vs 64 processes {g['separate_processes_s']:.0f} s "
+        f"(measured on {g['measured_processes']}, scaled) = {g['ratio']:.0f}x"
+    ]
     a = res["auto"]
     lines += [f"pack=auto: K={a['small_k']} (64-64-64-10), K={a['large_k']} (64-8192-8192-10)"]
     return "\n".join(lines) + "\n"
@@ -213,20 +282,28 @@ def main() -> None:
     size = SIZES[args.device]
     skip = set(filter(None, args.skip.split(",")))
     args.out.mkdir(parents=True, exist_ok=True)
-    res: dict = {"mode": args.device, "torch": torch.__version__, "python": platform.python_version(),
-                 "device_name": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor()
-                 or platform.machine(), "threads": torch.get_num_threads()}
+    res: dict = {
+        "mode": args.device,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device_name": torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+    }
     res["tests"] = run_tests(args.device, args.out) if "tests" not in skip else {"summary": "skipped"}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        parts = {"pack": lambda: pack_bench(args.device, size["ks"], size["steps"], tmp),
-                 "single": lambda: single_bench(args.device, size["single_epochs"], size["n_train"], tmp),
-                 "grid": lambda: grid_bench(args.device, size["procs"], tmp),
-                 "auto": lambda: auto_bench(args.device, tmp)}
+        parts = {
+            "pack": lambda: pack_bench(args.device, size["ks"], size["steps"], tmp),
+            "single": lambda: single_bench(args.device, size["single_epochs"], size["n_train"], tmp),
+            "grid": lambda: grid_bench(args.device, size["procs"], tmp),
+            "auto": lambda: auto_bench(args.device, tmp),
+        }
         for name, fn in parts.items():
             if name not in skip:
                 res[name] = fn()
-                (args.out / "gpu_check.json").write_text(json.dumps(res, indent=1))   # partial results survive
+                (args.out / "gpu_check.json").write_text(json.dumps(res, indent=1))  # partial results survive
     text = table(res) if not skip else json.dumps(res, indent=1)
     (args.out / "gpu_check.txt").write_text(text)
     print(text)

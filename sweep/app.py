@@ -1,19 +1,20 @@
 """`sweep run`: the Hydra application. One config -> one run; `-m` hands the grid to sweep's launcher."""
+
 from __future__ import annotations
 
 import shlex
 import sys
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import hydra
 import hydra._internal.utils as hydra_utils
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sweep.config import ConfigError, register_configs, validate
 from sweep.errors import report_user_errors
-
-from hydra.core.plugins import Plugins
 
 Plugins.instance()  # scan first: the scan re-executes Hydra's core plugin modules, redefining BasicSweeper
 from hydra_plugins.sweep_launcher.sweep_launcher import SweepLauncher, SweepSweeper  # noqa: E402
@@ -69,10 +70,13 @@ def group_choices(hydra_node: Any) -> dict[str, str]:
     same `optimizer.name` are different configs, and analysis must be able to tell them apart."""
     try:
         chosen = OmegaConf.to_container(hydra_node.runtime.choices, resolve=True)
-    except Exception:   # a node without runtime choices (an older Hydra, a hand-made config)
+    except Exception:  # a node without runtime choices (an older Hydra, a hand-made config)
         return {}
-    return {str(k): str(v) for k, v in sorted(chosen.items())
-            if not str(k).startswith("hydra") and v is not None and str(k) != "cluster"}
+    return {
+        str(k): str(v)
+        for k, v in sorted(chosen.items())
+        if not str(k).startswith("hydra") and v is not None and str(k) != "cluster"
+    }
 
 
 def check_device_here(c: dict) -> None:
@@ -89,9 +93,11 @@ def check_device_here(c: dict) -> None:
         raise ConfigError(f"device={device} but torch.cuda.is_available() is False here: use device=auto or cpu")
     index = device.partition(":")[2]
     if index.isdigit() and int(index) >= torch.cuda.device_count():
-        raise ConfigError(f"device={device} but this machine has {torch.cuda.device_count()} GPU(s) "
-                          f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1}): use device=auto, cuda or cuda:N "
-                          "with a smaller N")
+        raise ConfigError(
+            f"device={device} but this machine has {torch.cuda.device_count()} GPU(s) "
+            f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1}): use device=auto, cuda or cuda:N "
+            "with a smaller N"
+        )
 
 
 def train_guarded(train: Callable[[], T]) -> T:
@@ -105,8 +111,11 @@ def train_guarded(train: Callable[[], T]) -> T:
         print(f"sweep: interrupted: {e}; run the same command again to resume", file=sys.stderr)
         raise SystemExit(130) from None
     except KeyboardInterrupt:
-        print("sweep: interrupted at once: runs resume from their last periodic checkpoint when the same command "
-              "is run again", file=sys.stderr)
+        print(
+            "sweep: interrupted at once: runs resume from their last periodic checkpoint when the same command "
+            "is run again",
+            file=sys.stderr,
+        )
         raise SystemExit(130) from None
 
 
@@ -116,15 +125,17 @@ def refuse_cluster_without_multirun(cfg: DictConfig) -> None:
     cluster = cfg.get("cluster")
     if cluster is not None and cluster.get("backend") == "slurm":
         name = cluster.get("name") or "slurm"
-        raise ConfigError(f"cluster={name} submits sweeps: add -m (`sweep run -m cluster={name} ...`; "
-                          "a single config is an array of one)")
+        raise ConfigError(
+            f"cluster={name} submits sweeps: add -m (`sweep run -m cluster={name} ...`; "
+            "a single config is an array of one)"
+        )
 
 
 @hydra.main(version_base="1.3", config_path="pkg://sweep.conf", config_name="config")
 def run(cfg: DictConfig) -> float | None:
     """Train the one run `cfg` describes (resuming it when a checkpoint exists); returns its final test loss."""
-    from sweep.engine import check_data
     from sweep.errors import fail, one_line
+    from sweep.preflight import check_data
     from sweep.runner import train_runs  # after validation-only paths (--cfg, --help) have returned
 
     try:
@@ -140,8 +151,10 @@ def run(cfg: DictConfig) -> float | None:
     status = summary.get("status")
     where = shlex.quote(f"{c['out_dir']}/{c['name']}/{summary.get('run_id')}")
     if status == "claimed":
-        print(f"sweep: run {summary['run_id']} is being trained by {summary.get('claimed_by')}: {where}; "
-              "nothing to do here (`sweep status` follows it)")
+        print(
+            f"sweep: run {summary['run_id']} is being trained by {summary.get('claimed_by')}: {where}; "
+            "nothing to do here (`sweep status` follows it)"
+        )
     elif summary.get("skipped"):
         print(f"sweep: run {summary['run_id']} is already {status}: {where} (delete that folder to train again)")
     else:

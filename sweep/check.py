@@ -10,6 +10,7 @@ the student's trajectory over its first steps.
 
 Exit status: 0 every check passed, 1 some failed, 2 bad input (one line on stderr, sweep.errors.fail).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,9 @@ import io
 import math
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
 
 import torch
 from torch import Tensor, nn
@@ -156,10 +158,23 @@ def compare(run: Run, ref: Run, steps: int = STEPS) -> Comparison:
 
 
 # ------------------------------------------------------------------------------ deliberately wrong optimizers
-def faulty_adam(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, betas: Sequence[float], eps: float,
-                weight_decay: float, amsgrad: bool = False, decoupled: bool, bias_correction: bool = True,
-                eps_inside: bool = False, eps_before_correction: bool = False, t_shift: int = 0,
-                **_: Any) -> None:
+def faulty_adam(
+    p: Tensor,
+    grad: Tensor,
+    state: dict[str, Any],
+    *,
+    lr: float,
+    betas: Sequence[float],
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool = False,
+    decoupled: bool,
+    bias_correction: bool = True,
+    eps_inside: bool = False,
+    eps_before_correction: bool = False,
+    t_shift: int = 0,
+    **_: Any,
+) -> None:
     """Adam/AdamW as students write it, with switchable mistakes; with none it is torch.optim.Adam(W).
 
     t_shift=-1 is t starting at 0 (1 − βᵗ = 0 on the first step: nan), +1 is t counted twice."""
@@ -189,9 +204,20 @@ def faulty_adam(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, be
     p.sub_(lr * (m / bc1) / denom)
 
 
-def faulty_sgd(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, momentum: float = 0.0,
-               dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, decoupled: bool = False,
-               ema_momentum: bool = False, **_: Any) -> None:
+def faulty_sgd(
+    p: Tensor,
+    grad: Tensor,
+    state: dict[str, Any],
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+    decoupled: bool = False,
+    ema_momentum: bool = False,
+    **_: Any,
+) -> None:
     """SGD (momentum, Nesterov) with switchable mistakes; with none it is torch.optim.SGD.
 
     ema_momentum: b ← μ b + (1 − μ) g from b = 0 (an average) where torch adds g undamped."""
@@ -213,9 +239,21 @@ def faulty_sgd(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, mom
     p.sub_(lr * g)
 
 
-def faulty_rmsprop(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, alpha: float, eps: float,
-                   weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, decoupled: bool = False,
-                   eps_inside: bool = False, **_: Any) -> None:
+def faulty_rmsprop(
+    p: Tensor,
+    grad: Tensor,
+    state: dict[str, Any],
+    *,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    decoupled: bool = False,
+    eps_inside: bool = False,
+    **_: Any,
+) -> None:
     """RMSprop with switchable mistakes; with none it is torch.optim.RMSprop."""
     g = grad
     if weight_decay:
@@ -236,9 +274,19 @@ def faulty_rmsprop(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float,
         p.sub_(lr * g / denom)
 
 
-def faulty_adagrad(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float, lr_decay: float = 0.0,
-                   weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10,
-                   eps_inside: bool = False, **_: Any) -> None:
+def faulty_adagrad(
+    p: Tensor,
+    grad: Tensor,
+    state: dict[str, Any],
+    *,
+    lr: float,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    initial_accumulator_value: float = 0.0,
+    eps: float = 1e-10,
+    eps_inside: bool = False,
+    **_: Any,
+) -> None:
     """Adagrad with switchable mistakes; with none it is torch.optim.Adagrad."""
     state["step"] += 1
     g = grad + weight_decay * p if weight_decay else grad
@@ -250,8 +298,13 @@ def faulty_adagrad(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: float,
 def _faulty_state(p: Tensor, *, initial_accumulator_value: float = 0.0, **_: Any) -> dict[str, Any]:
     """A fresh state with every key any faulty_* update may use (each takes the ones it needs)."""
     zeros = functools.partial(torch.zeros_like, p)
-    return {"step": 0, "exp_avg": zeros(), "exp_avg_sq": zeros(), "max_exp_avg_sq": zeros(),
-            "sum": zeros() + initial_accumulator_value}
+    return {
+        "step": 0,
+        "exp_avg": zeros(),
+        "exp_avg_sq": zeros(),
+        "max_exp_avg_sq": zeros(),
+        "sum": zeros() + initial_accumulator_value,
+    }
 
 
 @dataclass(frozen=True)
@@ -287,48 +340,111 @@ def _wd(kwargs: dict[str, Any]) -> bool:
 _ADAM_FAULTS = [
     Fault("no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t)", dict(bias_correction=False)),
     Fault("eps inside the square root: use sqrt(v_hat) + eps, not sqrt(v_hat + eps)", dict(eps_inside=True)),
-    Fault("eps added before the bias correction: use sqrt(v / (1 - beta2**t)) + eps",
-          dict(eps_before_correction=True)),
-    Fault("off-by-one in t: t starts at 0 (increment the step count before using it; the first step is t=1)",
-          dict(t_shift=-1)),
+    Fault("eps added before the bias correction: use sqrt(v / (1 - beta2**t)) + eps", dict(eps_before_correction=True)),
+    Fault(
+        "off-by-one in t: t starts at 0 (increment the step count before using it; the first step is t=1)",
+        dict(t_shift=-1),
+    ),
     Fault("off-by-one in t: t is one ahead (the first step must use t=1)", dict(t_shift=1)),
 ]
 _SGD_FAULTS = [
-    Fault("momentum as an average, b = mu*b + (1-mu)*g: torch.optim.SGD adds g undamped, b = mu*b + g",
-          dict(ema_momentum=True), lambda kw: bool(kw.get("momentum", 0))),
-    Fault("weight decay applied to the weights (decoupled): torch.optim.SGD adds it to the gradient, "
-          "g = g + weight_decay * p", dict(decoupled=True),
-          lambda kw: _wd(kw) and bool(kw.get("momentum", 0))),  # without momentum the two are the same step
+    Fault(
+        "momentum as an average, b = mu*b + (1-mu)*g: torch.optim.SGD adds g undamped, b = mu*b + g",
+        dict(ema_momentum=True),
+        lambda kw: bool(kw.get("momentum", 0)),
+    ),
+    Fault(
+        "weight decay applied to the weights (decoupled): torch.optim.SGD adds it to the gradient, "
+        "g = g + weight_decay * p",
+        dict(decoupled=True),
+        lambda kw: _wd(kw) and bool(kw.get("momentum", 0)),
+    ),  # without momentum the two are the same step
 ]
 LIKES: dict[str, Like] = {
-    "sgd": Like(torch.optim.SGD, so.SGD, faulty_sgd, {}, [dict(lr=0.1), dict(lr=0.05, weight_decay=1e-2)],
-                _SGD_FAULTS),
-    "momentum": Like(torch.optim.SGD, so.SGD, faulty_sgd, {"momentum": 0.9},
-                     [dict(lr=0.05), dict(lr=0.05, momentum=0.5, weight_decay=1e-2)], _SGD_FAULTS),
-    "nesterov": Like(torch.optim.SGD, so.SGD, faulty_sgd, {"momentum": 0.9, "nesterov": True},
-                     [dict(lr=0.05), dict(lr=0.05, momentum=0.5, weight_decay=1e-2)], _SGD_FAULTS),
-    "adagrad": Like(torch.optim.Adagrad, so.Adagrad, faulty_adagrad, {},
-                    [dict(lr=0.05), dict(lr=0.05, lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1,
-                                         eps=1e-6)],
-                    [Fault("eps inside the square root: use sqrt(sum) + eps", dict(eps_inside=True))]),
-    "rmsprop": Like(torch.optim.RMSprop, so.RMSprop, faulty_rmsprop, {},
-                    [dict(lr=1e-3), dict(lr=1e-3, alpha=0.9, eps=1e-6, weight_decay=1e-2),
-                     dict(lr=1e-3, momentum=0.9), dict(lr=1e-3, centered=True)],
-                    [Fault("eps inside the square root: use sqrt(v) + eps", dict(eps_inside=True)),
-                     Fault("weight decay applied to the weights (decoupled): torch.optim.RMSprop adds it to the "
-                           "gradient, g = g + weight_decay * p", dict(decoupled=True), _wd)]),
-    "adam": Like(torch.optim.Adam, so.Adam, faulty_adam, {},
-                 [dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2),
-                  dict(lr=1e-2, amsgrad=True)],
-                 [*_ADAM_FAULTS, Fault("weight decay applied to the weights (decoupled, AdamW's): Adam adds it to "
-                                       "the gradient, g = g + weight_decay * p", dict(decoupled=True), _wd)]),
-    "adamw": Like(torch.optim.AdamW, so.AdamW, faulty_adam, {},
-                  [dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
-                   dict(lr=1e-2, weight_decay=0.05, amsgrad=True)],
-                  [*_ADAM_FAULTS, Fault("L2 instead of decoupled weight decay: AdamW shrinks the weights, "
-                                        "p = p * (1 - lr * weight_decay), before the Adam step; it does not add "
-                                        "weight_decay * p to the gradient", dict(decoupled=False), _wd)],
-                  decoupled=True),
+    "sgd": Like(torch.optim.SGD, so.SGD, faulty_sgd, {}, [dict(lr=0.1), dict(lr=0.05, weight_decay=1e-2)], _SGD_FAULTS),
+    "momentum": Like(
+        torch.optim.SGD,
+        so.SGD,
+        faulty_sgd,
+        {"momentum": 0.9},
+        [dict(lr=0.05), dict(lr=0.05, momentum=0.5, weight_decay=1e-2)],
+        _SGD_FAULTS,
+    ),
+    "nesterov": Like(
+        torch.optim.SGD,
+        so.SGD,
+        faulty_sgd,
+        {"momentum": 0.9, "nesterov": True},
+        [dict(lr=0.05), dict(lr=0.05, momentum=0.5, weight_decay=1e-2)],
+        _SGD_FAULTS,
+    ),
+    "adagrad": Like(
+        torch.optim.Adagrad,
+        so.Adagrad,
+        faulty_adagrad,
+        {},
+        [dict(lr=0.05), dict(lr=0.05, lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1, eps=1e-6)],
+        [Fault("eps inside the square root: use sqrt(sum) + eps", dict(eps_inside=True))],
+    ),
+    "rmsprop": Like(
+        torch.optim.RMSprop,
+        so.RMSprop,
+        faulty_rmsprop,
+        {},
+        [
+            dict(lr=1e-3),
+            dict(lr=1e-3, alpha=0.9, eps=1e-6, weight_decay=1e-2),
+            dict(lr=1e-3, momentum=0.9),
+            dict(lr=1e-3, centered=True),
+        ],
+        [
+            Fault("eps inside the square root: use sqrt(v) + eps", dict(eps_inside=True)),
+            Fault(
+                "weight decay applied to the weights (decoupled): torch.optim.RMSprop adds it to the "
+                "gradient, g = g + weight_decay * p",
+                dict(decoupled=True),
+                _wd,
+            ),
+        ],
+    ),
+    "adam": Like(
+        torch.optim.Adam,
+        so.Adam,
+        faulty_adam,
+        {},
+        [dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2), dict(lr=1e-2, amsgrad=True)],
+        [
+            *_ADAM_FAULTS,
+            Fault(
+                "weight decay applied to the weights (decoupled, AdamW's): Adam adds it to "
+                "the gradient, g = g + weight_decay * p",
+                dict(decoupled=True),
+                _wd,
+            ),
+        ],
+    ),
+    "adamw": Like(
+        torch.optim.AdamW,
+        so.AdamW,
+        faulty_adam,
+        {},
+        [
+            dict(lr=1e-2),
+            dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+            dict(lr=1e-2, weight_decay=0.05, amsgrad=True),
+        ],
+        [
+            *_ADAM_FAULTS,
+            Fault(
+                "L2 instead of decoupled weight decay: AdamW shrinks the weights, "
+                "p = p * (1 - lr * weight_decay), before the Adam step; it does not add "
+                "weight_decay * p to the gradient",
+                dict(decoupled=False),
+                _wd,
+            ),
+        ],
+        decoupled=True,
+    ),
 }
 
 
@@ -357,8 +473,9 @@ def checks_for(like: Like) -> list[Check]:
 
 def torch_defaults(cls: type[torch.optim.Optimizer]) -> dict[str, Any]:
     """The keyword arguments of `cls` that have a default, with it (lr=0.001, betas=(0.9, 0.999), ...)."""
-    return {k: v.default for k, v in inspect.signature(cls).parameters.items()
-            if v.default is not inspect.Parameter.empty}
+    return {
+        k: v.default for k, v in inspect.signature(cls).parameters.items() if v.default is not inspect.Parameter.empty
+    }
 
 
 def faulty_class(like: Like, fault: Fault | None) -> Callable[..., torch.optim.Optimizer]:
@@ -407,11 +524,15 @@ def likely_cause(like: Like, result: Result, failed_plain: bool) -> str | None:
         if compare(student, faulty, window).first is None:
             return fault.cause
     if check.resume and not failed_plain:
-        return ("state lost across state_dict()/load_state_dict(): keep every per-parameter quantity "
-                "(step count, averages) in self.state[p]")
+        return (
+            "state lost across state_dict()/load_state_dict(): keep every per-parameter quantity "
+            "(step count, averages) in self.state[p]"
+        )
     if check.sometimes and not failed_plain:
-        return ("a parameter with grad None was updated, or a step count shared by all parameters advanced for "
-                "it: skip p.grad is None and keep t in self.state[p]")
+        return (
+            "a parameter with grad None was updated, or a step count shared by all parameters advanced for "
+            "it: skip p.grad is None and keep t in self.state[p]"
+        )
     return None
 
 
@@ -444,8 +565,10 @@ def report(name: str, like_name: str, like: Like, results: list[Result]) -> str:
     width = max(len(r.check.label) for r in results)
     lines.append(f"{'check':<{width}}  {'vs torch':>9}  {'vs sweep':>9}  result")
     for r in results:
-        lines.append(f"{r.check.label:<{width}}  {_fmt(r.vs_torch.worst):>9}  {_fmt(r.vs_sweep.worst):>9}  "
-                     f"{'PASS' if r.passed else 'FAIL'}")
+        lines.append(
+            f"{r.check.label:<{width}}  {_fmt(r.vs_torch.worst):>9}  {_fmt(r.vs_sweep.worst):>9}  "
+            f"{'PASS' if r.passed else 'FAIL'}"
+        )
     failed = [r for r in results if not r.passed]
     causes = list(dict.fromkeys(r.cause for r in failed if r.cause))  # distinct, in order: said once each
     if failed:
@@ -481,7 +604,7 @@ def plot(results: list[Result], name: str, ref: str, path: str) -> None:
         ax.set(title=f"{'PASS' if r.passed else 'FAIL'}  {r.check.label}", xlabel="step", ylabel="loss", yscale="log")
         ax.title.set_fontsize(8)
         ax.legend(fontsize=7)
-    for ax in axes.flat[len(results):]:
+    for ax in axes.flat[len(results) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -502,10 +625,15 @@ def load_class(spec: str) -> type[torch.optim.Optimizer]:
     except Exception as e:  # the student's module may raise anything while it imports
         fail(f"cannot import module '{module_name}' (for {spec}): {type(e).__name__}: {_first_line(e)}")
     if not hasattr(module, attr):
-        found = sorted(n for n, v in vars(module).items()
-                       if inspect.isclass(v) and issubclass(v, torch.optim.Optimizer) and v.__module__ == module_name)
-        fail(f"module '{module_name}' ({getattr(module, '__file__', '?')}) has no attribute '{attr}'"
-             + (f"; its optimizers: {', '.join(found)}" if found else ""))
+        found = sorted(
+            n
+            for n, v in vars(module).items()
+            if inspect.isclass(v) and issubclass(v, torch.optim.Optimizer) and v.__module__ == module_name
+        )
+        fail(
+            f"module '{module_name}' ({getattr(module, '__file__', '?')}) has no attribute '{attr}'"
+            + (f"; its optimizers: {', '.join(found)}" if found else "")
+        )
     cls = getattr(module, attr)
     if not (inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)):
         kind = "a class" if inspect.isclass(cls) else f"a {type(cls).__name__}"
@@ -521,8 +649,10 @@ def check_constructor(spec: str, cls: type[torch.optim.Optimizer], like_name: st
             cls([torch.zeros(2, dtype=torch.float64, requires_grad=True)], **kwargs)
         except Exception as e:
             args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-            fail(f"{spec}({args}) raised {type(e).__name__}: {_first_line(e)}; the --like {like_name} checks "
-                 f"pass {', '.join(names)} as torch.optim.{like.torch_cls.__name__} takes them")
+            fail(
+                f"{spec}({args}) raised {type(e).__name__}: {_first_line(e)}; the --like {like_name} checks "
+                f"pass {', '.join(names)} as torch.optim.{like.torch_cls.__name__} takes them"
+            )
 
 
 def _first_line(e: BaseException) -> str:
@@ -537,9 +667,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = _Parser(prog="sweep check", description="Check a torch.optim.Optimizer subclass against torch.optim and "
-                "sweep.optim: same MLP, same batches, float64; exit 0 when every check agrees to rtol "
-                f"{RTOL:g}, 1 otherwise.")
+    p = _Parser(
+        prog="sweep check",
+        description="Check a torch.optim.Optimizer subclass against torch.optim and "
+        "sweep.optim: same MLP, same batches, float64; exit 0 when every check agrees to rtol "
+        f"{RTOL:g}, 1 otherwise.",
+    )
     p.add_argument("cls", metavar="MODULE.CLS", help="e.g. myopt.MyAdam (myopt.py in the current directory)")
     p.add_argument("--like", required=True, metavar="NAME", help=f"the reference: {', '.join(LIKES)}")
     p.add_argument("--plot", metavar="PNG", help="draw the student's and torch.optim's loss curves to PNG")

@@ -1,4 +1,5 @@
 """The `sweep` command: `run` is a Hydra app; the other subcommands read a sweep's folder."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,19 @@ Tab completion (bash): eval "$(sweep run -sc install=bash)"
 
 
 # Hydra's command-line flags that take a value (`--config-dir DIR`); `--info` takes one only from its choices.
-HYDRA_VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
-                     "--package", "-p", "--experimental-rerun"}
+HYDRA_VALUE_FLAGS = {
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+}
 HYDRA_INFO_FLAGS = {"--info", "-i"}
 HYDRA_INFO_CHOICES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
 # Characters with a meaning in Hydra's override grammar: a value holding one is left as the user wrote it.
@@ -46,8 +58,9 @@ def split_flags(args: list[str]) -> tuple[list[str], list[str]]:
             i += 1
             continue
         flags.append(a)
-        takes_value = a in HYDRA_VALUE_FLAGS or (a in HYDRA_INFO_FLAGS and i + 1 < len(args)
-                                                 and args[i + 1] in HYDRA_INFO_CHOICES)
+        takes_value = a in HYDRA_VALUE_FLAGS or (
+            a in HYDRA_INFO_FLAGS and i + 1 < len(args) and args[i + 1] in HYDRA_INFO_CHOICES
+        )
         if takes_value and i + 1 < len(args):
             flags.append(args[i + 1])
             i += 1
@@ -102,8 +115,13 @@ def main(argv: list[str] | None = None) -> None:
                 raise
             fail(msg)
         return
-    commands = {"status": "sweep.status", "collect": "sweep.collect", "report": "sweep.report",
-                "sync": "sweep.sync", "check": "sweep.check"}
+    commands = {
+        "status": "sweep.status",
+        "collect": "sweep.collect",
+        "report": "sweep.report",
+        "sync": "sweep.sync",
+        "check": "sweep.check",
+    }
     if command not in commands:
         from sweep.errors import fail
 

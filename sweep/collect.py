@@ -24,6 +24,7 @@ unusual falls back to a full parse with PyYAML's C loader. 10,000 runs load in a
 `sweep collect SWEEP [-o runs.parquet|runs.csv] [--history] [--all]` writes the frame (atomically), or prints a
 short table. `--from-wandb ENTITY/PROJECT --group NAME` builds the same frame from the wandb API instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -46,20 +48,61 @@ SWEEP_FILE = "sweep.json"
 # Folders inside a sweep folder that are not runs.
 NOT_RUNS = {"code", "submitit", "report", ".hydra", "wandb"}
 # Summary fields in the order they follow the swept keys; the rest of summary.json comes after the config.
-METRICS = ("status", "final_val_loss", "final_val_acc", "final_test_loss", "final_test_acc", "final_train_loss",
-           "best_val_loss", "best_val_acc", "best_val_epoch", "test_loss_at_best_val", "test_acc_at_best_val",
-           "diverged_step", "diverged_loss", "step", "total_steps", "steps_per_epoch", "wall_s", "samples_per_s")
-FLOATS = ("final_val_loss", "final_val_acc", "final_test_loss", "final_test_acc", "final_train_loss",
-          "best_val_loss", "best_val_acc", "best_val_epoch", "test_loss_at_best_val", "test_acc_at_best_val",
-          "diverged_loss", "wall_s", "samples_per_s")
+METRICS = (
+    "status",
+    "final_val_loss",
+    "final_val_acc",
+    "final_test_loss",
+    "final_test_acc",
+    "final_train_loss",
+    "best_val_loss",
+    "best_val_acc",
+    "best_val_epoch",
+    "test_loss_at_best_val",
+    "test_acc_at_best_val",
+    "diverged_step",
+    "diverged_loss",
+    "step",
+    "total_steps",
+    "steps_per_epoch",
+    "wall_s",
+    "samples_per_s",
+)
+FLOATS = (
+    "final_val_loss",
+    "final_val_acc",
+    "final_test_loss",
+    "final_test_acc",
+    "final_train_loss",
+    "best_val_loss",
+    "best_val_acc",
+    "best_val_epoch",
+    "test_loss_at_best_val",
+    "test_acc_at_best_val",
+    "diverged_loss",
+    "wall_s",
+    "samples_per_s",
+)
 INTS = ("diverged_step", "step", "total_steps", "steps_per_epoch", "pack_size", "loss_evals")
 # Summary fields whose name is also a config key with another meaning.
 RENAMED = {"device": "run_device", "name": "run_name", "epochs": "run_epochs"}
 # Config keys that say where/how a run was executed, never what it computed (not inferred as swept, never
 # a reason to tell two configurations apart); `choices.cluster` is the Hydra choice of the cluster group.
-_NOT_SWEPT_PREFIXES = ("name", "out_dir", "wandb.", "cluster.", "pack", "device", "log_every",
-                       "checkpoint_every", "data.root", "data.cache_dir", "choices.cluster", "choices.wandb",
-                       "choices.hydra")
+_NOT_SWEPT_PREFIXES = (
+    "name",
+    "out_dir",
+    "wandb.",
+    "cluster.",
+    "pack",
+    "device",
+    "log_every",
+    "checkpoint_every",
+    "data.root",
+    "data.cache_dir",
+    "choices.cluster",
+    "choices.wandb",
+    "choices.hydra",
+)
 # Files whose presence makes a folder a run folder (what `check_sweep_dir` looks for).
 RUN_FILES = ("summary.json", "config.yaml")
 
@@ -103,7 +146,7 @@ class _Template:
     def _leaf(self, node: yaml.Node, key: str, index: int | None) -> None:
         line = node.start_mark.line
         if node.end_mark.line != line or line in self.leaves:
-            self._unsafe(node)          # multi-line scalar, or two values on one line: never patched
+            self._unsafe(node)  # multi-line scalar, or two values on one line: never patched
             return
         self.leaves[line] = (key, index, node.start_mark.column)
 
@@ -124,7 +167,7 @@ class _Template:
                     self._leaf(item, key, i)
                 else:
                     self._unsafe(item)
-        else:                             # a scalar, or an empty [] / {}
+        else:  # a scalar, or an empty [] / {}
             self._leaf(node, key, None)
 
 
@@ -196,11 +239,14 @@ _VERSIONS: dict[str, dict] = {}
 
 
 def _summary_fields(s: dict) -> dict:
-    out = {RENAMED.get(k, k): (v if v.__class__ not in _COMPOUND else _cell(v)) for k, v in s.items()
-           if k != "run_id" and k != "versions"}
+    out = {
+        RENAMED.get(k, k): (v if v.__class__ not in _COMPOUND else _cell(v))
+        for k, v in s.items()
+        if k != "run_id" and k != "versions"
+    }
     v = s.get("versions")
     if isinstance(v, dict):
-        key = repr(v)      # the same few environments recur across a sweep's runs
+        key = repr(v)  # the same few environments recur across a sweep's runs
         flat = _VERSIONS.get(key)
         if flat is None:
             flat = _VERSIONS[key] = {f"versions.{a}": _cell(b) for a, b in flatten(v).items()}
@@ -246,7 +292,7 @@ def read_sweep_record(sweep_dir: Path | str) -> dict:
         rec = json.loads(path.read_text())
     except (FileNotFoundError, NotADirectoryError):
         return {}
-    except (OSError, ValueError) as e:      # ValueError: JSONDecodeError, UnicodeDecodeError
+    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
         report_skipped(path, f"not valid JSON ({_first_line(e)})")
         return {}
     problem = _record_problem(rec)
@@ -298,15 +344,22 @@ def sweep_dir_problem(path: Path | str, command: str = "sweep status") -> str | 
         return None
     if _has_run_files(d):
         parent = d.resolve().parent if str(d) in (".", "") else d.parent
-        return (f"{path} is a run folder, not a sweep: use {command} {shlex.quote(str(parent))}")
-    sweeps = [c for c in _child_dirs(d, limit=200) if (c / SWEEP_FILE).is_file() or
-              any(_has_run_files(g) for g in _child_dirs(c, limit=50))]
+        return f"{path} is a run folder, not a sweep: use {command} {shlex.quote(str(parent))}"
+    sweeps = [
+        c
+        for c in _child_dirs(d, limit=200)
+        if (c / SWEEP_FILE).is_file() or any(_has_run_files(g) for g in _child_dirs(c, limit=50))
+    ]
     if sweeps:
         names = ", ".join(c.name for c in sweeps[:5]) + (", ..." if len(sweeps) > 5 else "")
-        return (f"{path} is an output folder holding {len(sweeps)} sweep{'s' * (len(sweeps) != 1)} ({names}), "
-                f"not a sweep: use {command} {shlex.quote(str(sweeps[0]))}")
-    return (f"{path} is not a sweep (no {SWEEP_FILE}, no run folders with summary.json or config.yaml): "
-            f"give a sweep folder, e.g. {command} runs/<name>")
+        return (
+            f"{path} is an output folder holding {len(sweeps)} sweep{'s' * (len(sweeps) != 1)} ({names}), "
+            f"not a sweep: use {command} {shlex.quote(str(sweeps[0]))}"
+        )
+    return (
+        f"{path} is not a sweep (no {SWEEP_FILE}, no run folders with summary.json or config.yaml): "
+        f"give a sweep folder, e.g. {command} runs/<name>"
+    )
 
 
 def check_sweep_dir(path: Path | str, command: str) -> Path:
@@ -328,8 +381,9 @@ def run_ids(sweep_dir: Path | str, record: dict | None = None, all_runs: bool = 
     listed = [r["run_id"] for r in record.get("runs") or [] if isinstance(r, dict) and r.get("run_id")]
     if listed and not all_runs:
         return list(dict.fromkeys(listed))
-    present = sorted(e.name for e in os.scandir(sweep_dir)
-                     if e.is_dir() and e.name not in NOT_RUNS and not e.name.startswith("."))
+    present = sorted(
+        e.name for e in os.scandir(sweep_dir) if e.is_dir() and e.name not in NOT_RUNS and not e.name.startswith(".")
+    )
     return list(dict.fromkeys([*listed, *present]))
 
 
@@ -361,8 +415,7 @@ def infer_swept(df: pd.DataFrame, config_columns: Iterable[str], rows: Any = Non
     return out
 
 
-def config_keys(df: pd.DataFrame, swept: Sequence[str], config_columns: Iterable[str], rows: Any = None
-                ) -> list[str]:
+def config_keys(df: pd.DataFrame, swept: Sequence[str], config_columns: Iterable[str], rows: Any = None) -> list[str]:
     """The columns that tell one configuration from another: the swept keys but the seed, then every other
     semantic config column (Hydra `choices.*` first) whose value still differs between runs that agree on the
     keys so far. Two runs with the same keys are seeds of one configuration; runs of different configs (a
@@ -371,12 +424,13 @@ def config_keys(df: pd.DataFrame, swept: Sequence[str], config_columns: Iterable
     so labels stay short. `rows` (a boolean mask) limits the test to runs whose config could be read."""
     d = df if rows is None else df[rows]
     keys = [k for k in swept if k != "seed" and k in df]
-    cols = [c for c in config_columns if c in d and c != "seed" and c not in keys
-            and not c.startswith(_NOT_SWEPT_PREFIXES)]
-    cols.sort(key=lambda c: not c.startswith("choices."))      # stable: config order within each kind
+    cols = [
+        c for c in config_columns if c in d and c != "seed" and c not in keys and not c.startswith(_NOT_SWEPT_PREFIXES)
+    ]
+    cols.sort(key=lambda c: not c.startswith("choices."))  # stable: config order within each kind
     if len(d) < 2:
         return keys
-    text = d[[*keys, *cols]].astype(str)                        # lists are JSON text already; NaN -> "nan"
+    text = d[[*keys, *cols]].astype(str)  # lists are JSON text already; NaN -> "nan"
     for c in cols:
         if text[c].nunique() < 2:
             continue
@@ -480,7 +534,7 @@ def blank_unread_knobs(df: pd.DataFrame) -> pd.DataFrame:
     their values."""
     if "optimizer.name" not in df:
         return df
-    from sweep.config import OPTIMIZER_KNOBS   # lazily: sweep.config loads torch, the readers need it only here
+    from sweep.config import OPTIMIZER_KNOBS  # lazily: sweep.config loads torch, the readers need it only here
 
     knobs = {k for reads in OPTIMIZER_KNOBS.values() for k in reads}
     cols = [f"optimizer.{k}" for k in sorted(knobs) if f"optimizer.{k}" in df]
@@ -539,7 +593,7 @@ def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
         if cfg_text is not None:
             try:
                 flat = reader.read(cfg_text)
-            except Exception as e:     # never from sweep's atomic writes; a hand-edited or torn file, maybe
+            except Exception as e:  # never from sweep's atomic writes; a hand-edited or torn file, maybe
                 why = "not a YAML mapping" if isinstance(e, (AttributeError, TypeError)) else _first_line(e)
                 report_skipped(f"{d}/config.yaml", f"{why}; its config is left out")
                 flat = {}
@@ -558,17 +612,31 @@ def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
     df = _numeric(pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["run_id", *METRICS]))
     cfg_cols = list(config_cols)
     readable = pd.Series(has_config, index=df.index) if rows else None
-    swept = swept_columns(record.get("swept") or [], df.columns) if record.get("swept") is not None \
+    swept = (
+        swept_columns(record.get("swept") or [], df.columns)
+        if record.get("swept") is not None
         else infer_swept(df, cfg_cols, readable)
+    )
     df = tidy(_order(df, swept, cfg_cols), swept)
-    df.attrs.update(swept=swept, config_keys=config_keys(df, swept, cfg_cols, readable),
-                    name=record.get("name") or sweep_dir.name, sweep_dir=str(sweep_dir))
+    df.attrs.update(
+        swept=swept,
+        config_keys=config_keys(df, swept, cfg_cols, readable),
+        name=record.get("name") or sweep_dir.name,
+        sweep_dir=str(sweep_dir),
+    )
     return df
 
 
 # The engine's history columns (`Trainer.run`); a file may lack some (test_acc for regression) or add others.
-HISTORY_SCHEMA = {"step": "int64", "epoch": "double", "lr": "double", "train_loss": "double",
-                  "grad_norm": "double", "test_loss": "double", "test_acc": "double"}
+HISTORY_SCHEMA = {
+    "step": "int64",
+    "epoch": "double",
+    "lr": "double",
+    "train_loss": "double",
+    "grad_norm": "double",
+    "test_loss": "double",
+    "test_acc": "double",
+}
 
 
 def _history_schema(first: Any) -> Any:
@@ -592,7 +660,7 @@ def _read_history_file(path: str) -> Any:
             try:
                 t = t.set_column(i, name, t.column(i).cast(pa.type_for_alias(alias)))
             except (pa.ArrowException, ValueError) as e:
-                raise ValueError(f"column {name} is {t.schema.field(i).type}, not {alias} ({_first_line(e)})")
+                raise ValueError(f"column {name} is {t.schema.field(i).type}, not {alias} ({_first_line(e)})") from e
     return t
 
 
@@ -609,11 +677,14 @@ def _history_tables(paths: list[str]) -> list[tuple[int, Any]]:
     if not present:
         return []
     index = {os.path.normpath(p): i for i, p in enumerate(paths)}
-    try:      # the first file's extra columns join the known ones; a bad first file sends us one by one
+    try:  # the first file's extra columns join the known ones; a bad first file sends us one by one
         schema = _history_schema(pq.read_schema(present[0]))
         dataset = ds.dataset(present, format="parquet", schema=schema)
-        return [(index[os.path.normpath(b.fragment.path)], b.record_batch)
-                for b in dataset.scanner().scan_batches() if b.record_batch.num_rows]
+        return [
+            (index[os.path.normpath(b.fragment.path)], b.record_batch)
+            for b in dataset.scanner().scan_batches()
+            if b.record_batch.num_rows
+        ]
     except (pa.ArrowException, OSError, ValueError):
         pass
     out = []
@@ -627,8 +698,7 @@ def _history_tables(paths: list[str]) -> list[tuple[int, Any]]:
     return out
 
 
-def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all_runs: bool = False
-                 ) -> pd.DataFrame:
+def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all_runs: bool = False) -> pd.DataFrame:
     """Every run's history.parquet stacked (long format): run_id, the swept keys, then step, epoch, lr,
     train_loss, grad_norm, test_loss, test_acc (test columns are NaN except at epoch ends), ordered by run
     (as in `runs`) and step. A history column named like a swept key gets the suffix `_t`: with `lr` swept,
@@ -645,8 +715,11 @@ def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all
         df = pd.DataFrame(columns=["run_id", *swept, *HISTORY_SCHEMA])
         df.attrs.update(runs.attrs)
         return df
-    table = pa.Table.from_batches([b for _, b in batches]) if len({b.schema for _, b in batches}) == 1 else \
-        pa.concat_tables([pa.Table.from_batches([b]) for _, b in batches], promote_options="permissive")
+    table = (
+        pa.Table.from_batches([b for _, b in batches])
+        if len({b.schema for _, b in batches}) == 1
+        else pa.concat_tables([pa.Table.from_batches([b]) for _, b in batches], promote_options="permissive")
+    )
     hist = table.to_pandas()
     which = np.repeat(np.array([i for i, _ in batches]), [b.num_rows for _, b in batches])
     order = np.lexsort((hist["step"].to_numpy(), which)) if "step" in hist else np.argsort(which, kind="stable")
@@ -683,8 +756,7 @@ def _as_dict(obj: Any) -> dict:
         return {}
 
 
-_WANDB_STATES = {"finished": "done", "crashed": "failed", "failed": "failed", "killed": "failed",
-                 "running": "running"}
+_WANDB_STATES = {"finished": "done", "crashed": "failed", "failed": "failed", "killed": "failed", "running": "running"}
 
 
 def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
@@ -695,8 +767,11 @@ def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
     groups = set()
     for rec in records:
         config = _as_dict(_get(rec, "config"))
-        config = {k: (v["value"] if isinstance(v, dict) and set(v) <= {"value", "desc"} and "value" in v else v)
-                  for k, v in config.items() if not str(k).startswith("_")}
+        config = {
+            k: (v["value"] if isinstance(v, dict) and set(v) <= {"value", "desc"} and "value" in v else v)
+            for k, v in config.items()
+            if not str(k).startswith("_")
+        }
         flat = {k: _cell(v) for k, v in flatten(config).items()}
         config_cols.update(dict.fromkeys(flat))
         summary = {k: v for k, v in _as_dict(_get(rec, "summary")).items() if not str(k).startswith("_")}
@@ -718,8 +793,9 @@ def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
     if len(df) > 1:
         swept = [c for c in swept if df[c].astype(str).nunique(dropna=False) > 1] or infer_swept(df, cfg_cols)
     df = tidy(_order(df, swept, cfg_cols), swept)
-    df.attrs.update(swept=swept, config_keys=config_keys(df, swept, cfg_cols),
-                    name=next(iter(groups)) if len(groups) == 1 else None)
+    df.attrs.update(
+        swept=swept, config_keys=config_keys(df, swept, cfg_cols), name=next(iter(groups)) if len(groups) == 1 else None
+    )
     return df
 
 
@@ -761,10 +837,13 @@ def short_table(df: pd.DataFrame, limit: int = 30) -> str:
     """The first `limit` runs, best first: run_id, the swept keys (and any other config value that tells
     configurations apart), status and the final metrics."""
     swept = [*df.attrs.get("swept", []), *df.attrs.get("config_keys", [])]
-    cols = ["run_id", *swept, *[c for c in ("status", "final_val_loss", "final_test_loss", "final_test_acc", "wall_s")
-                                if c in df]]
+    cols = [
+        "run_id",
+        *swept,
+        *[c for c in ("status", "final_val_loss", "final_test_loss", "final_test_acc", "wall_s") if c in df],
+    ]
     view = df[list(dict.fromkeys(cols))]
-    if "final_val_loss" in view and view["final_val_loss"].notna().any():   # best first: on validation
+    if "final_val_loss" in view and view["final_val_loss"].notna().any():  # best first: on validation
         view = view.sort_values("final_val_loss", na_position="last")
     text = view.head(limit).to_string(index=False, float_format=lambda x: f"{x:.4g}")
     if len(view) > limit:
@@ -775,9 +854,12 @@ def short_table(df: pd.DataFrame, limit: int = 30) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     from sweep.errors import fail
 
-    p = argparse.ArgumentParser(prog="sweep collect", description="A sweep's runs as one table: one row per run "
-                                "(swept keys, status, final/best metrics, every config key), or with --history "
-                                "every run's history stacked.")
+    p = argparse.ArgumentParser(
+        prog="sweep collect",
+        description="A sweep's runs as one table: one row per run "
+        "(swept keys, status, final/best metrics, every config key), or with --history "
+        "every run's history stacked.",
+    )
     p.add_argument("sweep", nargs="?", help="the sweep folder (out_dir/<name>)")
     p.add_argument("-o", "--output", type=Path, help="write to this .parquet or .csv file (else print a table)")
     p.add_argument("--history", action="store_true", help="the stacked histories instead of one row per run")

@@ -4,14 +4,16 @@ The YAML files under `conf/` are the user's view; the dataclasses here are their
 ConfigStore so a wrong type or an unknown key fails at composition time. `validate` adds the checks a type cannot
 express (ranges, choices). Everything after this module receives plain values, never a DictConfig.
 """
+
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -21,48 +23,37 @@ from omegaconf.resolvers import oc as _oc
 
 from sweep import schedule as _schedule
 from sweep.data import DataConfig
-from sweep.errors import ConfigError  # noqa: F401  (re-exported: sweep.config.ConfigError)
+from sweep.errors import ConfigError
+from sweep.optim import registry as optimizer_registry
 
 
 # --------------------------------------------------------------------------------------------- optimizers
-@dataclass
-class OptimizerConfig:
-    """Every optimizer's knobs in one schema; `validate` refuses knobs the chosen optimizer does not have."""
+def _optimizer_schema() -> type:
+    """OptimizerConfig: `name`, `impl`, and every knob of every optimizer in sweep/optim/ (their specs say which
+    knobs each reads; `validate` refuses the others). Built from the registry, so a new optimizer module brings
+    its knobs with it."""
+    fields: list[tuple[str, Any, Any]] = [
+        ("name", str, field(default="sgd")),  # one of registry.OPTIMIZERS
+        ("impl", str, field(default="scratch")),  # scratch (sweep.optim) | torch (torch.optim), to compare the two
+    ]
+    for name, typ, default in optimizer_registry.schema_fields():
+        value = (
+            field(default_factory=lambda d=default: copy.deepcopy(d))
+            if isinstance(default, (list, dict))
+            else field(default=default)
+        )
+        fields.append((name, typ, value))
+    cls = make_dataclass("OptimizerConfig", fields)
+    cls.__module__ = __name__
+    cls.__doc__ = "Every optimizer's knobs in one schema; `validate` refuses knobs the chosen optimizer does not have."
+    return cls
 
-    name: str = "sgd"                  # sgd | gd | momentum | nesterov | adagrad | rmsprop | adam | adamw | anneal
-    impl: str = "scratch"              # scratch (sweep.optim) | torch (torch.optim), to compare the two
-    momentum: float = 0.0              # sgd, rmsprop
-    dampening: float = 0.0             # sgd
-    nesterov: bool = False             # sgd
-    weight_decay: float = 0.0          # all but anneal (adamw: decoupled)
-    maximize: bool = False             # sgd
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam, adamw
-    eps: float = 1e-8                  # adam, adamw, rmsprop, adagrad (torch's defaults differ: set in yaml)
-    amsgrad: bool = False              # adam, adamw
-    alpha: float = 0.99                # rmsprop: smoothing of the squared-gradient average
-    centered: bool = False             # rmsprop
-    lr_decay: float = 0.0              # adagrad
-    initial_accumulator_value: float = 0.0  # adagrad
-    temperature: float = 1.0           # anneal: initial temperature T0 (in units of the loss); lr = proposal std
-    cooling: float = 0.999             # anneal: T_t = T0 * cooling**t
-    cls: Optional[str] = None          # custom: MODULE.CLASS of your torch.optim.Optimizer subclass
-    kwargs: Any = None                 # custom: keyword arguments besides lr, e.g. {betas:[0.9,0.99]}
 
+OptimizerConfig = _optimizer_schema()
 
 # Which knobs each optimizer reads; any other knob set away from its default is refused by `validate`.
-OPTIMIZER_KNOBS: dict[str, tuple[str, ...]] = {
-    "sgd": ("momentum", "dampening", "nesterov", "weight_decay", "maximize"),
-    "gd": ("momentum", "dampening", "nesterov", "weight_decay", "maximize"),
-    "momentum": ("momentum", "dampening", "nesterov", "weight_decay", "maximize"),
-    "nesterov": ("momentum", "dampening", "nesterov", "weight_decay", "maximize"),
-    "adagrad": ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
-    "rmsprop": ("alpha", "eps", "weight_decay", "momentum", "centered"),
-    "adam": ("betas", "eps", "weight_decay", "amsgrad"),
-    "adamw": ("betas", "eps", "weight_decay", "amsgrad"),
-    "anneal": ("temperature", "cooling"),
-    "custom": ("cls", "kwargs"),
-}
-CUSTOM_ONLY = ("cls", "kwargs")   # a grid `optimizer=custom,adam optimizer.cls=...` leaves them unset for adam
+OPTIMIZER_KNOBS: dict[str, tuple[str, ...]] = {name: spec.knob_names for name, spec in optimizer_registry.SPECS.items()}
+CUSTOM_ONLY = ("cls", "kwargs")  # a grid `optimizer=custom,adam optimizer.cls=...` leaves them unset for adam
 
 
 # --------------------------------------------------------------------------------------------- schedules
@@ -70,15 +61,15 @@ CUSTOM_ONLY = ("cls", "kwargs")   # a grid `optimizer=custom,adam optimizer.cls=
 class ScheduleConfig:
     """A learning-rate schedule: lr(t) for step t, a pure function (see sweep/schedule.py)."""
 
-    name: str = "constant"   # constant | step | exponential | inverse_time | cosine | warmup_cosine | linear | onecycle
-    step_size: int = 100     # step: steps between decays
-    gamma: float = 0.1       # step, exponential: decay factor (exponential: per step)
-    decay: float = 0.01      # inverse_time: lr0 / (1 + decay * t)
-    min_lr: float = 0.0      # cosine, warmup_cosine: final learning rate
-    warmup_steps: int = 0    # warmup_cosine: steps of linear warm-up from 0
-    pct_start: float = 0.3   # onecycle: fraction of the run spent increasing
-    div_factor: float = 25.0         # onecycle: initial lr = lr / div_factor
-    final_div_factor: float = 1e4    # onecycle: final lr = initial lr / final_div_factor
+    name: str = "constant"  # constant | step | exponential | inverse_time | cosine | warmup_cosine | linear | onecycle
+    step_size: int = 100  # step: steps between decays
+    gamma: float = 0.1  # step, exponential: decay factor (exponential: per step)
+    decay: float = 0.01  # inverse_time: lr0 / (1 + decay * t)
+    min_lr: float = 0.0  # cosine, warmup_cosine: final learning rate
+    warmup_steps: int = 0  # warmup_cosine: steps of linear warm-up from 0
+    pct_start: float = 0.3  # onecycle: fraction of the run spent increasing
+    div_factor: float = 25.0  # onecycle: initial lr = lr / div_factor
+    final_div_factor: float = 1e4  # onecycle: final lr = initial lr / final_div_factor
 
 
 SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine", "warmup_cosine", "linear", "onecycle")
@@ -104,10 +95,12 @@ SCHEDULE_KNOBS: dict[str, tuple[str, ...]] = _schedule_knobs()
 class InitConfig:
     """How weights start (see sweep/init.py)."""
 
-    name: str = "lecun_normal"  # lecun_normal | he_normal | xavier_normal | xavier_uniform | orthogonal | normal | zeros
-    std: float = 0.01           # normal: the fixed standard deviation
-    scale: float = 1.0          # multiplies every initial weight (to show too-large / too-small inits)
-    bias: float = 0.0           # every bias starts at this constant
+    name: str = (
+        "lecun_normal"  # lecun_normal | he_normal | xavier_normal | xavier_uniform | orthogonal | normal | zeros
+    )
+    std: float = 0.01  # normal: the fixed standard deviation
+    scale: float = 1.0  # multiplies every initial weight (to show too-large / too-small inits)
+    bias: float = 0.0  # every bias starts at this constant
 
 
 INITS = ("lecun_normal", "he_normal", "xavier_normal", "xavier_uniform", "orthogonal", "normal", "zeros")
@@ -125,7 +118,7 @@ class ModelConfig:
     """An MLP: inputs -> hidden layers -> outputs (sizes of inputs/outputs come from the dataset)."""
 
     hidden: list[int] = field(default_factory=lambda: [64, 64])  # widths of the hidden layers
-    activation: str = "relu"                                      # relu | tanh | sigmoid | gelu
+    activation: str = "relu"  # relu | tanh | sigmoid | gelu
 
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
@@ -136,33 +129,33 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 class WandbConfig:
     """Weights & Biases. Not part of a run's identity."""
 
-    mode: str = "offline"          # offline (default: compute nodes often have no internet) | online | disabled
+    mode: str = "offline"  # offline (default: compute nodes often have no internet) | online | disabled
     project: str = "sweep"
     entity: Optional[str] = None
     tags: list[str] = field(default_factory=list)
-    init_timeout_s: float = 15.0   # online only: give up and fall back to offline after this long
+    init_timeout_s: float = 15.0  # online only: give up and fall back to offline after this long
 
 
 @dataclass
 class ClusterConfig:
     """Where a multirun's packs execute (see sweep/launch/). Not part of a run's identity."""
 
-    name: str = "local"                # local | slurm (profiles such as dev set the slurm fields)
-    backend: str = "local"             # local | slurm
-    workers: int = 1                   # local: packs trained at once (processes)
+    name: str = "local"  # local | slurm (profiles such as dev set the slurm fields)
+    backend: str = "local"  # local | slurm
+    workers: int = 1  # local: packs trained at once (processes)
     partition: Optional[str] = None
     account: Optional[str] = None
     qos: Optional[str] = None
-    timeout_min: int = 60              # SLURM time limit per array task
+    timeout_min: int = 60  # SLURM time limit per array task
     cpus_per_task: int = 1
     mem_gb: Optional[float] = None
     gpus_per_node: int = 0
     constraint: Optional[str] = None
-    array_parallelism: int = 64        # array tasks running at once
-    max_num_timeout: int = 3           # requeues after a time limit / preemption before giving up
+    array_parallelism: int = 64  # array tasks running at once
+    max_num_timeout: int = 3  # requeues after a time limit / preemption before giving up
     additional_parameters: dict[str, Any] = field(default_factory=dict)  # extra sbatch flags, e.g. {mail-type: END}
     setup: list[str] = field(default_factory=list)  # shell lines run before each task (module load ..., source venv)
-    wait: bool = False                 # slurm: block until every job of the sweep has ended, then summarise
+    wait: bool = False  # slurm: block until every job of the sweep has ended, then summarise
 
 
 # --------------------------------------------------------------------------------------------- the run
@@ -170,20 +163,20 @@ class ClusterConfig:
 class RunConfig:
     """One training run. Top-level keys are the ones users override most: `sweep run lr=1e-2 epochs=5`."""
 
-    lr: float = 0.1                    # base learning rate (the schedule scales it per step)
-    batch_size: Any = 64               # an integer, or "full" for full-batch gradient descent
-    epochs: int = 20                   # passes over the training set (with_replacement: N samples each)
-    seed: int = 0                      # init and data order; the train/test split is fixed by data.seed
+    lr: float = 0.1  # base learning rate (the schedule scales it per step)
+    batch_size: Any = 64  # an integer, or "full" for full-batch gradient descent
+    epochs: int = 20  # passes over the training set (with_replacement: N samples each)
+    seed: int = 0  # init and data order; the train/test split is fixed by data.seed
     sampling: str = "shuffle_each_epoch"  # shuffle_each_epoch | shuffle_once | with_replacement
-    device: str = "auto"               # auto (cuda when present) | cpu | cuda | cuda:N
-    dtype: str = "float32"             # float32 | float64
-    diverge_factor: float = 100.0      # a loss above this multiple of the first loss counts as diverged
-    log_every: int = 10                # steps between history rows
-    checkpoint_every: int = 500        # steps between checkpoints (and one at the end)
-    pack: Any = "auto"                 # multirun: models trained together per process, an integer or "auto"
-    cuda_graph: bool = True            # on CUDA, replay the SGD-family step as one captured graph (same bits)
-    out_dir: str = "runs"              # results go to out_dir/name/run_id/
-    name: Optional[str] = None         # the sweep's name (wandb group); None: "single", or a timestamp in -m
+    device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
+    dtype: str = "float32"  # float32 | float64
+    diverge_factor: float = 100.0  # a loss above this multiple of the first loss counts as diverged
+    log_every: int = 10  # steps between history rows
+    checkpoint_every: int = 500  # steps between checkpoints (and one at the end)
+    pack: Any = "auto"  # multirun: models trained together per process, an integer or "auto"
+    cuda_graph: bool = True  # on CUDA, replay the SGD-family step as one captured graph (same bits)
+    out_dir: str = "runs"  # results go to out_dir/name/run_id/
+    name: Optional[str] = None  # the sweep's name (wandb group); None: "single", or a timestamp in -m
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     init: InitConfig = field(default_factory=InitConfig)
@@ -196,8 +189,18 @@ class RunConfig:
 SAMPLINGS = ("shuffle_each_epoch", "shuffle_once", "with_replacement")
 
 # Keys that say where/how a run is executed or recorded, not what it computes: excluded from run_id.
-NON_SEMANTIC_KEYS = ("name", "out_dir", "wandb", "cluster", "pack", "device", "log_every", "checkpoint_every",
-                     "choices", "cuda_graph")
+NON_SEMANTIC_KEYS = (
+    "name",
+    "out_dir",
+    "wandb",
+    "cluster",
+    "pack",
+    "device",
+    "log_every",
+    "checkpoint_every",
+    "choices",
+    "cuda_graph",
+)
 # Where data is read or cached, not what it is: blanked (set to None, not dropped, so that the ids of runs
 # recorded before paths were blanked, whose paths were almost all null, stay the same) before hashing.
 DATA_PATH_KEYS = ("root", "cache_dir")
@@ -226,9 +229,11 @@ def _guarded_env(key: str, default: Any = _DEFAULT_MARKER_, *, _node_: Any) -> O
     sees every resolution (single runs and each grid point alike) and knows which key is being resolved."""
     full_key = _node_._get_full_key(None)
     if not _env_allowed(full_key):
-        raise ConfigError(f"{full_key} reads the environment (${{oc.env:{key}}}), but its value is written to "
-                          "folder names, config.yaml and wandb: put the value itself (secrets such as "
-                          "WANDB_API_KEY stay in the environment, read by wandb itself)")
+        raise ConfigError(
+            f"{full_key} reads the environment (${{oc.env:{key}}}), but its value is written to "
+            "folder names, config.yaml and wandb: put the value itself (secrets such as "
+            "WANDB_API_KEY stay in the environment, read by wandb itself)"
+        )
     return _oc.env(key, default)
 
 
@@ -261,7 +266,9 @@ def validate(cfg: DictConfig | dict) -> None:
     c = _Attrs(OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg)
     bs = c.batch_size
     if not (_positive_int(bs) or bs == "full"):
-        raise ConfigError(f"batch_size={bs!r} is invalid: use a positive integer or 'full' (full-batch gradient descent)")
+        raise ConfigError(
+            f"batch_size={bs!r} is invalid: use a positive integer or 'full' (full-batch gradient descent)"
+        )
     if not _positive_int(c.epochs):
         raise ConfigError(f"epochs={c.epochs!r} is invalid: use a positive integer")
     if not (_finite(c.lr) and c.lr > 0):
@@ -285,14 +292,18 @@ def validate(cfg: DictConfig | dict) -> None:
         _validate_name(c.name)
     _validate_optimizer(c.optimizer)
     if c.optimizer.name == "gd" and bs != "full":
-        raise ConfigError(f"optimizer=gd is full-batch gradient descent but batch_size={bs!r}: "
-                          "drop batch_size, or use optimizer=sgd for minibatches")
+        raise ConfigError(
+            f"optimizer=gd is full-batch gradient descent but batch_size={bs!r}: "
+            "drop batch_size, or use optimizer=sgd for minibatches"
+        )
     _validate_schedule(c.schedule)
     _validate_init(c.init)
     if c.model.activation not in ACTIVATIONS:
         raise ConfigError(f"model.activation={c.model.activation!r} is unknown; choices: {', '.join(ACTIVATIONS)}")
     if not all(_positive_int(h) for h in c.model.hidden):
-        raise ConfigError(f"model.hidden={list(c.model.hidden)!r} is invalid: use a list of positive widths, e.g. [64,64]")
+        raise ConfigError(
+            f"model.hidden={list(c.model.hidden)!r} is invalid: use a list of positive widths, e.g. [64,64]"
+        )
     if c.wandb.mode not in ("offline", "online", "disabled"):
         raise ConfigError(f"wandb.mode={c.wandb.mode!r} is unknown; choices: offline, online, disabled")
     _validate_cluster(c.cluster)
@@ -311,40 +322,28 @@ def _refuse_unused_knobs(group: str, o: _Attrs, defaults: Any, knobs: tuple[str,
 
 
 def _validate_optimizer(o: _Attrs) -> None:
-    if o.name not in OPTIMIZER_KNOBS:
-        raise ConfigError(f"optimizer.name={o.name!r} is unknown; choices: {', '.join(OPTIMIZER_KNOBS)}")
+    """Choice, implementation, knobs that apply, each knob's range and the optimizer's rules across knobs, all
+    from its spec (sweep/optim/<module>.py)."""
+    if o.name not in optimizer_registry.SPECS:
+        raise ConfigError(f"optimizer.name={o.name!r} is unknown; choices: {', '.join(optimizer_registry.OPTIMIZERS)}")
+    spec = optimizer_registry.spec_of(o.name)
     if o.impl not in ("scratch", "torch"):
         raise ConfigError(f"optimizer.impl={o.impl!r} is unknown; choices: scratch, torch")
-    if o.name == "custom" and not o.cls:
-        raise ConfigError("optimizer=custom needs optimizer.cls=MODULE.CLASS, e.g. optimizer.cls=hw1.optim.MyAdam")
-    if o.impl == "torch" and o.name == "anneal":
-        raise ConfigError("optimizer.impl=torch is not available for anneal (torch.optim has no simulated annealing)")
-    _refuse_unused_knobs("optimizer", o, OptimizerConfig(), OPTIMIZER_KNOBS[o.name], o.name)
-    numbers = {k: o[k] for k in ("momentum", "dampening", "weight_decay", "eps", "alpha", "lr_decay",
-                                 "initial_accumulator_value", "temperature", "cooling")}
-    numbers.update({f"betas[{i}]": b for i, b in enumerate(o.betas)})
-    for key, value in numbers.items():
-        if not _finite(value):  # nan passes no range check below by accident only
-            raise ConfigError(f"optimizer.{key}={value!r} is invalid: use a finite number")
-    if not (0 <= o.momentum < 1 or o.name == "rmsprop" and o.momentum >= 0):
-        raise ConfigError(f"optimizer.momentum={o.momentum!r} is invalid: use 0 <= momentum < 1")
-    if not 0 <= o.dampening <= 1:
-        raise ConfigError(f"optimizer.dampening={o.dampening!r} is invalid: use 0 <= dampening <= 1")
-    if o.nesterov and (o.momentum <= 0 or o.dampening != 0):
-        raise ConfigError("optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0")
-    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
-        raise ConfigError(f"optimizer.betas={list(o.betas)!r} is invalid: use two numbers in [0, 1), e.g. [0.9,0.999]")
-    if o.eps < 0 or o.weight_decay < 0:
-        raise ConfigError("optimizer.eps and optimizer.weight_decay must be >= 0")
-    if not 0 <= o.alpha <= 1:
-        raise ConfigError(f"optimizer.alpha={o.alpha!r} is invalid: use 0 <= alpha <= 1")
-    if o.lr_decay < 0:  # torch.optim.Adagrad refuses it too; the rate would grow with t
-        raise ConfigError(f"optimizer.lr_decay={o.lr_decay!r} is invalid: use lr_decay >= 0")
-    if o.initial_accumulator_value < 0:  # the accumulator is a sum of squares: its square root must exist
-        raise ConfigError(f"optimizer.initial_accumulator_value={o.initial_accumulator_value!r} is invalid: "
-                          "use initial_accumulator_value >= 0")
-    if o.name == "anneal" and not (o.temperature > 0 and 0 < o.cooling <= 1):
-        raise ConfigError("anneal needs optimizer.temperature > 0 and 0 < optimizer.cooling <= 1")
+    if o.impl == "torch" and spec.torch_optimizer is None:
+        raise ConfigError(f"optimizer.impl=torch is not available for {o.name} (torch.optim has no such optimizer)")
+    _refuse_unused_knobs("optimizer", o, OptimizerConfig(), spec.knob_names, o.name)
+    for knob in spec.knobs:
+        if knob.type is float and not _finite(o[knob.name]):  # nan passes no range check but by accident
+            raise ConfigError(f"optimizer.{knob.name}={o[knob.name]!r} is invalid: use a finite number")
+        if not knob.valid(o[knob.name]):
+            raise ConfigError(f"optimizer.{knob.name}={_shown(o[knob.name])} is invalid: use {knob.rule}")
+    problem = spec.check(o)
+    if problem:
+        raise ConfigError(problem)
+
+
+def _shown(value: Any) -> str:
+    return repr(list(value)) if isinstance(value, (list, tuple)) else repr(value)
 
 
 def _validate_schedule(s: _Attrs) -> None:
@@ -385,13 +384,20 @@ def _validate_cluster(k: _Attrs) -> None:
     """Resources a scheduler would misread: e.g. timeout_min=-5 became a 2,982,611-day limit."""
     if k.backend not in ("local", "slurm"):
         raise ConfigError(f"cluster.backend={k.backend!r} is unknown; choices: local, slurm")
-    for key, low in (("timeout_min", 1), ("cpus_per_task", 1), ("gpus_per_node", 0), ("array_parallelism", 1),
-                     ("max_num_timeout", 0), ("workers", 1)):
+    for key, low in (
+        ("timeout_min", 1),
+        ("cpus_per_task", 1),
+        ("gpus_per_node", 0),
+        ("array_parallelism", 1),
+        ("max_num_timeout", 0),
+        ("workers", 1),
+    ):
         if not _int_at_least(k[key], low):
             raise ConfigError(f"cluster.{key}={k[key]!r} is invalid: use an integer >= {low}")
     if k.mem_gb is not None and not (_finite(k.mem_gb) and k.mem_gb > 0):
-        raise ConfigError(f"cluster.mem_gb={k.mem_gb!r} is invalid: use a number of GB > 0, or null "
-                          "(the partition's default)")
+        raise ConfigError(
+            f"cluster.mem_gb={k.mem_gb!r} is invalid: use a number of GB > 0, or null (the partition's default)"
+        )
 
 
 # Characters that would make a sweep name a path, a hidden folder, or unreadable in a terminal.
@@ -401,11 +407,17 @@ _NAME_FORBIDDEN = ("/", "\\", "..")
 def _validate_name(name: Any) -> None:
     """A sweep name becomes the folder out_dir/name: refuse anything that is a path rather than a name."""
     text = str(name)
-    if (not text.strip() or any(f in text for f in _NAME_FORBIDDEN) or text.startswith(".")
-            or any(ord(ch) < 32 or ord(ch) == 127 for ch in text)):
-        raise ConfigError(f"name={text!r} is invalid: a sweep name is a folder name under out_dir, not a path: "
-                          "no '/', '\\', '..', leading '.', control characters, and not empty "
-                          "(use out_dir=... to choose where results go)")
+    if (
+        not text.strip()
+        or any(f in text for f in _NAME_FORBIDDEN)
+        or text.startswith(".")
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+    ):
+        raise ConfigError(
+            f"name={text!r} is invalid: a sweep name is a folder name under out_dir, not a path: "
+            "no '/', '\\', '..', leading '.', control characters, and not empty "
+            "(use out_dir=... to choose where results go)"
+        )
 
 
 def _refuse_secret(c: dict, secret: Optional[str]) -> None:
@@ -425,9 +437,11 @@ def _refuse_secret(c: dict, secret: Optional[str]) -> None:
             for i, v in enumerate(value):
                 walk(v, f"{key}[{i}]")
         elif isinstance(value, str) and secret in value:
-            raise ConfigError(f"{key} contains the value of the environment variable WANDB_API_KEY, and would be "
-                              "written to folder names, config.yaml and wandb: remove it (wandb reads the key "
-                              "from the environment itself)")
+            raise ConfigError(
+                f"{key} contains the value of the environment variable WANDB_API_KEY, and would be "
+                "written to folder names, config.yaml and wandb: remove it (wandb reads the key "
+                "from the environment itself)"
+            )
 
     walk(c, "")
 
@@ -440,15 +454,21 @@ def check_schedule_fits(cfg: dict, total_steps: int) -> None:
     s = cfg["schedule"]
     name = s["name"]
     if name == "warmup_cosine" and s["warmup_steps"] >= total_steps:
-        raise ConfigError(f"schedule.warmup_steps={s['warmup_steps']} is not shorter than the run "
-                          f"({total_steps} steps): use warmup_steps < {total_steps}, or more epochs")
+        raise ConfigError(
+            f"schedule.warmup_steps={s['warmup_steps']} is not shorter than the run "
+            f"({total_steps} steps): use warmup_steps < {total_steps}, or more epochs"
+        )
     if name == "step" and s["step_size"] >= total_steps:
-        raise ConfigError(f"schedule.step_size={s['step_size']} is at or beyond the end of the run "
-                          f"({total_steps} steps), so the rate never decays: use step_size < {total_steps}, "
-                          "more epochs, or schedule=constant")
+        raise ConfigError(
+            f"schedule.step_size={s['step_size']} is at or beyond the end of the run "
+            f"({total_steps} steps), so the rate never decays: use step_size < {total_steps}, "
+            "more epochs, or schedule=constant"
+        )
     if name == "onecycle" and not 1 < s["pct_start"] * total_steps < total_steps:
-        raise ConfigError(f"schedule.pct_start={s['pct_start']} leaves no warm-up phase in a run of {total_steps} "
-                          "steps: use 1/steps < pct_start < 1, or more epochs")
+        raise ConfigError(
+            f"schedule.pct_start={s['pct_start']} leaves no warm-up phase in a run of {total_steps} "
+            "steps: use 1/steps < pct_start < 1, or more epochs"
+        )
 
 
 # --------------------------------------------------------------------------------------------- identity

@@ -7,17 +7,13 @@ and dropped from the pack, so it stops costing or affecting anything.
 
 The host is synchronised only every `log_every` steps (and at epoch ends): losses accumulate on the device.
 """
+
 from __future__ import annotations
 
-import json
-import os
-import platform
-import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -25,32 +21,18 @@ import torch
 from torch import Tensor
 
 from sweep import model as mlp
-from sweep.data import load_splits
-from sweep.graph_step import CapturedStep, graph_ready
-from sweep.optim import adagrad, adam, rmsprop, sgd
-from sweep.optim.base import is_zero
-from sweep.optim import custom as custom_optimizer
-from sweep.optim.anneal import anneal_step
-from sweep.results import RunDir, read_json, save_torch, write_json, write_parquet
+from sweep.data import cached_splits
+from sweep.device import resolve_device
+from sweep.graph_step import CapturedStep
+from sweep.provenance import provenance, slurm_job_id
+from sweep.results import RunDir, save_torch, write_json, write_parquet
 from sweep.sampling import epoch_order, generator, steps_per_epoch
 from sweep.schedule import PARAMS as SCHEDULE_PARAMS
 from sweep.schedule import lr_table
 from sweep.tracking import Tracker
+from sweep.updaters import Updater, grad_norms, make_updater
 
-# optimizer config name -> (update family, structural flags that must agree within a pack)
-FAMILIES = {"sgd": "sgd", "gd": "sgd", "momentum": "sgd", "nesterov": "sgd", "adagrad": "adagrad",
-            "rmsprop": "rmsprop", "adam": "adam", "adamw": "adam", "anneal": "anneal", "custom": "custom"}
-UPDATES = {"sgd": sgd.update, "adagrad": adagrad.update, "rmsprop": rmsprop.update, "adam": adam.update}
-INIT_STATES = {"sgd": sgd.init_state, "adagrad": adagrad.init_state, "rmsprop": rmsprop.init_state,
-               "adam": adam.init_state}
-FLAGS = ("nesterov", "maximize", "amsgrad", "centered")
-NUMERIC = {"sgd": ("momentum", "dampening", "weight_decay"),
-           "adagrad": ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
-           "rmsprop": ("alpha", "eps", "weight_decay", "momentum"),
-           "adam": ("beta1", "beta2", "eps", "weight_decay"),
-           "anneal": ("temperature", "cooling"),
-           "custom": ()}
-INIT_STREAM, ANNEAL_STREAM = 0, 2
+INIT_STREAM = 0  # the random stream of a model's initial weights (sweep.sampling.generator)
 
 # A run "collapsed" when its loss blew up to COLLAPSE_PEAK x its first loss and it ended no better than
 # COLLAPSE_END x its first loss: SGD/momentum at lr 1 or Adam at lr 0.3 on digits spike and then sit at ln 10
@@ -79,7 +61,7 @@ def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def _finite_or_none(values: np.ndarray, run: "Run", runs: Sequence["Run"]) -> float | None:
+def _finite_or_none(values: np.ndarray, run: Run, runs: Sequence[Run]) -> float | None:
     """values[k] for `run` while it is in the pack, as a float (None when not known or not finite)."""
     k = next((i for i, r in enumerate(runs) if r is run), None)
     if k is None or k >= len(values) or not np.isfinite(values[k]):
@@ -110,259 +92,96 @@ class Run:
     row_steps: int = 0
 
 
-def pack_key(cfg: dict) -> str:
-    """Configs with equal keys can be trained as one pack: same data, shapes, steps, optimizer family and flags."""
-    o = cfg["optimizer"]
-    shared = {k: cfg.get(k) for k in ("data", "model", "batch_size", "epochs", "sampling", "dtype", "device",
-                                      "diverge_factor", "log_every", "checkpoint_every", "cuda_graph")}
-    shared.update(family=FAMILIES[o["name"]], impl=o["impl"], flags={f: o[f] for f in FLAGS})
-    if o["name"] == "custom":   # a batched update function shares its kwargs across the pack
-        shared.update(custom=[o.get("cls"), o.get("kwargs")])
-    return json.dumps(shared, sort_keys=True, default=str)
-
-
-_DATASETS: dict[tuple, Any] = {}
-
-
-def dataset(data_cfg: dict, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
-    """The dataset of `data_cfg` on `device`, loaded once per process (packs of one sweep share it)."""
-    key = (json.dumps(data_cfg, sort_keys=True, default=str), str(device), dtype)
-    if key not in _DATASETS:
-        if len(_DATASETS) >= 4:
-            _DATASETS.pop(next(iter(_DATASETS)))
-        _DATASETS[key] = load_splits(data_cfg, device=device, dtype=dtype)
-    return _DATASETS[key]
-
-
-def check_data(cfgs: Sequence[dict]) -> None:
-    """Load each distinct dataset of `cfgs` once, on the CPU (the submitting machine may have no GPU), so a
-    missing file fails before anything is written; then check what needs the run's length in steps."""
-    from sweep.config import check_schedule_fits
-
-    sizes: dict[str, int] = {}
-    checked: set[str] = set()
-    for c in cfgs:
-        key = json.dumps(c["data"], sort_keys=True)
-        if key not in sizes:
-            sizes[key] = dataset(c["data"]).x_train.shape[0]
-        n = sizes[key]
-        total = c["epochs"] * steps_per_epoch(n, n if c["batch_size"] == "full" else min(c["batch_size"], n))
-        check_schedule_fits(c, total)
-        if c["optimizer"]["name"] == "custom":
-            key = json.dumps([c["optimizer"]["cls"], c["optimizer"]["kwargs"], c["lr"]], sort_keys=True, default=str)
-            if key not in checked:
-                custom_optimizer.check(c["optimizer"], c["lr"])
-                checked.add(key)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def set_threads_from_allocation(share: int = 1) -> None:
-    """Use the CPUs SLURM gave this task (or this machine's), divided among `share` concurrent workers:
-    oversubscribed threads thrash (measured here: 2 threads beside another busy process ran ~6x slower)."""
-    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
-    total = int(cpus) if cpus and cpus.isdigit() else (os.cpu_count() or 1)
-    if cpus or share > 1:
-        torch.set_num_threads(max(1, total // share))
-
-
-def git_state(path: Path) -> dict:
-    """{"commit", "dirty"} of the git checkout holding `path`, or {} outside one."""
-    try:
-        head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5)
-        if head.returncode != 0:
-            return {}
-        dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip() != ""
-        return {"commit": head.stdout.strip(), "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {}
-
-
-@lru_cache(maxsize=1)
-def provenance() -> dict:
-    """Where a run came from: code version (a SLURM job's code snapshot says where it was taken), environment."""
-    here = Path(__file__).resolve().parent
-    snapshot = read_json(here.parent / "SOURCE.json")
-    git = snapshot.get("git", {}) if snapshot else git_state(here)
-    from sweep import __version__
-    return {"sweep": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "host": platform.node(), "git": git, "code": str(here.parent if snapshot else here)}
-
-
-def slurm_job_id() -> str | None:
-    """The id squeue/sacct show: <array job>_<task> for array tasks."""
-    env = os.environ
-    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
-        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
-    return env.get("SLURM_JOB_ID")
-
-
-def _hyper(values: Sequence[float], dtype: torch.dtype, device: torch.device) -> float | Tensor:
-    """A number when all models agree (cheaper, and exactly torch.optim's arithmetic), else a K-vector."""
-    if all(v == values[0] for v in values):
-        return float(values[0])
-    return torch.tensor(values, dtype=dtype, device=device)
-
-
-def _optimizer_hypers(cfgs: Sequence[dict], family: str, dtype, device) -> dict[str, Any]:
-    opts = [dict(c["optimizer"], beta1=c["optimizer"]["betas"][0], beta2=c["optimizer"]["betas"][1]) for c in cfgs]
-    hyper: dict[str, Any] = {k: _hyper([o[k] for o in opts], dtype, device) for k in NUMERIC[family]}
-    o0 = opts[0]
-    if family == "sgd":
-        hyper.update(nesterov=o0["nesterov"], maximize=o0["maximize"])
-    elif family == "adam":
-        hyper.update(amsgrad=o0["amsgrad"], decoupled=o0["name"] == "adamw")
-    elif family == "rmsprop":
-        hyper.update(centered=o0["centered"])
-    return hyper
-
-
-def _make_torch_optimizer(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
-    """torch.optim's own optimizer for one model (optimizer.impl=torch), configured like the scratch one."""
-    name = o["name"]
-    if name == "custom":
-        return custom_optimizer.make(o, params, lr)
-    if FAMILIES[name] == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=o["momentum"], dampening=o["dampening"],
-                               weight_decay=o["weight_decay"], nesterov=o["nesterov"], maximize=o["maximize"])
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, lr_decay=o["lr_decay"], weight_decay=o["weight_decay"],
-                                   initial_accumulator_value=o["initial_accumulator_value"], eps=o["eps"])
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=o["alpha"], eps=o["eps"], weight_decay=o["weight_decay"],
-                                   momentum=o["momentum"], centered=o["centered"])
-    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-    return cls(params, lr=lr, betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weight_decay"],
-               amsgrad=o["amsgrad"])
-
-
 class PackState:
     """Everything that evolves during training, for the K models still in the pack, plus how to slice it.
 
     Device rule: every tensor here lives on the pack's device (`params[0].device`), so a subset can be taken with
     one device index. What the host needs (first losses, peaks) is kept as numpy arrays, refreshed only at sync
-    points. The anneal generators are CPU generators by design (a model's stream must not depend on the device).
-    With optimizer.impl=torch, torch.optim updates its own per-model leaves: those are the trained weights, and
-    `params` is refreshed from them (`stacked_params`) wherever the weights are read (evaluation, checkpoints).
+    points. How the weights move, and the optimizer state that goes with it, is the updater's (sweep/updaters.py);
+    with a per-model torch.optim updater the trained weights are its leaves, so read them with `weights()`.
     """
 
-    def __init__(self, runs: list[Run], params: list[Tensor], opt_states: list[dict], torch_opts: list | None,
-                 gens: list[torch.Generator], init_loss: np.ndarray, peak_loss: np.ndarray) -> None:
-        self.runs, self.params, self.opt_states = runs, params, opt_states
-        self.torch_opts, self.gens = torch_opts, gens
-        self.init_loss, self.peak_loss = init_loss, peak_loss   # host [K] float64: the first and the largest loss
+    def __init__(
+        self, runs: list[Run], params: list[Tensor], updater: Updater, init_loss: np.ndarray, peak_loss: np.ndarray
+    ) -> None:
+        self.runs, self.params, self.updater = runs, params, updater
+        self.init_loss, self.peak_loss = init_loss, peak_loss  # host [K] float64: the first and the largest loss
 
     @property
     def device(self) -> torch.device:
         return self.params[0].device
 
-    def stacked_params(self) -> list[Tensor]:
-        """The current weights [K, ...] per layer (torch.optim's leaves when it does the updates)."""
-        if self.torch_opts is None:
-            return self.params
-        leaves = [o.param_groups[0]["params"] for o in self.torch_opts]
-        return [torch.stack([lv[i] for lv in leaves]) for i in range(len(self.params))]
+    def weights(self) -> list[Tensor]:
+        """The current weights [K, ...] per layer."""
+        return self.updater.weights(self.params)
 
     def keep(self, idx: list[int]) -> None:
-        """Drop every model not in idx (diverged, collapsed, failed) from all stacked tensors."""
+        """Drop every model not in idx (diverged, collapsed, failed, pruned) from all stacked tensors."""
         sel = torch.tensor(idx, device=self.device)
         self.runs = [self.runs[i] for i in idx]
         self.params = [p.detach()[sel].clone().requires_grad_(True) for p in self.params]
-        for st in self.opt_states:
-            for k, v in st.items():
-                if isinstance(v, Tensor) and v.ndim >= 1:
-                    st[k] = v[sel].clone()
-        if self.torch_opts is not None:
-            self.torch_opts = [self.torch_opts[i] for i in idx]
-        self.gens = [self.gens[i] for i in idx]
+        self.updater.keep(idx, sel, [r.cfg["optimizer"] for r in self.runs])
         self.init_loss, self.peak_loss = self.init_loss[idx], self.peak_loss[idx]
 
     def model_checkpoint(self, k: int) -> dict:
         """Model k's slice of the state, as saved in its own checkpoint.pt (tensors moved to the CPU, so a
         checkpoint written on a GPU resumes anywhere)."""
-        opt = [{n: (v[k].detach().cpu().clone() if isinstance(v, Tensor) and v.ndim >= 1 else v)
-                for n, v in st.items()} for st in self.opt_states]
-        return {"params": [p.detach()[k].cpu().clone() for p in self.stacked_params()], "opt_states": opt,
-                "torch_opt": self.torch_opts[k].state_dict() if self.torch_opts is not None else None,
-                "anneal_rng": self.gens[k].get_state(), "init_loss": float(self.init_loss[k]),
-                "peak_loss": float(self.peak_loss[k])}
+        return {
+            "params": [p.detach()[k].cpu().clone() for p in self.weights()],
+            **self.updater.save(k),
+            "init_loss": float(self.init_loss[k]),
+            "peak_loss": float(self.peak_loss[k]),
+        }
 
 
 class Trainer:
     """Trains one pack (runs sharing `pack_key` and the same start step) from start to end."""
 
-    def __init__(self, runs: list[Run], start_step: int, checkpoints: list[dict | None], *,
-                 should_stop: Callable[[], bool] = lambda: False, progress: bool = True) -> None:
+    def __init__(
+        self,
+        runs: list[Run],
+        start_step: int,
+        checkpoints: list[dict | None],
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: bool = True,
+    ) -> None:
         c = runs[0].cfg
         self.c = c
         self.device = resolve_device(c["device"])
         self.dtype = getattr(torch, c["dtype"])
-        self.data = dataset(c["data"], self.device, self.dtype)
-        n = self.data.x_train.shape[0]
-        self.batch = n if c["batch_size"] == "full" else min(int(c["batch_size"]), n)
-        self.spe = steps_per_epoch(n, self.batch)
-        self.total = c["epochs"] * self.spe
+        self.data = cached_splits(c["data"], self.device, self.dtype)
+        n_train = self.data.x_train.shape[0]
+        self.batch = n_train if c["batch_size"] == "full" else min(int(c["batch_size"]), n_train)
+        self.steps_per_epoch = steps_per_epoch(n_train, self.batch)
+        self.total = c["epochs"] * self.steps_per_epoch
         self.start_step = start_step
-        self.family = FAMILIES[c["optimizer"]["name"]]
-        # a student's class runs as torch.optim does (one instance per model on its own leaves); a student's
-        # update function runs as sweep's own do, on the stacked pack
-        self.update_fn = UPDATES.get(self.family)
-        if self.family == "custom":
-            self.update_fn = custom_optimizer.functional_update(c["optimizer"])
-        self.impl = "torch" if self.family == "custom" and self.update_fn is None else c["optimizer"]["impl"]
         self.should_stop, self.progress = should_stop, progress
         self.cuda_graph = bool(c.get("cuda_graph", True))
-        self._graphs: dict[bool, CapturedStep] = {}   # by want_norm
+        self._graphs: dict[bool, CapturedStep] = {}  # by want_norm
         self.sizes = mlp.layer_sizes(self.data.num_inputs, c["model"]["hidden"], self.data.num_outputs)
         self.state = self._build_state(runs, checkpoints)
 
     # ------------------------------------------------------------------ set-up
     def _build_state(self, runs: list[Run], checkpoints: list[dict | None]) -> PackState:
+        """Initial weights (or the checkpoints' weights), then the updater on them (and its saved state)."""
         inits = [r.cfg["init"] for r in runs]
         gens = [generator(r.cfg["seed"], INIT_STREAM) for r in runs]
         params = mlp.init_params(self.sizes, inits, gens, dtype=self.dtype, device=self.device)
-        anneal_gens = [generator(r.cfg["seed"], ANNEAL_STREAM) for r in runs]
         init_loss = np.full(len(runs), np.nan)
         peak_loss = np.full(len(runs), np.nan)
-        opt_states: list[dict] = [{} for _ in params]
-        torch_opts = None
-        hyper = self.hyper = self._hypers(runs)
-        if self.family in INIT_STATES and self.impl == "scratch":
-            opt_states = [INIT_STATES[self.family](p.detach(), **hyper) for p in params]
-        if any(ck is not None for ck in checkpoints):
-            with torch.no_grad():
-                for k, ck in enumerate(checkpoints):
+        with torch.no_grad():
+            for k, ck in enumerate(checkpoints):
+                if ck is not None:
                     for p, saved in zip(params, ck["params"]):
                         p[k].copy_(saved)
-                    for st, saved in zip(opt_states, ck["opt_states"]):
-                        for name, v in saved.items():
-                            if isinstance(v, Tensor):
-                                if st.get(name) is None:
-                                    st[name] = torch.zeros((len(runs), *v.shape), dtype=v.dtype, device=self.device)
-                                st[name][k].copy_(v)
-                            else:
-                                st[name] = v
-                    anneal_gens[k].set_state(ck["anneal_rng"])
                     init_loss[k] = ck["init_loss"]
                     peak_loss[k] = ck.get("peak_loss", ck["init_loss"])
-        if self.impl == "torch":
-            torch_opts = []
-            for k, r in enumerate(runs):
-                leaves = [p.detach()[k].clone().requires_grad_(True) for p in params]
-                opt = _make_torch_optimizer(r.cfg["optimizer"], leaves, r.cfg["lr"])
-                if checkpoints[k] is not None:
-                    opt.load_state_dict(checkpoints[k]["torch_opt"])
-                torch_opts.append(opt)
-        return PackState(runs, params, opt_states, torch_opts, anneal_gens, init_loss, peak_loss)
-
-    def _hypers(self, runs: list[Run]) -> dict[str, Any]:
-        return _optimizer_hypers([r.cfg for r in runs], self.family, self.dtype, self.device)
+        updater = make_updater([r.cfg for r in runs], params)
+        for k, ck in enumerate(checkpoints):
+            if ck is not None:
+                updater.load(k, ck)
+        return PackState(runs, params, updater, init_loss, peak_loss)
 
     def _lr_rows(self, steps: np.ndarray) -> np.ndarray:
         """Learning rates [len(steps), K]; models of one pack may even use different schedules."""
@@ -375,65 +194,37 @@ class Trainer:
         return table
 
     # ------------------------------------------------------------------ one step
-    def _losses(self, params: Sequence[Tensor], xb: Tensor, yb: Tensor) -> Tensor:
-        out = mlp.forward(params, xb, self.c["model"]["activation"])
-        return mlp.per_model_loss(out, yb, self.data.task)
-
-    def _step(self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray, want_norm: bool) -> tuple[Tensor, Tensor | None]:
-        """One optimizer step of every model on its own batch idx [K, B]; returns losses [K] (and grad norms)."""
-        st = self.state
+    def _losses_on(self, idx: Tensor) -> Callable[[Sequence[Tensor]], Tensor]:
+        """Stacked parameters -> the [K] losses of each model on its own batch idx [K, B]."""
         xb, yb = self.data.x_train[idx], self.data.y_train[idx]
-        if self.family == "anneal":
-            with torch.no_grad():
-                h = self.hyper
-                loss = anneal_step(st.params, lambda ps: self._losses(ps, xb, yb), st.opt_states[0], lr=lr_t,
-                                   temperature=h["temperature"], cooling=h["cooling"], generators=st.gens)
-            return loss, None
-        if st.torch_opts is None:
-            return self._scratch_step(idx, lr_t, want_norm)
-        params = st.stacked_params()
-        loss = self._losses(params, xb, yb)
-        leaves = [p for o in st.torch_opts for p in o.param_groups[0]["params"]]
-        flat = torch.autograd.grad(loss.sum(), leaves)
-        n = len(st.params)
-        norm = _grad_norms([torch.stack(flat[i::n]) for i in range(n)]) if want_norm else None
-        with torch.no_grad():
-            for k, opt in enumerate(st.torch_opts):
-                opt.param_groups[0]["lr"] = float(lr_host[k])
-                for i, p in enumerate(opt.param_groups[0]["params"]):
-                    p.grad = flat[k * n + i]
-                opt.step()
-        return loss.detach(), norm
 
-    def _scratch_step(self, idx: Tensor, lr_t: Tensor, want_norm: bool = True) -> tuple[Tensor, Tensor | None]:
-        """The step with sweep's own update, in place on the stacked parameters and state (what a CUDA graph
-        captures: nothing here reads the host)."""
+        def losses(params: Sequence[Tensor]) -> Tensor:
+            out = mlp.forward(params, xb, self.c["model"]["activation"])
+            return mlp.per_model_loss(out, yb, self.data.task)
+
+        return losses
+
+    def _step(
+        self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray | None = None, want_norm: bool = True
+    ) -> tuple[Tensor, Tensor | None]:
+        """One optimizer step of every model on its own batch idx [K, B]; returns losses [K] (and grad norms).
+        With a functional updater nothing here reads the host: it is what a CUDA graph captures."""
         st = self.state
-        loss = self._losses(st.params, self.data.x_train[idx], self.data.y_train[idx])
-        grads = torch.autograd.grad(loss.sum(), st.params)
-        norm = _grad_norms(grads) if want_norm else None
-        with torch.no_grad():
-            for p, g, s in zip(st.params, grads, st.opt_states):
-                self.update_fn(p, g, s, lr=lr_t, **self.hyper)
-        return loss.detach(), norm
+        return st.updater.step(st.params, self._losses_on(idx), lr_t, lr_host, want_norm)
 
     def _forward_backward(self, idx: Tensor) -> None:
         """Forward, backward and norms of this batch with no update: a CUDA graph's warm-up (changes nothing)."""
-        st = self.state
-        loss = self._losses(st.params, self.data.x_train[idx], self.data.y_train[idx])
-        _grad_norms(torch.autograd.grad(loss.sum(), st.params))
+        loss = self._losses_on(idx)(self.state.params)
+        grad_norms(torch.autograd.grad(loss.sum(), self.state.params))
 
-    def _advance(self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray, want_norm: bool
-                 ) -> tuple[Tensor, Tensor | None]:
+    def _advance(self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray, want_norm: bool) -> tuple[Tensor, Tensor | None]:
         """One step of the pack: replayed from its CUDA graph where it can be captured (see sweep/graph_step.py),
         else the plain step. Both are the same maths on the same kernels."""
-        st = self.state
-        if self.cuda_graph and graph_ready(self.device, self.family, self.impl, st.opt_states,
-                                           not is_zero(self.hyper.get("momentum", 0.0))):
+        if self.cuda_graph and self.state.updater.capturable(self.device):
             # two graphs: grad norms (a pass over every gradient) only at sync steps, as in the plain step
             graph = self._graphs.get(want_norm)
-            if graph is None and idx.shape[1] == self.batch:   # full batches only: a fixed shape
-                step = partial(self._scratch_step, want_norm=want_norm)
+            if graph is None and idx.shape[1] == self.batch:  # full batches only: a fixed shape
+                step = partial(self._step, want_norm=want_norm)
                 graph = self._graphs[want_norm] = CapturedStep(step, idx, lr_t, self._forward_backward)
             if graph is not None and graph.fits(idx):
                 return graph.replay(idx, lr_t)
@@ -443,17 +234,17 @@ class Trainer:
     @torch.no_grad()
     def _evaluate(self, x: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray | None]:
         """Loss and accuracy [K] of every model on a whole held-out part (x, y), in chunks to bound memory."""
-        params = [p.detach() for p in self.state.stacked_params()]
+        params = [p.detach() for p in self.state.weights()]
         k = params[0].shape[0]
         loss = torch.zeros(k, dtype=torch.float64, device=self.device)
         correct = torch.zeros(k, dtype=torch.float64, device=self.device)
         chunk = max(1, 2**22 // (k * max(self.sizes)))
         for i in range(0, x.shape[0], chunk):
-            out = mlp.forward(params, x[i:i + chunk], self.c["model"]["activation"])
+            out = mlp.forward(params, x[i : i + chunk], self.c["model"]["activation"])
             n = out.shape[1]
-            loss += mlp.per_model_loss(out, y[i:i + chunk], self.data.task).double() * n
+            loss += mlp.per_model_loss(out, y[i : i + chunk], self.data.task).double() * n
             if self.data.task == "classification":
-                correct += mlp.accuracy(out, y[i:i + chunk]).double() * n
+                correct += mlp.accuracy(out, y[i : i + chunk]).double() * n
         loss = (loss / x.shape[0]).cpu().numpy()
         acc = (correct / x.shape[0]).cpu().numpy() if self.data.task == "classification" else None
         return loss, acc
@@ -471,22 +262,24 @@ class Trainer:
         bar = _Progress(self.total, self.start_step, len(st.runs), enabled=self.progress)
         step = self.start_step
         while step < self.total and st.runs:
-            epoch, j = divmod(step, self.spe)
+            epoch, j = divmod(step, self.steps_per_epoch)
             if epoch != order_epoch:
-                order = epoch_order(c["sampling"], self.data.x_train.shape[0], [r.cfg["seed"] for r in st.runs],
-                                    epoch, self.device)
-                lr_host = self._lr_rows(np.arange(epoch * self.spe, (epoch + 1) * self.spe))
+                order = epoch_order(
+                    c["sampling"], self.data.x_train.shape[0], [r.cfg["seed"] for r in st.runs], epoch, self.device
+                )
+                lr_host = self._lr_rows(np.arange(epoch * self.steps_per_epoch, (epoch + 1) * self.steps_per_epoch))
                 lr_dev = torch.as_tensor(lr_host, dtype=self.dtype, device=self.device)
                 order_epoch = epoch
-            idx = order[:, j * self.batch:(j + 1) * self.batch]
-            sync = (step + 1) % log_every == 0 or j == self.spe - 1 or step + 1 == self.total
-            loss, n = self._advance(idx, lr_dev[j], lr_host[j], want_norm=sync)
-            if n is not None:
-                norm = n
+            idx = order[:, j * self.batch : (j + 1) * self.batch]
+            # the host reads losses only at these steps (a device sync): every log_every steps and at epoch ends
+            at_sync = (step + 1) % log_every == 0 or j == self.steps_per_epoch - 1 or step + 1 == self.total
+            loss, step_norm = self._advance(idx, lr_dev[j], lr_host[j], want_norm=at_sync)
+            if step_norm is not None:
+                norm = step_norm
             buf[n_buf] = loss
             n_buf += 1
             step += 1
-            if not sync:
+            if not at_sync:
                 continue
             losses = buf[:n_buf].cpu().numpy()
             now = time.perf_counter()
@@ -495,10 +288,10 @@ class Trainer:
             last_sync = now
             st.init_loss = np.where(np.isnan(st.init_loss), losses[0], st.init_loss)
             st.peak_loss = np.fmax(st.peak_loss, np.where(np.isfinite(losses), losses, -np.inf).max(axis=0))
-            row_base = {"step": step, "epoch": step / self.spe, "lr": None}
+            row_base = {"step": step, "epoch": step / self.steps_per_epoch, "lr": None}
             norms = norm.double().cpu().numpy() if norm is not None else None
-            held_out = {}   # at epoch ends: validation (what choices are made on) and test (only reported)
-            if j == self.spe - 1:
+            held_out = {}  # at epoch ends: validation (what choices are made on) and test (only reported)
+            if j == self.steps_per_epoch - 1:
                 for part in ("val", "test"):
                     held_out[part] = self._evaluate(getattr(self.data, f"x_{part}"), getattr(self.data, f"y_{part}"))
             keep = []
@@ -506,19 +299,26 @@ class Trainer:
                 bad = ~np.isfinite(losses[:, k]) | (losses[:, k] > factor * float(st.init_loss[k]))
                 if bad.any():
                     at = step - n_buf + int(np.argmax(bad)) + 1
-                    run.summary.update(status="diverged", diverged_step=at,
-                                       diverged_loss=float(losses[int(np.argmax(bad)), k]))
+                    run.summary.update(
+                        status="diverged", diverged_step=at, diverged_loss=float(losses[int(np.argmax(bad)), k])
+                    )
                     continue
                 keep.append(k)
                 run.row_loss_sum += float(losses[:, k].sum())
                 run.row_steps += n_buf
                 rows = []
                 if run.row_steps >= log_every or step == self.total:
-                    rows.append(dict(row_base, lr=float(lr_host[j, k]), train_loss=run.row_loss_sum / run.row_steps,
-                                     train_steps=run.row_steps,
-                                     grad_norm=float(norms[k]) if norms is not None else float("nan")))
+                    rows.append(
+                        dict(
+                            row_base,
+                            lr=float(lr_host[j, k]),
+                            train_loss=run.row_loss_sum / run.row_steps,
+                            train_steps=run.row_steps,
+                            grad_norm=float(norms[k]) if norms is not None else float("nan"),
+                        )
+                    )
                     run.row_loss_sum, run.row_steps = 0.0, 0
-                if held_out:   # an evaluation row of its own
+                if held_out:  # an evaluation row of its own
                     ev = dict(row_base, lr=float(lr_host[j, k]))
                     for part, (loss_k, acc_k) in held_out.items():
                         ev[f"{part}_loss"] = float(loss_k[k])
@@ -533,8 +333,7 @@ class Trainer:
                 self._finish(run, step, time.perf_counter() - t0)
             if diverged:
                 st.keep(keep)
-                self._graphs = {}   # captured for the old pack's tensors
-                self.hyper = self._hypers(st.runs) if st.runs else self.hyper
+                self._graphs = {}  # captured for the old pack's tensors
                 if st.runs:
                     order, order_epoch = None, -1  # recompute this epoch's order/lr for the remaining models
                     buf = buf[:, keep]
@@ -548,7 +347,7 @@ class Trainer:
                 raise Interrupted(f"stopped at step {step} of {self.total}; checkpoints saved")
         bar.close()
         wall = time.perf_counter() - t0
-        for run in st.runs:   # the time since the last sync, shared like the rest
+        for run in st.runs:  # the time since the last sync, shared like the rest
             run.wall_share_s += (t0 + wall - last_sync) / len(st.runs)
         for k, run in enumerate(st.runs):
             run.summary["status"] = "done"
@@ -560,9 +359,16 @@ class Trainer:
     def _checkpoint(self, step: int, wall: float) -> None:
         for k, run in enumerate(self.state.runs):
             ck = self.state.model_checkpoint(k)
-            ck.update(step=step, history=run.history, wall_s=run.summary.get("wall_s_before", 0.0) + wall,
-                      wall_share_s=run.wall_share_s, row_loss_sum=run.row_loss_sum, row_steps=run.row_steps,
-                      run_id=run.run_id, samples_per_s=self._summary(run, step, wall, "running")["samples_per_s"])
+            ck.update(
+                step=step,
+                history=run.history,
+                wall_s=run.summary.get("wall_s_before", 0.0) + wall,
+                wall_share_s=run.wall_share_s,
+                row_loss_sum=run.row_loss_sum,
+                row_steps=run.row_steps,
+                run_id=run.run_id,
+                samples_per_s=self._summary(run, step, wall, "running")["samples_per_s"],
+            )
             save_torch(run.dir.checkpoint, ck)
             write_parquet(run.dir.history, pd.DataFrame(run.history))
             write_json(run.dir.summary, self._summary(run, step, wall, status="running"))
@@ -571,36 +377,50 @@ class Trainer:
         h = run.history
         tests = [r for r in h if "test_loss" in r]
         vals = [r for r in h if "val_loss" in r]
-        best = min(vals, key=lambda r: r["val_loss"]) if vals else None   # early stopping on validation
+        best = min(vals, key=lambda r: r["val_loss"]) if vals else None  # early stopping on validation
         wall_total = run.summary.get("wall_s_before", 0.0) + wall
         trained = step - self.start_step
         speed = trained * self.batch / wall if trained > 0 and wall > 0 else run.summary.get("samples_per_s_before")
-        s = {"run_id": run.run_id, "name": run.cfg.get("name"), "status": status, "step": step,
-             "total_steps": self.total, "epochs": self.c["epochs"], "steps_per_epoch": self.spe,
-             "n_train": int(self.data.x_train.shape[0]), "n_val": int(self.data.x_val.shape[0]),
-             "n_test": int(self.data.x_test.shape[0]),
-             "final_train_loss": _finite(last_train_loss(h)),
-             "final_test_loss": tests[-1]["test_loss"] if tests else None,
-             "final_test_acc": tests[-1].get("test_acc") if tests else None,
-             "final_val_loss": vals[-1]["val_loss"] if vals else None,
-             "final_val_acc": vals[-1].get("val_acc") if vals else None,
-             "best_val_loss": best["val_loss"] if best else None,
-             "best_val_acc": best.get("val_acc") if best else None,
-             "best_val_epoch": best["epoch"] if best else None,
-             # the test numbers of the epoch chosen on validation (never a best taken over test itself)
-             "test_loss_at_best_val": best.get("test_loss") if best else None,
-             "test_acc_at_best_val": best.get("test_acc") if best else None,
-             "diverged_step": run.summary.get("diverged_step"), "diverged_loss": run.summary.get("diverged_loss"),
-             # wall_s: this run's share of the device time (sums to the sweep's device time); pack_wall_s: the
-             # wall time of the pack it trained in (the same for every run of the pack: not its own cost)
-             "wall_s": run.wall_share_s, "pack_wall_s": wall_total, "samples_per_s": speed,
-             "resumed_from_step": self.start_step, "steps_this_process": trained,
-             "first_loss": _finite_or_none(self.state.init_loss, run, self.state.runs),
-             "peak_loss": run.summary.get("peak_loss", _finite_or_none(self.state.peak_loss, run, self.state.runs)),
-             "pack_size": run.summary.get("pack_size"), "device": str(self.device),
-             "slurm_job_id": slurm_job_id(), "versions": provenance()}
-        if self.family == "anneal":
-            s["loss_evals"] = 2 * step
+        s = {
+            "run_id": run.run_id,
+            "name": run.cfg.get("name"),
+            "status": status,
+            "step": step,
+            "total_steps": self.total,
+            "epochs": self.c["epochs"],
+            "steps_per_epoch": self.steps_per_epoch,
+            "n_train": int(self.data.x_train.shape[0]),
+            "n_val": int(self.data.x_val.shape[0]),
+            "n_test": int(self.data.x_test.shape[0]),
+            "final_train_loss": _finite(last_train_loss(h)),
+            "final_test_loss": tests[-1]["test_loss"] if tests else None,
+            "final_test_acc": tests[-1].get("test_acc") if tests else None,
+            "final_val_loss": vals[-1]["val_loss"] if vals else None,
+            "final_val_acc": vals[-1].get("val_acc") if vals else None,
+            "best_val_loss": best["val_loss"] if best else None,
+            "best_val_acc": best.get("val_acc") if best else None,
+            "best_val_epoch": best["epoch"] if best else None,
+            # the test numbers of the epoch chosen on validation (never a best taken over test itself)
+            "test_loss_at_best_val": best.get("test_loss") if best else None,
+            "test_acc_at_best_val": best.get("test_acc") if best else None,
+            "diverged_step": run.summary.get("diverged_step"),
+            "diverged_loss": run.summary.get("diverged_loss"),
+            # wall_s: this run's share of the device time (sums to the sweep's device time); pack_wall_s: the
+            # wall time of the pack it trained in (the same for every run of the pack: not its own cost)
+            "wall_s": run.wall_share_s,
+            "pack_wall_s": wall_total,
+            "samples_per_s": speed,
+            "resumed_from_step": self.start_step,
+            "steps_this_process": trained,
+            "first_loss": _finite_or_none(self.state.init_loss, run, self.state.runs),
+            "peak_loss": run.summary.get("peak_loss", _finite_or_none(self.state.peak_loss, run, self.state.runs)),
+            "pack_size": run.summary.get("pack_size"),
+            "device": str(self.device),
+            "slurm_job_id": slurm_job_id(),
+            "versions": provenance(),
+        }
+        if self.state.updater.loss_evals_per_step:
+            s["loss_evals"] = self.state.updater.loss_evals_per_step * step
         return s
 
     def _finish(self, run: Run, step: int, wall: float) -> None:
@@ -608,34 +428,19 @@ class Trainer:
         write_parquet(run.dir.history, pd.DataFrame(run.history))
         summary = self._summary(run, step, wall, status=status)
         if status == "diverged":  # its last metrics describe a model on its way to diverging: not results
-            summary.update(step=summary["diverged_step"], final_train_loss=None, final_test_loss=None,
-                           final_test_acc=None, final_val_loss=None, final_val_acc=None)
+            summary.update(
+                step=summary["diverged_step"],
+                final_train_loss=None,
+                final_test_loss=None,
+                final_test_acc=None,
+                final_val_loss=None,
+                final_val_acc=None,
+            )
         write_json(run.dir.summary, summary)
         run.summary.update(summary)
         run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})
         if status == "diverged":  # nothing to resume: its result is the divergence
             run.dir.checkpoint.unlink(missing_ok=True)
-
-
-_NORM_CHUNK = 8192   # elements reduced serially: well under torch's parallel grain (32768), so never split
-
-
-def _grad_norms(grads: Sequence[Tensor]) -> Tensor:
-    """‖∇‖ of each of the K models [K] (float64), bit-identical whatever K is.
-
-    A plain `g.pow(2).flatten(1).sum(1)` splits a long row over threads when K is small and not when K is large,
-    so a model's recorded norm would depend on the size of its pack (measured: 1 ulp-scale differences at K=1 vs
-    4 for 40k-element layers). Each row is summed in fixed chunks small enough never to be split, then the chunk
-    sums are added: the same order of additions for every K and thread count."""
-    total = None
-    for g in grads:
-        f = g.detach().flatten(1).double()
-        k, n = f.shape
-        c = -(-n // _NORM_CHUNK)
-        f = torch.nn.functional.pad(f, (0, c * _NORM_CHUNK - n))
-        sq = f.view(k * c, _NORM_CHUNK).pow(2).sum(1).view(k, c).sum(1)
-        total = sq if total is None else total + sq
-    return total.sqrt()
 
 
 class _Progress:
@@ -646,8 +451,15 @@ class _Progress:
         if not enabled:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        self.p = Progress(TextColumn("[bold]train[/] K={task.fields[k]}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=False)
+
+        self.p = Progress(
+            TextColumn("[bold]train[/] K={task.fields[k]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
         self.p.start()
         self.task = self.p.add_task("train", total=total, completed=start, k=k, loss="-")
 
@@ -655,8 +467,7 @@ class _Progress:
         if self.p is None:
             return
         losses = [x for x in (last_train_loss(r.history) for r in runs) if np.isfinite(x)]
-        self.p.update(self.task, completed=step, k=len(runs),
-                      loss=f"{np.median(losses):.4g}" if losses else "-")
+        self.p.update(self.task, completed=step, k=len(runs), loss=f"{np.median(losses):.4g}" if losses else "-")
 
     def close(self) -> None:
         if self.p is not None:

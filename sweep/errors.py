@@ -1,9 +1,11 @@
 """Turn what Hydra, OmegaConf and sweep raise about bad input into one line: what was wrong, what is allowed."""
+
 from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
@@ -23,11 +25,11 @@ def one_line(exc: BaseException) -> str | None:
 
     if isinstance(exc, (ConfigError, DataError)):
         return str(exc)
-    if isinstance(exc, OSError):   # the results store: a full disk, a read-only or file-typed out_dir
+    if isinstance(exc, OSError):  # the results store: a full disk, a read-only or file-typed out_dir
         from sweep.results import storage_problem
 
         msg = storage_problem(exc)
-        if msg is not None:        # (Hydra's MissingConfigException is an OSError too: read on)
+        if msg is not None:  # (Hydra's MissingConfigException is an OSError too: read on)
             return msg
     inner = _user_error_cause(exc, (ConfigError, DataError))
     if inner is not None:  # raised inside OmegaConf (e.g. by a resolver) and wrapped by it
@@ -47,8 +49,10 @@ def one_line(exc: BaseException) -> str | None:
         return _could_not_override(text, cause)
     if "LexerNoViableAltException" in text and re.search(r"[^\x00-\x7f]", text):
         override = text.splitlines()[0].split(":", 1)[-1].strip()
-        return (f"cannot parse override {override}: quote values with "
-                "non-ASCII characters, e.g. \"name='日本語'\" or \"wandb.tags=['日本語']\"")
+        return (
+            f"cannot parse override {override}: quote values with "
+            "non-ASCII characters, e.g. \"name='日本語'\" or \"wandb.tags=['日本語']\""
+        )
     if isinstance(exc, ValueError) and "can be specified" in text:  # Hydra's mutually exclusive flags
         return text.splitlines()[0] + " (e.g. `sweep run --cfg job` without -m)"
     if isinstance(exc, (OverrideParseException, HydraException, OmegaConfBaseException)):
@@ -80,14 +84,17 @@ def _could_not_override(text: str, cause: BaseException | None) -> str:
     fix_m = re.search(r"use (\+\S+)", text)
     fix = fix_m.group(1) if fix_m else None
     if fix and "No match in the defaults list" in text:
-        return (f"unknown config key '{key}': '{key}' is a config group that is not chosen by default; "
-                f"add it with a leading '+': {fix}")
+        return (
+            f"unknown config key '{key}': '{key}' is a config group that is not chosen by default; "
+            f"add it with a leading '+': {fix}"
+        )
     if fix and "object_type=dict" in str(cause):  # OmegaConf's words for a free-form (Dict[str, Any]) node
         full = getattr(cause, "full_key", None) or key
-        return (f"'{full}' is a new key of the dict {key.rsplit('.', 1)[0] if full == key else key}: "
-                f"add new keys with a leading '+': {fix}")
-    return (f"unknown config key '{key}'; check the spelling "
-            "(`sweep run --cfg job` lists every key)")
+        return (
+            f"'{full}' is a new key of the dict {key.rsplit('.', 1)[0] if full == key else key}: "
+            f"add new keys with a leading '+': {fix}"
+        )
+    return f"unknown config key '{key}'; check the spelling (`sweep run --cfg job` lists every key)"
 
 
 def report_user_errors(func: Callable[[], Any]) -> Any:

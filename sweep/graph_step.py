@@ -6,7 +6,8 @@ forward, backward, grad norms, optimizer update) is replayed with one launch; th
 batch indices and learning rates and reads losses only at sync points, as before.
 
 It is the same maths on the same kernels, so it is bit-identical to the plain step (checked by the `gpu` tests
-and `make gpu-check`). It applies where a step has no host-side state that changes from step to step:
+and `make gpu-check`). It applies where a step has no host-side state that changes from step to step (an
+optimizer spec's `graph_ready` says when; sweep/updaters.py asks it):
 
 - the SGD family (sgd, gd, momentum, nesterov) with the scratch update, once every momentum buffer exists
   (the first step creates them eagerly); Adam's bias correction depends on the step count on the host, so
@@ -14,14 +15,13 @@ and `make gpu-check`). It applies where a step has no host-side state that chang
 - full batches only: the smaller last batch of an epoch takes the plain step;
 - a fixed pack: when models leave it (divergence), the graph is captured again for the rest.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
-
-GRAPH_FAMILIES = ("sgd",)
 
 
 class CapturedStep:
@@ -30,18 +30,23 @@ class CapturedStep:
     `step_fn(idx, lr)` must be the plain step written with in-place updates of fixed tensors (parameters and
     optimizer state keep their addresses), returning (losses [K], grad norms [K] or None)."""
 
-    def __init__(self, step_fn: Callable[[Tensor, Tensor], tuple[Tensor, Tensor | None]], idx: Tensor, lr: Tensor,
-                 warmup: Callable[[Tensor], None]) -> None:
+    def __init__(
+        self,
+        step_fn: Callable[[Tensor, Tensor], tuple[Tensor, Tensor | None]],
+        idx: Tensor,
+        lr: Tensor,
+        warmup: Callable[[Tensor], None],
+    ) -> None:
         self.idx = idx.clone()
         self.lr = lr.clone()
         self.graph = torch.cuda.CUDAGraph()
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            warmup(self.idx)   # first use of cuBLAS etc. on this stream, outside the capture; changes no state
+            warmup(self.idx)  # first use of cuBLAS etc. on this stream, outside the capture; changes no state
         torch.cuda.current_stream().wait_stream(stream)
         with torch.cuda.graph(self.graph, stream=stream):
-            self.loss, self.norm = step_fn(self.idx, self.lr)   # recorded, not run
+            self.loss, self.norm = step_fn(self.idx, self.lr)  # recorded, not run
         self.shape = tuple(idx.shape)
 
     def fits(self, idx: Tensor) -> bool:
@@ -52,11 +57,3 @@ class CapturedStep:
         self.lr.copy_(lr)
         self.graph.replay()
         return self.loss, self.norm
-
-
-def graph_ready(device: torch.device, family: str, impl: str, opt_states: Sequence[dict], momentum_used: bool
-                ) -> bool:
-    """Can this pack's step be captured now? (CUDA, an SGD-family scratch update, momentum buffers made.)"""
-    if device.type != "cuda" or family not in GRAPH_FAMILIES or impl != "scratch":
-        return False
-    return not momentum_used or all(s.get("momentum_buffer") is not None for s in opt_states)

@@ -3,9 +3,10 @@
 A weight here is stored [fan_in, fan_out] (the MLP computes x @ W); torch.nn.init reasons about [fan_out, fan_in],
 so each scheme fills the transposed shape and hands back its transpose.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -27,8 +28,16 @@ _SCHEMES: dict[str, Callable[[Tensor, float, torch.Generator], object]] = {
 INITS = tuple(_SCHEMES)
 
 
-def init_weight(scheme: str, fan_in: int, fan_out: int, *, generator: torch.Generator, std: float = 0.01,
-                scale: float = 1.0, dtype: torch.dtype = torch.float32) -> Tensor:
+def init_weight(
+    scheme: str,
+    fan_in: int,
+    fan_out: int,
+    *,
+    generator: torch.Generator,
+    std: float = 0.01,
+    scale: float = 1.0,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """A [fan_in, fan_out] weight drawn by `scheme` (one of INITS) and multiplied by `scale`. CPU, float64 draw."""
     w = torch.empty(fan_out, fan_in, dtype=torch.float64)
     _SCHEMES[scheme](w, std, generator)

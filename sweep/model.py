@@ -4,9 +4,10 @@ Parameters are the list [W1, b1, W2, b2, ...] with W [K, fan_in, fan_out] and b 
 is one batched matmul per layer (baddbmm), so K small models cost about one bigger model's kernel launches.
 A single run is K = 1.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,10 @@ from torch import Tensor
 from sweep.init import init_weight
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "gelu": F.gelu,
 }
 
 
@@ -23,8 +27,14 @@ def layer_sizes(num_inputs: int, hidden: Sequence[int], num_outputs: int) -> lis
     return [num_inputs, *hidden, num_outputs]
 
 
-def init_params(sizes: Sequence[int], inits: Sequence[dict], generators: Sequence[torch.Generator], *,
-                dtype: torch.dtype, device: torch.device) -> list[Tensor]:
+def init_params(
+    sizes: Sequence[int],
+    inits: Sequence[dict],
+    generators: Sequence[torch.Generator],
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> list[Tensor]:
     """Stacked parameters for len(inits) models; model k is drawn from generators[k] with scheme inits[k].
 
     inits[k] holds `name`, `std`, `scale`, `bias` (see InitConfig). Drawing each model from its own generator
@@ -35,8 +45,11 @@ def init_params(sizes: Sequence[int], inits: Sequence[dict], generators: Sequenc
     for spec, gen in zip(inits, generators):
         layers = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            layers.append(init_weight(spec["name"], fan_in, fan_out, generator=gen, std=spec["std"],
-                                      scale=spec["scale"], dtype=dtype))
+            layers.append(
+                init_weight(
+                    spec["name"], fan_in, fan_out, generator=gen, std=spec["std"], scale=spec["scale"], dtype=dtype
+                )
+            )
             layers.append(torch.full((1, fan_out), float(spec["bias"]), dtype=dtype))
         per_model.append(layers)
     for i in range(len(per_model[0])):

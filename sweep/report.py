@@ -8,14 +8,15 @@ seeds that finished, `done`, of those run), how many diverged, collapsed or fail
 their uncertainty (`separated`); otherwise the report says the top configurations are not distinguishable. Then
 the plots, the plots that did not apply (and why), the failed runs with their error, and the corrupt runs.
 """
+
 from __future__ import annotations
 
 import argparse
 import math
 import shlex
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -67,11 +68,14 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
         status = g["status"]
         ok = g[status == "done"]
         row = dict(zip(keys, vals))
-        row.update(runs=len(g), seeds=int(g["seed"].nunique()) if "seed" in g else len(g),
-                   done=int((status == "done").sum()),
-                   **{s: int((status == s).sum()) for s in BLOWN_UP},
-                   failed=int((status == "failed").sum()),
-                   unfinished=int((~status.isin([*FINISHED, "failed"])).sum()))
+        row.update(
+            runs=len(g),
+            seeds=int(g["seed"].nunique()) if "seed" in g else len(g),
+            done=int((status == "done").sum()),
+            **{s: int((status == s).sum()) for s in BLOWN_UP},
+            failed=int((status == "failed").sum()),
+            unfinished=int((~status.isin([*FINISHED, "failed"])).sum()),
+        )
         for m in SUMMARISED:
             if m in g:
                 row[f"{m}_mean"], row[f"{m}_std"], row[f"{m}_se"] = mean_std_se(ok[m])
@@ -104,14 +108,20 @@ def separated(table: pd.DataFrame, metric: str = SELECTION_METRIC) -> tuple[bool
     gap = abs(float(nxt[mean]) - float(best[mean]))
     margin = float(best[se]) + float(nxt[se])
     if math.isnan(margin):
-        return False, ("The top configurations are not distinguishable: a standard error needs at least two "
-                       "finished seeds per configuration, so nothing is bold.")
+        return False, (
+            "The top configurations are not distinguishable: a standard error needs at least two "
+            "finished seeds per configuration, so nothing is bold."
+        )
     if gap > margin:
-        return True, (f"The best configuration (bold) is distinguishable from the next: its mean {metric_name(metric)} "
-                      f"differs by {gap:.3g}, more than the sum of their standard errors ({margin:.3g}).")
-    return False, (f"The top configurations are not distinguishable: the best two differ in mean "
-                   f"{metric_name(metric)} by {gap:.3g}, within the sum of their standard errors ({margin:.3g}), "
-                   "so nothing is bold; more seeds would tell.")
+        return True, (
+            f"The best configuration (bold) is distinguishable from the next: its mean {metric_name(metric)} "
+            f"differs by {gap:.3g}, more than the sum of their standard errors ({margin:.3g})."
+        )
+    return False, (
+        f"The top configurations are not distinguishable: the best two differ in mean "
+        f"{metric_name(metric)} by {gap:.3g}, within the sum of their standard errors ({margin:.3g}), "
+        "so nothing is bold; more seeds would tell."
+    )
 
 
 def metric_name(metric: str) -> str:
@@ -130,8 +140,9 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def markdown_table(table: pd.DataFrame, keys: Sequence[str], classification: bool,
-                   runs: pd.DataFrame | None = None) -> str:
+def markdown_table(
+    table: pd.DataFrame, keys: Sequence[str], classification: bool, runs: pd.DataFrame | None = None
+) -> str:
     """The summary table as markdown: n as done/seeds, blow-ups counted, metrics as mean ± SE; the best row's
     SELECTION_METRIC bold only when `separated` says it is distinguishable from the next."""
     from analysis._common import short as short_key
@@ -140,12 +151,20 @@ def markdown_table(table: pd.DataFrame, keys: Sequence[str], classification: boo
     # a collapsed column only where a run collapsed: older sweeps keep the table they always had
     blown = [b for b in BLOWN_UP if b == "diverged" or (b in table and table[b].sum())]
     metrics = ["final_val_loss", "final_test_loss", *(["final_test_acc"] if classification else [])]
-    head = [*(short_key(k) for k in keys), "n (done/seeds)", *blown, "failed",
-            *(f"{metric_name(m)} (mean ± SE)" for m in metrics), "device time per run (s, mean share)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(keys) + ["--:"] * (len(head) - len(keys)))
-             + "|"]
+    head = [
+        *(short_key(k) for k in keys),
+        "n (done/seeds)",
+        *blown,
+        "failed",
+        *(f"{metric_name(m)} (mean ± SE)" for m in metrics),
+        "device time per run (s, mean share)",
+    ]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] * len(keys) + ["--:"] * (len(head) - len(keys))) + "|",
+    ]
     bold = separated(table)[0]
-    for i, r in enumerate(table.to_dict("records")):     # not iterrows: it makes counts floats (1.0/3.0)
+    for i, r in enumerate(table.to_dict("records")):  # not iterrows: it makes counts floats (1.0/3.0)
         cells = [_md_escape(value_label(k, r[k], runs)) for k in keys]
         cells += [f"{r['done']}/{r['runs']}", *(str(r[b] or "") for b in blown), str(r["failed"] or "")]
         for m in metrics:
@@ -166,20 +185,31 @@ def _describe(sw, record: dict) -> list[str]:
         out.append(f"- created: {record['created']}")
     if record.get("argv"):
         out.append(f"- command: `sweep run {shlex.join(str(a) for a in record['argv'])}`")
-    out.append(f"- swept: {', '.join(f'`{k}`' for k in sw.swept) or 'nothing'}; {sw.n_seeds} seed(s) per "
-               "configuration")
+    out.append(f"- swept: {', '.join(f'`{k}`' for k in sw.swept) or 'nothing'}; {sw.n_seeds} seed(s) per configuration")
     extra = [k for k in sw.config_keys if k not in sw.swept]
-    if extra:     # e.g. two presets of one optimizer: their runs are different configs, not seeds of one
-        out.append(f"- also differing between runs (kept apart, never averaged together): "
-                   f"{', '.join(f'`{k}`' for k in extra)}")
+    if extra:  # e.g. two presets of one optimizer: their runs are different configs, not seeds of one
+        out.append(
+            f"- also differing between runs (kept apart, never averaged together): {', '.join(f'`{k}`' for k in extra)}"
+        )
     out.append(f"- runs: {len(runs)} (" + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")")
     if "wall_s" in runs and runs["wall_s"].notna().any():
         total = float(runs["wall_s"].sum())
-        out.append(f"- device time: {total:.1f} s = {total / 3600:.3g} device-hours (each run's share of its pack's "
-                   "wall time, summed; runs trained together share one clock, so a pack is not counted K times)")
+        out.append(
+            f"- device time: {total:.1f} s = {total / 3600:.3g} device-hours (each run's share of its pack's "
+            "wall time, summed; runs trained together share one clock, so a pack is not counted K times)"
+        )
     fixed = []
-    for k in ("data.name", "epochs", "batch_size", "optimizer.name", "lr", "schedule.name", "model.hidden",
-              "init.name", "sampling"):
+    for k in (
+        "data.name",
+        "epochs",
+        "batch_size",
+        "optimizer.name",
+        "lr",
+        "schedule.name",
+        "model.hidden",
+        "init.name",
+        "sampling",
+    ):
         if k in runs and k not in sw.swept and runs[k].astype(str).nunique(dropna=False) == 1:
             fixed.append(f"`{k}={value_label(k, runs[k].iloc[0], runs)}`")
     if fixed:
@@ -210,13 +240,11 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
     import_analysis()
     import analysis
     from analysis._common import Sweep, atomic_write, short, value_label
-    from sweep.collect import read_sweep_record
-
-    from sweep.collect import sweep_dir_problem
+    from sweep.collect import read_sweep_record, sweep_dir_problem
 
     sweep_dir = Path(sweep_dir)
     problem = sweep_dir_problem(sweep_dir, "sweep report")
-    if problem:     # never write a report into a folder that is not a sweep (/usr, a run, an out_dir)
+    if problem:  # never write a report into a folder that is not a sweep (/usr, a run, an out_dir)
         raise ValueError(problem)
     out = Path(out_dir) if out_dir is not None else sweep_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -234,12 +262,16 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
     keys = sw.config_keys
     table = summary_table(sw.runs, keys)
     md = [f"# Sweep `{sw.name}`", "", *_describe(sw, record), ""]
-    md += ["## Results by configuration", "",
-           "Mean ± SE (standard error: sample std / √n) over the n seeds that finished (`done`, shown as "
-           "done/seeds); diverged, collapsed and failed runs are counted, not averaged. A configuration is every "
-           "config value that differs between runs but the seed. "
-           f"Losses are {sw.loss_unit}. Best first by mean {metric_name(SELECTION_METRIC)}; it is bold only when its "
-           "mean and the next one's differ by more than the sum of their SEs.", ""]
+    md += [
+        "## Results by configuration",
+        "",
+        "Mean ± SE (standard error: sample std / √n) over the n seeds that finished (`done`, shown as "
+        "done/seeds); diverged, collapsed and failed runs are counted, not averaged. A configuration is every "
+        "config value that differs between runs but the seed. "
+        f"Losses are {sw.loss_unit}. Best first by mean {metric_name(SELECTION_METRIC)}; it is bold only when its "
+        "mean and the next one's differ by more than the sum of their SEs.",
+        "",
+    ]
     if len(table):
         md += [markdown_table(table, keys, sw.classification, sw.runs), "", separated(table)[1], ""]
     else:
@@ -254,8 +286,7 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
     if len(failed):
         md += ["## Failed runs", ""]
         for _, r in failed.iterrows():
-            vals = ", ".join(f"{short(k)}={value_label(k, r[k], sw.runs)}" for k in [*sw.config_keys, "seed"]
-                             if k in r)
+            vals = ", ".join(f"{short(k)}={value_label(k, r[k], sw.runs)}" for k in [*sw.config_keys, "seed"] if k in r)
             err = str(r.get("error") or "").splitlines()[0] if r.get("error") else "see error.txt"
             md.append(f"- `{r['run_id']}` ({vals}): {_md_escape(err)} (`{r['run_id']}/error.txt`)")
         md.append("")
@@ -273,8 +304,13 @@ def _corrupt_section(sw) -> list[str]:
     bad = sw.runs[sw.runs["status"] == CORRUPT]
     if not len(bad):
         return []
-    md = ["## Corrupt runs", "", "Their summary.json could not be read; delete the run folder to retrain it "
-          "(the same `sweep run` command then trains it again).", ""]
+    md = [
+        "## Corrupt runs",
+        "",
+        "Their summary.json could not be read; delete the run folder to retrain it "
+        "(the same `sweep run` command then trains it again).",
+        "",
+    ]
     for rid in bad["run_id"]:
         md.append(f"- `{rid}`: `rm -r {_md_escape(shlex.quote(str(sw.dir / rid)))}`")
     return md + [""]
@@ -283,8 +319,9 @@ def _corrupt_section(sw) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     from sweep.errors import fail
 
-    p = argparse.ArgumentParser(prog="sweep report", description="Plots and a summary table (report.md) of a "
-                                "sweep, in SWEEP/report/.")
+    p = argparse.ArgumentParser(
+        prog="sweep report", description="Plots and a summary table (report.md) of a sweep, in SWEEP/report/."
+    )
     p.add_argument("sweep", help="the sweep folder (out_dir/<name>)")
     p.add_argument("-o", "--out", type=Path, help="write into this folder instead of SWEEP/report")
     a = p.parse_args(list(argv) if argv is not None else None)

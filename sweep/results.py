@@ -9,14 +9,16 @@
 A write goes to a temporary file in the same folder and is renamed over the target, so a process killed at any
 instant leaves the previous complete file or the new complete file, never a torn one.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -29,8 +31,8 @@ import yaml
 STATUSES = ("running", "interrupted", "done", "diverged", "collapsed", "failed")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-FINISHED = ("done", "diverged", "collapsed")   # nothing left to train: a rerun skips them
-BLOWN_UP = ("diverged", "collapsed")           # results that are no result: counted and drawn, never averaged
+FINISHED = ("done", "diverged", "collapsed")  # nothing left to train: a rerun skips them
+BLOWN_UP = ("diverged", "collapsed")  # results that are no result: counted and drawn, never averaged
 
 
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
@@ -70,7 +72,7 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
 def save_torch(path: Path, obj: Any) -> None:
     import torch  # here, not at the top: readers of results (status, collect) should not pay for torch
 
-    buf = io.BytesIO()   # serialise in memory: a full disk then raises ENOSPC, not torch's "unexpected pos"
+    buf = io.BytesIO()  # serialise in memory: a full disk then raises ENOSPC, not torch's "unexpected pos"
     torch.save(obj, buf)
     atomic_write(path, lambda f: f.write(buf.getbuffer()))
 
@@ -124,8 +126,9 @@ def read_record(path: Path) -> dict | None:
     try:
         obj = read_json(path)
     except (ValueError, OSError) as e:
-        print(f"sweep: skipped {path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120]})",
-              file=sys.stderr)
+        print(
+            f"sweep: skipped {path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120]})", file=sys.stderr
+        )
         return None
     if obj is not None and not isinstance(obj, dict):
         print(f"sweep: skipped {path}: not a JSON object", file=sys.stderr)
@@ -144,7 +147,7 @@ class RunDir:
         self.checkpoint = self.root / "checkpoint.pt"
         self.error = self.root / "error.txt"
         self.claim = self.root / ".claim.lock"
-        self.wandb_id = self.root / "wandb_id"   # this run's wandb id: random once, kept across resumes
+        self.wandb_id = self.root / "wandb_id"  # this run's wandb id: random once, kept across resumes
 
     def status(self) -> str | None:
         """The summary's status; None before the run wrote one; "corrupt" when summary.json cannot be read as a

@@ -3,79 +3,45 @@
 This is what `sweep run`, the local multirun and every SLURM array task call. It never raises for one run's
 failure: a failed run gets status `failed` and its traceback in error.txt, and the others go on.
 """
+
 from __future__ import annotations
 
 import os
 import platform
-import sys
-import traceback
-from concurrent.futures import ThreadPoolExecutor
 import signal
+import sys
 import threading
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from filelock import FileLock, Timeout
 
 from sweep.config import run_id as config_run_id
-from sweep.engine import (Interrupted, Run, Trainer, pack_key, provenance, resolve_device,
-                          set_threads_from_allocation, slurm_job_id)
-from sweep.results import FINISHED, RunDir, clean_temporaries, storage_problem, load_torch, read_json, write_json, write_text, write_yaml
+from sweep.device import set_threads_from_allocation
+from sweep.engine import Interrupted, Run, Trainer
+from sweep.packing import plan_packs
+from sweep.provenance import provenance, slurm_job_id
+from sweep.results import (
+    FINISHED,
+    RunDir,
+    clean_temporaries,
+    load_torch,
+    read_json,
+    storage_problem,
+    write_json,
+    write_text,
+    write_yaml,
+)
 from sweep.tracking import Tracker
-
-AUTO_PACK_CPU, AUTO_PACK_GPU = 64, 1024
 
 
 def run_dir_for(cfg: dict) -> RunDir:
     return RunDir(Path(cfg["out_dir"]) / cfg["name"] / config_run_id(cfg))
-
-
-def bytes_per_model(cfg: dict, num_inputs: int, num_outputs: int, batch: int) -> int:
-    """A generous estimate of one model's training memory: params ×4 (param, grad, 2 optimizer moments) plus
-    activations (×3 for autograd) and its batch."""
-    sizes = [num_inputs, *cfg["model"]["hidden"], num_outputs]
-    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    acts = batch * sum(sizes) * 3
-    item = 8 if cfg["dtype"] == "float64" else 4
-    return (4 * params + acts) * item
-
-
-def auto_pack_size(cfg: dict, num_inputs: int, num_outputs: int, batch: int) -> int:
-    """The most models that fit half the GPU's free memory (a quarter of RAM on a CPU), capped where batching
-    stops paying."""
-    device = resolve_device(cfg["device"])
-    per = bytes_per_model(cfg, num_inputs, num_outputs, batch)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return AUTO_PACK_GPU  # planned on a machine without the GPU; the task re-plans where it runs
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget, cap = free // 2, AUTO_PACK_GPU
-    else:
-        budget, cap = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4, AUTO_PACK_CPU
-    return max(1, min(cap, budget // max(per, 1)))
-
-
-def plan_packs(cfgs: Sequence[dict], pack: int | str) -> list[list[dict]]:
-    """Group configs that can share a pack (same pack_key), in their given order, in chunks of at most `pack`."""
-    groups: dict[str, list[dict]] = {}
-    for c in cfgs:
-        groups.setdefault(pack_key(c), []).append(c)
-    packs = []
-    for members in groups.values():
-        size = pack if isinstance(pack, int) else _auto_size(members[0])
-        packs.extend(members[i:i + size] for i in range(0, len(members), size))
-    return packs
-
-
-def _auto_size(cfg: dict) -> int:
-    from sweep.engine import dataset
-
-    data = dataset(cfg["data"])
-    n = data.x_train.shape[0]
-    batch = n if cfg["batch_size"] == "full" else min(int(cfg["batch_size"]), n)
-    return auto_pack_size(cfg, data.num_inputs, data.num_outputs, batch)
 
 
 def _load_checkpoint(run: Run) -> dict | None:
@@ -90,17 +56,25 @@ def _load_checkpoint(run: Run) -> dict | None:
 def _fail(run: Run, exc: BaseException) -> None:
     tb = "".join(traceback.format_exception(exc))
     write_text(run.dir.error, tb)
-    summary = dict(run.summary, run_id=run.run_id, name=run.cfg.get("name"), status="failed",
-                   error=f"{type(exc).__name__}: {exc}")
+    summary = dict(
+        run.summary, run_id=run.run_id, name=run.cfg.get("name"), status="failed", error=f"{type(exc).__name__}: {exc}"
+    )
     write_json(run.dir.summary, summary)
     run.summary = summary
     run.tracker.finish({"status": "failed"}, exit_code=1)
-    print(f"sweep: run {run.run_id} failed: {type(exc).__name__}: {exc} (traceback in {run.dir.error})",
-          file=sys.stderr)
+    print(
+        f"sweep: run {run.run_id} failed: {type(exc).__name__}: {exc} (traceback in {run.dir.error})", file=sys.stderr
+    )
 
 
-def train_runs(cfgs: Sequence[dict], *, pack: int | str = 1, should_stop: Callable[[], bool] = lambda: False,
-               progress: bool = True, workers: int = 1) -> list[dict]:
+def train_runs(
+    cfgs: Sequence[dict],
+    *,
+    pack: int | str = 1,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: bool = True,
+    workers: int = 1,
+) -> list[dict]:
     """Train every config not yet finished; returns one summary per config (in order).
 
     Runs are claimed with a per-run file lock for the whole time they train, so two processes given the same
@@ -122,16 +96,21 @@ def _ctrl_c_stops() -> Iterator[dict]:
     """While training in the main thread, the first Ctrl-C asks for a checkpoint at the next sync point (then
     Interrupted is raised); a second one stops at once (KeyboardInterrupt). Yields {"pressed": bool}."""
     state = {"pressed": False}
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield state   # someone else (a SLURM task, a test, a notebook) handles signals
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield state  # someone else (a SLURM task, a test, a notebook) handles signals
         return
 
     def pressed(signum: int, frame: Any) -> None:
         state["pressed"] = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        print("\nsweep: Ctrl-C: saving checkpoints at the next sync point (Ctrl-C again to stop at once)",
-              file=sys.stderr, flush=True)
+        print(
+            "\nsweep: Ctrl-C: saving checkpoints at the next sync point (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     signal.signal(signal.SIGINT, pressed)
     try:
@@ -140,8 +119,9 @@ def _ctrl_c_stops() -> Iterator[dict]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _train_planned(group: list[dict], results: dict[str, dict], should_stop: Callable[[], bool], progress: bool,
-                   ctrl_c: dict) -> None:
+def _train_planned(
+    group: list[dict], results: dict[str, dict], should_stop: Callable[[], bool], progress: bool, ctrl_c: dict
+) -> None:
     """Claim the unfinished runs of one planned pack, train them, and put their summaries into `results`."""
     with ExitStack() as stack:
         runs = []
@@ -157,17 +137,18 @@ def _train_planned(group: list[dict], results: dict[str, dict], should_stop: Cal
             try:
                 lock.acquire(timeout=0)
             except Timeout:
-                results[rid] = {"run_id": rid, "status": "claimed", "skipped": True,
-                                "claimed_by": _claimant(d)}
+                results[rid] = {"run_id": rid, "status": "claimed", "skipped": True, "claimed_by": _claimant(d)}
                 continue
             stack.callback(lock.release)
-            clean_temporaries(d.root)   # ours alone while we hold the claim: torn writes of a killed process
+            clean_temporaries(d.root)  # ours alone while we hold the claim: torn writes of a killed process
             if status == "corrupt":
-                print(f"sweep: {d.summary} is unreadable; training run {rid} again from its checkpoint",
-                      file=sys.stderr)
+                print(
+                    f"sweep: {d.summary} is unreadable; training run {rid} again from its checkpoint", file=sys.stderr
+                )
             # who trains it: `sweep status` calls a run whose process is gone "lost" instead of "running"
-            write_json(d.root / ".claim.json", {"host": platform.node(), "pid": os.getpid(),
-                                                "slurm_job_id": slurm_job_id()})
+            write_json(
+                d.root / ".claim.json", {"host": platform.node(), "pid": os.getpid(), "slurm_job_id": slurm_job_id()}
+            )
             runs.append(Run(cfg=cfg, run_id=rid, dir=d))
         if runs:
             try:
@@ -186,8 +167,7 @@ def _claimant(d: RunDir) -> str:
     """Who holds a run's claim, as "PID 123 on host" (from .claim.json), or "another process"."""
     try:
         c = read_json(d.root / ".claim.json") or {}
-        return f"PID {c['pid']} on {c['host']}" + (f" (SLURM job {c['slurm_job_id']})" if c.get("slurm_job_id")
-                                                   else "")
+        return f"PID {c['pid']} on {c['host']}" + (f" (SLURM job {c['slurm_job_id']})" if c.get("slurm_job_id") else "")
     except (ValueError, OSError, KeyError, TypeError):
         return "another process"
 
@@ -200,8 +180,11 @@ def _prepare(run: Run, pack_size: int) -> dict | None:
     run.wall_share_s = float(ck.get("wall_share_s", 0.0)) if ck else 0.0
     run.row_loss_sum = float(ck.get("row_loss_sum", 0.0)) if ck else 0.0
     run.row_steps = int(ck.get("row_steps", 0)) if ck else 0
-    run.summary = {"wall_s_before": ck["wall_s"] if ck else 0.0, "pack_size": pack_size,
-                   "samples_per_s_before": ck.get("samples_per_s") if ck else None}
+    run.summary = {
+        "wall_s_before": ck["wall_s"] if ck else 0.0,
+        "pack_size": pack_size,
+        "samples_per_s_before": ck.get("samples_per_s") if ck else None,
+    }
     return ck
 
 
@@ -232,14 +215,19 @@ def _train_pack(runs: list[Run], should_stop: Callable[[], bool], progress: bool
         if len(left) == 1:
             _fail(left[0], error)
             continue
-        if _out_of_memory(error):   # pack=auto's estimate was too generous for this device: halve the pack
+        if _out_of_memory(error):  # pack=auto's estimate was too generous for this device: halve the pack
             half = (len(left) + 1) // 2
-            print(f"sweep: a pack of {len(left)} runs does not fit in memory; training it as packs of {half}",
-                  file=sys.stderr)
+            print(
+                f"sweep: a pack of {len(left)} runs does not fit in memory; training it as packs of {half}",
+                file=sys.stderr,
+            )
             parts = [left[:half], left[half:]]
         else:
-            print(f"sweep: a pack of {len(left)} runs failed ({type(error).__name__}: {error}); training each "
-                  "alone to find the failing run", file=sys.stderr)
+            print(
+                f"sweep: a pack of {len(left)} runs failed ({type(error).__name__}: {error}); training each "
+                "alone to find the failing run",
+                file=sys.stderr,
+            )
             parts = [[r] for r in left]
         for part in parts:
             _train_pack(part, should_stop, progress)
@@ -248,15 +236,22 @@ def _train_pack(runs: list[Run], should_stop: Callable[[], bool], progress: bool
 def _out_of_memory(error: BaseException) -> bool:
     """Did the device (GPU, or the host for a CPU pack) run out of memory?"""
     return isinstance(error, torch.cuda.OutOfMemoryError) or (
-        isinstance(error, RuntimeError) and ("out of memory" in str(error) or "can't allocate memory" in str(error)))
+        isinstance(error, RuntimeError) and ("out of memory" in str(error) or "can't allocate memory" in str(error))
+    )
 
 
-def _train_group(sub: list[Run], start: int, checkpoints: list, wandb_thread: ThreadPoolExecutor,
-                 should_stop: Callable[[], bool], progress: bool) -> Exception | None:
+def _train_group(
+    sub: list[Run],
+    start: int,
+    checkpoints: list,
+    wandb_thread: ThreadPoolExecutor,
+    should_stop: Callable[[], bool],
+    progress: bool,
+) -> Exception | None:
     """Train runs that resume from the same step; returns the exception that crashed the pack, if any (its
     finished runs keep their results). Storage errors (full disk, read-only folder) and interruptions raise."""
     try:
-        shared: dict = {}   # one online failure sends the rest of the pack offline
+        shared: dict = {}  # one online failure sends the rest of the pack offline
         for r in sub:
             r.tracker = Tracker.start(wandb_thread, shared=shared, **tracker_args(r))
         trainer = Trainer(sub, start, checkpoints, should_stop=should_stop, progress=progress)
@@ -266,7 +261,7 @@ def _train_group(sub: list[Run], start: int, checkpoints: list, wandb_thread: Th
             r.tracker.finish({"status": "requeued"}, exit_code=0)
         raise
     except KeyboardInterrupt:
-        for r in sub:   # a second Ctrl-C: no new checkpoint, but the summary must not claim it is training
+        for r in sub:  # a second Ctrl-C: no new checkpoint, but the summary must not claim it is training
             if r.summary.get("status") not in FINISHED:
                 _mark_interrupted(r)
         raise
@@ -295,10 +290,18 @@ def tracker_args(run: Run) -> dict:
     """Tracker.start's arguments for a run: its own wandb id (random once, kept in the run folder, so the same
     config in two sweeps or two students' folders never shares a wandb run, and a resume continues it)."""
     w = run.cfg["wandb"]
-    return dict(run_id=wandb_id(run.dir), run_dir=run.dir.root, group=run.cfg["name"],
-                name=w.get("run_name") or run.run_id,
-                config=dict(run.cfg, run_id=run.run_id, versions=provenance()), mode=w["mode"],
-                project=w["project"], entity=w["entity"], tags=list(w["tags"]), init_timeout_s=w["init_timeout_s"])
+    return dict(
+        run_id=wandb_id(run.dir),
+        run_dir=run.dir.root,
+        group=run.cfg["name"],
+        name=w.get("run_name") or run.run_id,
+        config=dict(run.cfg, run_id=run.run_id, versions=provenance()),
+        mode=w["mode"],
+        project=w["project"],
+        entity=w["entity"],
+        tags=list(w["tags"]),
+        init_timeout_s=w["init_timeout_s"],
+    )
 
 
 def wandb_id(d: RunDir) -> str:

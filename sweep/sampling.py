@@ -3,9 +3,10 @@
 An epoch's order is a pure function of (seed, epoch): resuming at any step needs only the step index, and a
 model's order does not depend on which pack it is trained in.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

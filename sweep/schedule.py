@@ -4,9 +4,10 @@ Every function maps steps t (array) and base rates lr0 (array, one per model) to
 float64, so a pack of K models with different schedule parameters is one call. Where torch.optim.lr_scheduler
 has the same schedule, stepping it once per optimizer step gives the same numbers (tests/test_schedule.py).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -55,8 +56,9 @@ def linear(t: Array, lr: Array, total_steps: int, **_) -> Array:
     return lr * (1 - np.minimum(t, total_steps) / total_steps)
 
 
-def onecycle(t: Array, lr: Array, total_steps: int, *, pct_start: Array, div_factor: Array,
-             final_div_factor: Array, **_) -> Array:
+def onecycle(
+    t: Array, lr: Array, total_steps: int, *, pct_start: Array, div_factor: Array, final_div_factor: Array, **_
+) -> Array:
     """Cosine up from lr0/div to lr0 over pct_start of the run, then down to lr0/(div·final_div) (torch OneCycleLR)."""
     initial = lr / div_factor
     final = initial / final_div_factor
@@ -72,8 +74,14 @@ def onecycle(t: Array, lr: Array, total_steps: int, *, pct_start: Array, div_fac
 
 
 SCHEDULES: dict[str, Callable[..., Array]] = {
-    "constant": constant, "step": step, "exponential": exponential, "inverse_time": inverse_time,
-    "cosine": cosine, "warmup_cosine": warmup_cosine, "linear": linear, "onecycle": onecycle,
+    "constant": constant,
+    "step": step,
+    "exponential": exponential,
+    "inverse_time": inverse_time,
+    "cosine": cosine,
+    "warmup_cosine": warmup_cosine,
+    "linear": linear,
+    "onecycle": onecycle,
 }
 PARAMS = ("step_size", "gamma", "decay", "min_lr", "warmup_steps", "pct_start", "div_factor", "final_div_factor")
 

@@ -16,6 +16,7 @@ cannot:
 
 Without SLURM (no sacct/squeue, or a local sweep) that part is skipped and the files' statuses are shown.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,18 +28,42 @@ import shutil
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from sweep.collect import CORRUPT, check_sweep_dir, parse_summary, read_sweep_record, report_skipped, run_ids
 from sweep.results import BLOWN_UP, FINISHED
 
-ORDER = ("pending", "queued", "held", "running", "requeued", "interrupted", "done", "diverged", "collapsed",
-         "failed", "lost", CORRUPT)
-STYLE = {"pending": "dim", "queued": "cyan", "held": "bold yellow", "running": "blue", "requeued": "magenta",
-         "interrupted": "yellow", "done": "green", "diverged": "yellow", "collapsed": "yellow",
-         "failed": "bold red", "lost": "bold red", CORRUPT: "bold red"}
-ACTIVE = ("pending", "queued", "running", "requeued")     # held is not: it waits for a person, not for time
+ORDER = (
+    "pending",
+    "queued",
+    "held",
+    "running",
+    "requeued",
+    "interrupted",
+    "done",
+    "diverged",
+    "collapsed",
+    "failed",
+    "lost",
+    CORRUPT,
+)
+STYLE = {
+    "pending": "dim",
+    "queued": "cyan",
+    "held": "bold yellow",
+    "running": "blue",
+    "requeued": "magenta",
+    "interrupted": "yellow",
+    "done": "green",
+    "diverged": "yellow",
+    "collapsed": "yellow",
+    "failed": "bold red",
+    "lost": "bold red",
+    CORRUPT: "bold red",
+}
+ACTIVE = ("pending", "queued", "running", "requeued")  # held is not: it waits for a person, not for time
 # A run with one of these statuses on disk is over: SLURM cannot tell more about it.
 ENDED_ON_DISK = (*FINISHED, "failed")
 SLURM_RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING", "RESIZING"}
@@ -50,7 +75,7 @@ SLURM_HELD = {"REQUEUE_HOLD", "SPECIAL_EXIT"}
 # lists it, so it has ended - how, accounting does not say yet.
 GONE = "GONE"
 ERROR_LINES = 3
-MAX_ROWS = 500          # more runs than this: rows of finished-and-fine runs are left out (--all shows them)
+MAX_ROWS = 500  # more runs than this: rows of finished-and-fine runs are left out (--all shows them)
 
 
 # ----------------------------------------------------------------------------------------------- SLURM
@@ -105,7 +130,7 @@ def parse_sacct_states(text: str) -> dict[str, JobState]:
             continue
         job = parts[0]
         state_i = 2 if len(parts) >= 4 else len(parts) - 1
-        state = (parts[state_i].split() or [""])[0]      # "CANCELLED by 123" -> CANCELLED
+        state = (parts[state_i].split() or [""])[0]  # "CANCELLED by 123" -> CANCELLED
         reason = _reason(parts[3]) if len(parts) >= 4 else ""
         if "[" in job:
             ranges.append((job, JobState(state, reason, exact=False)))
@@ -156,8 +181,7 @@ def job_phase(js: JobState | None) -> str | None:
     return "ended"
 
 
-def cross_check(sacct: dict[str, JobState], squeue: dict[str, JobState], asked: Iterable[str]
-                ) -> dict[str, JobState]:
+def cross_check(sacct: dict[str, JobState], squeue: dict[str, JobState], asked: Iterable[str]) -> dict[str, JobState]:
     """sacct's answer corrected by squeue's (the controller's live view) for each asked task that sacct knows
     only from a range record or not at all: squeue's state when it lists the task, else GONE (it has ended,
     and accounting has not caught up: a task that failed at once shows as pending in sacct for a while)."""
@@ -168,7 +192,7 @@ def cross_check(sacct: dict[str, JobState], squeue: dict[str, JobState], asked: 
             continue
         if j in squeue:
             out[j] = squeue[j]
-        elif js is not None:     # a task sacct never heard of: maybe not this cluster's; say nothing
+        elif js is not None:  # a task sacct never heard of: maybe not this cluster's; say nothing
             out[j] = JobState(GONE, "", exact=False)
     return out
 
@@ -201,12 +225,12 @@ def slurm_states(job_ids: Iterable[str], timeout: float = 30) -> tuple[dict[str,
     ids = sorted({j.split("_")[0].split(".")[0] for j in wanted})
     if not ids:
         return {}, None
-    env = dict(os.environ, SLURM_BITSTR_LEN="0")     # full task ranges of pending arrays, never "..."
+    env = dict(os.environ, SLURM_BITSTR_LEN="0")  # full task ranges of pending arrays, never "..."
     if shutil.which("sacct"):
         cmd = ["sacct", "-j", ",".join(ids), SACCT_FORMAT, "-X", "-n", "-P"]
         p = _run(cmd, timeout, env)
         if p is not None and p.returncode != 0 and "field" in (p.stderr or "").lower():
-            p = _run([*cmd[:3], "--format=JobID,JobIDRaw,State", *cmd[4:]], timeout, env)   # an old sacct
+            p = _run([*cmd[:3], "--format=JobID,JobIDRaw,State", *cmd[4:]], timeout, env)  # an old sacct
         if p is not None and p.returncode == 0:
             states = parse_sacct_states(p.stdout)
             if any(not (states.get(j) and states[j].exact) for j in wanted):
@@ -278,8 +302,7 @@ def _read_summary(path: Path) -> tuple[dict | None, str | None]:
 def corrupt_note(run_dir: Path, why: str) -> str:
     """What to do about a run whose summary.json is corrupt. Never "run the same command again": the run would
     read the same file; deleting the folder makes that command train the run afresh."""
-    return (f"summary.json is corrupt ({why}); delete the run folder to retrain it: "
-            f"rm -r {shlex.quote(str(run_dir))}")
+    return f"summary.json is corrupt ({why}); delete the run folder to retrain it: rm -r {shlex.quote(str(run_dir))}"
 
 
 def _error_tail(path: Path, n: int = ERROR_LINES) -> str:
@@ -333,19 +356,31 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
     for rid in ids:
         d = sweep_dir / rid
         s, problem = _read_summary(d / "summary.json")
-        row: dict[str, Any] = {"claim": _read_claim(d / ".claim.json"), "run_id": rid,
-                               "values": values.get(rid, {k: "" for k in swept}),
-                               "disk": None if s is None else s["status"], "step": None, "total": None,
-                               "loss": None, "note": "", "tasks": tasks.get(rid, []), "age": None,
-                               "started": (d / "config.yaml").exists()}
+        row: dict[str, Any] = {
+            "claim": _read_claim(d / ".claim.json"),
+            "run_id": rid,
+            "values": values.get(rid, {k: "" for k in swept}),
+            "disk": None if s is None else s["status"],
+            "step": None,
+            "total": None,
+            "loss": None,
+            "note": "",
+            "tasks": tasks.get(rid, []),
+            "age": None,
+            "started": (d / "config.yaml").exists(),
+        }
         row["task"] = row["tasks"][-1] if row["tasks"] else None
         if problem:
             report_skipped(d / "summary.json", problem)
             row.update(disk=CORRUPT, note=corrupt_note(d, problem))
         if s is not None:
             raw = s.get("slurm_job_id")
-            row.update(step=s.get("step"), total=s.get("total_steps"), loss=s.get("final_train_loss"),
-                       raw_job=str(raw) if isinstance(raw, (str, int)) and raw != "" else None)
+            row.update(
+                step=s.get("step"),
+                total=s.get("total_steps"),
+                loss=s.get("final_train_loss"),
+                raw_job=str(raw) if isinstance(raw, (str, int)) and raw != "" else None,
+            )
             try:
                 row["age"] = now - (d / "summary.json").stat().st_mtime
             except OSError:
@@ -370,8 +405,15 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
     for r in rows:
         r["status"] = _decide(r, states, source)
     counts = Counter(r["status"] for r in rows)
-    return {"rows": rows, "counts": counts, "swept": swept, "slurm": source, "asked": asked,
-            "name": record.get("name") or sweep_dir.name, "dir": str(sweep_dir)}
+    return {
+        "rows": rows,
+        "counts": counts,
+        "swept": swept,
+        "slurm": source,
+        "asked": asked,
+        "name": record.get("name") or sweep_dir.name,
+        "dir": str(sweep_dir),
+    }
 
 
 def _pid_alive(pid: Any) -> bool:
@@ -391,13 +433,20 @@ def _process_gone(r: dict) -> bool:
     claim = r.get("claim") or {}
     if claim.get("host") != platform.node() or _pid_alive(claim.get("pid")):
         return False
-    r["note"] = (f"its process (pid {claim.get('pid')}) is gone without a final status; "
-                 "run the same command again to resume from the checkpoint")
+    r["note"] = (
+        f"its process (pid {claim.get('pid')}) is gone without a final status; "
+        "run the same command again to resume from the checkpoint"
+    )
     return True
 
 
-_WHY = {"NODE_FAIL": "node died", "TIMEOUT": "time limit", "OUT_OF_MEMORY": "out of memory",
-        "PREEMPTED": "preempted", "BOOT_FAIL": "node failed to boot"}
+_WHY = {
+    "NODE_FAIL": "node died",
+    "TIMEOUT": "time limit",
+    "OUT_OF_MEMORY": "out of memory",
+    "PREEMPTED": "preempted",
+    "BOOT_FAIL": "node failed to boot",
+}
 
 
 def _ended(job: str, state: str) -> str:
@@ -434,8 +483,7 @@ def _decide(r: dict, states: dict[str, JobState], source: str | None) -> str:
         return "running"
     if "held" in by_phase:
         j, js = by_phase["held"]
-        r["note"] = (f"held ({js.reason or js.state}): it never starts by itself; scontrol release "
-                     f"{shlex.quote(j)}")
+        r["note"] = f"held ({js.reason or js.state}): it never starts by itself; scontrol release {shlex.quote(j)}"
         return "held"
     if disk == "interrupted":
         return "interrupted"
@@ -461,8 +509,11 @@ def _decide(r: dict, states: dict[str, JobState], source: str | None) -> str:
         return "queued"
     if jobs or (known and source == "squeue"):
         j, _, js = jobs[0] if jobs else (r["task"], None, JobState(""))
-        r["note"] = (f"{_ended(j, js.state)} before the run wrote anything" if js.state else
-                     f"its job {j} ended before the run wrote anything")
+        r["note"] = (
+            f"{_ended(j, js.state)} before the run wrote anything"
+            if js.state
+            else f"its job {j} ended before the run wrote anything"
+        )
         return "lost"
     if r["started"]:
         if _process_gone(r):
@@ -491,11 +542,21 @@ def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None =
     parts = [f"[{STYLE[s]}]{counts[s]} {s}[/]" for s in ORDER if counts.get(s)]
     parts += [f"{n} {s}" for s, n in counts.items() if s not in ORDER]
     slurm = {"sacct": "SLURM: sacct", "squeue": "SLURM: squeue (ended jobs unknown)"}.get(
-        info["slurm"] or "", {True: "SLURM unavailable (no sacct/squeue answer)", False: "no SLURM job to ask about",
-                             None: "SLURM not asked"}[info.get("asked")])
+        info["slurm"] or "",
+        {
+            True: "SLURM unavailable (no sacct/squeue answer)",
+            False: "no SLURM job to ask about",
+            None: "SLURM not asked",
+        }[info.get("asked")],
+    )
     title = f"[bold]{info['name']}[/]: {total} runs - " + " · ".join(parts or ["none"])
-    t = Table(title=title, caption=f"{info['dir']} ({slurm})", box=box.SIMPLE_HEAD, title_justify="left",
-              caption_justify="left")
+    t = Table(
+        title=title,
+        caption=f"{info['dir']} ({slurm})",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        caption_justify="left",
+    )
     t.add_column("run_id", style="dim", no_wrap=True)
     for k in info["swept"]:
         t.add_column(k, no_wrap=True)
@@ -505,7 +566,7 @@ def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None =
     t.add_column("note", overflow="fold", max_width=80)
     rows = [r for r in info["rows"] if not only or r["status"] in only]
     hidden = 0
-    if max_rows is not None and len(rows) > max_rows:      # a huge sweep: the runs that need a look first
+    if max_rows is not None and len(rows) > max_rows:  # a huge sweep: the runs that need a look first
         keep = [r for r in rows if r["status"] != "done"]
         hidden = len(rows) - len(keep)
         rows = keep
@@ -515,20 +576,34 @@ def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None =
         t.caption += f" - {hidden} rows not shown (done ones first; --all shows every run)"
     for r in rows:
         step = "-" if r["step"] is None else f"{r['step']}/{r['total'] if r['total'] is not None else '?'}"
-        t.add_row(r["run_id"], *[r["values"].get(k, "") for k in info["swept"]],
-                  Text(r["status"], style=STYLE.get(r["status"], "")), step, _fmt(r["loss"]),
-                  Text(r["note"], style="red" if r["status"] in ("failed", "lost", "held", CORRUPT) else "dim"))
+        t.add_row(
+            r["run_id"],
+            *[r["values"].get(k, "") for k in info["swept"]],
+            Text(r["status"], style=STYLE.get(r["status"], "")),
+            step,
+            _fmt(r["loss"]),
+            Text(r["note"], style="red" if r["status"] in ("failed", "lost", "held", CORRUPT) else "dim"),
+        )
     return t
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     from rich.console import Console
 
-    p = argparse.ArgumentParser(prog="sweep status", description="A sweep's runs by status (from the results on "
-                                "disk; SLURM is asked only to tell queued, running and lost runs apart).")
+    p = argparse.ArgumentParser(
+        prog="sweep status",
+        description="A sweep's runs by status (from the results on "
+        "disk; SLURM is asked only to tell queued, running and lost runs apart).",
+    )
     p.add_argument("sweep", help="the sweep folder (out_dir/<name>)")
-    p.add_argument("--watch", nargs="?", type=float, const=10.0, metavar="SECONDS",
-                   help="refresh every SECONDS (default 10) until every run has ended or Ctrl-C")
+    p.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=10.0,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 10) until every run has ended or Ctrl-C",
+    )
     p.add_argument("--only", metavar="STATUS[,STATUS]", help="rows with these statuses only, e.g. failed,lost")
     p.add_argument("--no-slurm", action="store_true", help="do not ask SLURM")
     p.add_argument("--all", action="store_true", help=f"every run's row, even beyond {MAX_ROWS} runs")
@@ -548,8 +623,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             console.print(render(info, only, None if a.all else MAX_ROWS))
             if info["rows"] and not any(info["counts"].get(s) for s in ACTIVE):
                 held = info["counts"].get("held")
-                console.print(f"every run has ended or is held ({held} held: scontrol release starts them)"
-                              if held else "every run has ended")
+                console.print(
+                    f"every run has ended or is held ({held} held: scontrol release starts them)"
+                    if held
+                    else "every run has ended"
+                )
                 return
             console.print(f"[dim]refreshing every {interval:g} s (Ctrl-C to stop)[/]")
             time.sleep(interval)

@@ -12,6 +12,7 @@ file is still being written.
 
 Set SWEEP_WANDB_CMD to use another wandb command line (e.g. `python -m wandb`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from sweep.collect import check_sweep_dir, read_sweep_record, run_ids
 from sweep.results import FINISHED as _RESULTS
@@ -107,8 +108,9 @@ def wandb_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "wandb"]
 
 
-def build_command(rs: RunSync, *, project: str | None = None, entity: str | None = None,
-                  base: Sequence[str] | None = None) -> list[str]:
+def build_command(
+    rs: RunSync, *, project: str | None = None, entity: str | None = None, base: Sequence[str] | None = None
+) -> list[str]:
     """`wandb sync [--project P] [--entity E] DIR...` for one run's unsynced folders."""
     cmd = [*(base or wandb_command()), "sync"]
     if project:
@@ -122,7 +124,7 @@ def _run(cmd: list[str], timeout: float | None) -> tuple[int, str, float]:
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        out = (p.stderr.strip() or p.stdout.strip())
+        out = p.stderr.strip() or p.stdout.strip()
         return p.returncode, out, time.perf_counter() - t0
     except subprocess.TimeoutExpired:
         return 124, f"timed out after {timeout:g} s", time.perf_counter() - t0
@@ -130,8 +132,15 @@ def _run(cmd: list[str], timeout: float | None) -> tuple[int, str, float]:
         return 127, f"cannot run {cmd[0]}: {e}", time.perf_counter() - t0
 
 
-def sync(runs: list[RunSync], *, jobs: int = 4, project: str | None = None, entity: str | None = None,
-         timeout: float | None = None, echo=print) -> dict[str, list[str]]:
+def sync(
+    runs: list[RunSync],
+    *,
+    jobs: int = 4,
+    project: str | None = None,
+    entity: str | None = None,
+    timeout: float | None = None,
+    echo=print,
+) -> dict[str, list[str]]:
     """Run the commands of `runs` that are due, `jobs` at a time; the run ids by outcome: synced, failed, and
     not_attempted (an authentication failure stops the runs not started yet)."""
     due = [r for r in runs if r.skip_reason is None]
@@ -140,8 +149,9 @@ def sync(runs: list[RunSync], *, jobs: int = 4, project: str | None = None, enti
     if not due:
         return result
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [(r, pool.submit(_run, build_command(r, project=project, entity=entity, base=base), timeout))
-                   for r in due]
+        futures = [
+            (r, pool.submit(_run, build_command(r, project=project, entity=entity, base=base), timeout)) for r in due
+        ]
         for r, f in futures:
             if f.cancelled():
                 result["not_attempted"].append(r.run_id)
@@ -155,7 +165,7 @@ def sync(runs: list[RunSync], *, jobs: int = 4, project: str | None = None, enti
             result["failed"].append(r.run_id)
             last = out.splitlines()[-1] if out else ""
             echo(f"sweep: sync of {r.run_id} failed (exit {rc}): {last}")
-            if any(m in out for m in AUTH_ERRORS):     # every other run would fail the same way
+            if any(m in out for m in AUTH_ERRORS):  # every other run would fail the same way
                 for _, g in futures:
                     g.cancel()
     return result
@@ -164,18 +174,27 @@ def sync(runs: list[RunSync], *, jobs: int = 4, project: str | None = None, enti
 def main(argv: Sequence[str] | None = None) -> None:
     from sweep.errors import fail
 
-    p = argparse.ArgumentParser(prog="sweep sync", description="Upload a sweep's offline wandb runs (wandb sync), "
-                                "skipping those already synced.")
+    p = argparse.ArgumentParser(
+        prog="sweep sync",
+        description="Upload a sweep's offline wandb runs (wandb sync), skipping those already synced.",
+    )
     p.add_argument("sweep", help="the sweep folder (out_dir/<name>)")
     p.add_argument("--jobs", "-j", type=int, default=4, help="runs synced at once (default 4)")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    p.add_argument("--include-unfinished", action="store_true",
-                   help="also sync runs still running (or lost): what their .wandb file holds so far")
+    p.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="also sync runs still running (or lost): what their .wandb file holds so far",
+    )
     p.add_argument("--project", help="upload to this wandb project instead of the one the runs were made with")
     p.add_argument("--entity", help="upload to this wandb entity")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per run's sync (default 600)")
-    p.add_argument("--connect-timeout", type=float, default=10.0,
-                   help="seconds to wait for the wandb server to answer before giving up (default 10)")
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the wandb server to answer before giving up (default 10)",
+    )
     a = p.parse_args(list(argv) if argv is not None else None)
     sweep_dir = check_sweep_dir(a.sweep, "sweep sync")
     if a.jobs < 1:
@@ -196,8 +215,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         waiting = [r for r in runs if r.skip_reason and r.skip_reason.startswith("not finished")]
         for r in waiting:
             print(f"# {r.run_id}: {r.skip_reason}; --include-unfinished to sync it anyway")
-        print(f"sweep: would sync {len(due)} run(s) ({n_dirs} folder(s)) of {len(runs)}; skipped: {skip_text} "
-              "(dry run: nothing uploaded)")
+        print(
+            f"sweep: would sync {len(due)} run(s) ({n_dirs} folder(s)) of {len(runs)}; skipped: {skip_text} "
+            "(dry run: nothing uploaded)"
+        )
         return
     if not due:
         print(f"sweep: nothing to sync in {sweep_dir} ({len(runs)} runs; skipped: {skip_text})")
@@ -208,15 +229,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(f"sweep: checking that {server_url()} answers ...", flush=True)
     if not _reachable(a.connect_timeout):
-        fail(f"the wandb server {server_url()} did not answer within {a.connect_timeout:g} s: run `sweep sync` "
-             "on a machine with internet access (or set WANDB_BASE_URL); nothing was uploaded")
+        fail(
+            f"the wandb server {server_url()} did not answer within {a.connect_timeout:g} s: run `sweep sync` "
+            "on a machine with internet access (or set WANDB_BASE_URL); nothing was uploaded"
+        )
     print(f"sweep: syncing {len(due)} run(s) ({n_dirs} folder(s)), {a.jobs} at a time; skipped: {skip_text}")
     t0 = time.perf_counter()
     res = sync(runs, jobs=a.jobs, project=a.project, entity=a.entity, timeout=a.timeout)
-    extra = f", {len(res['not_attempted'])} not attempted (fix the login, then run it again)" \
-        if res["not_attempted"] else ""
-    print(f"sweep: {len(res['synced'])} synced, {len(res['failed'])} failed{extra} in "
-          f"{time.perf_counter() - t0:.1f} s")
+    extra = (
+        f", {len(res['not_attempted'])} not attempted (fix the login, then run it again)"
+        if res["not_attempted"]
+        else ""
+    )
+    print(f"sweep: {len(res['synced'])} synced, {len(res['failed'])} failed{extra} in {time.perf_counter() - t0:.1f} s")
     if res["failed"]:
         sys.exit(1)
 

@@ -3,13 +3,14 @@
 Every problem with wandb (no network, timeout, quota, a missing package) is reported once on stderr and the run
 continues with tracking off; the local results store stays complete either way.
 """
+
 from __future__ import annotations
 
 import os
 import sys
 import warnings
-from pathlib import Path
 from concurrent.futures import Executor, Future
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -18,9 +19,18 @@ _warned: set[str] = set()
 # Per-run metadata wandb would collect (pip freeze, git, machine info, system stats) tripled the cost of opening a
 # run (0.09 -> 0.03 s measured here), which a pack of K small models pays K times. The run's config and summary
 # already carry what matters: versions, git commit, device, SLURM job id.
-_LEAN = dict(silent=True, console="off", x_disable_stats=True, x_disable_meta=True, x_disable_machine_info=True,
-             x_save_requirements=False, disable_git=True, save_code=False, disable_code=True,
-             disable_job_creation=True)
+_LEAN = dict(
+    silent=True,
+    console="off",
+    x_disable_stats=True,
+    x_disable_meta=True,
+    x_disable_machine_info=True,
+    x_save_requirements=False,
+    disable_git=True,
+    save_code=False,
+    disable_code=True,
+    disable_job_creation=True,
+)
 
 
 def _warn_once(msg: str) -> None:
@@ -45,7 +55,7 @@ def _reachable(timeout_s: float) -> bool:
     conn = cls(url.hostname or "api.wandb.ai", url.port, timeout=timeout_s)
     try:
         conn.request("HEAD", "/")
-        conn.getresponse()   # any status will do: something answered
+        conn.getresponse()  # any status will do: something answered
         return True
     except (OSError, http.client.HTTPException):
         return False
@@ -66,7 +76,7 @@ class Tracker:
         self._rows: list[dict] = []
 
     @classmethod
-    def start(cls, executor: Executor, shared: dict | None = None, **kw: Any) -> "Tracker":
+    def start(cls, executor: Executor, shared: dict | None = None, **kw: Any) -> Tracker:
         """Open the run on `executor`. Runs of one pack pass the same `shared` dict: once an online init has
         failed (a server that accepts connections and never answers costs init_timeout_s per run), the rest of
         the pack logs offline at once, so wandb's cost per pack is bounded by one timeout, not K."""
@@ -87,9 +97,21 @@ class Tracker:
         return self._pending is None
 
     @classmethod
-    def open(cls, *, run_id: str, run_dir: Path, group: str, config: dict, mode: str, project: str,
-             entity: str | None, tags: list[str], init_timeout_s: float, name: str | None = None,
-             shared: dict | None = None) -> "Tracker":
+    def open(
+        cls,
+        *,
+        run_id: str,
+        run_dir: Path,
+        group: str,
+        config: dict,
+        mode: str,
+        project: str,
+        entity: str | None,
+        tags: list[str],
+        init_timeout_s: float,
+        name: str | None = None,
+        shared: dict | None = None,
+    ) -> Tracker:
         if mode == "disabled":
             return cls()
         try:
@@ -98,20 +120,30 @@ class Tracker:
             _warn_once(f"cannot import wandb ({e}); tracking is off")
             return cls()
         shared = {} if shared is None else shared
-        kw = dict(id=run_id, name=name, group=group, job_type="train", project=project, entity=entity, tags=tags,
-                  config=config, dir=str(run_dir), resume="allow", reinit="create_new")
+        kw = dict(
+            id=run_id,
+            name=name,
+            group=group,
+            job_type="train",
+            project=project,
+            entity=entity,
+            tags=tags,
+            config=config,
+            dir=str(run_dir),
+            resume="allow",
+            reinit="create_new",
+        )
         if mode == "online" and shared.get("online_failed"):
             mode = "offline"
         if mode == "online" and not _reachable(min(3.0, init_timeout_s)):
             _warn_once("the wandb server is unreachable; logging offline instead (upload later: sweep sync SWEEP)")
             shared["online_failed"] = True
             mode = "offline"
-        for attempt in ([mode, "offline"] if mode == "online" else [mode]):
+        for attempt in [mode, "offline"] if mode == "online" else [mode]:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    run = wandb.init(mode=attempt, settings=wandb.Settings(init_timeout=init_timeout_s, **_LEAN),
-                                     **kw)
+                    run = wandb.init(mode=attempt, settings=wandb.Settings(init_timeout=init_timeout_s, **_LEAN), **kw)
                 return cls(run)
             except Exception as e:
                 if attempt == "online":

@@ -4,13 +4,13 @@ A test module uses them with `pytest_plugins = ["analysis_fixtures"]` (one regis
 sweeps are made once for all modules; importing the fixtures into each module would make them once per module).
 Tests that change files work on a `copy_sweep(...)`, never on the shared folders.
 """
+
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import sweep_cli
 
 TINY = ["epochs=2", "model.hidden=[16]", "log_every=5"]
@@ -21,8 +21,18 @@ INIT_GRID = ["init=lecun_normal,zeros,normal", "sampling=shuffle_each_epoch,with
 
 def make_sweep(root: Path, name: str, grid: list[str], wandb_mode: str) -> Path:
     out = root / "runs"
-    sweep_cli("run", "-m", *grid, *TINY, f"wandb.mode={wandb_mode}", f"name={name}", f"out_dir={out}",
-              cwd=root, check=True, env={"WANDB_SILENT": "true"})
+    sweep_cli(
+        "run",
+        "-m",
+        *grid,
+        *TINY,
+        f"wandb.mode={wandb_mode}",
+        f"name={name}",
+        f"out_dir={out}",
+        cwd=root,
+        check=True,
+        env={"WANDB_SILENT": "true"},
+    )
     return out / name
 
 

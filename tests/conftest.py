@@ -1,4 +1,5 @@
 """Shared fixtures: compose real configs from conf/ (the same path `sweep run` takes) and run the real CLI."""
+
 from __future__ import annotations
 
 import os
@@ -24,13 +25,15 @@ def make_cfg(out_dir: Path, *overrides: str) -> dict:
     return resolved(cfg)
 
 
-def sweep_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None,
-              check: bool = False) -> subprocess.CompletedProcess:
+def sweep_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None, check: bool = False
+) -> subprocess.CompletedProcess:
     """Run the installed `sweep` console script."""
     e = dict(os.environ, **(env or {}))
     e = {k: v for k, v in e.items() if v is not None}  # env={"X": None} removes X
-    proc = subprocess.run([sys.executable, "-m", "sweep.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=e)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweep.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=e
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"sweep {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -43,6 +46,7 @@ def stop_after(n_syncs: int):
     def should_stop() -> bool:
         calls["n"] += 1
         return calls["n"] >= n_syncs
+
     return should_stop
 
 
@@ -55,4 +59,3 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-

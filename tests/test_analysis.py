@@ -1,6 +1,7 @@
 """analysis: every plot draws from a real sweep (non-trivial PNG, titles that say what was swept over how many
 seeds, labelled axes, log lr axis, diverged runs marked), skips cleanly when its key was not swept, and runs as
 `python -m analysis.<name>`."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,14 +12,14 @@ import matplotlib.image
 import matplotlib.ticker
 import numpy as np
 import pytest
+from conftest import REPO
 
 import analysis
-from conftest import REPO
 
 ON_SMALL = ["lr_sensitivity", "learning_curves", "batch_size", "restarts", "schedules"]
 ON_INIT = ["learning_curves", "init", "sampling", "restarts"]
 
-pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,8 @@ def assert_good_png(path, min_kb: float = 20):
     assert w >= 700 and h >= 350, (w, h)
     assert path.stat().st_size > min_kb * 1024
     rgb = img[..., :3]
-    assert rgb.std() > 0.05                       # not a blank canvas
-    assert (rgb < 0.5).mean() > 0.005             # has dark ink (text, lines)
+    assert rgb.std() > 0.05  # not a blank canvas
+    assert (rgb < 0.5).mean() > 0.005  # has dark ink (text, lines)
 
 
 def _texts(fig) -> str:
@@ -54,13 +55,13 @@ def test_plots_of_the_small_sweep(small, name, tmp_path):
     fig = fn(small)
     assert isinstance(fig, matplotlib.figure.Figure), fn.last_skip
     text = _texts(fig)
-    assert "2 seeds" in text and "swept:" in text          # what was swept, over how many seeds
+    assert "2 seeds" in text and "swept:" in text  # what was swept, over how many seeds
     data_axes = [ax for ax in fig.axes if ax.has_data()]
     left = min(ax.get_position().x0 for ax in data_axes)
     bottom = min(ax.get_position().y0 for ax in data_axes)
     assert all(ax.get_ylabel() for ax in data_axes if ax.get_position().x0 == left), name
     assert all(ax.get_xlabel() for ax in data_axes if ax.get_position().y0 == bottom), name  # rows share x
-    assert "(cross-entropy, nats)" in text or "(s)" in text           # units
+    assert "(cross-entropy, nats)" in text or "(s)" in text  # units
     matplotlib.pyplot.close(fig)
     out = fn(small, out=tmp_path / f"{name}.png")
     assert out == tmp_path / f"{name}.png"
@@ -74,9 +75,16 @@ def test_plots_of_the_init_sweep(inits, name, tmp_path):
     assert_good_png(out)
 
 
-@pytest.mark.parametrize("name, sweep, key", [("init", "small", "init"), ("sampling", "small", "sampling"),
-                                              ("lr_sensitivity", "inits", "lr"), ("batch_size", "inits", "batch"),
-                                              ("schedules", "inits", "schedule")])
+@pytest.mark.parametrize(
+    "name, sweep, key",
+    [
+        ("init", "small", "init"),
+        ("sampling", "small", "sampling"),
+        ("lr_sensitivity", "inits", "lr"),
+        ("batch_size", "inits", "batch"),
+        ("schedules", "inits", "schedule"),
+    ],
+)
 def test_skips_cleanly_without_its_swept_key(name, sweep, key, small, inits, tmp_path):
     fn = analysis.PLOTS[name]
     assert fn(small if sweep == "small" else inits, out=tmp_path / "x.png") is None
@@ -90,8 +98,12 @@ def test_lr_sensitivity_log_lr_axis_and_diverged_marks(small):
     assert loss_ax.get_xscale() == "log" and loss_ax.get_yscale() == "log"
     assert "learning rate" in loss_ax.get_xlabel()
     # lr=8 diverges for adam in every seed: an x marker at lr=8
-    marks = [c for ax in fig.axes for c in ax.collections if c.get_offsets().size and
-             np.allclose(np.asarray(c.get_offsets())[:, 0], 8.0)]
+    marks = [
+        c
+        for ax in fig.axes
+        for c in ax.collections
+        if c.get_offsets().size and np.allclose(np.asarray(c.get_offsets())[:, 0], 8.0)
+    ]
     assert marks
     legend = fig.axes[-1].get_legend()
     assert legend is not None and any("diverged" in t.get_text() for t in legend.get_texts())
@@ -128,8 +140,13 @@ def test_agg_backend():
 @pytest.mark.parametrize("name, drawn", [("lr_sensitivity", True), ("sampling", False)])
 def test_python_dash_m(small_sweep, tmp_path, name, drawn):
     out = tmp_path / "p.png"
-    p = subprocess.run([sys.executable, "-m", f"analysis.{name}", str(small_sweep), "-o", str(out)], cwd=REPO,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", f"analysis.{name}", str(small_sweep), "-o", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert "RuntimeWarning" not in p.stderr
     if drawn:
@@ -158,8 +175,10 @@ def _visible_labels(axis, minor):
 def test_log_y_under_a_decade_labels_its_minor_ticks(tmp_path):
     """Losses between 0.3 and 0.5: the log axis shows 0.3, 0.4, 0.5, ..., never a lone `1` or nothing."""
     rng = np.random.default_rng(0)
-    rows = [{"run_id": f"r{i}", "lr": lr, "seed": s, "status": "done", "final_test_loss": 0.3 + 0.2 * rng.random()}
-            for i, (lr, s) in enumerate((lr, s) for lr in (0.01, 0.1, 1.0) for s in range(3))]
+    rows = [
+        {"run_id": f"r{i}", "lr": lr, "seed": s, "status": "done", "final_test_loss": 0.3 + 0.2 * rng.random()}
+        for i, (lr, s) in enumerate((lr, s) for lr in (0.01, 0.1, 1.0) for s in range(3))
+    ]
     fig = analysis.plot_lr_sensitivity(_frame_sweep(tmp_path, rows, ["lr", "seed"]))
     ax = fig.axes[0]
     fig.canvas.draw()
@@ -172,8 +191,10 @@ def test_log_y_under_a_decade_labels_its_minor_ticks(tmp_path):
 def test_random_search_learning_rates_get_a_continuous_log_axis(tmp_path):
     """40 distinct rates (random search): decade ticks on a continuous log axis, not one label per rate."""
     lrs = 10 ** np.random.default_rng(1).uniform(-4, 0, 40)
-    rows = [{"run_id": f"r{i}", "lr": lr, "seed": 0, "status": "done", "final_test_loss": 1 + lr}
-            for i, lr in enumerate(lrs)]
+    rows = [
+        {"run_id": f"r{i}", "lr": lr, "seed": 0, "status": "done", "final_test_loss": 1 + lr}
+        for i, lr in enumerate(lrs)
+    ]
     fig = analysis.plot_lr_sensitivity(_frame_sweep(tmp_path, rows, ["lr", "seed"]))
     ax = fig.axes[0]
     fig.canvas.draw()
@@ -190,9 +211,19 @@ def test_ordered_values_get_a_sequential_colormap(tmp_path):
 
     from analysis._common import sequential_colors
 
-    rows = [{"run_id": f"r{i}", "lr": lr, "batch_size": float(bs), "full_batch": False, "seed": s,
-             "status": "done", "final_test_loss": 1 / bs + lr + s / 100, "wall_s": 1.0}
-            for i, (lr, bs, s) in enumerate((lr, bs, s) for lr in (0.01, 0.1, 1.0) for bs in (16, 64) for s in (0, 1))]
+    rows = [
+        {
+            "run_id": f"r{i}",
+            "lr": lr,
+            "batch_size": float(bs),
+            "full_batch": False,
+            "seed": s,
+            "status": "done",
+            "final_test_loss": 1 / bs + lr + s / 100,
+            "wall_s": 1.0,
+        }
+        for i, (lr, bs, s) in enumerate((lr, bs, s) for lr in (0.01, 0.1, 1.0) for bs in (16, 64) for s in (0, 1))
+    ]
     fig = analysis.plot_batch_size(_frame_sweep(tmp_path, rows, ["lr", "batch_size", "seed"]))
     got = [to_rgba(ln.get_color()) for ln in fig.axes[0].get_lines()]
     assert got == [to_rgba(c) for c in sequential_colors(3)]
@@ -213,7 +244,7 @@ def test_titles_never_collide(inits, name):
     fig = analysis.PLOTS[name](inits)
     boxes = _title_boxes(fig)
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             assert not a.overlaps(b), (name, a, b)
     matplotlib.pyplot.close(fig)
 

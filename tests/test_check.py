@@ -2,6 +2,7 @@
 checks it against torch.optim, and the verdict is the exit status, the table and, for a failure, the first step
 where the trajectories part and the likely cause. The student modules are tests/check_fixtures/*.py: correct
 optimizers (myopt.py) and planted bugs (buggy.py)."""
+
 from __future__ import annotations
 
 import re
@@ -11,7 +12,6 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 import torch
-
 from conftest import REPO, sweep_cli
 
 FIXTURES = REPO / "tests" / "check_fixtures"
@@ -63,8 +63,9 @@ BUGS = [
 
 
 @pytest.mark.parametrize("cls,like,where,cause", BUGS, ids=[b[0].split(".")[1] for b in BUGS])
-def test_planted_bug_fails_at_its_first_step_with_its_cause(student_dir: Path, cls: str, like: str, where: str,
-                                                            cause: str) -> None:
+def test_planted_bug_fails_at_its_first_step_with_its_cause(
+    student_dir: Path, cls: str, like: str, where: str, cause: str
+) -> None:
     proc = check(student_dir, cls, "--like", like)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL" in rows(proc.stdout).values()
@@ -88,24 +89,48 @@ def test_state_kept_outside_state_dict_fails_resume_and_no_grad_only(student_dir
 
 BAD = [
     (["nomod.MyAdam", "--like", "adam"], r"cannot import module 'nomod' \(for nomod\.MyAdam\): ModuleNotFoundError"),
-    (["myopt.MyAdamm", "--like", "adam"], r"module 'myopt' \(.*myopt\.py\) has no attribute 'MyAdamm'; "
-                                          r"its optimizers: MyAdam, MyAdamW, MySGD"),
+    (
+        ["myopt.MyAdamm", "--like", "adam"],
+        r"module 'myopt' \(.*myopt\.py\) has no attribute 'MyAdamm'; "
+        r"its optimizers: MyAdam, MyAdamW, MySGD",
+    ),
     (["myopt.helper", "--like", "adam"], r"myopt\.helper is a function, not a torch\.optim\.Optimizer subclass"),
     (["myopt", "--like", "adam"], r"'myopt' is not MODULE\.CLASS"),
     (["buggy.NoLr", "--like", "adam"], r"buggy\.NoLr\(lr=0\.01\) raised TypeError: .*'lr'"),
-    (["myopt.MySGD", "--like", "adam"], r"myopt\.MySGD\(lr=0\.01, betas=.*\) raised TypeError: .*'betas'; "
-                                        r"the --like adam checks pass lr, betas, eps, weight_decay, amsgrad"),
-    (["myopt.MyAdam", "--like", "adamm"], r"unknown --like 'adamm'; choices: sgd, momentum, nesterov, adagrad, "
-                                          r"rmsprop, adam, adamw$"),
+    (
+        ["myopt.MySGD", "--like", "adam"],
+        r"myopt\.MySGD\(lr=0\.01, betas=.*\) raised TypeError: .*'betas'; "
+        r"the --like adam checks pass lr, betas, eps, weight_decay, amsgrad",
+    ),
+    (
+        ["myopt.MyAdam", "--like", "adamm"],
+        r"unknown --like 'adamm'; choices: sgd, momentum, nesterov, adagrad, "
+        r"rmsprop, adam, adamw$",
+    ),
     (["myopt.MyAdam"], r"required: --like"),
-    (["myopt.MyAdam", "--like", "adam", "--plot", "nowhere/curves.png"], r"--plot nowhere/curves\.png: the folder "
-                                                                         r".*nowhere does not exist"),
+    (
+        ["myopt.MyAdam", "--like", "adam", "--plot", "nowhere/curves.png"],
+        r"--plot nowhere/curves\.png: the folder "
+        r".*nowhere does not exist",
+    ),
 ]
 
 
-@pytest.mark.parametrize("args,message", BAD, ids=["no-module", "no-attribute", "not-optimizer", "no-dot",
-                                                  "rejects-lr", "rejects-hyper", "unknown-like", "no-like",
-                                                  "plot-folder"])
+@pytest.mark.parametrize(
+    "args,message",
+    BAD,
+    ids=[
+        "no-module",
+        "no-attribute",
+        "not-optimizer",
+        "no-dot",
+        "rejects-lr",
+        "rejects-hyper",
+        "unknown-like",
+        "no-like",
+        "plot-folder",
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(student_dir: Path, args: list[str], message: str) -> None:
     proc = check(student_dir, *args)
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -119,8 +144,9 @@ def test_module_that_raises_on_import_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("import torch\nraise RuntimeError('half-written')\n")
     proc = check(tmp_path, "broken.MyAdam", "--like", "adam")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("sweep: error: cannot import module 'broken' (for broken.MyAdam): "
-                                   "RuntimeError: half-written")
+    assert proc.stderr.strip() == (
+        "sweep: error: cannot import module 'broken' (for broken.MyAdam): RuntimeError: half-written"
+    )
 
 
 # ----------------------------------------------------------------------- the cause detector's own parts, in-process
@@ -134,7 +160,7 @@ def test_faulty_optimizers_are_torch_without_a_fault_and_differ_with_each(like_n
     like = chk.LIKES[like_name]
     defaults = chk.torch_defaults(like.torch_cls)
     clean = chk.faulty_class(like, None)
-    for c in chk.checks_for(like)[:len(like.cases)]:
+    for c in chk.checks_for(like)[: len(like.cases)]:
         ref = chk.train(lambda ps: like.torch_cls(ps, **c.kwargs))
         assert chk.compare(chk.train(lambda ps: clean(ps, **c.kwargs)), ref).worst <= 1e-9, c.label
         for fault in like.faults:
@@ -168,8 +194,13 @@ def test_console_script_finds_the_module_in_the_current_directory(student_dir: P
     import sys
 
     script = Path(sys.executable).with_name("sweep")
-    proc = subprocess.run([str(script), "check", "myopt.helper", "--like", "adam"], cwd=student_dir,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(script), "check", "myopt.helper", "--like", "adam"],
+        cwd=student_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "myopt.helper is a function" in proc.stderr, proc.stderr
 
 

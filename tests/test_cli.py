@@ -1,4 +1,5 @@
 """The `sweep` command as users type it: composition, Hydra's own flags, and one-line errors with nothing written."""
+
 from __future__ import annotations
 
 import json
@@ -6,24 +7,9 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import sweep_cli
 
 FAST = ["epochs=1", "model.hidden=[16]", "wandb.mode=disabled"]
-
-
-def _check_data_checks_schedule_fit() -> bool:
-    import inspect
-
-    from sweep.engine import check_data
-
-    return "check_schedule_fits" in inspect.getsource(check_data)
-
-
-# Checks that need the run's length in steps run in sweep.engine.check_data (which calls
-# sweep.config.check_schedule_fits); these cases wait until it does.
-NEEDS_SCHEDULE_FITS = pytest.mark.skipif(not _check_data_checks_schedule_fit(),
-                                         reason="sweep.engine.check_data does not call check_schedule_fits yet")
 
 
 def test_help_lists_commands_and_run_help_lists_groups(tmp_path):
@@ -41,39 +27,57 @@ def test_cfg_job_prints_resolved_config_without_training(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("override, message", [
-    ("optimizer=adamm", "unknown optimizer 'adamm'; choices: adagrad, adam, adamw, anneal, custom, gd, momentum"),
-    ("lr=fast", "invalid override lr=fast"),
-    ("batch_size=-3", "batch_size=-3 is invalid: use a positive integer or 'full'"),
-    ("batch_size=big", "batch_size='big' is invalid"),
-    ("epochs=0", "epochs=0 is invalid: use a positive integer"),
-    ("lr=-1", "lr=-1.0 is invalid"),
-    ("sampling=random", "sampling='random' is unknown; choices: shuffle_each_epoch, shuffle_once, with_replacement"),
-    ("schedule=cosin", "unknown schedule 'cosin'; choices:"),
-    ("optimizer.momentm=0.9", "unknown config key 'optimizer.momentm'"),
-    ("optimizer=adam optimizer.momentum=0.9", "optimizer.momentum does not apply to optimizer=adam"),
-    ("optimizer=gd batch_size=32", "optimizer=gd is full-batch gradient descent"),
-    ("model.activation=swish", "model.activation='swish' is unknown"),
-    ("data=mnist", "data.root is not set"),
-    ("schedule=onecycle schedule.pct_start=0.001 epochs=1", "schedule.pct_start=0.001 leaves no warm-up phase"),
-    ("wandb.mode=loud", "wandb.mode='loud' is unknown"),
-    ("seed=-1", "seed=-1 is invalid: use an integer with 0 <= seed < 2**63"),
-    ("schedule=cosine schedule.gamma=0.5", "schedule.gamma does not apply to schedule=cosine; its knobs: min_lr"),
-    pytest.param("schedule=step schedule.step_size=1000 epochs=1",
-                 "schedule.step_size=1000 is at or beyond the end of the run", marks=NEEDS_SCHEDULE_FITS),
-    pytest.param("schedule=warmup_cosine schedule.warmup_steps=1000 epochs=1",
-                 "schedule.warmup_steps=1000 is not shorter", marks=NEEDS_SCHEDULE_FITS),
-    ("name=../../escape", "name='../../escape' is invalid: a sweep name is a folder name under out_dir, not a path"),
-    ("name=${oc.env:HOME}", "name reads the environment (${oc.env:HOME})"),
-    ("cluster=slurm", "cluster=slurm submits sweeps: add -m (`sweep run -m cluster=slurm ...`; a single config is "
-                      "an array of one)"),
-    ("cluster=dev", "cluster=dev submits sweeps: add -m"),
-    ("cluster.timeout_min=-5", "cluster.timeout_min=-5 is invalid: use an integer >= 1"),
-    ("cluster=slurm cluster.additional_parameters={hold:true}",
-     "add new keys with a leading '+': +cluster.additional_parameters={hold:true}"),
-    ("sweeps=restarts", "add it with a leading '+': +sweeps=restarts"),
-    ("wandb.tags=[日本]", "quote values with non-ASCII characters"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer=adamm", "unknown optimizer 'adamm'; choices: adagrad, adam, adamw, anneal, custom, gd, momentum"),
+        ("lr=fast", "invalid override lr=fast"),
+        ("batch_size=-3", "batch_size=-3 is invalid: use a positive integer or 'full'"),
+        ("batch_size=big", "batch_size='big' is invalid"),
+        ("epochs=0", "epochs=0 is invalid: use a positive integer"),
+        ("lr=-1", "lr=-1.0 is invalid"),
+        (
+            "sampling=random",
+            "sampling='random' is unknown; choices: shuffle_each_epoch, shuffle_once, with_replacement",
+        ),
+        ("schedule=cosin", "unknown schedule 'cosin'; choices:"),
+        ("optimizer.momentm=0.9", "unknown config key 'optimizer.momentm'"),
+        ("optimizer=adam optimizer.momentum=0.9", "optimizer.momentum does not apply to optimizer=adam"),
+        ("optimizer=gd batch_size=32", "optimizer=gd is full-batch gradient descent"),
+        ("model.activation=swish", "model.activation='swish' is unknown"),
+        ("data=mnist", "data.root is not set"),
+        ("schedule=onecycle schedule.pct_start=0.001 epochs=1", "schedule.pct_start=0.001 leaves no warm-up phase"),
+        ("wandb.mode=loud", "wandb.mode='loud' is unknown"),
+        ("seed=-1", "seed=-1 is invalid: use an integer with 0 <= seed < 2**63"),
+        ("schedule=cosine schedule.gamma=0.5", "schedule.gamma does not apply to schedule=cosine; its knobs: min_lr"),
+        pytest.param(
+            "schedule=step schedule.step_size=1000 epochs=1",
+            "schedule.step_size=1000 is at or beyond the end of the run",
+        ),
+        pytest.param(
+            "schedule=warmup_cosine schedule.warmup_steps=1000 epochs=1",
+            "schedule.warmup_steps=1000 is not shorter",
+        ),
+        (
+            "name=../../escape",
+            "name='../../escape' is invalid: a sweep name is a folder name under out_dir, not a path",
+        ),
+        ("name=${oc.env:HOME}", "name reads the environment (${oc.env:HOME})"),
+        (
+            "cluster=slurm",
+            "cluster=slurm submits sweeps: add -m (`sweep run -m cluster=slurm ...`; a single config is "
+            "an array of one)",
+        ),
+        ("cluster=dev", "cluster=dev submits sweeps: add -m"),
+        ("cluster.timeout_min=-5", "cluster.timeout_min=-5 is invalid: use an integer >= 1"),
+        (
+            "cluster=slurm cluster.additional_parameters={hold:true}",
+            "add new keys with a leading '+': +cluster.additional_parameters={hold:true}",
+        ),
+        ("sweeps=restarts", "add it with a leading '+': +sweeps=restarts"),
+        ("wandb.tags=[日本]", "quote values with non-ASCII characters"),
+    ],
+)
 def test_bad_input_is_one_line_nonzero_exit_and_nothing_written(tmp_path, override, message):
     proc = sweep_cli("run", "wandb.mode=disabled", *override.split(), f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -84,8 +88,7 @@ def test_bad_input_is_one_line_nonzero_exit_and_nothing_written(tmp_path, overri
 
 
 def test_bad_grid_point_fails_whole_multirun_before_training(tmp_path):
-    proc = sweep_cli("run", "-m", "lr=0.1,fast", *FAST, f"out_dir={tmp_path / 'runs'}",
-                     cwd=tmp_path)
+    proc = sweep_cli("run", "-m", "lr=0.1,fast", *FAST, f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
     assert proc.returncode == 2
     assert "lr=fast" in proc.stderr
     assert not list((tmp_path / "runs").glob("*/*/summary.json"))
@@ -122,8 +125,7 @@ def test_multirun_grid_runs_locally_as_packs_and_records_the_sweep(tmp_path):
 
 
 def test_tab_completion_completes_groups_and_options():
-    proc = sweep_cli("-sc", "query=bash", env={"COMP_LINE": "sweep run optimizer=ada", "COMP_POINT": "23"},
-                     check=True)
+    proc = sweep_cli("-sc", "query=bash", env={"COMP_LINE": "sweep run optimizer=ada", "COMP_POINT": "23"}, check=True)
     assert proc.stdout.split() == ["optimizer=adagrad", "optimizer=adam", "optimizer=adamw"]
 
 
@@ -134,8 +136,9 @@ def test_device_cuda_without_cuda_is_refused_before_running(tmp_path):
         pytest.skip("this machine has CUDA")
     proc = sweep_cli("run", "device=cuda", *FAST, f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == ("sweep: error: device=cuda but torch.cuda.is_available() is False here: "
-                                   "use device=auto or cpu")
+    assert proc.stderr.strip() == (
+        "sweep: error: device=cuda but torch.cuda.is_available() is False here: use device=auto or cpu"
+    )
     assert not (tmp_path / "runs").exists()
 
 
@@ -145,7 +148,7 @@ def test_refused_grid_writes_nothing_not_even_hydras_record(tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "seed=-1 is invalid" in lines[0], proc.stderr
-    assert not out.exists()          # no run folder, no sweep.json, no .hydra/multirun.yaml
+    assert not out.exists()  # no run folder, no sweep.json, no .hydra/multirun.yaml
     assert not any(tmp_path.iterdir())
 
 
@@ -161,7 +164,8 @@ def mylab(tmp_path):
     """A user's own cluster profile in a --config-dir, as conf/cluster/slurm.yaml tells users to write one."""
     (tmp_path / "conf" / "cluster").mkdir(parents=True)
     (tmp_path / "conf" / "cluster" / "mylab.yaml").write_text(
-        "defaults:\n  - local\n  - _self_\nname: mylab\nworkers: 2\n")
+        "defaults:\n  - local\n  - _self_\nname: mylab\nworkers: 2\n"
+    )
     return tmp_path / "conf"
 
 
@@ -176,8 +180,9 @@ def test_config_dir_works_before_or_after_the_overrides(tmp_path, mylab, order):
 
 def test_documented_multirun_with_config_dir_last_runs(tmp_path, mylab):
     out = tmp_path / "runs"
-    proc = sweep_cli("run", "-m", "lr=0.05,0.1", *FAST, f"out_dir={out}", "--config-dir", str(mylab),
-                     "cluster=mylab", check=True)
+    proc = sweep_cli(
+        "run", "-m", "lr=0.05,0.1", *FAST, f"out_dir={out}", "--config-dir", str(mylab), "cluster=mylab", check=True
+    )
     assert "2 runs" in proc.stdout
     (sweep_dir,) = [p for p in out.iterdir() if p.name.startswith("sweep-")]
     assert len(json.loads((sweep_dir / "sweep.json").read_text())["runs"]) == 2

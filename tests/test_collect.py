@@ -1,5 +1,6 @@
 """sweep.collect: the run frame and the long history frame of a real sweep, the fast config reader against a full
 YAML parse, the wandb-shaped path, and `sweep collect` as users type it."""
+
 from __future__ import annotations
 
 import json
@@ -11,15 +12,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import sweep_cli
+
 from sweep import collect
-from sweep.collect import (ConfigReader, flatten_config_text, frame_from_wandb_records, load_history, load_runs,
-                           write_frame)
+from sweep.collect import (
+    ConfigReader,
+    flatten_config_text,
+    frame_from_wandb_records,
+    load_history,
+    load_runs,
+    write_frame,
+)
 
 SWEPT = ["lr", "optimizer.name", "schedule.name", "batch_size", "seed"]
 
-pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
 
 
 def test_load_runs_one_row_per_run_swept_first_every_config_key(small_sweep):
@@ -28,22 +35,35 @@ def test_load_runs_one_row_per_run_swept_first_every_config_key(small_sweep):
     assert len(df) == len(record["runs"]) == 32
     assert list(df["run_id"]) == [r["run_id"] for r in record["runs"]]
     assert set(df.attrs["swept"]) == set(SWEPT)
-    assert list(df.columns[:1 + len(SWEPT)]) == ["run_id", *df.attrs["swept"]]
-    assert list(df.columns[1 + len(SWEPT):3 + len(SWEPT)]) == ["full_batch", "status"]   # batch_size's flag
-    assert {"done", "diverged"} <= set(df["status"]) <= {"done", "diverged", "collapsed"}   # kept as they are
+    assert list(df.columns[: 1 + len(SWEPT)]) == ["run_id", *df.attrs["swept"]]
+    assert list(df.columns[1 + len(SWEPT) : 3 + len(SWEPT)]) == ["full_batch", "status"]  # batch_size's flag
+    assert {"done", "diverged"} <= set(df["status"]) <= {"done", "diverged", "collapsed"}  # kept as they are
     assert set(df["optimizer.name"]) == {"sgd", "adam"} and set(df["lr"]) == {0.05, 8.0}
     n_train = df["n_train"].dropna().unique()
-    assert len(n_train) == 1 and df["batch_size"].dtype == float   # full: the training part's size, from summary
+    assert len(n_train) == 1 and df["batch_size"].dtype == float  # full: the training part's size, from summary
     assert set(df["batch_size"]) == {64.0, float(n_train[0])}
     assert (df["full_batch"] == (df["batch_size"] == n_train[0])).all() and df["full_batch"].dtype == bool
     assert df.sort_values("batch_size")["batch_size"].iloc[0] == 64
-    assert "best_test_loss" not in df   # no early stopping on test: the best epoch is chosen on validation
-    for col in ("final_val_loss", "best_val_loss", "test_loss_at_best_val", "final_test_loss", "final_test_acc",
-                "wall_s", "samples_per_s", "diverged_step",
-                "step", "total_steps", "model.hidden", "data.name", "init.name", "versions.torch"):
+    assert "best_test_loss" not in df  # no early stopping on test: the best epoch is chosen on validation
+    for col in (
+        "final_val_loss",
+        "best_val_loss",
+        "test_loss_at_best_val",
+        "final_test_loss",
+        "final_test_acc",
+        "wall_s",
+        "samples_per_s",
+        "diverged_step",
+        "step",
+        "total_steps",
+        "model.hidden",
+        "data.name",
+        "init.name",
+        "versions.torch",
+    ):
         assert col in df, col
     assert df["final_test_loss"].dtype == float and str(df["step"].dtype) == "Int64"
-    assert df["model.hidden"].eq("[16]").all()           # lists as compact JSON strings
+    assert df["model.hidden"].eq("[16]").all()  # lists as compact JSON strings
     assert df.loc[df["status"] == "diverged", "diverged_step"].notna().all()
     assert df.loc[df["status"] == "done", "diverged_step"].isna().all()
     # every config value equals what a full YAML parse of that run's config.yaml gives, but the tidied ones
@@ -56,9 +76,12 @@ def test_load_runs_one_row_per_run_swept_first_every_config_key(small_sweep):
             if k == "batch_size":
                 assert (got == v) or (v == "full" and row["full_batch"]), (k, got, v)
                 continue
-            if k.startswith("optimizer.") and k.split(".", 1)[1] not in OPTIMIZER_KNOBS[row["optimizer.name"]] \
-                    and any(k.split(".", 1)[1] in reads for reads in OPTIMIZER_KNOBS.values()):
-                assert pd.isna(got), (row["run_id"], k, got)     # a knob this optimizer does not read
+            if (
+                k.startswith("optimizer.")
+                and k.split(".", 1)[1] not in OPTIMIZER_KNOBS[row["optimizer.name"]]
+                and any(k.split(".", 1)[1] in reads for reads in OPTIMIZER_KNOBS.values())
+            ):
+                assert pd.isna(got), (row["run_id"], k, got)  # a knob this optimizer does not read
                 continue
             assert (got == v) or (v is None and pd.isna(got)), (row["run_id"], k, got, v)
 
@@ -67,10 +90,10 @@ def test_load_runs_without_sweep_json_infers_swept_keys_and_pending(small_sweep,
     d = copy_sweep(small_sweep)
     (d / "sweep.json").unlink()
     first = sorted(p for p in d.iterdir() if p.is_dir() and (p / "summary.json").exists())[0]
-    (first / "summary.json").unlink()                         # started, no checkpoint yet
-    (d / "submitit").mkdir()                                  # not a run
+    (first / "summary.json").unlink()  # started, no checkpoint yet
+    (d / "submitit").mkdir()  # not a run
     second = sorted(p for p in d.iterdir() if p.is_dir() and (p / "summary.json").exists())[1]
-    (second / "config.yaml").write_text("lr: [unclosed\n")       # hand-edited: its config is left out
+    (second / "config.yaml").write_text("lr: [unclosed\n")  # hand-edited: its config is left out
     df = load_runs(d)
     assert df.set_index("run_id").loc[second.name, "status"] in ("done", "diverged", "collapsed")
     assert len(df) == 32
@@ -82,15 +105,15 @@ def test_load_runs_without_sweep_json_infers_swept_keys_and_pending(small_sweep,
 def test_load_history_long_frame(small_sweep):
     runs = load_runs(small_sweep)
     h = load_history(small_sweep, runs)
-    assert list(h.columns[:1 + len(SWEPT)]) == ["run_id", *runs.attrs["swept"]]
+    assert list(h.columns[: 1 + len(SWEPT)]) == ["run_id", *runs.attrs["swept"]]
     for col in ("step", "epoch", "lr_t", "train_loss", "grad_norm", "test_loss", "test_acc"):
         assert col in h, col
     assert set(runs.loc[runs["status"] == "done", "run_id"]) <= set(h["run_id"]) <= set(runs["run_id"])
     for rid, g in h.groupby("run_id"):
         assert g["step"].is_monotonic_increasing
         lr = runs.set_index("run_id").loc[rid, "lr"]
-        assert (g["lr"] == lr).all()                          # the swept base rate ...
-        assert g["lr_t"].max() <= lr + 1e-9                   # ... and the scheduled one per step
+        assert (g["lr"] == lr).all()  # the swept base rate ...
+        assert g["lr_t"].max() <= lr + 1e-9  # ... and the scheduled one per step
     # test metrics only at epoch ends
     ends = h.dropna(subset=["test_loss"])
     assert len(ends) and (ends["epoch"].round(6) == ends["epoch"].round()).all()
@@ -108,16 +131,16 @@ def _variants(base: dict) -> list[dict]:
         c["optimizer"]["name"] = opt
         out.append(c)
     c = json.loads(json.dumps(base))
-    c["model"]["hidden"] = [128, 64, 32]                     # another shape (line count)
+    c["model"]["hidden"] = [128, 64, 32]  # another shape (line count)
     out.append(c)
     c = json.loads(json.dumps(base))
-    c["model"]["hidden"] = [7, 9]                            # same shape, list items changed
+    c["model"]["hidden"] = [7, 9]  # same shape, list items changed
     out.append(c)
     c = json.loads(json.dumps(base))
-    c["name"] = "x" * 150 + " y" * 40                         # a long string that safe_dump wraps
+    c["name"] = "x" * 150 + " y" * 40  # a long string that safe_dump wraps
     out.append(c)
     c = json.loads(json.dumps(base))
-    c["name"] = "0.5"                                        # a string that looks like a number: quoted
+    c["name"] = "0.5"  # a string that looks like a number: quoted
     c["wandb"]["entity"] = "null"
     c["out_dir"] = "runs: with colon # and hash"
     out.append(c)
@@ -139,7 +162,7 @@ def test_config_reader_equals_full_parse(small_sweep):
     base = yaml.safe_load((small_sweep / load_runs(small_sweep)["run_id"][0] / "config.yaml").read_text())
     reader = ConfigReader()
     texts = [yaml.safe_dump(base, sort_keys=False)] + [yaml.safe_dump(c, sort_keys=False) for c in _variants(base)]
-    for _ in range(2):                                       # the second pass reads everything from templates
+    for _ in range(2):  # the second pass reads everything from templates
         for t in texts:
             assert reader.read(t) == flatten_config_text(t)
     # ordinary variants (same shape) never needed a full parse beyond the first of each shape
@@ -182,8 +205,11 @@ def _wandb_records(sweep_dir: Path) -> list:
         s = json.loads((sweep_dir / rid / "summary.json").read_text())
         s.pop("versions", None)
         s.update({"_step": s.get("step"), "_runtime": 3.2, "_wandb": {"runtime": 3}, "train_loss": 0.1})
-        recs.append(SimpleNamespace(id=rid, config=cfg, summary=s, group=cfg["name"], tags=cfg["wandb"]["tags"],
-                                    state="finished"))
+        recs.append(
+            SimpleNamespace(
+                id=rid, config=cfg, summary=s, group=cfg["name"], tags=cfg["wandb"]["tags"], state="finished"
+            )
+        )
     return recs
 
 
@@ -201,12 +227,14 @@ def test_frame_from_wandb_records_matches_local_frame(small_sweep):
         same = (m[k].astype(str) == m[f"{k}_w"].astype(str)) | (m[k].isna() & m[f"{k}_w"].isna())
         assert same.all(), k
     # dicts work too, and wandb's {"value": ...} config wrapping is undone
-    d = [{"id": r.id, "config": {k: {"value": v} for k, v in r.config.items()}, "summary": r.summary,
-          "group": r.group} for r in recs]
+    d = [
+        {"id": r.id, "config": {k: {"value": v} for k, v in r.config.items()}, "summary": r.summary, "group": r.group}
+        for r in recs
+    ]
     again = frame_from_wandb_records(d)
     assert list(again["run_id"]) == list(remote["run_id"])
     assert (again["optimizer.name"] == remote["optimizer.name"]).all()
-    assert set(again.attrs["swept"]) == set(SWEPT)           # inferred from the config (no tags given)
+    assert set(again.attrs["swept"]) == set(SWEPT)  # inferred from the config (no tags given)
 
 
 def test_from_wandb_asks_the_api_for_the_group(small_sweep, monkeypatch):
@@ -231,13 +259,13 @@ def test_write_frame_parquet_and_csv_roundtrip(small_sweep, tmp_path):
     write_frame(df, tmp_path / "r.parquet")
     back = pd.read_parquet(tmp_path / "r.parquet")
     assert len(back) == 32 and list(back.columns) == list(df.columns)
-    assert back["batch_size"].dtype == float and 64.0 in set(back["batch_size"].dropna())   # numeric
+    assert back["batch_size"].dtype == float and 64.0 in set(back["batch_size"].dropna())  # numeric
     assert back["full_batch"].dtype == bool and back["full_batch"].sum() == 16
     write_frame(df, tmp_path / "r.csv")
     assert len(pd.read_csv(tmp_path / "r.csv")) == 32
     with pytest.raises(ValueError):
         write_frame(df, tmp_path / "r.xlsx")
-    assert not list(tmp_path.glob(".*.tmp"))                # atomic writes leave no temp files
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
 
 
 def test_cli_collect(small_sweep, tmp_path):
@@ -266,8 +294,14 @@ def test_unread_optimizer_knobs_are_empty(small_sweep):
 
 
 def test_full_batch_size_from_summary_or_generated_data_size():
-    df = pd.DataFrame({"batch_size": [32, "full", "full", "full"], "n_train": [None, 1437, None, None],
-                       "data.n_samples": [None, None, 1000, None], "data.test_fraction": [0.2] * 4})
+    df = pd.DataFrame(
+        {
+            "batch_size": [32, "full", "full", "full"],
+            "n_train": [None, 1437, None, None],
+            "data.n_samples": [None, None, 1000, None],
+            "data.test_fraction": [0.2] * 4,
+        }
+    )
     out = collect.tidy_batch_size(df)
     assert list(out.columns[:2]) == ["batch_size", "full_batch"]
     assert out["batch_size"].tolist()[:3] == [32.0, 1437.0, 800.0] and np.isnan(out["batch_size"].iloc[3])

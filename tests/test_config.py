@@ -1,16 +1,17 @@
 """sweep.config's contract, tested on configs composed exactly as `sweep run` composes them (no subprocess):
 what `validate` refuses (one line naming the key and the fix), what every stock preset accepts, what `run_id`
 depends on, `check_schedule_fits`, and the argv/error helpers of sweep.cli and sweep.errors."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 
 import pytest
+from conftest import REPO, make_cfg
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from conftest import REPO, make_cfg
 from sweep.config import ConfigError, run_id, semantic_config, validate
 
 
@@ -26,72 +27,85 @@ def _refused(tmp_path, overrides: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ refusals
-@pytest.mark.parametrize("overrides, message", [
-    # values torch would train on, to nonsense
-    ("schedule=step schedule.gamma=-2", "schedule.gamma=-2.0 is invalid: use gamma > 0"),
-    ("schedule=exponential schedule.gamma=0", "schedule.gamma=0.0 is invalid"),
-    ("schedule=inverse_time schedule.decay=-0.5", "schedule.decay=-0.5 is invalid: use decay >= 0"),
-    ("schedule=onecycle schedule.div_factor=0", "schedule.div_factor and schedule.final_div_factor must be > 0"),
-    ("schedule=onecycle schedule.pct_start=1.5", "schedule.pct_start=1.5 is invalid: use 0 < pct_start < 1"),
-    ("schedule=exponential schedule.gamma=nan", "schedule.gamma=nan is invalid: use a finite number"),
-    ("optimizer=adagrad optimizer.lr_decay=-1", "optimizer.lr_decay=-1.0 is invalid: use lr_decay >= 0"),
-    ("optimizer.dampening=5", "optimizer.dampening=5.0 is invalid: use 0 <= dampening <= 1"),
-    ("optimizer.dampening=-0.1", "optimizer.dampening=-0.1 is invalid"),
-    ("optimizer=adagrad optimizer.initial_accumulator_value=-1",
-     "optimizer.initial_accumulator_value=-1.0 is invalid: use initial_accumulator_value >= 0"),
-    ("optimizer=adam optimizer.eps=nan", "optimizer.eps=nan is invalid: use a finite number"),
-    ("optimizer=rmsprop optimizer.momentum=inf", "optimizer.momentum=inf is invalid: use a finite number"),
-    ("lr=inf", "lr=inf is invalid: use a positive finite float"),
-    ("lr=nan", "lr=nan is invalid: use a positive finite float"),
-    ("init.scale=nan", "init.scale=nan is invalid: use a finite scale >= 0"),
-    ("init.scale=-1", "init.scale=-1.0 is invalid"),
-    ("init=normal init.std=-1", "init.std=-1.0 is invalid: use a finite std > 0"),
-    ("init=normal init.std=0", "init.std=0.0 is invalid"),
-    ("init.bias=inf", "init.bias=inf is invalid: use a finite number"),
-    ("seed=-1", "seed=-1 is invalid: use an integer with 0 <= seed < 2**63"),
-    ("seed=9223372036854775808", "seed=9223372036854775808 is invalid"),
-    # cluster resources a scheduler would misread
-    ("cluster=slurm cluster.timeout_min=-5", "cluster.timeout_min=-5 is invalid: use an integer >= 1"),
-    ("cluster=slurm cluster.timeout_min=0", "cluster.timeout_min=0 is invalid"),
-    ("cluster=slurm cluster.cpus_per_task=0", "cluster.cpus_per_task=0 is invalid: use an integer >= 1"),
-    ("cluster=slurm cluster.gpus_per_node=-1", "cluster.gpus_per_node=-1 is invalid: use an integer >= 0"),
-    ("cluster=slurm cluster.mem_gb=0", "cluster.mem_gb=0.0 is invalid: use a number of GB > 0, or null"),
-    ("cluster=slurm cluster.array_parallelism=0", "cluster.array_parallelism=0 is invalid: use an integer >= 1"),
-    ("cluster=slurm cluster.max_num_timeout=-1", "cluster.max_num_timeout=-1 is invalid: use an integer >= 0"),
-    ("cluster.workers=0", "cluster.workers=0 is invalid: use an integer >= 1"),
-    # knobs the chosen schedule / init does not read: they changed run_id and nothing else
-    ("schedule=cosine schedule.gamma=0.5", "schedule.gamma does not apply to schedule=cosine; its knobs: min_lr"),
-    ("schedule.step_size=10", "schedule.step_size does not apply to schedule=constant; its knobs: none"),
-    ("schedule=step schedule.min_lr=0.01", "schedule.min_lr does not apply to schedule=step; its knobs: "
-                                           "step_size, gamma"),
-    ("schedule=onecycle schedule.warmup_steps=5", "schedule.warmup_steps does not apply to schedule=onecycle"),
-    ("init.std=0.5", "init.std does not apply to init=lecun_normal; its knobs: scale, bias"),
-    ("init=zeros init.scale=2", "init.scale does not apply to init=zeros; its knobs: bias"),
-    # names are folder names, not paths
-    ("name=../../escape", "name='../../escape' is invalid: a sweep name is a folder name under out_dir, not a path"),
-    ("name=/abs/path", "name='/abs/path' is invalid"),
-    ("name=a\\\\b", "is invalid: a sweep name is a folder name"),
-    ("name=.hidden", "name='.hidden' is invalid"),
-    ("name=..", "name='..' is invalid"),
-    ("name=''", "name='' is invalid"),
-    ("name='a\x1b[31mb'", "is invalid: a sweep name is a folder name"),   # a terminal escape
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        # values torch would train on, to nonsense
+        ("schedule=step schedule.gamma=-2", "schedule.gamma=-2.0 is invalid: use gamma > 0"),
+        ("schedule=exponential schedule.gamma=0", "schedule.gamma=0.0 is invalid"),
+        ("schedule=inverse_time schedule.decay=-0.5", "schedule.decay=-0.5 is invalid: use decay >= 0"),
+        ("schedule=onecycle schedule.div_factor=0", "schedule.div_factor and schedule.final_div_factor must be > 0"),
+        ("schedule=onecycle schedule.pct_start=1.5", "schedule.pct_start=1.5 is invalid: use 0 < pct_start < 1"),
+        ("schedule=exponential schedule.gamma=nan", "schedule.gamma=nan is invalid: use a finite number"),
+        ("optimizer=adagrad optimizer.lr_decay=-1", "optimizer.lr_decay=-1.0 is invalid: use lr_decay >= 0"),
+        ("optimizer.dampening=5", "optimizer.dampening=5.0 is invalid: use 0 <= dampening <= 1"),
+        ("optimizer.dampening=-0.1", "optimizer.dampening=-0.1 is invalid"),
+        (
+            "optimizer=adagrad optimizer.initial_accumulator_value=-1",
+            "optimizer.initial_accumulator_value=-1.0 is invalid: use initial_accumulator_value >= 0",
+        ),
+        ("optimizer=adam optimizer.eps=nan", "optimizer.eps=nan is invalid: use a finite number"),
+        ("optimizer=rmsprop optimizer.momentum=inf", "optimizer.momentum=inf is invalid: use a finite number"),
+        ("lr=inf", "lr=inf is invalid: use a positive finite float"),
+        ("lr=nan", "lr=nan is invalid: use a positive finite float"),
+        ("init.scale=nan", "init.scale=nan is invalid: use a finite scale >= 0"),
+        ("init.scale=-1", "init.scale=-1.0 is invalid"),
+        ("init=normal init.std=-1", "init.std=-1.0 is invalid: use a finite std > 0"),
+        ("init=normal init.std=0", "init.std=0.0 is invalid"),
+        ("init.bias=inf", "init.bias=inf is invalid: use a finite number"),
+        ("seed=-1", "seed=-1 is invalid: use an integer with 0 <= seed < 2**63"),
+        ("seed=9223372036854775808", "seed=9223372036854775808 is invalid"),
+        # cluster resources a scheduler would misread
+        ("cluster=slurm cluster.timeout_min=-5", "cluster.timeout_min=-5 is invalid: use an integer >= 1"),
+        ("cluster=slurm cluster.timeout_min=0", "cluster.timeout_min=0 is invalid"),
+        ("cluster=slurm cluster.cpus_per_task=0", "cluster.cpus_per_task=0 is invalid: use an integer >= 1"),
+        ("cluster=slurm cluster.gpus_per_node=-1", "cluster.gpus_per_node=-1 is invalid: use an integer >= 0"),
+        ("cluster=slurm cluster.mem_gb=0", "cluster.mem_gb=0.0 is invalid: use a number of GB > 0, or null"),
+        ("cluster=slurm cluster.array_parallelism=0", "cluster.array_parallelism=0 is invalid: use an integer >= 1"),
+        ("cluster=slurm cluster.max_num_timeout=-1", "cluster.max_num_timeout=-1 is invalid: use an integer >= 0"),
+        ("cluster.workers=0", "cluster.workers=0 is invalid: use an integer >= 1"),
+        # knobs the chosen schedule / init does not read: they changed run_id and nothing else
+        ("schedule=cosine schedule.gamma=0.5", "schedule.gamma does not apply to schedule=cosine; its knobs: min_lr"),
+        ("schedule.step_size=10", "schedule.step_size does not apply to schedule=constant; its knobs: none"),
+        (
+            "schedule=step schedule.min_lr=0.01",
+            "schedule.min_lr does not apply to schedule=step; its knobs: step_size, gamma",
+        ),
+        ("schedule=onecycle schedule.warmup_steps=5", "schedule.warmup_steps does not apply to schedule=onecycle"),
+        ("init.std=0.5", "init.std does not apply to init=lecun_normal; its knobs: scale, bias"),
+        ("init=zeros init.scale=2", "init.scale does not apply to init=zeros; its knobs: bias"),
+        # names are folder names, not paths
+        (
+            "name=../../escape",
+            "name='../../escape' is invalid: a sweep name is a folder name under out_dir, not a path",
+        ),
+        ("name=/abs/path", "name='/abs/path' is invalid"),
+        ("name=a\\\\b", "is invalid: a sweep name is a folder name"),
+        ("name=.hidden", "name='.hidden' is invalid"),
+        ("name=..", "name='..' is invalid"),
+        ("name=''", "name='' is invalid"),
+        ("name='a\x1b[31mb'", "is invalid: a sweep name is a folder name"),  # a terminal escape
+    ],
+)
 def test_validate_refuses_with_one_line(tmp_path, overrides, message):
     msg = _refused(tmp_path, overrides)
     assert message in msg, msg
 
 
-@pytest.mark.parametrize("key, override", [
-    ("name", "name=${oc.env:HOME}"),
-    ("name", "name=run-${oc.env:HOME,x}"),
-    ("wandb.project", "wandb.project=${oc.env:HOME}"),
-    ("wandb.entity", "wandb.entity=${oc.env:HOME}"),
-    ("wandb.tags[0]", "wandb.tags=[${oc.env:HOME}]"),
-    ("out_dir", "out_dir=${oc.env:HOME}"),
-])
+@pytest.mark.parametrize(
+    "key, override",
+    [
+        ("name", "name=${oc.env:HOME}"),
+        ("name", "name=run-${oc.env:HOME,x}"),
+        ("wandb.project", "wandb.project=${oc.env:HOME}"),
+        ("wandb.entity", "wandb.entity=${oc.env:HOME}"),
+        ("wandb.tags[0]", "wandb.tags=[${oc.env:HOME}]"),
+        ("out_dir", "out_dir=${oc.env:HOME}"),
+    ],
+)
 def test_environment_interpolation_is_refused_in_values_that_are_written(tmp_path, key, override):
     with pytest.raises(Exception) as info:
-        make_cfg(tmp_path / "runs", override)   # out_dir=... given last wins over make_cfg's
+        make_cfg(tmp_path / "runs", override)  # out_dir=... given last wins over make_cfg's
     from sweep.errors import one_line
 
     msg = one_line(info.value)
@@ -105,11 +119,14 @@ def test_environment_interpolation_is_allowed_in_cluster_setup(tmp_path, monkeyp
     assert c["cluster"]["setup"] == ["source /opt/venv/bin/activate"]
 
 
-@pytest.mark.parametrize("override, key", [
-    ("wandb.project=KEY", "wandb.project"),
-    ("name=run-KEY", "name"),
-    ("wandb.tags=[a,KEY]", "wandb.tags[1]"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("wandb.project=KEY", "wandb.project"),
+        ("name=run-KEY", "name"),
+        ("wandb.tags=[a,KEY]", "wandb.tags[1]"),
+    ],
+)
 def test_a_value_holding_the_wandb_api_key_is_refused_without_echoing_it(tmp_path, monkeypatch, override, key):
     secret = "0123456789abcdef0123456789abcdef01234567"
     monkeypatch.setenv("WANDB_API_KEY", secret)
@@ -144,24 +161,35 @@ def test_every_stock_preset_composes_and_validates(tmp_path, choice):
         assert c[group]["name"] == option
 
 
-@pytest.mark.parametrize("schedule", ["constant", "step", "exponential", "inverse_time", "cosine", "warmup_cosine",
-                                      "linear", "onecycle"])
+@pytest.mark.parametrize(
+    "schedule", ["constant", "step", "exponential", "inverse_time", "cosine", "warmup_cosine", "linear", "onecycle"]
+)
 def test_every_schedule_preset_fits_the_default_run(tmp_path, schedule):
     from sweep.config import check_schedule_fits
 
     c = make_cfg(tmp_path, f"schedule={schedule}")
-    check_schedule_fits(c, 20 * 21)   # digits (1,294 training examples), batch 64, 20 epochs
+    check_schedule_fits(c, 20 * 21)  # digits (1,294 training examples), batch 64, 20 epochs
 
 
 # ------------------------------------------------------------------------------------------------ run length
-@pytest.mark.parametrize("overrides, total, message", [
-    ("schedule=warmup_cosine schedule.warmup_steps=50", 50, "schedule.warmup_steps=50 is not shorter than the run "
-                                                           "(50 steps)"),
-    ("schedule=warmup_cosine schedule.warmup_steps=500", 23, "use warmup_steps < 23"),
-    ("schedule=step schedule.step_size=23", 23, "schedule.step_size=23 is at or beyond the end of the run (23 steps)"),
-    ("schedule=step", 100, "schedule.step_size=200 is at or beyond the end of the run"),
-    ("schedule=onecycle schedule.pct_start=0.001", 23, "schedule.pct_start=0.001 leaves no warm-up phase"),
-])
+@pytest.mark.parametrize(
+    "overrides, total, message",
+    [
+        (
+            "schedule=warmup_cosine schedule.warmup_steps=50",
+            50,
+            "schedule.warmup_steps=50 is not shorter than the run (50 steps)",
+        ),
+        ("schedule=warmup_cosine schedule.warmup_steps=500", 23, "use warmup_steps < 23"),
+        (
+            "schedule=step schedule.step_size=23",
+            23,
+            "schedule.step_size=23 is at or beyond the end of the run (23 steps)",
+        ),
+        ("schedule=step", 100, "schedule.step_size=200 is at or beyond the end of the run"),
+        ("schedule=onecycle schedule.pct_start=0.001", 23, "schedule.pct_start=0.001 leaves no warm-up phase"),
+    ],
+)
 def test_check_schedule_fits_refuses_schedules_longer_than_the_run(tmp_path, overrides, total, message):
     from sweep.config import check_schedule_fits
 
@@ -170,12 +198,15 @@ def test_check_schedule_fits_refuses_schedules_longer_than_the_run(tmp_path, ove
         check_schedule_fits(c, total)
 
 
-@pytest.mark.parametrize("overrides, total", [
-    ("schedule=warmup_cosine schedule.warmup_steps=50", 51),
-    ("schedule=step schedule.step_size=22", 23),
-    ("schedule=constant", 1),
-    ("schedule=step schedule.step_size=1000", 2000),
-])
+@pytest.mark.parametrize(
+    "overrides, total",
+    [
+        ("schedule=warmup_cosine schedule.warmup_steps=50", 51),
+        ("schedule=step schedule.step_size=22", 23),
+        ("schedule=constant", 1),
+        ("schedule=step schedule.step_size=1000", 2000),
+    ],
+)
 def test_check_schedule_fits_accepts_schedules_that_fit(tmp_path, overrides, total):
     from sweep.config import check_schedule_fits
 
@@ -197,9 +228,24 @@ def test_run_id_of_a_config_without_paths_is_what_it_was(tmp_path):
     """Blanking paths must not move the results of existing runs (their paths were null): same hash as before."""
     c = make_cfg(tmp_path, "optimizer=adam", "lr=1e-3")
     # keys added since (choices, cuda_graph) are not semantic: configs written before them keep their id
-    old = {k: v for k, v in c.items() if k not in ("name", "out_dir", "wandb", "cluster", "pack", "device",
-                                                   "log_every", "checkpoint_every", "hydra", "choices",
-                                                   "cuda_graph")}
+    old = {
+        k: v
+        for k, v in c.items()
+        if k
+        not in (
+            "name",
+            "out_dir",
+            "wandb",
+            "cluster",
+            "pack",
+            "device",
+            "log_every",
+            "checkpoint_every",
+            "hydra",
+            "choices",
+            "cuda_graph",
+        )
+    }
     old["optimizer"] = {k: v for k, v in old["optimizer"].items() if k not in ("cls", "kwargs")}
     blob = json.dumps(old, sort_keys=True, separators=(",", ":"), default=str)
     assert run_id(c) == hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -213,8 +259,11 @@ def test_device_cuda_is_refused_here_without_cuda_but_not_for_slurm(tmp_path, mo
     from sweep.app import check_device_here
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ConfigError, match=r"device=cuda but torch.cuda.is_available\(\) is False here: use "
-                                          "device=auto or cpu"):
+    with pytest.raises(
+        ConfigError,
+        match=r"device=cuda but torch.cuda.is_available\(\) is False here: use "
+        "device=auto or cpu",
+    ):
         make_cfg(tmp_path, "device=cuda")
     with pytest.raises(ConfigError, match="device=cuda:1 but"):
         check_device_here({"device": "cuda:1", "cluster": {"backend": "local"}})
@@ -228,8 +277,11 @@ def test_a_single_run_with_a_slurm_cluster_is_refused(cluster):
 
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"cluster={cluster}"])
-    with pytest.raises(ConfigError, match=f"cluster={cluster} submits sweeps: add -m "
-                                          rf"\(`sweep run -m cluster={cluster} ...`"):
+    with pytest.raises(
+        ConfigError,
+        match=f"cluster={cluster} submits sweeps: add -m "
+        rf"\(`sweep run -m cluster={cluster} ...`",
+    ):
         refuse_cluster_without_multirun(cfg)
 
 
@@ -240,55 +292,80 @@ def test_a_single_run_on_the_local_cluster_is_not_refused():
 
 
 # ------------------------------------------------------------------------------------------------ errors
-@pytest.mark.parametrize("override, message", [
-    ("cluster.additional_parameters={hold:true}", "add new keys with a leading '+': "
-                                                   "+cluster.additional_parameters={hold:true}"),
-    ("cluster.additional_parameters.hold=true", "+cluster.additional_parameters.hold=true"),
-    ("sweeps=restarts", "unknown config key 'sweeps': 'sweeps' is a config group that is not chosen by default; "
-                        "add it with a leading '+': +sweeps=restarts"),
-    ("optimizer.momentm=0.9", "unknown config key 'optimizer.momentm'; check the spelling"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "cluster.additional_parameters={hold:true}",
+            "add new keys with a leading '+': +cluster.additional_parameters={hold:true}",
+        ),
+        ("cluster.additional_parameters.hold=true", "+cluster.additional_parameters.hold=true"),
+        (
+            "sweeps=restarts",
+            "unknown config key 'sweeps': 'sweeps' is a config group that is not chosen by default; "
+            "add it with a leading '+': +sweeps=restarts",
+        ),
+        ("optimizer.momentm=0.9", "unknown config key 'optimizer.momentm'; check the spelling"),
+    ],
+)
 def test_composition_errors_keep_hydras_fix(override, message):
     from sweep.app import resolved  # noqa: F401  (registers the schema)
     from sweep.errors import one_line
 
-    with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
-        with pytest.raises(Exception) as info:
-            compose(config_name="config", overrides=[override])
+    with initialize_config_module(config_module="sweep.conf", version_base="1.3"), pytest.raises(Exception) as info:
+        compose(config_name="config", overrides=[override])
     msg = one_line(info.value)
     assert msg is not None and message in msg and "\n" not in msg, msg
 
 
-@pytest.mark.parametrize("fix", ["+cluster.additional_parameters={hold:true}",
-                                 "+cluster.additional_parameters.hold=true"])
+@pytest.mark.parametrize(
+    "fix", ["+cluster.additional_parameters={hold:true}", "+cluster.additional_parameters.hold=true"]
+)
 def test_the_suggested_fix_for_additional_parameters_works(tmp_path, fix):
     assert make_cfg(tmp_path, "cluster=slurm", fix)["cluster"]["additional_parameters"] == {"hold": True}
 
 
 # ------------------------------------------------------------------------------------------------ argv
-@pytest.mark.parametrize("args, flags, overrides", [
-    (["-m", "lr=1,2", "--config-dir", "D", "cluster=mylab"], ["-m", "--config-dir", "D"], ["lr=1,2", "cluster=mylab"]),
-    (["-m", "--config-dir", "D", "lr=1,2", "cluster=mylab"], ["-m", "--config-dir", "D"], ["lr=1,2", "cluster=mylab"]),
-    (["lr=1", "-cd", "D", "-cn", "config", "--cfg", "job", "x=1"], ["-cd", "D", "-cn", "config", "--cfg", "job"],
-     ["lr=1", "x=1"]),
-    (["lr=1", "--config-dir=D", "x=1"], ["--config-dir=D"], ["lr=1", "x=1"]),
-    (["--info", "lr=1"], ["--info"], ["lr=1"]),
-    (["lr=1", "--info", "defaults"], ["--info", "defaults"], ["lr=1"]),
-])
+@pytest.mark.parametrize(
+    "args, flags, overrides",
+    [
+        (
+            ["-m", "lr=1,2", "--config-dir", "D", "cluster=mylab"],
+            ["-m", "--config-dir", "D"],
+            ["lr=1,2", "cluster=mylab"],
+        ),
+        (
+            ["-m", "--config-dir", "D", "lr=1,2", "cluster=mylab"],
+            ["-m", "--config-dir", "D"],
+            ["lr=1,2", "cluster=mylab"],
+        ),
+        (
+            ["lr=1", "-cd", "D", "-cn", "config", "--cfg", "job", "x=1"],
+            ["-cd", "D", "-cn", "config", "--cfg", "job"],
+            ["lr=1", "x=1"],
+        ),
+        (["lr=1", "--config-dir=D", "x=1"], ["--config-dir=D"], ["lr=1", "x=1"]),
+        (["--info", "lr=1"], ["--info"], ["lr=1"]),
+        (["lr=1", "--info", "defaults"], ["--info", "defaults"], ["lr=1"]),
+    ],
+)
 def test_split_flags_moves_hydra_flags_with_their_values_before_the_overrides(args, flags, overrides):
     from sweep.cli import split_flags
 
     assert split_flags(args) == (flags, overrides)
 
 
-@pytest.mark.parametrize("override, quoted", [
-    ("name=日本語", "name='日本語'"),
-    ("name=a,日本", "name=a,'日本'"),
-    ("name='日本語'", "name='日本語'"),
-    ("wandb.tags=[日本]", "wandb.tags=[日本]"),   # other grammar: left alone (the error says to quote it)
-    ("lr=0.1", "lr=0.1"),
-    ("+sweeps=restarts", "+sweeps=restarts"),
-])
+@pytest.mark.parametrize(
+    "override, quoted",
+    [
+        ("name=日本語", "name='日本語'"),
+        ("name=a,日本", "name=a,'日本'"),
+        ("name='日本語'", "name='日本語'"),
+        ("wandb.tags=[日本]", "wandb.tags=[日本]"),  # other grammar: left alone (the error says to quote it)
+        ("lr=0.1", "lr=0.1"),
+        ("+sweeps=restarts", "+sweeps=restarts"),
+    ],
+)
 def test_quote_non_ascii_quotes_plain_unicode_values_only(override, quoted):
     from sweep.cli import quote_non_ascii
 

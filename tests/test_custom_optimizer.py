@@ -1,5 +1,6 @@
 """optimizer=custom: a student's own torch.optim.Optimizer subclass, swept beside the built-in ones, as a pack,
 resumed bit-identically, and refused in one line when it cannot be used."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import make_cfg, stop_after, sweep_cli
+
 from sweep.engine import Interrupted
 from sweep.runner import run_dir_for, train_runs
 
@@ -53,8 +54,15 @@ MY_ADAM = textwrap.dedent('''
             buf.mul_(momentum).add_(grad)
         p.sub_(lr * buf)
 ''')
-COMMON = ["epochs=2", "model.hidden=[16]", "wandb.mode=disabled", "log_every=5", "checkpoint_every=10",
-          "dtype=float64", "lr=0.01"]
+COMMON = [
+    "epochs=2",
+    "model.hidden=[16]",
+    "wandb.mode=disabled",
+    "log_every=5",
+    "checkpoint_every=10",
+    "dtype=float64",
+    "lr=0.01",
+]
 
 
 @pytest.fixture
@@ -69,8 +77,18 @@ def student(tmp_path, monkeypatch):
 
 def test_a_grid_of_a_students_optimizer_and_adam_runs_as_packs_and_matches_adam(student):
     out = student / "runs"
-    sweep_cli("run", "-m", "optimizer=custom,adam", "optimizer.cls=hw1.optim.MyAdam", "seed=0,1", *COMMON,
-              f"out_dir={out}", "name=hw", cwd=student, check=True)
+    sweep_cli(
+        "run",
+        "-m",
+        "optimizer=custom,adam",
+        "optimizer.cls=hw1.optim.MyAdam",
+        "seed=0,1",
+        *COMMON,
+        f"out_dir={out}",
+        "name=hw",
+        cwd=student,
+        check=True,
+    )
     rec = json.loads((out / "hw" / "sweep.json").read_text())
     cfgs = {}
     for r in rec["runs"]:
@@ -81,7 +99,7 @@ def test_a_grid_of_a_students_optimizer_and_adam_runs_as_packs_and_matches_adam(
 
         c = yaml.safe_load((d / "config.yaml").read_text())
         cfgs[(c["optimizer"]["name"], c["seed"])] = (c, pd.read_parquet(d / "history.parquet"))
-    assert cfgs[("adam", 0)][0]["optimizer"]["cls"] is None          # the adam points do not carry the cls
+    assert cfgs[("adam", 0)][0]["optimizer"]["cls"] is None  # the adam points do not carry the cls
     assert cfgs[("custom", 0)][0]["optimizer"]["cls"] == "hw1.optim.MyAdam"
     for seed in (0, 1):
         mine, ref = cfgs[("custom", seed)][1], cfgs[("adam", seed)][1]
@@ -102,15 +120,20 @@ def test_a_students_optimizer_resumes_from_its_state_dict_bit_identically(studen
     pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["optimizer=custom"], "optimizer=custom needs optimizer.cls=MODULE.CLASS"),
-    (["optimizer=custom", "optimizer.cls=hw1.nothere.MyAdam"], "cannot import module 'hw1.nothere'"),
-    (["optimizer=custom", "optimizer.cls=hw1.optim.Missing"], "has no 'Missing'"),
-    (["optimizer=custom", "optimizer.cls=hw1.optim.NotAnOptimizer"], "is not a torch.optim.Optimizer subclass"),
-    (["optimizer=custom", "optimizer.cls=hw1.optim.MyAdam", "optimizer.kwargs={momentum:0.9}"],
-     "unexpected keyword argument 'momentum'"),
-    (["optimizer=adam", "optimizer.kwargs={a:1}"], "optimizer.kwargs does not apply to optimizer=adam"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["optimizer=custom"], "optimizer=custom needs optimizer.cls=MODULE.CLASS"),
+        (["optimizer=custom", "optimizer.cls=hw1.nothere.MyAdam"], "cannot import module 'hw1.nothere'"),
+        (["optimizer=custom", "optimizer.cls=hw1.optim.Missing"], "has no 'Missing'"),
+        (["optimizer=custom", "optimizer.cls=hw1.optim.NotAnOptimizer"], "is not a torch.optim.Optimizer subclass"),
+        (
+            ["optimizer=custom", "optimizer.cls=hw1.optim.MyAdam", "optimizer.kwargs={momentum:0.9}"],
+            "unexpected keyword argument 'momentum'",
+        ),
+        (["optimizer=adam", "optimizer.kwargs={a:1}"], "optimizer.kwargs does not apply to optimizer=adam"),
+    ],
+)
 def test_an_unusable_custom_optimizer_is_one_line_and_nothing_is_written(student, overrides, message):
     p = sweep_cli("run", *overrides, "epochs=1", f"out_dir={student / 'runs'}", cwd=student)
     assert p.returncode == 2, p.stderr
@@ -122,21 +145,25 @@ def test_a_students_update_function_trains_the_pack_batched_and_resumes(student,
     fn = ["optimizer=custom", "optimizer.cls=hw1.optim.heavy_ball", "optimizer.kwargs={momentum:0.9}"]
     lrs = (0.01, 0.05, 0.1)
     mine = [make_cfg(student / "mine", *COMMON, *fn, f"lr={lr}") for lr in lrs]
-    ref = [make_cfg(student / "ref", *COMMON, "optimizer=momentum", "optimizer.momentum=0.9", f"lr={lr}")
-           for lr in lrs]
+    ref = [make_cfg(student / "ref", *COMMON, "optimizer=momentum", "optimizer.momentum=0.9", f"lr={lr}") for lr in lrs]
     train_runs(mine, pack=3, progress=False)
     train_runs(ref, pack=3, progress=False)
     for a, b in zip(mine, ref):
-        assert json.loads(run_dir_for(a).summary.read_text())["pack_size"] == 3   # one batched pack
-        np.testing.assert_allclose(pd.read_parquet(run_dir_for(a).history).train_loss,
-                                   pd.read_parquet(run_dir_for(b).history).train_loss, rtol=1e-9)
+        assert json.loads(run_dir_for(a).summary.read_text())["pack_size"] == 3  # one batched pack
+        np.testing.assert_allclose(
+            pd.read_parquet(run_dir_for(a).history).train_loss,
+            pd.read_parquet(run_dir_for(b).history).train_loss,
+            rtol=1e-9,
+        )
     cut = [make_cfg(student / "cut", *COMMON, *fn, f"lr={lr}") for lr in lrs]
     with pytest.raises(Interrupted):
         train_runs(cut, pack=3, progress=False, should_stop=stop_after(5))
     again = train_runs(cut, pack=3, progress=False)
     for s, a in zip(again, mine):
-        assert 0 < s["resumed_from_step"] and s["final_train_loss"] == json.loads(
-            run_dir_for(a).summary.read_text())["final_train_loss"]
+        assert (
+            s["resumed_from_step"] > 0
+            and s["final_train_loss"] == json.loads(run_dir_for(a).summary.read_text())["final_train_loss"]
+        )
 
 
 def test_a_killed_sweep_of_a_students_optimizer_resumes_bit_identically(student):
@@ -147,12 +174,24 @@ def test_a_killed_sweep_of_a_students_optimizer_resumes_bit_identically(student)
     import sys
     import time
 
-    args = ["optimizer=custom", "optimizer.cls=hw1.optim.MyAdam", "epochs=60", "model.hidden=[32,32]",
-            "wandb.mode=disabled", "log_every=5", "checkpoint_every=20", "lr=3e-3"]
+    args = [
+        "optimizer=custom",
+        "optimizer.cls=hw1.optim.MyAdam",
+        "epochs=60",
+        "model.hidden=[32,32]",
+        "wandb.mode=disabled",
+        "log_every=5",
+        "checkpoint_every=20",
+        "lr=3e-3",
+    ]
     ref, out = student / "ref", student / "killed"
     sweep_cli("run", f"out_dir={ref}", *args, cwd=student, check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "sweep.cli", "run", f"out_dir={out}", *args], cwd=student,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweep.cli", "run", f"out_dir={out}", *args],
+        cwd=student,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline, killed_at = time.time() + 120, None
     while time.time() < deadline and proc.poll() is None:
         found = list(out.glob("single/*/summary.json"))

@@ -1,6 +1,7 @@
 """Device placement is a rule of the engine: the state of the K models lives on the pack's device, with host
 copies only at sync points. On a machine without a GPU the rule is checked on PyTorch's `meta` device (a device
 other than the CPU, on which every shape-level operation runs); on CUDA the real thing runs (marked `gpu`)."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_cfg, stop_after
+
 from sweep.engine import Run, Trainer
 from sweep.runner import run_dir_for, train_runs
 
@@ -37,8 +38,22 @@ def off_device(state, device: torch.device) -> list[str]:
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "rmsprop", "adam"])
 def test_pack_state_lives_on_the_pack_device_through_steps_and_drops(tmp_path, optimizer):
-    cfgs = [dict(make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=disabled", f"optimizer={optimizer}",
-                          f"lr={lr}", "data=spirals", "data.n_samples=100"), device="meta") for lr in (0.01, 0.02, 0.03)]
+    cfgs = [
+        dict(
+            make_cfg(
+                tmp_path,
+                "epochs=1",
+                "model.hidden=[8]",
+                "wandb.mode=disabled",
+                f"optimizer={optimizer}",
+                f"lr={lr}",
+                "data=spirals",
+                "data.n_samples=100",
+            ),
+            device="meta",
+        )
+        for lr in (0.01, 0.02, 0.03)
+    ]
     runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
     trainer = Trainer(runs, 0, [None] * 3, progress=False)
     meta = torch.device("meta")
@@ -48,7 +63,7 @@ def test_pack_state_lives_on_the_pack_device_through_steps_and_drops(tmp_path, o
     lr = torch.full((3,), 0.01, device=meta)
     trainer._step(idx, lr, np.full(3, 0.01), want_norm=True)
     assert off_device(trainer.state, meta) == []
-    trainer.state.keep([0, 2])          # a model diverged: the others stay, still on the device
+    trainer.state.keep([0, 2])  # a model diverged: the others stay, still on the device
     assert len(trainer.state.runs) == 2 and off_device(trainer.state, meta) == []
     trainer._step(idx[:2], lr[:2], np.full(2, 0.01), want_norm=True)
     assert off_device(trainer.state, meta) == []
@@ -58,8 +73,16 @@ def test_pack_state_lives_on_the_pack_device_through_steps_and_drops(tmp_path, o
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("impl", ["scratch", "torch"])
 def test_a_diverging_model_leaves_a_cuda_pack_and_the_others_finish(tmp_path, impl):
-    common = ["epochs=3", "data=spirals", "data.n_samples=300", "model.hidden=[16]", "wandb.mode=disabled",
-              "device=cuda", f"optimizer.impl={impl}", "optimizer=sgd"]
+    common = [
+        "epochs=3",
+        "data=spirals",
+        "data.n_samples=300",
+        "model.hidden=[16]",
+        "wandb.mode=disabled",
+        "device=cuda",
+        f"optimizer.impl={impl}",
+        "optimizer=sgd",
+    ]
     ok, bad = (make_cfg(tmp_path, f"lr={lr}", *common) for lr in (0.1, 50))
     train_runs([bad, ok], pack=2, progress=False)
     statuses = [json.loads(run_dir_for(c).summary.read_text())["status"] for c in (bad, ok)]
@@ -72,8 +95,16 @@ def test_a_diverging_model_leaves_a_cuda_pack_and_the_others_finish(tmp_path, im
 def test_a_stopped_cuda_pack_resumes_from_its_checkpoint_bit_identically(tmp_path, impl):
     from sweep.engine import Interrupted
 
-    common = ["epochs=3", "model.hidden=[32]", "wandb.mode=disabled", "device=cuda", "optimizer=adam",
-              f"optimizer.impl={impl}", "log_every=5", "checkpoint_every=10"]
+    common = [
+        "epochs=3",
+        "model.hidden=[32]",
+        "wandb.mode=disabled",
+        "device=cuda",
+        "optimizer=adam",
+        f"optimizer.impl={impl}",
+        "log_every=5",
+        "checkpoint_every=10",
+    ]
     ref = [make_cfg(tmp_path / "ref", *common, f"lr={lr}") for lr in (1e-3, 1e-2)]
     cut = [make_cfg(tmp_path / "cut", *common, f"lr={lr}") for lr in (1e-3, 1e-2)]
     train_runs(ref, pack=2, progress=False)
@@ -89,13 +120,13 @@ def test_a_stopped_cuda_pack_resumes_from_its_checkpoint_bit_identically(tmp_pat
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 def test_pack_auto_on_a_gpu_sizes_from_free_memory(tmp_path):
-    from sweep.runner import auto_pack_size, bytes_per_model
+    from sweep.packing import auto_pack_size, bytes_per_model
 
     small = make_cfg(tmp_path, "model.hidden=[64,64]", "device=cuda")
     huge = make_cfg(tmp_path, "model.hidden=[8192,8192]", "device=cuda")
     free, _ = torch.cuda.mem_get_info()
     k_small, k_huge = auto_pack_size(small, 64, 10, 64), auto_pack_size(huge, 64, 10, 64)
-    assert k_small == 1024   # the cap: tiny models all fit
+    assert k_small == 1024  # the cap: tiny models all fit
     assert 1 <= k_huge < k_small and k_huge * bytes_per_model(huge, 64, 10, 64) <= free // 2
 
 
@@ -109,8 +140,17 @@ def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, opt
 
     from sweep.results import load_torch
 
-    common = ["epochs=3", "data=spirals", "data.n_samples=300", "batch_size=64", "model.hidden=[32,32]",
-              "wandb.mode=disabled", "device=cuda", f"optimizer={optimizer}", "log_every=4"]
+    common = [
+        "epochs=3",
+        "data=spirals",
+        "data.n_samples=300",
+        "batch_size=64",
+        "model.hidden=[32,32]",
+        "wandb.mode=disabled",
+        "device=cuda",
+        f"optimizer={optimizer}",
+        "log_every=4",
+    ]
     lrs = (0.05, 0.1, 50.0)
     plain = [make_cfg(tmp_path / "plain", *common, f"lr={lr}", "cuda_graph=false") for lr in lrs]
     graph = [make_cfg(tmp_path / "graph", *common, f"lr={lr}") for lr in lrs]
@@ -121,6 +161,8 @@ def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, opt
         assert sa["status"] == sb["status"] and sa.get("diverged_step") == sb.get("diverged_step")
         pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(a).history), pd.read_parquet(run_dir_for(b).history))
         if sa["status"] == "done":
-            for x, y in zip(load_torch(run_dir_for(a).checkpoint)["params"], load_torch(run_dir_for(b).checkpoint)["params"]):
+            for x, y in zip(
+                load_torch(run_dir_for(a).checkpoint)["params"], load_torch(run_dir_for(b).checkpoint)["params"]
+            ):
                 assert torch.equal(x, y)
     assert json.loads(run_dir_for(graph[2]).summary.read_text())["status"] == "diverged"

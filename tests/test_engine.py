@@ -1,4 +1,5 @@
 """The pack-of-K training loop: learning, determinism, batched == alone, divergence, resume, checkpoints."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import make_cfg, sweep_cli
+
 from sweep.config import run_id
 from sweep.runner import run_dir_for, train_runs
 
@@ -27,17 +28,30 @@ def summary(cfg) -> dict:
     return json.loads(run_dir_for(cfg).summary.read_text())
 
 
-@pytest.mark.parametrize("data, extra", [
-    ("digits", []), ("spirals", ["optimizer=adam", "lr=0.01", "model.hidden=[64,64]", "epochs=30"]), ("teacher", ["lr=0.05"]),
-    ("steps", ["lr=0.1", "model.activation=tanh", "epochs=8"]), ("mnist1d", ["data.n_samples=1000", "lr=0.1"]),
-])
+@pytest.mark.parametrize(
+    "data, extra",
+    [
+        ("digits", []),
+        ("spirals", ["optimizer=adam", "lr=0.01", "model.hidden=[64,64]", "epochs=30"]),
+        ("teacher", ["lr=0.05"]),
+        ("steps", ["lr=0.1", "model.activation=tanh", "epochs=8"]),
+        ("mnist1d", ["data.n_samples=1000", "lr=0.1"]),
+    ],
+)
 def test_loss_falls_on_every_generated_or_bundled_dataset(tmp_path, data, extra):
-    cfg = make_cfg(tmp_path, f"data={data}", "epochs=5", "optimizer=momentum", *SMALL, *extra,
-                   f"data.cache_dir={tmp_path / 'cache'}" if data == "mnist1d" else "data.seed=0")
+    cfg = make_cfg(
+        tmp_path,
+        f"data={data}",
+        "epochs=5",
+        "optimizer=momentum",
+        *SMALL,
+        *extra,
+        f"data.cache_dir={tmp_path / 'cache'}" if data == "mnist1d" else "data.seed=0",
+    )
     (s,) = train_runs([cfg], progress=False)
     h = history(cfg)
     assert s["status"] == "done"
-    loss = h.train_loss.dropna()   # evaluation rows carry no train loss
+    loss = h.train_loss.dropna()  # evaluation rows carry no train loss
     assert loss.iloc[-1] < 0.7 * loss.iloc[0], loss.tolist()
 
 
@@ -59,9 +73,14 @@ def test_run_id_ignores_paths_names_and_tracking(tmp_path):
 
 
 OPTIMIZERS = [
-    ("sgd", []), ("momentum", ["optimizer.dampening=0.1"]), ("nesterov", []),
-    ("adagrad", ["optimizer.lr_decay=0.01"]), ("rmsprop", ["optimizer.momentum=0.5", "optimizer.centered=true"]),
-    ("adam", ["optimizer.amsgrad=true"]), ("adamw", []), ("anneal", ["optimizer.temperature=0.1"]),
+    ("sgd", []),
+    ("momentum", ["optimizer.dampening=0.1"]),
+    ("nesterov", []),
+    ("adagrad", ["optimizer.lr_decay=0.01"]),
+    ("rmsprop", ["optimizer.momentum=0.5", "optimizer.centered=true"]),
+    ("adam", ["optimizer.amsgrad=true"]),
+    ("adamw", []),
+    ("anneal", ["optimizer.temperature=0.1"]),
 ]
 VARIANTS = {  # per-model settings that differ inside one pack
     "sgd": [["lr=0.05"], ["lr=0.2", "seed=1"], ["lr=0.1", "optimizer.weight_decay=0.01", "init=he_normal"]],
@@ -78,8 +97,16 @@ VARIANTS = {  # per-model settings that differ inside one pack
 @pytest.mark.parametrize("name, extra", OPTIMIZERS, ids=[o for o, _ in OPTIMIZERS])
 def test_pack_trained_batched_equals_each_model_trained_alone(tmp_path, name, extra):
     """float64: every model's history from the pack matches its solo run to 1e-10 (relative)."""
-    common = [f"optimizer={name}", *extra, "data=spirals", "data.n_samples=300", "epochs=3", "batch_size=32",
-              "dtype=float64", *SMALL]
+    common = [
+        f"optimizer={name}",
+        *extra,
+        "data=spirals",
+        "data.n_samples=300",
+        "epochs=3",
+        "batch_size=32",
+        "dtype=float64",
+        *SMALL,
+    ]
     packed = [make_cfg(tmp_path / "pack", *common, *v) for v in VARIANTS[name]]
     alone = [make_cfg(tmp_path / "alone", *common, *v) for v in VARIANTS[name]]
     train_runs(packed, pack=len(packed), progress=False)
@@ -119,8 +146,16 @@ def _run_cli(out, *args):
 
 
 def test_killed_run_resumes_from_checkpoint_bit_identically(tmp_path):
-    args = ["epochs=40", "checkpoint_every=20", "log_every=5", "model.hidden=[64,64]", "optimizer=adam",
-            "lr=3e-3", "schedule=cosine", "wandb.mode=disabled"]
+    args = [
+        "epochs=40",
+        "checkpoint_every=20",
+        "log_every=5",
+        "model.hidden=[64,64]",
+        "optimizer=adam",
+        "lr=3e-3",
+        "schedule=cosine",
+        "wandb.mode=disabled",
+    ]
     ref_out, out = tmp_path / "ref", tmp_path / "killed"
     sweep_cli("run", f"out_dir={ref_out}", *args, check=True)
     proc = subprocess.Popen(_run_cli(out, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -148,8 +183,10 @@ def test_killed_run_resumes_from_checkpoint_bit_identically(tmp_path):
     assert got["resumed_from_step"] + got["steps_this_process"] == got["total_steps"]
     for key in ("final_train_loss", "final_test_loss", "final_test_acc", "step"):
         assert got[key] == ref[key], key  # bit-identical, not approximately equal
-    pd.testing.assert_frame_equal(pd.read_parquet(ref_out / "single" / run / "history.parquet"),
-                                  pd.read_parquet(out / "single" / run / "history.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(ref_out / "single" / run / "history.parquet"),
+        pd.read_parquet(out / "single" / run / "history.parquet"),
+    )
 
 
 def test_checkpoint_holds_model_optimizer_and_position(tmp_path):
@@ -172,13 +209,12 @@ def test_torch_impl_matches_scratch_impl(tmp_path):
 def test_a_models_recorded_values_do_not_depend_on_its_pack_size(tmp_path):
     """A rerun after a kill may train a run alone that was in a pack before (or the reverse): its float32 history
     must be the same bits. Layers of >32k weights are where torch split a lone model's norm over threads."""
-    common = ["model.hidden=[256,256]", "wandb.mode=disabled", "epochs=1", "log_every=5", "optimizer=adam",
-              "lr=1e-3"]
+    common = ["model.hidden=[256,256]", "wandb.mode=disabled", "epochs=1", "log_every=5", "optimizer=adam", "lr=1e-3"]
     alone = make_cfg(tmp_path / "alone", *common, "seed=0")
     pack = [make_cfg(tmp_path / "pack", *common, f"seed={s}") for s in (0, 1, 2)]
     train_runs([alone], progress=False)
     train_runs(pack, pack=3, progress=False)
-    pd.testing.assert_frame_equal(history(alone), history(pack[0]))   # train_loss, grad_norm, test metrics
+    pd.testing.assert_frame_equal(history(alone), history(pack[0]))  # train_loss, grad_norm, test metrics
 
 
 def test_train_rows_average_log_every_steps_and_evaluation_rows_stand_apart(tmp_path):

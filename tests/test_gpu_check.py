@@ -1,5 +1,6 @@
 """`make gpu-check` in its CPU mode: the one-call GPU verification script runs end to end here (as CI runs it),
 so it cannot rot between the sessions that get a GPU."""
+
 from __future__ import annotations
 
 import json
@@ -7,14 +8,17 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 
 @pytest.mark.slow
 def test_gpu_check_runs_in_cpu_mode_and_writes_its_json_and_table(tmp_path):
-    p = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--device", "cpu",
-                        "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     res = json.loads((tmp_path / "gpu_check.json").read_text())
     assert res["mode"] == "cpu" and "passed" in res["tests"]["summary"]

@@ -1,4 +1,5 @@
 """sweep.init.init_weight: the variance each scheme promises, on large layers; and the zeros-init symmetry problem."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def draw(scheme: str, fan_in: int, fan_out: int, seed: int = 0, **kw) -> torch.Tensor:
-    return init_weight(scheme, fan_in, fan_out, generator=torch.Generator().manual_seed(seed),
-                       dtype=torch.float64, **kw)
+    return init_weight(
+        scheme, fan_in, fan_out, generator=torch.Generator().manual_seed(seed), dtype=torch.float64, **kw
+    )
 
 
 # scheme -> variance as a function of (fan_in, fan_out)
@@ -70,7 +72,8 @@ def test_scale_multiplies(scheme: str) -> None:
     torch.testing.assert_close(three, 3 * one, rtol=1e-15, atol=0)
     if scheme != "zeros":
         assert float(draw(scheme, 300, 300, scale=0.5).var()) == pytest.approx(
-            0.25 * float(draw(scheme, 300, 300).var()), rel=1e-12)
+            0.25 * float(draw(scheme, 300, 300).var()), rel=1e-12
+        )
 
 
 @pytest.mark.parametrize("scheme", INITS)
@@ -95,8 +98,9 @@ def _train(init: str, activation: str, steps: int = 50) -> tuple[list[torch.Tens
     x = torch.randn(64, 4, generator=g, dtype=torch.float64)
     y = torch.randint(0, 3, (64,), generator=g)
     spec = {"name": init, "std": 0.01, "scale": 1.0, "bias": 0.0}
-    params = mlp.init_params([4, 8, 3], [spec], [torch.Generator().manual_seed(1)], dtype=torch.float64,
-                             device=torch.device("cpu"))
+    params = mlp.init_params(
+        [4, 8, 3], [spec], [torch.Generator().manual_seed(1)], dtype=torch.float64, device=torch.device("cpu")
+    )
     start = [p.detach().clone() for p in params]
     states = [sgd.init_state(p) for p in params]
     for _ in range(steps):
@@ -111,8 +115,10 @@ def _train(init: str, activation: str, steps: int = 50) -> tuple[list[torch.Tens
 def _units_identical(w1: torch.Tensor, w2: torch.Tensor) -> bool:
     """All hidden units have the same incoming column of W1 [K, in, hidden] and outgoing row of W2 [K, hidden, out]."""
     cols, rows = w1[0].T, w2[0]
-    return bool(torch.allclose(cols, cols[:1].expand_as(cols), rtol=1e-12, atol=1e-15)
-                and torch.allclose(rows, rows[:1].expand_as(rows), rtol=1e-12, atol=1e-15))
+    return bool(
+        torch.allclose(cols, cols[:1].expand_as(cols), rtol=1e-12, atol=1e-15)
+        and torch.allclose(rows, rows[:1].expand_as(rows), rtol=1e-12, atol=1e-15)
+    )
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])

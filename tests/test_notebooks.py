@@ -1,5 +1,6 @@
 """The analysis notebooks run for real (nbclient, a fresh kernel) against the small sweep and save their PNGs; the
 committed notebooks carry no outputs."""
+
 from __future__ import annotations
 
 import os
@@ -12,10 +13,9 @@ from pathlib import Path
 import matplotlib.image
 import nbformat
 import pytest
-
 from conftest import REPO
 
-pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
 
 NOTEBOOKS = {
     "compare_optimizers": ["lr_sensitivity", "learning_curves", "restarts"],
@@ -69,8 +69,7 @@ def test_the_documented_command_runs_the_notebook(name, small_sweep, tmp_path):
     nb = nbformat.read(REPO / "analysis" / f"{name}.ipynb", as_version=4)
     line = next(ln.strip() for ln in nb.cells[0].source.splitlines() if ln.strip().startswith("SWEEP_DIR="))
     words = shlex.split(line.replace("$PWD", str(tmp_path)))
-    env = {k: v for k, v in (w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
-           if k.isupper()}
+    env = {k: v for k, v in (w.split("=", 1) for w in words if "=" in w and not w.startswith("-")) if k.isupper()}
     argv = [w for w in words if w.split("=", 1)[0] not in env]
     assert argv[:2] == ["jupyter", "execute"] and argv[-1] == f"analysis/{name}.ipynb", line
     (tmp_path / "analysis").mkdir()
@@ -79,8 +78,9 @@ def test_the_documented_command_runs_the_notebook(name, small_sweep, tmp_path):
     sweep_name = Path(env["SWEEP_DIR"]).name
     shutil.copytree(small_sweep, tmp_path / "runs" / sweep_name, symlinks=True)
     bindir = str(Path(sys.executable).parent)
-    run_env = dict(os.environ, **env, MPLBACKEND="Agg", PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
-                   PYTHONPATH=str(REPO))
+    run_env = dict(
+        os.environ, **env, MPLBACKEND="Agg", PATH=bindir + os.pathsep + os.environ.get("PATH", ""), PYTHONPATH=str(REPO)
+    )
     p = subprocess.run(argv, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     for png in NOTEBOOKS[name]:

@@ -1,4 +1,5 @@
 """An installed wheel (not only an editable checkout) carries conf/ and the launcher plugin."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,22 @@ from conftest import REPO
 
 
 def test_wheel_composes_configs_and_runs_multirun(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp_path / "dist").glob("sweep-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "sweep/conf/config.yaml" in names and "sweep/conf/optimizer/adam.yaml" in names
@@ -19,15 +34,41 @@ def test_wheel_composes_configs_and_runs_multirun(tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     env = dict(os.environ, PYTHONPATH=str(site))  # wins over the editable install's meta-path finder
-    where = subprocess.run([sys.executable, "-c", "import sweep, sweep.conf; print(sweep.__file__)"], env=env,
-                           capture_output=True, text=True, check=True, cwd=tmp_path)
+    where = subprocess.run(
+        [sys.executable, "-c", "import sweep, sweep.conf; print(sweep.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
     assert where.stdout.startswith(str(site))
-    cfg = subprocess.run([sys.executable, "-m", "sweep.cli", "run", "--cfg", "job", "optimizer=rmsprop",
-                          "schedule=warmup_cosine"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    cfg = subprocess.run(
+        [sys.executable, "-m", "sweep.cli", "run", "--cfg", "job", "optimizer=rmsprop", "schedule=warmup_cosine"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert cfg.returncode == 0, cfg.stderr
     assert "name: rmsprop" in cfg.stdout and "name: warmup_cosine" in cfg.stdout
-    run = subprocess.run([sys.executable, "-m", "sweep.cli", "run", "-m", "lr=0.1,0.2", "epochs=1",
-                          "model.hidden=[8]", "wandb.mode=disabled", f"out_dir={tmp_path / 'runs'}"], env=env,
-                         capture_output=True, text=True, cwd=tmp_path)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweep.cli",
+            "run",
+            "-m",
+            "lr=0.1,0.2",
+            "epochs=1",
+            "model.hidden=[8]",
+            "wandb.mode=disabled",
+            f"out_dir={tmp_path / 'runs'}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     assert len(list((tmp_path / "runs").glob("*/*/summary.json"))) == 2

@@ -1,5 +1,6 @@
 """sweep report: the applicable plots and report.md (runs grouped by the swept keys, mean ± std over seeds,
 diverged counted) in SWEEP/report/."""
+
 from __future__ import annotations
 
 import math
@@ -7,16 +8,16 @@ import math
 import matplotlib.image
 import pandas as pd
 import pytest
-
 from conftest import sweep_cli
+
 from sweep.report import SELECTION_METRIC, markdown_table, separated, summary_table
 
-pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
 
 
 def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
     d = copy_sweep(small_sweep)
-    p = sweep_cli("report", str(d), cwd=tmp_path, check=True, timeout=180)   # not from the repo: still works
+    p = sweep_cli("report", str(d), cwd=tmp_path, check=True, timeout=180)  # not from the repo: still works
     out = d / "report"
     assert "report.md" in p.stdout
     pngs = sorted(x.stem for x in out.glob("*.png"))
@@ -27,9 +28,9 @@ def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
     assert md.startswith("# Sweep `small`")
     assert "sweep run -m optimizer=sgd,adam" in md
     assert "| optimizer | schedule | batch size | lr | n (done/seeds) | diverged |" in md
-    assert "final test loss (mean ± SE)" in md and "| full (" in md   # full batch, with its size
+    assert "final test loss (mean ± SE)" in md and "| full (" in md  # full batch, with its size
     table = [ln for ln in md.splitlines() if ln.startswith("| adam") or ln.startswith("| sgd")]
-    assert len(table) == 16                                  # 2 x 2 x 2 x 2 configurations
+    assert len(table) == 16  # 2 x 2 x 2 x 2 configurations
     adam_div = [ln for ln in md.splitlines() if ln.startswith("| adam") and "| 8 |" in ln]
     assert adam_div and all("| 0/2 | 2 |" in ln for ln in adam_div)
     for name in pngs:
@@ -42,14 +43,21 @@ def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
 
 
 def test_summary_table_mean_std_and_counts():
-    runs = pd.DataFrame({
-        "run_id": list("abcdef"), "optimizer.name": ["sgd"] * 3 + ["adam"] * 3, "seed": [0, 1, 2] * 2,
-        "status": ["done", "done", "diverged", "done", "done", "done"],
-        "final_test_loss": [1.0, 3.0, 99.0, 0.5, 0.7, 0.9], "final_test_acc": [0.5, 0.7, 0.1, 0.9, 0.8, 0.7],
-        "final_val_loss": [1.0, 2.0, 9.0, 0.5, 0.6, 0.7], "wall_s": [1.0] * 6})
+    runs = pd.DataFrame(
+        {
+            "run_id": list("abcdef"),
+            "optimizer.name": ["sgd"] * 3 + ["adam"] * 3,
+            "seed": [0, 1, 2] * 2,
+            "status": ["done", "done", "diverged", "done", "done", "done"],
+            "final_test_loss": [1.0, 3.0, 99.0, 0.5, 0.7, 0.9],
+            "final_test_acc": [0.5, 0.7, 0.1, 0.9, 0.8, 0.7],
+            "final_val_loss": [1.0, 2.0, 9.0, 0.5, 0.6, 0.7],
+            "wall_s": [1.0] * 6,
+        }
+    )
     runs.attrs["swept"] = ["optimizer.name", "seed"]
     t = summary_table(runs)
-    assert list(t["optimizer.name"]) == ["adam", "sgd"]      # best first
+    assert list(t["optimizer.name"]) == ["adam", "sgd"]  # best first
     sgd = t.set_index("optimizer.name").loc["sgd"]
     assert sgd["runs"] == 3 and sgd["done"] == 2 and sgd["diverged"] == 1 and sgd["seeds"] == 3
     assert sgd["final_test_loss_mean"] == pytest.approx(2.0)  # the diverged seed is not averaged
@@ -72,9 +80,21 @@ def test_a_user_preset_swept_beside_its_base_is_reported_as_its_own_config(tmp_p
     conf.mkdir(parents=True)
     (conf / "adam_lowbeta.yaml").write_text("defaults:\n  - adam\n  - _self_\nbetas: [0.9, 0.99]\n")
     out = tmp_path / "runs"
-    sweep_cli("run", "-m", "--config-dir", str(tmp_path / "myconf"), "optimizer=adam,adam_lowbeta", "seed=0,1",
-              "lr=0.01", "epochs=1", "model.hidden=[8]", "wandb.mode=disabled", f"out_dir={out}", "name=p",
-              check=True)
+    sweep_cli(
+        "run",
+        "-m",
+        "--config-dir",
+        str(tmp_path / "myconf"),
+        "optimizer=adam,adam_lowbeta",
+        "seed=0,1",
+        "lr=0.01",
+        "epochs=1",
+        "model.hidden=[8]",
+        "wandb.mode=disabled",
+        f"out_dir={out}",
+        "name=p",
+        check=True,
+    )
     runs = load_runs(out / "p")
     assert sorted(runs["choices.optimizer"]) == ["adam", "adam", "adam_lowbeta", "adam_lowbeta"]
     t = summary_table(runs)
@@ -86,11 +106,16 @@ def test_a_user_preset_swept_beside_its_base_is_reported_as_its_own_config(tmp_p
 
 
 def _two_configs(losses_a, losses_b):
-    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(len(losses_a) + len(losses_b))],
-                         "optimizer.name": ["adam"] * len(losses_a) + ["sgd"] * len(losses_b),
-                         "seed": list(range(len(losses_a))) + list(range(len(losses_b))),
-                         "status": "done", "final_val_loss": [*losses_a, *losses_b],
-                         "final_test_loss": [*losses_a, *losses_b]})
+    runs = pd.DataFrame(
+        {
+            "run_id": [f"r{i}" for i in range(len(losses_a) + len(losses_b))],
+            "optimizer.name": ["adam"] * len(losses_a) + ["sgd"] * len(losses_b),
+            "seed": list(range(len(losses_a))) + list(range(len(losses_b))),
+            "status": "done",
+            "final_val_loss": [*losses_a, *losses_b],
+            "final_test_loss": [*losses_a, *losses_b],
+        }
+    )
     runs.attrs["swept"] = ["optimizer.name", "seed"]
     return summary_table(runs)
 
@@ -103,20 +128,27 @@ def test_best_is_bold_only_when_separated_by_more_than_its_uncertainty():
     ok, why = separated(clear)
     assert ok and "distinguishable" in why
     assert "**0.31 ± 0.0058**" in markdown_table(clear, ["optimizer.name"], False)
-    close = _two_configs([0.30, 0.50, 0.70], [0.40, 0.60, 0.80])      # 0.1 apart, SEs 0.115 each
+    close = _two_configs([0.30, 0.50, 0.70], [0.40, 0.60, 0.80])  # 0.1 apart, SEs 0.115 each
     ok, why = separated(close)
     assert not ok and "not distinguishable" in why
     assert "**" not in markdown_table(close, ["optimizer.name"], False)
-    one_seed = _two_configs([0.3], [0.9])                                # no SE from one seed: never bold
+    one_seed = _two_configs([0.3], [0.9])  # no SE from one seed: never bold
     assert not separated(one_seed)[0] and "**" not in markdown_table(one_seed, ["optimizer.name"], False)
 
 
 def test_configurations_are_ranked_on_validation_and_test_is_only_reported():
     """sgd looks better on test, adam on validation: the report chooses adam (choosing on test is the error a TA
     would mark), and shows test for what was chosen."""
-    runs = pd.DataFrame({"run_id": list("abcd"), "optimizer.name": ["sgd", "sgd", "adam", "adam"],
-                         "seed": [0, 1, 0, 1], "status": "done",
-                         "final_val_loss": [0.9, 0.91, 0.5, 0.51], "final_test_loss": [0.1, 0.11, 0.6, 0.61]})
+    runs = pd.DataFrame(
+        {
+            "run_id": list("abcd"),
+            "optimizer.name": ["sgd", "sgd", "adam", "adam"],
+            "seed": [0, 1, 0, 1],
+            "status": "done",
+            "final_val_loss": [0.9, 0.91, 0.5, 0.51],
+            "final_test_loss": [0.1, 0.11, 0.6, 0.61],
+        }
+    )
     runs.attrs["swept"] = ["optimizer.name", "seed"]
     t = summary_table(runs)
     assert list(t["optimizer.name"]) == ["adam", "sgd"]

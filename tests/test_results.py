@@ -1,4 +1,5 @@
 """The results store: atomic writes leave the old or the new file, never a torn one."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Resume is proven, not assumed: the second process must start from the checkpoint (a restart from scratch gives
 the same bits, so bit-identity alone cannot tell them apart), and the checkpoint must hold the trained model."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import make_cfg, stop_after
+
 from sweep.engine import Interrupted
 from sweep.results import load_torch
 from sweep.runner import run_dir_for, train_runs
@@ -45,7 +46,9 @@ def test_a_stopped_run_resumes_from_its_checkpoint_and_ends_bit_identical(tmp_pa
     for key in ("final_train_loss", "final_test_loss", "final_test_acc"):
         assert s[key] == summary(ref)[key], key
     pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
-    for a, b in zip(load_torch(run_dir_for(ref).checkpoint)["params"], load_torch(run_dir_for(cut).checkpoint)["params"]):
+    for a, b in zip(
+        load_torch(run_dir_for(ref).checkpoint)["params"], load_torch(run_dir_for(cut).checkpoint)["params"]
+    ):
         assert torch.equal(a, b)
 
 
@@ -64,7 +67,7 @@ def test_torch_impl_checkpoint_holds_the_trained_weights(tmp_path, one_thread):
 def test_finished_runs_record_their_speed_even_when_resumed_at_the_last_step(tmp_path, one_thread):
     cfg = make_cfg(tmp_path, *SMALL)
     (first,) = train_runs([cfg], progress=False)
-    run_dir_for(cfg).summary.unlink()   # e.g. a kill between the final checkpoint and the final summary
+    run_dir_for(cfg).summary.unlink()  # e.g. a kill between the final checkpoint and the final summary
     (again,) = train_runs([cfg], progress=False)
     assert again["resumed_from_step"] == again["total_steps"] and again["steps_this_process"] == 0
     # the speed measured when it trained (kept in the checkpoint), not 0 samples / the start-up time

@@ -1,13 +1,14 @@
 """Running a list of configs: packing (and memory planning), claims, and failures that stay local."""
+
 from __future__ import annotations
 
 import json
-import pytest
-
-from filelock import FileLock
 
 from conftest import make_cfg
-from sweep.runner import auto_pack_size, plan_packs, run_dir_for, train_runs
+from filelock import FileLock
+
+from sweep.packing import auto_pack_size, plan_packs
+from sweep.runner import run_dir_for, train_runs
 
 TINY = ["epochs=1", "model.hidden=[8]", "wandb.mode=disabled"]
 
@@ -27,8 +28,9 @@ def test_auto_pack_size_shrinks_for_models_that_would_not_fit(tmp_path):
     assert auto_pack_size(small, 64, 10, 64) == 64  # capped where batching stops paying on a CPU
     k = auto_pack_size(huge, 64, 10, 64)
     assert 1 <= k < 64
-    packs = plan_packs([make_cfg(tmp_path, *TINY, "model.hidden=[8192,8192]", f"seed={s}") for s in range(k + 1)],
-                       pack="auto")
+    packs = plan_packs(
+        [make_cfg(tmp_path, *TINY, "model.hidden=[8192,8192]", f"seed={s}") for s in range(k + 1)], pack="auto"
+    )
     assert [len(p) for p in packs] == [k, 1]
 
 
@@ -87,7 +89,7 @@ def test_runs_of_a_pack_record_their_share_of_its_wall_time_not_all_of_it(tmp_pa
     cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3, 0.4)]
     train_runs(cfgs, pack=4, progress=False)
     s = [json.loads(run_dir_for(c).summary.read_text()) for c in cfgs]
-    assert len({x["pack_wall_s"] for x in s}) == 1                   # one pack, one clock
+    assert len({x["pack_wall_s"] for x in s}) == 1  # one pack, one clock
     pack_wall = s[0]["pack_wall_s"]
-    assert all(x["wall_s"] == s[0]["wall_s"] for x in s)             # nobody left early: equal shares
-    assert 0 < 4 * s[0]["wall_s"] <= pack_wall                        # a quarter each, not the pack's whole wall
+    assert all(x["wall_s"] == s[0]["wall_s"] for x in s)  # nobody left early: equal shares
+    assert 0 < 4 * s[0]["wall_s"] <= pack_wall  # a quarter each, not the pack's whole wall

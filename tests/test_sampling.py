@@ -1,4 +1,5 @@
 """sweep.sampling: the three readings of SGD's data order, each a pure function of (seed, epoch)."""
+
 from __future__ import annotations
 
 import pytest

@@ -3,6 +3,7 @@
 lr_table gives lr(t) in closed form; torch's schedulers mostly compute it recursively (chainable form). Over the runs
 here the two agree to ~1e-14 relative, so the comparison is with torch's stepped values at 1e-12.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,10 +48,20 @@ def ours(name: str, total: int, lr: float = LR, steps=None, **params) -> np.ndar
 
 
 def onecycle(pct: float, div: float, final: float):
-    return (dict(pct_start=pct, div_factor=div, final_div_factor=final),
-            lambda o, T: S.OneCycleLR(o, max_lr=o.param_groups[0]["lr"], total_steps=T, pct_start=pct,
-                                      div_factor=div, final_div_factor=final, anneal_strategy="cos",
-                                      three_phase=False, cycle_momentum=False))
+    return (
+        dict(pct_start=pct, div_factor=div, final_div_factor=final),
+        lambda o, T: S.OneCycleLR(
+            o,
+            max_lr=o.param_groups[0]["lr"],
+            total_steps=T,
+            pct_start=pct,
+            div_factor=div,
+            final_div_factor=final,
+            anneal_strategy="cos",
+            three_phase=False,
+            cycle_momentum=False,
+        ),
+    )
 
 
 CASES = [
@@ -71,8 +82,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("total", [37, 1000])
-@pytest.mark.parametrize("name,params,make", CASES,
-                         ids=[f"{n}-{','.join(f'{k}={v}' for k, v in p.items()) or 'plain'}" for n, p, _ in CASES])
+@pytest.mark.parametrize(
+    "name,params,make", CASES, ids=[f"{n}-{','.join(f'{k}={v}' for k, v in p.items()) or 'plain'}" for n, p, _ in CASES]
+)
 def test_matches_torch_scheduler(name: str, params: dict, make, total: int) -> None:
     got, ref = ours(name, total, **params), torch_lrs(make, total)
     rel = np.abs(got - ref) / np.abs(ref)
@@ -82,13 +94,21 @@ def test_matches_torch_scheduler(name: str, params: dict, make, total: int) -> N
 
 
 def test_closed_forms_by_hand() -> None:
-    assert ours("step", 100, step_size=10, gamma=0.5)[[0, 9, 10, 25, 99]].tolist() == \
-        [0.1, 0.1, 0.05, 0.025, 0.1 * 0.5**9]
+    assert ours("step", 100, step_size=10, gamma=0.5)[[0, 9, 10, 25, 99]].tolist() == [
+        0.1,
+        0.1,
+        0.05,
+        0.025,
+        0.1 * 0.5**9,
+    ]
     np.testing.assert_allclose(ours("exponential", 5, gamma=0.5), [0.1, 0.05, 0.025, 0.0125, 0.00625], rtol=1e-15)
     np.testing.assert_allclose(ours("inverse_time", 3, decay=1.0), [0.1, 0.05, 0.1 / 3], rtol=1e-15)
     cos = ours("cosine", 4, min_lr=0.02)
-    np.testing.assert_allclose(cos, [0.1, 0.02 + 0.08 * (1 + math.cos(math.pi / 4)) / 2, 0.06,
-                                     0.02 + 0.08 * (1 + math.cos(3 * math.pi / 4)) / 2], rtol=1e-15)
+    np.testing.assert_allclose(
+        cos,
+        [0.1, 0.02 + 0.08 * (1 + math.cos(math.pi / 4)) / 2, 0.06, 0.02 + 0.08 * (1 + math.cos(3 * math.pi / 4)) / 2],
+        rtol=1e-15,
+    )
     np.testing.assert_allclose(ours("linear", 4), [0.1, 0.075, 0.05, 0.025], rtol=1e-15)
     # onecycle: starts at lr/div, peaks at lr at step pct·T − 1, ends at lr/(div·final_div) at T − 1
     one = ours("onecycle", 100, pct_start=0.3, div_factor=25.0, final_div_factor=1e4)
@@ -103,7 +123,7 @@ def test_warmup_cosine(total: int, warmup: int, min_lr: float) -> None:
     assert full[0] == 0.0
     assert full[warmup] == LR
     assert full[total] == min_lr
-    assert np.all(np.diff(full[:warmup + 1]) > 0)
+    assert np.all(np.diff(full[: warmup + 1]) > 0)
     assert np.all(np.diff(full[warmup:]) <= 0) and full[total - 1] > min_lr
     # by hand: linear up, then the cosine over the remaining total − warmup steps
     for t in range(0, total + 1, 7):
@@ -113,22 +133,37 @@ def test_warmup_cosine(total: int, warmup: int, min_lr: float) -> None:
             want = min_lr + (LR - min_lr) * (1 + math.cos(math.pi * (t - warmup) / (total - warmup))) / 2
         assert full[t] == pytest.approx(want, rel=1e-14, abs=1e-300)
     # and torch's composition: a linear warm-up from (almost) zero, then CosineAnnealingLR
-    ref = torch_lrs(lambda o, T: S.SequentialLR(
-        o, [S.LinearLR(o, start_factor=1e-300, end_factor=1.0, total_iters=warmup),
-            S.CosineAnnealingLR(o, T_max=T - warmup, eta_min=min_lr)], milestones=[warmup]), total)
+    ref = torch_lrs(
+        lambda o, T: S.SequentialLR(
+            o,
+            [
+                S.LinearLR(o, start_factor=1e-300, end_factor=1.0, total_iters=warmup),
+                S.CosineAnnealingLR(o, T_max=T - warmup, eta_min=min_lr),
+            ],
+            milestones=[warmup],
+        ),
+        total,
+    )
     np.testing.assert_allclose(full[:total], ref, rtol=RTOL, atol=1e-15 * LR)
 
 
 def test_warmup_zero_is_cosine() -> None:
-    np.testing.assert_array_equal(ours("warmup_cosine", 300, warmup_steps=0, min_lr=0.01),
-                                  ours("cosine", 300, min_lr=0.01))
+    np.testing.assert_array_equal(
+        ours("warmup_cosine", 300, warmup_steps=0, min_lr=0.01), ours("cosine", 300, min_lr=0.01)
+    )
 
 
 # ------------------------------------------------------------------------------------------------ purity, K-vectors
-ALL = {"constant": {}, "step": dict(step_size=13, gamma=0.7), "exponential": dict(gamma=0.995),
-       "inverse_time": dict(decay=0.02), "cosine": dict(min_lr=1e-3),
-       "warmup_cosine": dict(warmup_steps=20, min_lr=1e-3), "linear": {},
-       "onecycle": dict(pct_start=0.3, div_factor=25.0, final_div_factor=1e4)}
+ALL = {
+    "constant": {},
+    "step": dict(step_size=13, gamma=0.7),
+    "exponential": dict(gamma=0.995),
+    "inverse_time": dict(decay=0.02),
+    "cosine": dict(min_lr=1e-3),
+    "warmup_cosine": dict(warmup_steps=20, min_lr=1e-3),
+    "linear": {},
+    "onecycle": dict(pct_start=0.3, div_factor=25.0, final_div_factor=1e4),
+}
 
 
 def test_every_schedule_is_covered() -> None:
@@ -147,12 +182,16 @@ def test_pure_function_of_the_step(name: str) -> None:
     np.testing.assert_array_equal(ours(name, total, steps=shuffled, **ALL[name]), full[shuffled])
 
 
-KVEC = {"constant": {}, "step": dict(step_size=[13, 50, 7], gamma=[0.7, 0.5, 0.99]),
-        "exponential": dict(gamma=[0.995, 0.9, 0.999]), "inverse_time": dict(decay=[0.02, 0.5, 0.0]),
-        "cosine": dict(min_lr=[1e-3, 0.0, 0.05]), "warmup_cosine": dict(warmup_steps=[20, 0, 100],
-                                                                           min_lr=[1e-3, 0.0, 1e-4]),
-        "linear": {}, "onecycle": dict(pct_start=[0.3, 0.1, 0.5], div_factor=[25.0, 10.0, 4.0],
-                                       final_div_factor=[1e4, 10.0, 1e2])}
+KVEC = {
+    "constant": {},
+    "step": dict(step_size=[13, 50, 7], gamma=[0.7, 0.5, 0.99]),
+    "exponential": dict(gamma=[0.995, 0.9, 0.999]),
+    "inverse_time": dict(decay=[0.02, 0.5, 0.0]),
+    "cosine": dict(min_lr=[1e-3, 0.0, 0.05]),
+    "warmup_cosine": dict(warmup_steps=[20, 0, 100], min_lr=[1e-3, 0.0, 1e-4]),
+    "linear": {},
+    "onecycle": dict(pct_start=[0.3, 0.1, 0.5], div_factor=[25.0, 10.0, 4.0], final_div_factor=[1e4, 10.0, 1e2]),
+}
 
 
 @pytest.mark.parametrize("name", list(KVEC))

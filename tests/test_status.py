@@ -1,6 +1,7 @@
 """sweep status: statuses from the files, SLURM asked once (sacct, batched) to tell queued/running/requeued/lost,
 and everything still working without SLURM. A fake `sacct`/`squeue` on PATH stands in for the cluster; one test
 uses the real one when this machine has it."""
+
 from __future__ import annotations
 
 import json
@@ -12,20 +13,40 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import sweep_cli
-from sweep.status import (GONE, JobState, cross_check, expand_job_id, gather, job_phase, parse_sacct,
-                          parse_sacct_states, parse_squeue, parse_squeue_states, slurm_states)
 
-pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+from sweep.status import (
+    GONE,
+    JobState,
+    cross_check,
+    expand_job_id,
+    gather,
+    job_phase,
+    parse_sacct,
+    parse_sacct_states,
+    parse_squeue,
+    parse_squeue_states,
+    slurm_states,
+)
+
+pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
 
 
 def test_expand_and_parse_sacct():
     assert expand_job_id("12_[0-2,5%4]") == ["12_0", "12_1", "12_2", "12_5"]
     assert expand_job_id("12_[0-6:3]") == ["12_0", "12_3", "12_6"]
     assert expand_job_id("12_3") == ["12_3"] and expand_job_id("99") == ["99"]
-    text = "\n".join(["174_0|175|COMPLETED", "174_1|176|RUNNING", "174_1.batch|176.batch|RUNNING",
-                      "174_2|177|CANCELLED by 0", "174_[1-4%1]|174|PENDING", "180|180|NODE_FAIL", ""])
+    text = "\n".join(
+        [
+            "174_0|175|COMPLETED",
+            "174_1|176|RUNNING",
+            "174_1.batch|176.batch|RUNNING",
+            "174_2|177|CANCELLED by 0",
+            "174_[1-4%1]|174|PENDING",
+            "180|180|NODE_FAIL",
+            "",
+        ]
+    )
     s = parse_sacct(text)
     # a task's own line wins over the stale pending-range record slurmdbd keeps
     assert s["174_0"] == "COMPLETED" and s["174_1"] == "RUNNING" and s["174_2"] == "CANCELLED"
@@ -37,16 +58,26 @@ def test_expand_and_parse_sacct():
 
 def test_held_jobs_are_held_not_requeued():
     """Real squeue -o '%i|%T|%r' and sacct -P --format=JobID,JobIDRaw,State,Reason lines of held jobs."""
-    sq = parse_squeue_states("812_3|PENDING|launch_failed_requeued_held\n813|PENDING|JobHeldUser\n"
-                             "814|PENDING|JobHeldAdmin\n815_[0-4%2]|PENDING|JobArrayTaskLimit\n"
-                             "816|REQUEUE_HOLD|launch_failed_requeued_held\n817|PENDING|(Priority)\n"
-                             "818_1|RUNNING|None\n")
+    sq = parse_squeue_states(
+        "812_3|PENDING|launch_failed_requeued_held\n813|PENDING|JobHeldUser\n"
+        "814|PENDING|JobHeldAdmin\n815_[0-4%2]|PENDING|JobArrayTaskLimit\n"
+        "816|REQUEUE_HOLD|launch_failed_requeued_held\n817|PENDING|(Priority)\n"
+        "818_1|RUNNING|None\n"
+    )
     assert {j: job_phase(sq[j]) for j in ("812_3", "813", "814", "815_2", "816", "817", "818_1")} == {
-        "812_3": "held", "813": "held", "814": "held", "815_2": "waiting", "816": "held", "817": "waiting",
-        "818_1": "running"}
+        "812_3": "held",
+        "813": "held",
+        "814": "held",
+        "815_2": "waiting",
+        "816": "held",
+        "817": "waiting",
+        "818_1": "running",
+    }
     assert sq["817"].reason == "Priority"
-    sa = parse_sacct_states("812_3|820|PENDING|launch_failed_requeued_held\n900|900|PENDING|None\n"
-                            "901|901|SPECIAL_EXIT|None\n902|902|COMPLETED|None\n")
+    sa = parse_sacct_states(
+        "812_3|820|PENDING|launch_failed_requeued_held\n900|900|PENDING|None\n"
+        "901|901|SPECIAL_EXIT|None\n902|902|COMPLETED|None\n"
+    )
     assert job_phase(sa["812_3"]) == job_phase(sa["820"]) == "held"
     assert job_phase(sa["900"]) == "waiting" and job_phase(sa["901"]) == "held"
     assert job_phase(sa["902"]) == "ended" and job_phase(None) is None
@@ -70,10 +101,12 @@ def _fake_bin(tmp_path: Path, name: str, stdout: str, rc: int = 0) -> Path:
     bindir.mkdir(exist_ok=True)
     (bindir / f"{name}.out").write_text(stdout)
     script = bindir / name
-    script.write_text(f"#!{sys.executable}\nimport sys, pathlib\n"
-                      f"here = pathlib.Path({str(bindir)!r})\n"
-                      f"with open(here / '{name}.calls', 'a') as f: f.write(' '.join(sys.argv[1:]) + '\\n')\n"
-                      f"sys.stdout.write((here / '{name}.out').read_text())\nsys.exit({rc})\n")
+    script.write_text(
+        f"#!{sys.executable}\nimport sys, pathlib\n"
+        f"here = pathlib.Path({str(bindir)!r})\n"
+        f"with open(here / '{name}.calls', 'a') as f: f.write(' '.join(sys.argv[1:]) + '\\n')\n"
+        f"sys.stdout.write((here / '{name}.out').read_text())\nsys.exit({rc})\n"
+    )
     script.chmod(0o755)
     return bindir
 
@@ -91,34 +124,53 @@ def slurm_sweep(tmp_path):
     """A sweep of 9 runs in 6 array tasks of job 500 (and one of job 600), in every state a run can be in."""
     d = tmp_path / "runs" / "sw"
     ids = [f"run{i}" for i in range(9)]
-    record = {"name": "sw", "swept": ["lr"], "runs": [{"run_id": r, "overrides": [f"lr=0.{i + 1}"]}
-                                                      for i, r in enumerate(ids)],
-              "slurm": [{"job_ids": ["500"], "packs": [
-                  {"job_id": "500_0", "array_job_id": "500", "index": 0, "run_ids": ["run0", "run1"]},
-                  {"job_id": "500_1", "array_job_id": "500", "index": 1, "run_ids": ["run2"]},
-                  {"job_id": "500_2", "array_job_id": "500", "index": 2, "run_ids": ["run3"]},
-                  {"job_id": "500_3", "array_job_id": "500", "index": 3, "run_ids": ["run4"]},
-                  {"job_id": "500_4", "array_job_id": "500", "index": 4, "run_ids": ["run5"]},
-                  {"array_job_id": "500", "index": 5, "run_ids": ["run6"]},       # no job_id: rebuilt
-                  {"bogus": True}]},
-                  {"job_ids": ["600"], "packs": [{"job_id": "600", "run_ids": ["run7"]}]},
-                  "not a dict"]}
+    record = {
+        "name": "sw",
+        "swept": ["lr"],
+        "runs": [{"run_id": r, "overrides": [f"lr=0.{i + 1}"]} for i, r in enumerate(ids)],
+        "slurm": [
+            {
+                "job_ids": ["500"],
+                "packs": [
+                    {"job_id": "500_0", "array_job_id": "500", "index": 0, "run_ids": ["run0", "run1"]},
+                    {"job_id": "500_1", "array_job_id": "500", "index": 1, "run_ids": ["run2"]},
+                    {"job_id": "500_2", "array_job_id": "500", "index": 2, "run_ids": ["run3"]},
+                    {"job_id": "500_3", "array_job_id": "500", "index": 3, "run_ids": ["run4"]},
+                    {"job_id": "500_4", "array_job_id": "500", "index": 4, "run_ids": ["run5"]},
+                    {"array_job_id": "500", "index": 5, "run_ids": ["run6"]},  # no job_id: rebuilt
+                    {"bogus": True},
+                ],
+            },
+            {"job_ids": ["600"], "packs": [{"job_id": "600", "run_ids": ["run7"]}]},
+            "not a dict",
+        ],
+    }
     d.mkdir(parents=True)
     (d / "sweep.json").write_text(json.dumps(record))
     _summary(d / "run0", "done", 100)
     _summary(d / "run1", "failed", 3, error="RuntimeError: boom")
     (d / "run1" / "error.txt").write_text("Traceback (most recent call last):\n  File x\nRuntimeError: boom\n")
-    _summary(d / "run2", "running", 40)               # task running
-    _summary(d / "run3", "running", 60)               # task pending again: requeued
-    _summary(d / "run4", "running", 70)               # task died with the node: lost
+    _summary(d / "run2", "running", 40)  # task running
+    _summary(d / "run3", "running", 60)  # task pending again: requeued
+    _summary(d / "run4", "running", 70)  # task died with the node: lost
     # run5: no folder, task pending: queued; run6: no folder, task running: running
     _summary(d / "run7", "diverged", 12, diverged_step=12, diverged_loss=1e9)
     # run8: no folder and no SLURM job: pending
     return d
 
 
-SACCT = "\n".join(["500_0|501|COMPLETED", "500_1|502|RUNNING", "500_2|503|PENDING", "500_3|504|NODE_FAIL",
-                   "500_[4-5%2]|500|PENDING", "500_5|506|RUNNING", "600|600|COMPLETED", ""])
+SACCT = "\n".join(
+    [
+        "500_0|501|COMPLETED",
+        "500_1|502|RUNNING",
+        "500_2|503|PENDING",
+        "500_3|504|NODE_FAIL",
+        "500_[4-5%2]|500|PENDING",
+        "500_5|506|RUNNING",
+        "600|600|COMPLETED",
+        "",
+    ]
+)
 
 
 # squeue's live view: task 500_4 is still pending (sacct knows it only from the array's range record)
@@ -131,8 +183,17 @@ def test_statuses_with_one_batched_sacct_call(slurm_sweep, tmp_path, monkeypatch
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     info = gather(slurm_sweep)
     st = {r["run_id"]: r["status"] for r in info["rows"]}
-    assert st == {"run0": "done", "run1": "failed", "run2": "running", "run3": "requeued", "run4": "lost",
-                  "run5": "queued", "run6": "running", "run7": "diverged", "run8": "pending"}
+    assert st == {
+        "run0": "done",
+        "run1": "failed",
+        "run2": "running",
+        "run3": "requeued",
+        "run4": "lost",
+        "run5": "queued",
+        "run6": "running",
+        "run7": "diverged",
+        "run8": "pending",
+    }
     assert info["slurm"] == "sacct"
     calls = (bindir / "sacct.calls").read_text().splitlines()
     assert len(calls) == 1
@@ -155,17 +216,22 @@ def test_held_duplicate_and_just_failed_tasks(slurm_sweep, tmp_path, monkeypatch
     (slurm_sweep / "sweep.json").write_text(json.dumps(rec))
     s2 = json.loads((slurm_sweep / "run2" / "summary.json").read_text())
     (slurm_sweep / "run2" / "summary.json").write_text(json.dumps(dict(s2, slurm_job_id="500_1")))
-    sacct = SACCT.replace("500_2|503|PENDING", "500_2|503|PENDING|launch_failed_requeued_held") + \
-        "700_[0]|700|PENDING|Priority\n"
+    sacct = (
+        SACCT.replace("500_2|503|PENDING", "500_2|503|PENDING|launch_failed_requeued_held")
+        + "700_[0]|700|PENDING|Priority\n"
+    )
     bindir = _fake_bin(tmp_path, "sacct", sacct)
-    _fake_bin(tmp_path, "squeue", "500_1|RUNNING|None\n500_2|PENDING|launch_failed_requeued_held\n"
-                                  "500_5|RUNNING|None\n700_0|PENDING|Priority\n")
+    _fake_bin(
+        tmp_path,
+        "squeue",
+        "500_1|RUNNING|None\n500_2|PENDING|launch_failed_requeued_held\n500_5|RUNNING|None\n700_0|PENDING|Priority\n",
+    )
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     rows = {r["run_id"]: r for r in gather(slurm_sweep)["rows"]}
     assert rows["run3"]["status"] == "held" and rows["run3"]["note"].endswith("scontrol release 500_2")
     assert rows["run2"]["status"] == "running"
     assert rows["run5"]["status"] == "lost" and "no longer queued or running" in rows["run5"]["note"]
-    assert (bindir / "squeue.calls").exists()          # asked once, to check what sacct knew only from a range
+    assert (bindir / "squeue.calls").exists()  # asked once, to check what sacct knew only from a range
 
 
 def test_status_cli_table(slurm_sweep, tmp_path):
@@ -174,8 +240,19 @@ def test_status_cli_table(slurm_sweep, tmp_path):
     env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "160"}
     p = sweep_cli("status", str(slurm_sweep), env=env, check=True)
     out = p.stdout
-    for word in ("1 pending", "1 queued", "2 running", "1 requeued", "1 done", "1 diverged", "1 failed", "1 lost",
-                 "RuntimeError: boom", "40/100", "SLURM: sacct"):
+    for word in (
+        "1 pending",
+        "1 queued",
+        "2 running",
+        "1 requeued",
+        "1 done",
+        "1 diverged",
+        "1 failed",
+        "1 lost",
+        "RuntimeError: boom",
+        "40/100",
+        "SLURM: sacct",
+    ):
         assert word in out, (word, out)
     only = sweep_cli("status", str(slurm_sweep), "--only", "failed,lost", env=env, check=True).stdout
     assert "run1" in only and "run4" in only and "run0 " not in only
@@ -191,7 +268,7 @@ def test_big_sweeps_leave_out_done_rows_unless_all(slurm_sweep, tmp_path, monkey
     console = Console(width=200, record=True)
     console.print(render(info, max_rows=5))
     text = console.export_text()
-    assert "run0" not in text and "run1" in text and "rows not shown" in text   # done left out first
+    assert "run0" not in text and "run1" in text and "rows not shown" in text  # done left out first
     console = Console(width=200, record=True)
     console.print(render(info, max_rows=None))
     assert "run0" in console.export_text()
@@ -200,7 +277,7 @@ def test_big_sweeps_leave_out_done_rows_unless_all(slurm_sweep, tmp_path, monkey
 def test_without_slurm_the_files_decide(slurm_sweep, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))                 # no sacct, no squeue
+    monkeypatch.setenv("PATH", str(empty))  # no sacct, no squeue
     assert slurm_states(["500_1"]) == ({}, None)
     info = gather(slurm_sweep)
     st = {r["run_id"]: r["status"] for r in info["rows"]}
@@ -211,14 +288,14 @@ def test_without_slurm_the_files_decide(slurm_sweep, tmp_path, monkeypatch):
 
 
 def test_squeue_fallback_when_sacct_fails(slurm_sweep, tmp_path, monkeypatch):
-    bindir = _fake_bin(tmp_path, "sacct", "", rc=1)      # accounting not configured
+    bindir = _fake_bin(tmp_path, "sacct", "", rc=1)  # accounting not configured
     _fake_bin(tmp_path, "squeue", "500_1|RUNNING\n500_[2,4]|PENDING\n500_5|RUNNING\n")
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     info = gather(slurm_sweep)
     st = {r["run_id"]: r["status"] for r in info["rows"]}
     assert info["slurm"] == "squeue"
     assert st["run2"] == "running" and st["run3"] == "requeued" and st["run5"] == "queued"
-    assert st["run4"] == "lost"                              # no longer in the queue, no final status
+    assert st["run4"] == "lost"  # no longer in the queue, no final status
 
 
 def test_real_sweep_and_watch_ends_when_all_finished(small_sweep):
@@ -228,10 +305,10 @@ def test_real_sweep_and_watch_ends_when_all_finished(small_sweep):
     import re
 
     counts = {k: int(n) for n, k in re.findall(r"(\d+) (done|diverged|collapsed)\b", p.stdout.split("\n")[0])}
-    assert "32 runs" in p.stdout and counts["diverged"] == 8                 # lr=8 diverges at once
-    assert counts["done"] + counts.get("collapsed", 0) == 24                 # a collapsed run is a result too
+    assert "32 runs" in p.stdout and counts["diverged"] == 8  # lr=8 diverges at once
+    assert counts["done"] + counts.get("collapsed", 0) == 24  # a collapsed run is a result too
     assert "every run has ended" in p.stdout
-    assert "optimizer" in p.stdout and "schedule" in p.stdout   # swept columns
+    assert "optimizer" in p.stdout and "schedule" in p.stdout  # swept columns
     missing = sweep_cli("status", str(small_sweep / "nope"))
     assert missing.returncode == 2 and "no sweep folder" in missing.stderr
 
@@ -240,8 +317,10 @@ def _real_slurm() -> bool:
     if not (shutil.which("sbatch") and shutil.which("sacct") and shutil.which("sinfo")):
         return False
     try:
-        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10).returncode == 0 and \
-            subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True, timeout=10).returncode == 0
+        return (
+            subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10).returncode == 0
+            and subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True, timeout=10).returncode == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -250,15 +329,27 @@ def _real_slurm() -> bool:
 @pytest.mark.skipif(not _real_slurm(), reason="no SLURM cluster with accounting here")
 def test_real_slurm_queued_then_done(tmp_path):
     out = tmp_path / "runs"
-    sweep_cli("run", "-m", "lr=0.05,0.1,0.2", "epochs=1", "model.hidden=[8]", "pack=1", "cluster=dev",
-              "cluster.array_parallelism=1", "wandb.mode=disabled", "name=st", f"out_dir={out}", cwd=tmp_path,
-              check=True)
+    sweep_cli(
+        "run",
+        "-m",
+        "lr=0.05,0.1,0.2",
+        "epochs=1",
+        "model.hidden=[8]",
+        "pack=1",
+        "cluster=dev",
+        "cluster.array_parallelism=1",
+        "wandb.mode=disabled",
+        "name=st",
+        f"out_dir={out}",
+        cwd=tmp_path,
+        check=True,
+    )
     seen, sources = set(), set()
     deadline = time.time() + 240
     while time.time() < deadline:
         info = gather(out / "st")
         seen |= {r["status"] for r in info["rows"]}
-        sources.add(info["slurm"])      # sacct while some run is unfinished; nobody is asked after that
+        sources.add(info["slurm"])  # sacct while some run is unfinished; nobody is asked after that
         if info["counts"].get("done") == 3:
             break
         time.sleep(1)
@@ -277,8 +368,20 @@ def test_a_locally_killed_run_is_lost_not_running(tmp_path):
     from sweep.status import gather
 
     out = tmp_path / "runs"
-    args = [sys.executable, "-m", "sweep.cli", "run", "-m", "lr=0.01,0.02", "epochs=200", "checkpoint_every=20",
-            "model.hidden=[16]", "wandb.mode=disabled", f"out_dir={out}", "name=killed"]
+    args = [
+        sys.executable,
+        "-m",
+        "sweep.cli",
+        "run",
+        "-m",
+        "lr=0.01,0.02",
+        "epochs=200",
+        "checkpoint_every=20",
+        "model.hidden=[16]",
+        "wandb.mode=disabled",
+        f"out_dir={out}",
+        "name=killed",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("killed/*/checkpoint.pt"))) < 2:

@@ -1,22 +1,27 @@
 """conf/sweeps/*.yaml: each named sweep composes (`+sweeps=<name>`), its hydra.sweeper.params expand (as Hydra's
 BasicSweeper expands them) into a grid whose every point validates, the grid stays laptop-sized, and one of them
 runs for real with overrides that shrink it (command-line overrides win over the file)."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from conftest import REPO, sweep_cli
 from hydra import compose, initialize_config_module
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from conftest import REPO, sweep_cli
-
 SWEEPS = sorted(p.stem for p in (REPO / "conf" / "sweeps").glob("*.yaml"))
 # what each study must sweep (as sweep.json's override keys)
-MUST_SWEEP = {"optimizers": {"optimizer", "lr", "seed"}, "lr_schedules": {"schedule", "seed"},
-              "batch_size": {"batch_size", "seed"}, "init": {"init", "seed"}, "restarts": {"seed"},
-              "sampling": {"sampling", "seed"}}
+MUST_SWEEP = {
+    "optimizers": {"optimizer", "lr", "seed"},
+    "lr_schedules": {"schedule", "seed"},
+    "batch_size": {"batch_size", "seed"},
+    "init": {"init", "seed"},
+    "restarts": {"seed"},
+    "sampling": {"sampling", "seed"},
+}
 
 
 def test_every_named_sweep_exists():
@@ -31,12 +36,12 @@ def _grid(params: dict) -> list[list[str]]:
 
 @pytest.mark.parametrize("name", SWEEPS)
 def test_sweep_file_composes_and_every_grid_point_validates(name, tmp_path):
-    from sweep.app import resolved   # registers the schema
+    from sweep.app import resolved  # registers the schema
     from sweep.config import run_id
 
     text = (REPO / "conf" / "sweeps" / f"{name}.yaml").read_text()
-    assert text.splitlines()[0] == "# @package _global_"     # Hydra reads the header only up to another comment
-    assert f"sweep run -m +sweeps={name}" in text            # the command that runs it
+    assert text.splitlines()[0] == "# @package _global_"  # Hydra reads the header only up to another comment
+    assert f"sweep run -m +sweeps={name}" in text  # the command that runs it
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         base = [f"+sweeps={name}", f"out_dir={tmp_path}"]
         cfg = compose(config_name="config", overrides=base, return_hydra_config=True)
@@ -62,8 +67,19 @@ def test_sweep_file_composes_and_every_grid_point_validates(name, tmp_path):
 
 def test_one_named_sweep_runs_for_real_shrunk_by_overrides(tmp_path):
     out = tmp_path / "runs"
-    sweep_cli("run", "-m", "+sweeps=init", "epochs=1", "seed=0", "init=zeros,normal", "model.hidden=[16]",
-              "wandb.mode=disabled", f"out_dir={out}", cwd=tmp_path, check=True)
+    sweep_cli(
+        "run",
+        "-m",
+        "+sweeps=init",
+        "epochs=1",
+        "seed=0",
+        "init=zeros,normal",
+        "model.hidden=[16]",
+        "wandb.mode=disabled",
+        f"out_dir={out}",
+        cwd=tmp_path,
+        check=True,
+    )
     record = json.loads((out / "init" / "sweep.json").read_text())
     assert record["name"] == "init" and record["swept"] == ["init"]
     assert len(record["runs"]) == 2
@@ -80,6 +96,7 @@ def test_a_group_choice_in_a_sweep_file_yields_to_the_command_line(tmp_path):
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         c = resolved(compose(config_name="config", overrides=["+sweeps=lr_schedules", f"out_dir={tmp_path}"]))
         assert c["optimizer"]["name"] == "momentum" and c["optimizer"]["momentum"] == 0.9
-        c = resolved(compose(config_name="config", overrides=["+sweeps=lr_schedules", "optimizer=adam",
-                                                              f"out_dir={tmp_path}"]))
+        c = resolved(
+            compose(config_name="config", overrides=["+sweeps=lr_schedules", "optimizer=adam", f"out_dir={tmp_path}"])
+        )
         assert c["optimizer"]["name"] == "adam"

@@ -1,6 +1,7 @@
 """sweep sync: which offline wandb runs are due, the commands, skipping synced ones (wandb's `.wandb.synced`
 marker), --dry-run, and running the commands in parallel (with a stand-in for `wandb` that marks what it was
 given as synced, so nothing is uploaded)."""
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import sweep_cli
+
 from sweep import sync
 from sweep.sync import build_command, is_synced, offline_dirs, plan, wandb_file
 
-pytest_plugins = ["analysis_fixtures"]   # the shared session sweeps: small_sweep, init_sweep
+pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
 
 
 @pytest.fixture
@@ -85,8 +86,15 @@ def test_plan_every_finished_run_has_one_offline_dir(sweep_copy):
         cmd = build_command(r, base=["wandb"])
         assert cmd == ["wandb", "sync", str(r.todo[0])]
     r = runs[0]
-    assert build_command(r, project="p", entity="e", base=["wandb"]) == \
-        ["wandb", "sync", "--project", "p", "--entity", "e", str(r.todo[0])]
+    assert build_command(r, project="p", entity="e", base=["wandb"]) == [
+        "wandb",
+        "sync",
+        "--project",
+        "p",
+        "--entity",
+        "e",
+        str(r.todo[0]),
+    ]
 
 
 def test_skips_synced_unfinished_and_orders_resumed_dirs(sweep_copy):
@@ -107,7 +115,7 @@ def test_skips_synced_unfinished_and_orders_resumed_dirs(sweep_copy):
     again = {r.run_id: r for r in plan(sweep_copy)}
     assert again[a.run_id].skip_reason == "synced" and again[a.run_id].synced
     assert again[b.run_id].skip_reason.startswith("not finished (running)")
-    assert again[c.run_id].todo == [c.todo[0], later]                 # oldest first, one command
+    assert again[c.run_id].todo == [c.todo[0], later]  # oldest first, one command
     assert build_command(again[c.run_id], base=["w"])[2:] == [str(c.todo[0]), str(later)]
     assert plan(sweep_copy, include_unfinished=True)[1].skip_reason is None
     assert offline_dirs(sweep_copy / "nope") == []
@@ -137,15 +145,18 @@ def test_sync_runs_commands_in_parallel_then_has_nothing_left(sweep_copy, tmp_pa
 
 
 def test_login_failure_stops_early_and_exits_nonzero(sweep_copy, tmp_path, wandb_server):
-    env = {"SWEEP_WANDB_CMD": _fake_wandb(tmp_path, rc=1,
-                                          message="Error: No API key configured. Use `wandb login` to log in."),
-           "WANDB_BASE_URL": wandb_server}
+    env = {
+        "SWEEP_WANDB_CMD": _fake_wandb(
+            tmp_path, rc=1, message="Error: No API key configured. Use `wandb login` to log in."
+        ),
+        "WANDB_BASE_URL": wandb_server,
+    }
     p = sweep_cli("sync", str(sweep_copy), "--jobs", "2", env=env, timeout=120)
     assert p.returncode == 1
     assert "No API key" in p.stdout and "not attempted" in p.stdout
     calls = (tmp_path / "wandb_calls.jsonl").read_text().splitlines()
     assert len(calls) < 32
-    assert all(r.skip_reason is None for r in plan(sweep_copy))     # nothing marked synced
+    assert all(r.skip_reason is None for r in plan(sweep_copy))  # nothing marked synced
 
 
 def test_wandb_command_default_is_the_venv_wandb(monkeypatch):
@@ -164,7 +175,10 @@ def test_no_network_is_one_line_at_once_not_a_silent_hang(sweep_copy, tmp_path):
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
     try:
-        env = {"SWEEP_WANDB_CMD": _fake_wandb(tmp_path), "WANDB_BASE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+        env = {
+            "SWEEP_WANDB_CMD": _fake_wandb(tmp_path),
+            "WANDB_BASE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+        }
         p = sweep_cli("sync", str(sweep_copy), "--connect-timeout", "2", env=env, timeout=60)
     finally:
         silent.close()

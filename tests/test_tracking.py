@@ -1,12 +1,14 @@
 """wandb with the real SDK, offline: one run per model with the right id, group, config, history and summary."""
+
 from __future__ import annotations
 
 import glob
 
 from conftest import make_cfg, sweep_cli
+from wandb_records import summarize
+
 from sweep.config import run_id
 from sweep.runner import run_dir_for, train_runs
-from wandb_records import summarize
 
 SECRET = "0123456789abcdef0123456789abcdef01234567"
 
@@ -17,14 +19,29 @@ def _wandb_file(cfg) -> str:
 
 
 def test_offline_runs_of_a_pack_each_carry_their_own_config_history_and_summary(tmp_path):
-    cfgs = [make_cfg(tmp_path, "epochs=2", "model.hidden=[16]", "wandb.mode=offline", f"lr={lr}", "name=grid",
-                     "wandb.tags=[demo]") for lr in (0.05, 0.2)]
+    cfgs = [
+        make_cfg(
+            tmp_path,
+            "epochs=2",
+            "model.hidden=[16]",
+            "wandb.mode=offline",
+            f"lr={lr}",
+            "name=grid",
+            "wandb.tags=[demo]",
+        )
+        for lr in (0.05, 0.2)
+    ]
     train_runs(cfgs, pack=2, progress=False)
     for cfg in cfgs:
         rec = summarize(_wandb_file(cfg))
         wandb_id = run_dir_for(cfg).wandb_id.read_text().strip()
-        assert rec["run"] == {"id": wandb_id, "group": "grid", "job_type": "train", "tags": ["demo"],
-                              "name": run_id(cfg)}
+        assert rec["run"] == {
+            "id": wandb_id,
+            "group": "grid",
+            "job_type": "train",
+            "tags": ["demo"],
+            "name": run_id(cfg),
+        }
         assert rec["config"]["lr"] == cfg["lr"] and rec["config"]["optimizer"]["name"] == "sgd"
         assert rec["config"]["run_id"] == run_id(cfg)
         assert rec["config"]["versions"]["torch"] and "commit" in rec["config"]["versions"]["git"]
@@ -37,8 +54,16 @@ def test_wandb_ids_are_unique_per_sweep_stable_on_resume_and_runs_have_readable_
     """The same config in two sweeps (or two students' folders) must not land in one wandb run, and a resumed
     run must continue its own."""
     out = tmp_path / "runs"
-    args = ["-m", "epochs=1", "model.hidden=[8]", "wandb.mode=offline", "optimizer=adam", "lr=0.01,0.03",
-            "seed=2", f"out_dir={out}"]
+    args = [
+        "-m",
+        "epochs=1",
+        "model.hidden=[8]",
+        "wandb.mode=offline",
+        "optimizer=adam",
+        "lr=0.01,0.03",
+        "seed=2",
+        f"out_dir={out}",
+    ]
     sweep_cli("run", *args, "name=first", check=True)
     sweep_cli("run", *args, "name=second", check=True)
     ids, names = {}, set()
@@ -48,7 +73,7 @@ def test_wandb_ids_are_unique_per_sweep_stable_on_resume_and_runs_have_readable_
         assert rec["run"]["id"] == (out / sweep / run / "wandb_id").read_text().strip()
         ids[(sweep, run)] = rec["run"]["id"]
         names.add(rec["run"]["name"])
-    assert len(ids) == 4 and len(set(ids.values())) == 4, ids   # same run_id, different sweeps: different ids
+    assert len(ids) == 4 and len(set(ids.values())) == 4, ids  # same run_id, different sweeps: different ids
     assert names == {"lr=0.01", "lr=0.03"}
     # the same sweep again: finished runs are skipped and the ids stay
     sweep_cli("run", *args, "name=first", check=True)
@@ -57,8 +82,17 @@ def test_wandb_ids_are_unique_per_sweep_stable_on_resume_and_runs_have_readable_
 
 def test_online_without_network_falls_back_to_offline_and_keeps_the_key_out_of_files(tmp_path):
     out = tmp_path / "runs"
-    proc = sweep_cli("run", "epochs=1", "model.hidden=[16]", "wandb.mode=online", "wandb.init_timeout_s=5",
-                     f"out_dir={out}", env={"WANDB_API_KEY": SECRET, "WANDB_MODE": None}, timeout=120, check=True)
+    proc = sweep_cli(
+        "run",
+        "epochs=1",
+        "model.hidden=[16]",
+        "wandb.mode=online",
+        "wandb.init_timeout_s=5",
+        f"out_dir={out}",
+        env={"WANDB_API_KEY": SECRET, "WANDB_MODE": None},
+        timeout=120,
+        check=True,
+    )
     assert "unreachable" in proc.stderr or "falling back to offline" in proc.stderr
     assert "done" in proc.stdout
     assert glob.glob(str(out / "single" / "*" / "wandb" / "offline-run-*" / "run-*.wandb"))

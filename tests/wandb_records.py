@@ -4,6 +4,7 @@ wandb 0.31 ships no reader for its own offline files (its old `datastore` module
 format directly: a 7-byte header (":W&B", magic, version), then LevelDB-log framing (32 KiB blocks; records of
 checksum(4) length(2) type(1) + payload; types FULL/FIRST/MIDDLE/LAST) around protobuf `Record` messages.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,8 @@ def records(path: Path) -> list[pb.Record]:
         if left_in_block < HEADER:
             pos += left_in_block
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + HEADER])
-        payload = data[pos + HEADER:pos + HEADER + length]
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
+        payload = data[pos + HEADER : pos + HEADER + length]
         pos += HEADER + length
         if kind == 0 and length == 0:
             break
@@ -47,15 +48,22 @@ def summarize(path: Path) -> dict:
     for r in records(path):
         kind = r.WhichOneof("record_type")
         if kind == "run":
-            result["run"] = {"id": r.run.run_id, "group": r.run.run_group, "job_type": r.run.job_type,
-                             "tags": list(r.run.tags), "name": r.run.display_name}
+            result["run"] = {
+                "id": r.run.run_id,
+                "group": r.run.run_group,
+                "job_type": r.run.job_type,
+                "tags": list(r.run.tags),
+                "name": r.run.display_name,
+            }
             for item in r.run.config.update:
                 result["config"][item.key] = json.loads(item.value_json)
         elif kind == "config":
             for item in r.config.update:
                 result["config"][item.key] = json.loads(item.value_json)
         elif kind == "history":
-            result["history"].append({(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in r.history.item})
+            result["history"].append(
+                {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in r.history.item}
+            )
         elif kind == "summary":
             for item in r.summary.update:
                 result["summary"][item.key or "/".join(item.nested_key)] = json.loads(item.value_json)

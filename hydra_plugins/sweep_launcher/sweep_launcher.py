@@ -4,10 +4,12 @@ Hydra's sweeper expands the grid (`a=1,2`, `range()`, `choice()`, `glob()`); the
 overrides at once, so sweep can validate all of them before anything runs or is submitted, then pack them.
 (sweep.app registers both classes itself: an editable install hides hydra_plugins/ from Hydra's scan.)
 """
+
 # No `from __future__ import annotations` here: Hydra's plugin scan executes this module before it is in
 # sys.modules, and dataclasses then cannot resolve string annotations.
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore

@@ -8,19 +8,22 @@ Contract:
   tensors on every call; ``cfg.seed`` (not the run's seed) fixes the data and the split.
 - ``load_splits`` adds the validation part (``cfg.val_fraction`` of the training part): configs
   are chosen on it; test is only reported.
+- ``cached_splits`` is ``load_splits`` loaded once per process and device (the packs of one sweep share it).
 - Any user-fixable problem raises ``DataError`` (a ``ValueError``) with a one-line message.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import json
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from . import digits, idx, mnist1d, synthetic
 from .config import DataConfig, DataError, Dataset, carve_validation, resolve_config
 
-__all__ = ["DATASETS", "DataConfig", "DataError", "Dataset", "load_dataset", "load_splits"]
+__all__ = ["DATASETS", "DataConfig", "DataError", "Dataset", "cached_splits", "load_dataset", "load_splits"]
 
 _Loader = Callable[[DataConfig, torch.device | str, torch.dtype], Dataset]
 
@@ -37,9 +40,7 @@ _LOADERS: dict[str, _Loader] = {
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
 
 
-def load_dataset(
-    cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
-) -> Dataset:
+def load_dataset(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Dataset:
     """Build the whole dataset named ``cfg.name`` as tensors on ``device``.
 
     Unknown name -> ``DataError`` listing ``DATASETS``.
@@ -48,8 +49,7 @@ def load_dataset(
     loader = _LOADERS.get(c.name)
     if loader is None:
         raise DataError(
-            f"unknown dataset data.name={c.name!r}; choose one of: {', '.join(DATASETS)} "
-            f"(e.g. data=digits)"
+            f"unknown dataset data.name={c.name!r}; choose one of: {', '.join(DATASETS)} (e.g. data=digits)"
         )
     return loader(c, device, dtype)
 
@@ -59,3 +59,17 @@ def load_splits(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtype
     ``cfg.seed``) carved out: what training uses."""
     c = resolve_config(cfg)
     return carve_validation(load_dataset(c, device, dtype), c.val_fraction, c.seed)
+
+
+_CACHE: dict[tuple, Dataset] = {}
+
+
+def cached_splits(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Dataset:
+    """``load_splits``, loaded once per process for each (config, device, dtype); the 4 most recent are kept."""
+    plain = cfg if isinstance(cfg, dict) else vars(resolve_config(cfg))
+    key = (json.dumps(plain, sort_keys=True, default=str), str(device), dtype)
+    if key not in _CACHE:
+        if len(_CACHE) >= 4:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = load_splits(cfg, device=device, dtype=dtype)
+    return _CACHE[key]

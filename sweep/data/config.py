@@ -24,7 +24,7 @@ import torch
 # Separate numpy streams per purpose (see `rng`): the split never shares random numbers with the
 # data it splits, and changing how much data is drawn does not change the other streams.
 SPLIT_STREAM = 0
-VAL_STREAM = 7   # the validation carve-out of the training part (its own stream: the test split is unchanged)
+VAL_STREAM = 7  # the validation carve-out of the training part (its own stream: the test split is unchanged)
 
 
 class DataError(ValueError):
@@ -79,7 +79,7 @@ class Dataset:
     y_test: torch.Tensor = field(repr=False)
     num_inputs: int
     num_outputs: int  # classes, or regression output dim
-    x_val: Optional[torch.Tensor] = field(default=None, repr=False)   # carved from the training part
+    x_val: Optional[torch.Tensor] = field(default=None, repr=False)  # carved from the training part
     y_val: Optional[torch.Tensor] = field(default=None, repr=False)
 
     @property
@@ -146,19 +146,16 @@ def resolve_config(cfg: Any) -> DataConfig:
     if not 0.0 < out.test_fraction < 1.0:
         raise DataError(f"data.test_fraction={out.test_fraction} must be strictly between 0 and 1")
     if not 0.0 < out.val_fraction < 1.0:
-        raise DataError(f"data.val_fraction={out.val_fraction} must be strictly between 0 and 1 "
-                        "(the part of the training set every choice of lr or config is made on)")
-    if out.n_samples is not None and out.n_samples < 2:
         raise DataError(
-            f"data.n_samples={out.n_samples} must be at least 2 (or null for the default)"
+            f"data.val_fraction={out.val_fraction} must be strictly between 0 and 1 "
+            "(the part of the training set every choice of lr or config is made on)"
         )
+    if out.n_samples is not None and out.n_samples < 2:
+        raise DataError(f"data.n_samples={out.n_samples} must be at least 2 (or null for the default)")
     if not out.noise >= 0.0:  # also rejects NaN
         raise DataError(f"data.noise={out.noise} must be >= 0")
     if out.input_dim < 1 or out.teacher_width < 1:
-        raise DataError(
-            f"data.input_dim={out.input_dim} and data.teacher_width={out.teacher_width} "
-            "must be >= 1"
-        )
+        raise DataError(f"data.input_dim={out.input_dim} and data.teacher_width={out.teacher_width} must be >= 1")
     return out
 
 
@@ -171,10 +168,7 @@ def reject_unused(cfg: DataConfig, *, n_samples: bool = False, noise: bool = Fal
             "remove it or set data.n_samples=null"
         )
     if noise and cfg.noise != 0.0:
-        raise DataError(
-            f"data.noise={cfg.noise} has no effect on dataset '{cfg.name}'; "
-            "remove it or set data.noise=0"
-        )
+        raise DataError(f"data.noise={cfg.noise} has no effect on dataset '{cfg.name}'; remove it or set data.noise=0")
 
 
 def rng(seed: int, stream: int) -> np.random.Generator:
@@ -211,8 +205,9 @@ def carve_validation(ds: Dataset, val_fraction: float, seed: int) -> Dataset:
     perm = rng(seed, VAL_STREAM).permutation(n)
     val = torch.from_numpy(np.sort(perm[:n_val])).to(ds.x_train.device)
     keep = torch.from_numpy(np.sort(perm[n_val:])).to(ds.x_train.device)
-    return dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep], x_val=ds.x_train[val],
-                               y_val=ds.y_train[val])
+    return dataclasses.replace(
+        ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep], x_val=ds.x_train[val], y_val=ds.y_train[val]
+    )
 
 
 def check_dtype(dtype: torch.dtype) -> None:

@@ -21,6 +21,4 @@ def load(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) -> Dat
     x = np.asarray(x, dtype=np.float64) / 16.0
     y = np.asarray(y, dtype=np.int64)
     train, test = split_indices(len(y), cfg.test_fraction, cfg.seed)
-    return to_dataset(
-        cfg.name, "classification", x[train], y[train], x[test], y[test], 10, device, dtype
-    )
+    return to_dataset(cfg.name, "classification", x[train], y[train], x[test], y[test], 10, device, dtype)

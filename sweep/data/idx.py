@@ -102,9 +102,7 @@ def _hint(root: Path) -> str:
     return ""
 
 
-def _read_split(
-    images: Path, labels: Path, shape: tuple[int, ...] | None
-) -> tuple[np.ndarray, np.ndarray]:
+def _read_split(images: Path, labels: Path, shape: tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray]:
     x = read_idx(images, IMAGES_MAGIC)
     y = read_idx(labels, LABELS_MAGIC)
     if len(x) != len(y):
@@ -122,15 +120,11 @@ def load(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) -> Dat
     title, example = _TITLE[cfg.name]
     if not cfg.root:
         raise DataError(
-            f"data.root is not set: point it at the directory holding the {title} IDX files, "
-            f"e.g. data.root={example}"
+            f"data.root is not set: point it at the directory holding the {title} IDX files, e.g. data.root={example}"
         )
     root = Path(os.path.expandvars(cfg.root)).expanduser()
     if not root.is_dir():
-        raise DataError(
-            f"data.root={root} is not a directory: point it at the directory holding the "
-            f"{title} IDX files"
-        )
+        raise DataError(f"data.root={root} is not a directory: point it at the directory holding the {title} IDX files")
     files = _locate(root)
     x_tr, y_tr = _read_split(files["train_images"], files["train_labels"], None)
     x_te, y_te = _read_split(files["test_images"], files["test_labels"], x_tr.shape[1:])

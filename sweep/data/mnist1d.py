@@ -87,9 +87,7 @@ def _valid(arrays: dict[str, np.ndarray], seed: int, n_samples: int) -> bool:
         return False
 
 
-def load_arrays(
-    seed: int, n_samples: int, cache_dir: Optional[str]
-) -> tuple[np.ndarray, np.ndarray, bool]:
+def load_arrays(seed: int, n_samples: int, cache_dir: Optional[str]) -> tuple[np.ndarray, np.ndarray, bool]:
     """(x, y, from_cache): the cached arrays if a valid cache file exists, else freshly generated
     ones (which are then cached)."""
     path = cache_path(seed, n_samples, cache_dir)
@@ -102,8 +100,7 @@ def load_arrays(
     except OSError as e:
         # A read-only or full cache disk must not stop the run; it only costs regeneration.
         warnings.warn(
-            f"could not write the mnist1d cache {path}: {e}; "
-            "set data.cache_dir to a writable directory"
+            f"could not write the mnist1d cache {path}: {e}; set data.cache_dir to a writable directory", stacklevel=2
         )
     return x, y, False
 
@@ -120,6 +117,4 @@ def load(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) -> Dat
     n_test = num_test_samples(n, cfg.test_fraction)
     x, y, _ = load_arrays(cfg.seed, n, cfg.cache_dir)
     k = n - n_test
-    return to_dataset(
-        cfg.name, "classification", x[:k], y[:k], x[k:], y[k:], NUM_CLASSES, device, dtype
-    )
+    return to_dataset(cfg.name, "classification", x[:k], y[:k], x[k:], y[k:], NUM_CLASSES, device, dtype)

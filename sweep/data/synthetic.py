@@ -28,13 +28,16 @@ def steps_target(x: np.ndarray) -> np.ndarray:
 
 
 def _split(
-    cfg: DataConfig, task: str, x: np.ndarray, y: np.ndarray, num_outputs: int,
-    device: torch.device | str, dtype: torch.dtype,
+    cfg: DataConfig,
+    task: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    num_outputs: int,
+    device: torch.device | str,
+    dtype: torch.dtype,
 ) -> Dataset:
     train, test = split_indices(len(x), cfg.test_fraction, cfg.seed)
-    return to_dataset(
-        cfg.name, task, x[train], y[train], x[test], y[test], num_outputs, device, dtype
-    )
+    return to_dataset(cfg.name, task, x[train], y[train], x[test], y[test], num_outputs, device, dtype)
 
 
 def load_teacher(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) -> Dataset:

@@ -1,13 +1,15 @@
 """From a Hydra grid to trained runs: validate every point, name and record the sweep, then run its packs
 here (cluster.backend=local) or submit them as one SLURM job array (cluster.backend=slurm)."""
+
 from __future__ import annotations
 
 import hashlib
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
@@ -25,9 +27,9 @@ def grid_composer(loader: Any, config: DictConfig) -> Callable[[Sequence[str]], 
     Hydra composes a config from scratch per point (~85 ms here); grid points usually differ only in values
     (lr, seed, ...), which are applied to a copy of the composed groups exactly as Hydra applies overrides."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from sweep.app import group_choices
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create(config_loader=loader)
     composed: dict[tuple[str, ...], DictConfig] = {}
@@ -77,8 +79,11 @@ def compose_grid(compose: Callable[[Sequence[str]], dict], job_overrides: Sequen
     from sweep.app import resolved
 
     cfgs = []
-    has_custom = any(o.lstrip("+").replace(" ", "") in ("optimizer=custom", "optimizer.name=custom")
-                     for ov in job_overrides for o in ov)
+    has_custom = any(
+        o.lstrip("+").replace(" ", "") in ("optimizer=custom", "optimizer.name=custom")
+        for ov in job_overrides
+        for o in ov
+    )
     for ov in job_overrides:
         try:
             cfgs.append(resolved(compose(ov), name="?", grid_has_custom=has_custom))
@@ -88,7 +93,7 @@ def compose_grid(compose: Callable[[Sequence[str]], dict], job_overrides: Sequen
                 raise
             raise ConfigError(f"grid point [{' '.join(ov)}]: {msg}; nothing was run or submitted") from None
     from sweep.data import DataError
-    from sweep.engine import check_data
+    from sweep.preflight import check_data
 
     try:
         check_data(cfgs)
@@ -115,7 +120,7 @@ def display_name(cfg: dict, overrides: Sequence[str], swept: Sequence[str]) -> s
         key, _, value = o.lstrip("+~").partition("=")
         if key not in swept:
             continue
-        if key in ("optimizer", "optimizer.name") and value == "custom":   # a student's optimizer: its class
+        if key in ("optimizer", "optimizer.name") and value == "custom":  # a student's optimizer: its class
             value = str(cfg["optimizer"].get("cls") or value).rsplit(".", 1)[-1]
         parts.append(value if isinstance(cfg.get(key), dict) else f"{key.split('.')[-1]}={value}")
     return " ".join(parts)[:120] or run_id(cfg)
@@ -128,8 +133,11 @@ def grid_key(run_ids: Sequence[str]) -> str:
 def choose_name(out_dir: Path, key: str) -> str:
     """A timestamped name for a new grid; the same grid submitted again continues its earlier sweep folder,
     so finished runs are skipped and unfinished ones resumed."""
-    earlier = [p.parent.name for p in sorted(out_dir.glob(f"*/{SWEEP_FILE}"), key=lambda p: p.stat().st_mtime)
-               if (read_record(p) or {}).get("grid_key") == key]
+    earlier = [
+        p.parent.name
+        for p in sorted(out_dir.glob(f"*/{SWEEP_FILE}"), key=lambda p: p.stat().st_mtime)
+        if (read_record(p) or {}).get("grid_key") == key
+    ]
     if earlier:
         return earlier[-1]
     return "sweep-" + datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -152,9 +160,14 @@ def launch_grid(loader: Any, config: DictConfig, job_overrides: Sequence[Sequenc
     sweep_dir = out_dir / name
     previous = read_record(sweep_dir / SWEEP_FILE)
     record = dict(previous or {})
-    record.update(name=name, grid_key=grid_key(ids), swept=swept, argv=sys.argv[1:],
-                  created=record.get("created", datetime.now().isoformat(timespec="seconds")),
-                  runs=[{"run_id": i, "overrides": list(ov)} for i, ov in zip(ids, explicit)])
+    record.update(
+        name=name,
+        grid_key=grid_key(ids),
+        swept=swept,
+        argv=sys.argv[1:],
+        created=record.get("created", datetime.now().isoformat(timespec="seconds")),
+        runs=[{"run_id": i, "overrides": list(ov)} for i, ov in zip(ids, explicit)],
+    )
     write_json(sweep_dir / SWEEP_FILE, record)
     cluster = cfgs[0]["cluster"]
     if cluster["backend"] == "slurm":
@@ -163,7 +176,7 @@ def launch_grid(loader: Any, config: DictConfig, job_overrides: Sequence[Sequenc
         try:
             results = submit(cfgs, sweep_dir)
         except BaseException:
-            undo_unqueued_record(sweep_dir, previous)   # a refused submission leaves no phantom runs
+            undo_unqueued_record(sweep_dir, previous)  # a refused submission leaves no phantom runs
             raise
     else:
         from sweep.app import train_guarded
@@ -172,8 +185,11 @@ def launch_grid(loader: Any, config: DictConfig, job_overrides: Sequence[Sequenc
         results = train_guarded(lambda: run_local(cfgs, sweep_dir))
     failed = sum(r.get("status") == "failed" for r in results)
     if failed:
-        print(f"sweep: {failed} of {len(results)} runs failed; their tracebacks are in error.txt "
-              f"(`sweep status {shlex.quote(str(sweep_dir))}` lists them)", file=sys.stderr)
+        print(
+            f"sweep: {failed} of {len(results)} runs failed; their tracebacks are in error.txt "
+            f"(`sweep status {shlex.quote(str(sweep_dir))}` lists them)",
+            file=sys.stderr,
+        )
         raise SystemExit(1)
     rets = []
     for ov, res in zip(job_overrides, results):

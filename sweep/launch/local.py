@@ -5,6 +5,7 @@ Worker processes die with the sweep process: each asks Linux for a SIGTERM when 
 or Ctrl-C, stops its workers before it exits. Otherwise a killed sweep would leave workers (and their wandb-core
 processes, ~400 MB each) training on as orphans, with the rest of the grid never started.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,14 +18,15 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterator, Sequence
 
-from sweep.runner import plan_packs, train_runs
+from sweep.packing import plan_packs
+from sweep.runner import train_runs
 
-PR_SET_PDEATHSIG = 1                   # from <linux/prctl.h>
-STOP_WAIT_S = 3.0                      # how long stopped workers get to exit before SIGKILL
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+STOP_WAIT_S = 3.0  # how long stopped workers get to exit before SIGKILL
 
 
 def _pack_size(cfgs: Sequence[dict]) -> int | str:
@@ -48,16 +50,19 @@ def run_local(cfgs: Sequence[dict], sweep_dir: Path) -> list[dict]:
                 by_id[id(c)] = s
         results = [by_id[id(c)] for c in cfgs]
     counts = Counter(r.get("status") for r in results)
-    print(f"sweep: {dict(counts)} in {time.perf_counter() - t0:.1f} s; "
-          f"`sweep status {shlex.quote(str(sweep_dir))}` for the table")
+    print(
+        f"sweep: {dict(counts)} in {time.perf_counter() - t0:.1f} s; "
+        f"`sweep status {shlex.quote(str(sweep_dir))}` for the table"
+    )
     return results
 
 
 def _run_packs(packs: list[list[dict]], workers: int) -> list[list[dict]]:
     """train_runs(pack) for every pack, `workers` processes at a time; returns their results in order. Any
     way out but success (an error, SIGTERM, Ctrl-C) stops the workers and their children before returning."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
+    )
     try:
         with _sigterm_raises():
             futures = [pool.submit(train_runs, p, pack=len(p), progress=False, workers=workers) for p in packs]
@@ -90,7 +95,7 @@ def _sigterm_raises() -> Iterator[None]:
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """Stop every worker of `pool` and their descendants (SIGTERM, then SIGKILL after STOP_WAIT_S), and drop
     the pool without waiting for its queued packs."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())   # CPython's pid -> Process map
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # CPython's pid -> Process map
     pids = [q for p in procs if p.pid for q in (p.pid, *_descendants(p.pid))]
     _signal_all(pids, signal.SIGTERM)
     deadline = time.monotonic() + STOP_WAIT_S
@@ -110,7 +115,7 @@ def _die_with_parent(parent_pid: int) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() != parent_pid:     # the parent died before prctl took effect: nobody would tell us
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect: nobody would tell us
         _exit_with_children(signal.SIGTERM, None)
 
 
@@ -127,7 +132,7 @@ def _descendants(pid: int) -> list[int]:
     for d in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             stat = (d / "stat").read_text()
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
             children.setdefault(ppid, []).append(int(d.name))
     out, todo = [], [pid]
     while todo:
@@ -143,7 +148,7 @@ def _alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
 
 
 def _signal_all(pids: Sequence[int], sig: signal.Signals) -> None:

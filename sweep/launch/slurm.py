@@ -24,6 +24,7 @@ it from there (PYTHONPATH, and srun's working directory, so that neither the edi
 folder in the submission directory wins), so editing the checkout after submitting changes nothing that is
 queued or requeued.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,19 +43,21 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import submitit
 
-from sweep.engine import git_state, slurm_job_id
 from sweep.launch import SWEEP_FILE
+from sweep.packing import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs
+from sweep.provenance import git_state, slurm_job_id
 from sweep.results import read_json, write_json
-from sweep.runner import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs, run_dir_for, train_runs
+from sweep.runner import run_dir_for, train_runs
 
-DEFAULT_MAX_ARRAY_SIZE = 1001          # SLURM's own default MaxArraySize
+DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's own default MaxArraySize
 POLL_S = 2.0
 
 
@@ -64,15 +67,15 @@ class _StopGraceExpired(BaseException):
     which records Exceptions as failed runs, lets it through)."""
 
 
-STOP_GRACE_S = float(os.environ.get("SWEEP_STOP_GRACE_S", 60))   # < submitit's 90 s between USR2 and the kill
+STOP_GRACE_S = float(os.environ.get("SWEEP_STOP_GRACE_S", 60))  # < submitit's 90 s between USR2 and the kill
 
 
 class PackJob(submitit.helpers.Checkpointable):
     """One array task: train one pack of runs; on SIGUSR2 checkpoint them all consistently, then requeue."""
 
     def __init__(self, submit_dir: str, auto: bool = False) -> None:
-        self.submit_dir = submit_dir   # srun starts the task in the code snapshot; runs use the submission dir
-        self.auto = auto               # pack=auto: let the runner size K for this task's device memory
+        self.submit_dir = submit_dir  # srun starts the task in the code snapshot; runs use the submission dir
+        self.auto = auto  # pack=auto: let the runner size K for this task's device memory
 
     def __call__(self, pack_cfgs: list[dict]) -> list[dict]:
         from sweep.engine import Interrupted
@@ -86,16 +89,20 @@ class PackJob(submitit.helpers.Checkpointable):
 
         def request_stop(signum: int, frame: Any) -> None:
             stop["flag"] = True
-            print(f"sweep: caught {signal.Signals(signum).name}: checkpointing the pack at the next sync point",
-                  flush=True)
+            print(
+                f"sweep: caught {signal.Signals(signum).name}: checkpointing the pack at the next sync point",
+                flush=True,
+            )
             signal.signal(signal.SIGALRM, grace_expired)
             signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
 
         def grace_expired(signum: int, frame: Any) -> None:
             if stop["handover"]:
                 return
-            raise _StopGraceExpired(f"no sync point within {STOP_GRACE_S:g} s of the stop signal; requeueing "
-                                    "from the last periodic checkpoints")
+            raise _StopGraceExpired(
+                f"no sync point within {STOP_GRACE_S:g} s of the stop signal; requeueing "
+                "from the last periodic checkpoints"
+            )
 
         prev = signal.signal(sig, request_stop)
         prev_alarm = signal.getsignal(signal.SIGALRM)
@@ -104,8 +111,8 @@ class PackJob(submitit.helpers.Checkpointable):
             print(f"sweep: caught {sig.name} during the task's start-up: requeueing before training", flush=True)
             signal.signal(sig, prev)
             if callable(prev):
-                prev(sig, None)        # submitit: checkpoint() -> requeue -> sys.exit (or raise if out of requeues)
-            stop["flag"] = True        # not under submitit: stop at the first sync point instead
+                prev(sig, None)  # submitit: checkpoint() -> requeue -> sys.exit (or raise if out of requeues)
+            stop["flag"] = True  # not under submitit: stop at the first sync point instead
             signal.signal(sig, request_stop)
         try:
             pack = "auto" if self.auto else len(pack_cfgs)
@@ -116,15 +123,17 @@ class PackJob(submitit.helpers.Checkpointable):
             print(f"sweep: {e}; handing over to submitit to requeue", flush=True)
             signal.signal(sig, prev)
             if callable(prev):
-                prev(sig, None)        # submitit: checkpoint() -> requeue -> sys.exit (or raise if out of requeues)
+                prev(sig, None)  # submitit: checkpoint() -> requeue -> sys.exit (or raise if out of requeues)
             raise
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, prev_alarm)
             if signal.getsignal(sig) is request_stop:
                 signal.signal(sig, prev)
-        out = [{"run_id": s.get("run_id"), "status": s.get("status"), "final_test_loss": s.get("final_test_loss")}
-               for s in summaries]
+        out = [
+            {"run_id": s.get("run_id"), "status": s.get("status"), "final_test_loss": s.get("final_test_loss")}
+            for s in summaries
+        ]
         print(f"sweep: pack finished: {dict(Counter(s['status'] for s in out))}", flush=True)
         return out
 
@@ -166,10 +175,12 @@ def _early_trap_setup(folder: Path) -> list[str]:
     """The batch script's first setup lines: name this task's marker (per job id, which a requeue keeps, so
     any stale marker is removed first) and trap the stop signal in the shell, recording it there."""
     mark = shlex.quote(str(folder)) + '/"${SLURM_JOB_ID:-$$}".preempted'
-    return ["# sweep: a stop signal before the task's Python is ready is recorded, then requeued by PackJob",
-            f"export {PREEMPT_MARK_ENV}={mark}",
-            f'rm -f "${PREEMPT_MARK_ENV}"',
-            f"trap ': > \"${PREEMPT_MARK_ENV}\"' \"${{SUBMITIT_PREEMPT_SIGNAL:-USR2}}\""]
+    return [
+        "# sweep: a stop signal before the task's Python is ready is recorded, then requeued by PackJob",
+        f"export {PREEMPT_MARK_ENV}={mark}",
+        f'rm -f "${PREEMPT_MARK_ENV}"',
+        f'trap \': > "${PREEMPT_MARK_ENV}"\' "${{SUBMITIT_PREEMPT_SIGNAL:-USR2}}"',
+    ]
 
 
 def _take_early_stop() -> bool:
@@ -186,11 +197,14 @@ def _log_start(pack_cfgs: list[dict]) -> None:
     import sweep
 
     env = os.environ
-    print(f"sweep: task {slurm_job_id() or '?'} on {socket.gethostname()}: {len(pack_cfgs)} run(s); "
-          f"SLURM_RESTART_COUNT={env.get('SLURM_RESTART_COUNT', '0')} "
-          f"SLURM_CPUS_PER_TASK={env.get('SLURM_CPUS_PER_TASK', '-')} "
-          f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '-')} "
-          f"sweep_code={Path(sweep.__file__).resolve().parent}", flush=True)
+    print(
+        f"sweep: task {slurm_job_id() or '?'} on {socket.gethostname()}: {len(pack_cfgs)} run(s); "
+        f"SLURM_RESTART_COUNT={env.get('SLURM_RESTART_COUNT', '0')} "
+        f"SLURM_CPUS_PER_TASK={env.get('SLURM_CPUS_PER_TASK', '-')} "
+        f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '-')} "
+        f"sweep_code={Path(sweep.__file__).resolve().parent}",
+        flush=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- code snapshot
@@ -210,8 +224,9 @@ def _package_sources() -> list[tuple[str, Path]]:
 
 
 def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+    )
 
 
 def snapshot_code(sweep_dir: Path) -> Path:
@@ -235,7 +250,7 @@ def snapshot_code(sweep_dir: Path) -> Path:
     write_json(tmp / "SOURCE.json", {"source": str(sources[0][1]), "created": _now(), "git": git_state(sources[0][1])})
     try:
         tmp.rename(dest)
-    except OSError:                    # another submission made the same snapshot meanwhile
+    except OSError:  # another submission made the same snapshot meanwhile
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
@@ -258,8 +273,9 @@ def active_tasks() -> dict[str, str]:
     """Job id (`123_4` for array tasks) -> state, for every job of this user still in the queue; {} when
     squeue cannot be asked."""
     try:
-        p = subprocess.run(["squeue", "-u", getpass.getuser(), "-h", "-r", "-o", "%i %T"], capture_output=True,
-                           text=True, timeout=60)
+        p = subprocess.run(
+            ["squeue", "-u", getpass.getuser(), "-h", "-r", "-o", "%i %T"], capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.SubprocessError):
         return {}
     if p.returncode != 0:
@@ -281,15 +297,24 @@ def wait_for_jobs(job_ids: Sequence[str], timeout_s: float | None = None, poll_s
 
 def _executor(cluster: dict, sweep_dir: Path, code_dir: Path) -> submitit.AutoExecutor:
     """An executor with every ClusterConfig field mapped to its submitit parameter; unset (None/0) ones omitted."""
-    ex = submitit.AutoExecutor(folder=sweep_dir / "submitit", cluster="slurm",
-                               slurm_max_num_timeout=int(cluster.get("max_num_timeout") or 0),
-                               slurm_python=_task_python())
+    ex = submitit.AutoExecutor(
+        folder=sweep_dir / "submitit",
+        cluster="slurm",
+        slurm_max_num_timeout=int(cluster.get("max_num_timeout") or 0),
+        slurm_python=_task_python(),
+    )
     params: dict[str, Any] = {"name": sweep_dir.name}
-    for key, param, cast in (("timeout_min", "timeout_min", int), ("cpus_per_task", "cpus_per_task", int),
-                             ("mem_gb", "mem_gb", float), ("gpus_per_node", "gpus_per_node", int),
-                             ("partition", "slurm_partition", str), ("account", "slurm_account", str),
-                             ("qos", "slurm_qos", str), ("constraint", "slurm_constraint", str),
-                             ("array_parallelism", "slurm_array_parallelism", int)):
+    for key, param, cast in (
+        ("timeout_min", "timeout_min", int),
+        ("cpus_per_task", "cpus_per_task", int),
+        ("mem_gb", "mem_gb", float),
+        ("gpus_per_node", "gpus_per_node", int),
+        ("partition", "slurm_partition", str),
+        ("account", "slurm_account", str),
+        ("qos", "slurm_qos", str),
+        ("constraint", "slurm_constraint", str),
+        ("array_parallelism", "slurm_array_parallelism", int),
+    ):
         value = cluster.get(key)
         if value not in (None, 0, ""):
             params[param] = cast(value)
@@ -298,9 +323,12 @@ def _executor(cluster: dict, sweep_dir: Path, code_dir: Path) -> submitit.AutoEx
     if cluster.get("additional_parameters"):
         params["slurm_additional_parameters"] = dict(cluster["additional_parameters"])
     code = shlex.quote(str(code_dir))
-    params["slurm_setup"] = [*_early_trap_setup(Path(ex.folder)), *cluster.get("setup", []),
-                             "# sweep: run the code snapshot taken at submission",
-                             f"export PYTHONPATH={code}${{PYTHONPATH:+:$PYTHONPATH}}"]
+    params["slurm_setup"] = [
+        *_early_trap_setup(Path(ex.folder)),
+        *cluster.get("setup", []),
+        "# sweep: run the code snapshot taken at submission",
+        f"export PYTHONPATH={code}${{PYTHONPATH:+:$PYTHONPATH}}",
+    ]
     # `python -m` puts its working directory first on sys.path: start the task inside the snapshot, so a
     # `sweep/` folder in the submission directory cannot shadow it (PackJob goes back to the submission dir).
     params["slurm_srun_args"] = ["--chdir", str(code_dir)]
@@ -369,9 +397,15 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
         before = _entries(sweep_dir)
         code_dir = snapshot_code(sweep_dir)
         max_array = max_array_size()
-        entry: dict[str, Any] = {"time": _now(), "job_ids": [], "code": str(code_dir),
-                                 "cluster": cfgs[0]["cluster"].get("name"), "max_array_size": max_array,
-                                 "queued": 0, "packs": []}
+        entry: dict[str, Any] = {
+            "time": _now(),
+            "job_ids": [],
+            "code": str(code_dir),
+            "cluster": cfgs[0]["cluster"].get("name"),
+            "max_array_size": max_array,
+            "queued": 0,
+            "packs": [],
+        }
         # configs that share cluster settings and pack size go to the same array(s)
         groups: dict[str, list[int]] = {}
         for k in pending:
@@ -379,21 +413,25 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
             groups.setdefault(key, []).append(k)
         try:
             for members in groups.values():
-                _submit_group(cfgs, members, ids, sweep_dir, code_dir, max_array, entry, results, jobs_by_array,
-                              first_logs)
+                _submit_group(
+                    cfgs, members, ids, sweep_dir, code_dir, max_array, entry, results, jobs_by_array, first_logs
+                )
         except BaseException as e:
-            if not entry["job_ids"]:   # nothing queued: leave no snapshot or submitit files that nothing uses
+            if not entry["job_ids"]:  # nothing queued: leave no snapshot or submitit files that nothing uses
                 _remove_new_entries(sweep_dir, before)
             if not isinstance(e, submitit.core.utils.FailedJobError):
                 raise
             from sweep.config import ConfigError
 
             reason = "; ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())
-            done = f"{len(entry['job_ids'])} array(s) were queued before: {', '.join(entry['job_ids'])}" \
-                if entry["job_ids"] else "nothing was submitted"
+            done = (
+                f"{len(entry['job_ids'])} array(s) were queued before: {', '.join(entry['job_ids'])}"
+                if entry["job_ids"]
+                else "nothing was submitted"
+            )
             raise ConfigError(f"sbatch refused the job array: {reason} ({done})") from None
         finally:
-            if entry["job_ids"]:       # record whatever was queued, even if a later chunk failed
+            if entry["job_ids"]:  # record whatever was queued, even if a later chunk failed
                 record = read_json(record_path) or record
                 record.setdefault("slurm", []).append(entry)
                 write_json(record_path, record)
@@ -407,8 +445,10 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
         for k, c in enumerate(cfgs):
             results[k]["status"] = run_dir_for(c).status() or "missing"
         counts = Counter(r["status"] for r in results)
-        print(f"sweep: {dict(counts)} after {time.perf_counter() - t0:.0f} s; "
-              f"`sweep status {shlex.quote(str(sweep_dir))}` for the table")
+        print(
+            f"sweep: {dict(counts)} after {time.perf_counter() - t0:.0f} s; "
+            f"`sweep status {shlex.quote(str(sweep_dir))}` for the table"
+        )
     return results
 
 
@@ -439,57 +479,79 @@ def undo_unqueued_record(sweep_dir: Path, previous: dict | None) -> None:
     path = Path(sweep_dir) / SWEEP_FILE
     now = read_json(path) or {}
     if len(now.get("slurm", [])) > len((previous or {}).get("slurm", [])):
-        return                         # something was queued: the record is needed to follow it
+        return  # something was queued: the record is needed to follow it
     if previous is not None:
         write_json(path, previous)
         return
     with contextlib.suppress(OSError):
         path.unlink()
     with contextlib.suppress(OSError):
-        Path(sweep_dir).rmdir()        # only if empty: run folders made before this submission stay
+        Path(sweep_dir).rmdir()  # only if empty: run folders made before this submission stay
 
 
-def _submit_group(cfgs: list[dict], members: list[int], ids: list[str], sweep_dir: Path, code_dir: Path,
-                  max_array: int, entry: dict, results: list[dict], jobs_by_array: dict[str, int],
-                  first_logs: dict[str, Path]) -> None:
+def _submit_group(
+    cfgs: list[dict],
+    members: list[int],
+    ids: list[str],
+    sweep_dir: Path,
+    code_dir: Path,
+    max_array: int,
+    entry: dict,
+    results: list[dict],
+    jobs_by_array: dict[str, int],
+    first_logs: dict[str, Path],
+) -> None:
     """Pack the configs `members` (same cluster settings) and queue them as arrays of <= max_array tasks;
     first_logs gets each array's first task's stdout log (`<array>_0_0_log.out`, or `<job>_0_log.out` when
     a single pack was submitted as a plain job)."""
     index_of: dict[int, int] = {}
     job_cfgs = []
     for k in members:
-        c = dict(cfgs[k], out_dir=str(Path(cfgs[k]["out_dir"]).resolve()))   # the task's cwd may differ
+        c = dict(cfgs[k], out_dir=str(Path(cfgs[k]["out_dir"]).resolve()))  # the task's cwd may differ
         index_of[id(c)] = k
         job_cfgs.append(c)
     packs = plan_packs(job_cfgs, _task_pack_size(cfgs[members[0]]))
     ex = _executor(cfgs[members[0]]["cluster"], sweep_dir, code_dir)
     job = PackJob(os.getcwd(), auto=_pack_arg(cfgs[members[0]]) == "auto")
     for start in range(0, len(packs), max_array):
-        chunk = packs[start:start + max_array]
-        with contextlib.redirect_stderr(io.StringIO()):   # submitit prints sbatch's error; it is raised anyway
+        chunk = packs[start : start + max_array]
+        with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's error; it is raised anyway
             jobs = ex.map_array(job, chunk)
         array_id = jobs[0].job_id.split("_")[0]
         jobs_by_array[array_id] = len(chunk)
         first_logs[array_id] = Path(jobs[0].paths.stdout)
         entry["job_ids"].append(array_id)
         for j, p in zip(jobs, chunk):
-            index = int(j.job_id.split("_")[1]) if "_" in j.job_id else 0   # a single pack is a plain job
-            entry["packs"].append({"job_id": j.job_id, "array_job_id": array_id, "index": index,
-                                   "run_ids": [ids[index_of[id(c)]] for c in p]})
+            index = int(j.job_id.split("_")[1]) if "_" in j.job_id else 0  # a single pack is a plain job
+            entry["packs"].append(
+                {
+                    "job_id": j.job_id,
+                    "array_job_id": array_id,
+                    "index": index,
+                    "run_ids": [ids[index_of[id(c)]] for c in p],
+                }
+            )
             entry["queued"] += len(p)
             for c in p:
                 results[index_of[id(c)]].update(status="queued", slurm_job_id=j.job_id)
 
 
-def _print_submission(cfgs: Sequence[dict], results: list[dict], sweep_dir: Path, arrays: dict[str, int],
-                      first_logs: dict[str, Path], dt: float) -> None:
+def _print_submission(
+    cfgs: Sequence[dict],
+    results: list[dict],
+    sweep_dir: Path,
+    arrays: dict[str, int],
+    first_logs: dict[str, Path],
+    dt: float,
+) -> None:
     """The submission's summary and follow-up commands (every path shell-quoted: they are copy-pasted)."""
     counts = Counter(r["status"] for r in results)
     finished = counts.get("done", 0) + counts.get("diverged", 0)
     n_queued_now = sum(arrays.values())
     skipped = f"{finished} already finished"
-    others = counts.get("queued", 0) - sum(1 for r in results if r["status"] == "queued"
-                                           and r["slurm_job_id"].split("_")[0] in arrays)
+    others = counts.get("queued", 0) - sum(
+        1 for r in results if r["status"] == "queued" and r["slurm_job_id"].split("_")[0] in arrays
+    )
     if others:
         skipped += f", {others} still queued by an earlier submission"
     print(f"sweep: {len(cfgs)} runs -> {sweep_dir}")
@@ -497,12 +559,13 @@ def _print_submission(cfgs: Sequence[dict], results: list[dict], sweep_dir: Path
         items = [f"{a} ({n} task{'s' * (n != 1)})" for a, n in arrays.items()]
         tasks = ", ".join(items if len(items) <= 4 else [*items[:3], f"... {items[-1]}"])
         what = "SLURM job array" if len(arrays) == 1 else f"{len(arrays)} SLURM job arrays"
-        print(f"sweep: queued {n_queued_now} pack(s) as {what} {tasks} "
-              f"in {dt:.1f} s ({skipped})")
+        print(f"sweep: queued {n_queued_now} pack(s) as {what} {tasks} in {dt:.1f} s ({skipped})")
         first = next(iter(arrays))
-        print("sweep: follow it with\n"
-              f"  squeue --me\n"
-              f"  sweep status {shlex.quote(str(sweep_dir))}\n"
-              f"  tail -f {shlex.quote(str(first_logs[first]))}")
+        print(
+            "sweep: follow it with\n"
+            f"  squeue --me\n"
+            f"  sweep status {shlex.quote(str(sweep_dir))}\n"
+            f"  tail -f {shlex.quote(str(first_logs[first]))}"
+        )
     else:
         print(f"sweep: nothing to submit ({skipped})")

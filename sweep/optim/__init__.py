@@ -3,6 +3,7 @@
 The per-tensor `update` functions are what sweep's trainer calls on packs of K models (hyperparameters as
 K-vectors); the classes wrap the same functions for ordinary `nn.Module` parameters.
 """
+
 from sweep.optim import adagrad, adam, rmsprop, sgd
 from sweep.optim.adagrad import Adagrad
 from sweep.optim.adam import Adam, AdamW
@@ -10,5 +11,16 @@ from sweep.optim.anneal import SimulatedAnnealing, anneal_step
 from sweep.optim.rmsprop import RMSprop
 from sweep.optim.sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "SimulatedAnnealing", "anneal_step",
-           "sgd", "adagrad", "rmsprop", "adam"]
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "SimulatedAnnealing",
+    "adagrad",
+    "adam",
+    "anneal_step",
+    "rmsprop",
+    "sgd",
+]

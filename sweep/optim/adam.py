@@ -1,17 +1,20 @@
 """Adam and AdamW — torch.optim.Adam / AdamW's rules.
 
-    Adam:  g ← ∇L(θ) + λθ          AdamW: θ ← θ(1 − ηλ), g ← ∇L(θ)
-    m ← β₁ m + (1 − β₁) g;   v ← β₂ v + (1 − β₂) g²;   v̂ ← max(v̂, v) (amsgrad) or v
-    θ ← θ − η/(1 − β₁ᵗ) · m / (√v̂ / √(1 − β₂ᵗ) + ε)
+Adam:  g ← ∇L(θ) + λθ          AdamW: θ ← θ(1 − ηλ), g ← ∇L(θ)
+m ← β₁ m + (1 − β₁) g;   v ← β₂ v + (1 − β₂) g²;   v̂ ← max(v̂, v) (amsgrad) or v
+θ ← θ − η/(1 − β₁ᵗ) · m / (√v̂ / √(1 − β₂ᵗ) + ε)
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model
+from sweep.optim.spec import EPS, WEIGHT_DECAY, Knob, OptimizerSpec, finite, is_bool
 
 
 def init_state(p: Tensor, *, amsgrad: bool = False, **hyper: Any) -> dict[str, Any]:
@@ -21,9 +24,21 @@ def init_state(p: Tensor, *, amsgrad: bool = False, **hyper: Any) -> dict[str, A
     return state
 
 
-def update(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: Hyper, beta1: Hyper = 0.9, beta2: Hyper = 0.999,
-           eps: Hyper = 1e-8, weight_decay: Hyper = 0.0, amsgrad: bool = False, decoupled: bool = False,
-           maximize: bool = False, **_: Any) -> None:
+def update(
+    p: Tensor,
+    grad: Tensor,
+    state: dict[str, Any],
+    *,
+    lr: Hyper,
+    beta1: Hyper = 0.9,
+    beta2: Hyper = 0.999,
+    eps: Hyper = 1e-8,
+    weight_decay: Hyper = 0.0,
+    amsgrad: bool = False,
+    decoupled: bool = False,
+    maximize: bool = False,
+    **_: Any,
+) -> None:
     state["step"] += 1
     t = state["step"]
     g = -grad if maximize else grad
@@ -63,12 +78,31 @@ class Adam(FunctionalOptimizer):
     hyper_names = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled")
     _decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False) -> None:
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"{type(self).__name__} needs lr, eps, weight_decay >= 0 and betas in [0, 1)")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize, decoupled=self._decoupled))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas),
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=amsgrad,
+                maximize=maximize,
+                decoupled=self._decoupled,
+            ),
+        )
 
 
 class AdamW(Adam):
@@ -76,7 +110,59 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         maximize=maximize)
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
+        )
+
+
+def _betas_ok(b: Any) -> bool:
+    return isinstance(b, (list, tuple)) and len(b) == 2 and all(finite(x) and 0 <= x < 1 for x in b)
+
+
+def _adam_kwargs(o: dict) -> dict[str, Any]:
+    return {
+        "beta1": o["betas"][0],
+        "beta2": o["betas"][1],
+        "eps": o["eps"],
+        "weight_decay": o["weight_decay"],
+        "amsgrad": o["amsgrad"],
+        "decoupled": o["name"] == "adamw",
+    }
+
+
+def _torch_adam(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
+    cls = torch.optim.AdamW if o["name"] == "adamw" else torch.optim.Adam
+    return cls(
+        params, lr=lr, betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weight_decay"], amsgrad=o["amsgrad"]
+    )
+
+
+_KNOBS = (
+    Knob("betas", list[float], [0.9, 0.999], _betas_ok, "two numbers in [0, 1), e.g. [0.9,0.999]"),
+    EPS,
+    WEIGHT_DECAY,
+    Knob("amsgrad", bool, False, is_bool, "true or false"),
+)
+SPECS = tuple(
+    OptimizerSpec(
+        name,
+        family="adam",
+        knobs=_KNOBS,
+        update=update,
+        init_state=init_state,
+        update_kwargs=_adam_kwargs,
+        torch_optimizer=_torch_adam,
+    )
+    for name in ("adam", "adamw")  # adamw: decoupled weight decay
+)

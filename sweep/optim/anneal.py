@@ -7,18 +7,29 @@
 Every step costs two loss evaluations (current and proposal, on the same batch) and no gradient; the count is
 kept so comparisons with gradient methods can be made per loss evaluation, honestly.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from sweep.optim.base import Hyper, per_model
+from sweep.optim.spec import Knob, OptimizerSpec, finite
 
 
-def anneal_step(params: Sequence[Tensor], loss_fn: Callable[[Sequence[Tensor]], Tensor], state: dict[str, Any], *,
-                lr: Hyper, temperature: Hyper, cooling: Hyper, generators: Sequence[torch.Generator]) -> Tensor:
+def anneal_step(
+    params: Sequence[Tensor],
+    loss_fn: Callable[[Sequence[Tensor]], Tensor],
+    state: dict[str, Any],
+    *,
+    lr: Hyper,
+    temperature: Hyper,
+    cooling: Hyper,
+    generators: Sequence[torch.Generator],
+) -> Tensor:
     """One Metropolis step on K stacked models; returns the [K] losses after the step.
 
     `loss_fn(params)` gives the [K] losses of stacked parameters; `generators[k]` drives model k's proposals and
@@ -33,8 +44,10 @@ def anneal_step(params: Sequence[Tensor], loss_fn: Callable[[Sequence[Tensor]], 
         proposal.append(p + per_model(lr, p) * noise.to(p.device, p.dtype))
     new = loss_fn(proposal)
     u = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in generators]).to(new.device)
-    temp = torch.as_tensor(temperature, dtype=torch.float64, device=new.device) * \
-        torch.as_tensor(cooling, dtype=torch.float64, device=new.device) ** t
+    temp = (
+        torch.as_tensor(temperature, dtype=torch.float64, device=new.device)
+        * torch.as_tensor(cooling, dtype=torch.float64, device=new.device) ** t
+    )
     delta = (new - current).to(torch.float64)
     accept = (delta <= 0) | (u < torch.exp(-delta / temp))
     accept = accept & torch.isfinite(new)
@@ -55,8 +68,9 @@ class SimulatedAnnealing(torch.optim.Optimizer):
     same proposals as an uninterrupted one.
     """
 
-    def __init__(self, params, lr: float = 1e-2, temperature: float = 1.0, cooling: float = 0.999,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, params, lr: float = 1e-2, temperature: float = 1.0, cooling: float = 0.999, seed: int = 0
+    ) -> None:
         if lr <= 0 or temperature <= 0 or not 0 < cooling <= 1:
             raise ValueError("SimulatedAnnealing needs lr > 0, temperature > 0, 0 < cooling <= 1")
         super().__init__(params, dict(lr=lr, temperature=temperature, cooling=cooling))
@@ -85,8 +99,15 @@ class SimulatedAnnealing(torch.optim.Optimizer):
 
             # one state per group: a shared one would advance the cooling clock once per group per step
             state = self.state.setdefault("anneal" if i == 0 else f"anneal_{i}", {})
-            result = anneal_step(stacked, loss_fn, state, lr=group["lr"], temperature=group["temperature"],
-                                 cooling=group["cooling"], generators=[self.generator])
+            result = anneal_step(
+                stacked,
+                loss_fn,
+                state,
+                lr=group["lr"],
+                temperature=group["temperature"],
+                cooling=group["cooling"],
+                generators=[self.generator],
+            )
         return result[0]
 
     def state_dict(self) -> dict[str, Any]:
@@ -103,3 +124,22 @@ class SimulatedAnnealing(torch.optim.Optimizer):
             self.generator.set_state(gen)
         if evals is not None:
             self.loss_evals = int(evals)
+
+
+def _anneal_kwargs(o: dict) -> dict[str, Any]:
+    return {"temperature": o["temperature"], "cooling": o["cooling"]}
+
+
+SPECS = (
+    OptimizerSpec(
+        "anneal",
+        family="anneal",
+        updater="anneal",
+        knobs=(
+            # initial temperature T0, in units of the loss; lr is the proposal's standard deviation
+            Knob("temperature", float, 1.0, lambda v: finite(v) and v > 0, "temperature > 0"),
+            Knob("cooling", float, 0.999, lambda v: finite(v) and 0 < v <= 1, "0 < cooling <= 1"),  # T_t = T0 c^t
+        ),
+        update_kwargs=_anneal_kwargs,
+    ),
+)

@@ -4,9 +4,11 @@ Each optimizer's maths is written once, as `update(param, grad, state, **hyper)`
 is a Python number, or a K-vector tensor when `param` stacks K models along its leading axis (a pack trained
 by sweep.engine). The `torch.optim.Optimizer` classes students use call the same `update` with numbers.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any, Union
 
 import torch
 from torch import Tensor

@@ -16,41 +16,50 @@ It is called once per step on the stacked parameters of the whole pack ([K, ...]
 tensor that broadcasts over them), so a student's functional optimizer trains fully batched; its state tensors
 are sliced, checkpointed and resumed like sweep's own.
 """
+
 from __future__ import annotations
 
 import importlib
 import inspect
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Optional
 
 import torch
 
 from sweep.errors import ConfigError
 from sweep.optim.base import per_model
+from sweep.optim.spec import Knob, OptimizerSpec
 
 
 def load_class(path: str | None) -> Any:
     """The Optimizer subclass or update function `module.name` names; ConfigError (one line) when it cannot be
     imported or is neither."""
     if not path or "." not in path:
-        raise ConfigError(f"optimizer.cls={path!r} is invalid: optimizer=custom needs optimizer.cls=MODULE.CLASS, "
-                          "e.g. optimizer.cls=hw1.optim.MyAdam (a module in this directory or on PYTHONPATH)")
+        raise ConfigError(
+            f"optimizer.cls={path!r} is invalid: optimizer=custom needs optimizer.cls=MODULE.CLASS, "
+            "e.g. optimizer.cls=hw1.optim.MyAdam (a module in this directory or on PYTHONPATH)"
+        )
     module_name, _, cls_name = path.rpartition(".")
     here = os.getcwd()
-    if here not in sys.path:   # `sweep` is a console script: unlike `python -m`, its sys.path lacks the cwd
+    if here not in sys.path:  # `sweep` is a console script: unlike `python -m`, its sys.path lacks the cwd
         sys.path.append(here)
     try:
         module = importlib.import_module(module_name)
     except Exception as e:
-        raise ConfigError(f"optimizer.cls={path}: cannot import module {module_name!r} from {here} or PYTHONPATH "
-                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        raise ConfigError(
+            f"optimizer.cls={path}: cannot import module {module_name!r} from {here} or PYTHONPATH "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise ConfigError(f"optimizer.cls={path}: module {module_name!r} ({module.__file__}) has no {cls_name!r}")
-    if not (is_functional(cls) or isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        raise ConfigError(f"optimizer.cls={path} is not a torch.optim.Optimizer subclass (nor an update function "
-                          "update(p, grad, state, *, lr, ...))")
+    if not (is_functional(cls) or (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer))):
+        raise ConfigError(
+            f"optimizer.cls={path} is not a torch.optim.Optimizer subclass (nor an update function "
+            "update(p, grad, state, *, lr, ...))"
+        )
     return cls
 
 
@@ -69,6 +78,7 @@ def functional_update(cfg_optimizer: dict) -> Callable[..., None] | None:
 
     def update(p: torch.Tensor, grad: torch.Tensor, state: dict, *, lr: Any, **_: Any) -> None:
         fn(p, grad, state, lr=per_model(lr, p), **kwargs)
+
     return update
 
 
@@ -84,7 +94,7 @@ def check(cfg_optimizer: dict, lr: float) -> None:
     p = torch.zeros(3, requires_grad=True)
     try:
         fn = functional_update(cfg_optimizer)
-        if fn is not None:   # two models of one parameter [2, 3], as a pack calls it
+        if fn is not None:  # two models of one parameter [2, 3], as a pack calls it
             with torch.no_grad():
                 fn(torch.zeros(2, 3), torch.ones(2, 3), {}, lr=torch.full((2,), float(lr)))
             return
@@ -95,5 +105,28 @@ def check(cfg_optimizer: dict, lr: float) -> None:
         raise
     except Exception as e:
         kwargs: Any = dict(cfg_optimizer.get("kwargs") or {})
-        raise ConfigError(f"optimizer.cls={cfg_optimizer.get('cls')}(params, lr={lr}, **{kwargs}) failed: "
-                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        raise ConfigError(
+            f"optimizer.cls={cfg_optimizer.get('cls')}(params, lr={lr}, **{kwargs}) failed: "
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
+
+
+def _custom_rule(o: dict) -> str | None:
+    if not o["cls"]:
+        return "optimizer=custom needs optimizer.cls=MODULE.CLASS, e.g. optimizer.cls=hw1.optim.MyAdam"
+    return None
+
+
+SPECS = (
+    OptimizerSpec(
+        "custom",
+        family="custom",
+        updater="custom",
+        knobs=(
+            Knob("cls", Optional[str], None, lambda v: v is None or isinstance(v, str), "MODULE.CLASS"),
+            Knob("kwargs", Any, None, lambda v: v is None or isinstance(v, dict), "a mapping, e.g. {betas:[0.9,0.99]}"),
+        ),
+        torch_optimizer=make,
+        check=_custom_rule,
+    ),
+)

@@ -1,9 +1,10 @@
 """RMSprop (optionally centred, with momentum) — torch.optim.RMSprop's rule.
 
-    g ← ∇L(θ) + λθ;   v ← α v + (1 − α) g²;   m̄ ← α m̄ + (1 − α) g  (centred only)
-    d ← √(v − m̄²) + ε  (centred)  or  √v + ε
-    b ← μ b + g / d;  θ ← θ − η b      (with μ = 0: θ ← θ − η g / d)
+g ← ∇L(θ) + λθ;   v ← α v + (1 − α) g²;   m̄ ← α m̄ + (1 − α) g  (centred only)
+d ← √(v − m̄²) + ε  (centred)  or  √v + ε
+b ← μ b + g / d;  θ ← θ − η b      (with μ = 0: θ ← θ − η g / d)
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 from torch import Tensor
 
 from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model
+from sweep.optim.spec import EPS, WEIGHT_DECAY, Knob, OptimizerSpec, at_least, in_range, is_bool
 
 
 def init_state(p: Tensor, *, momentum: Hyper = 0.0, centered: bool = False, **hyper: Any) -> dict[str, Any]:
@@ -23,9 +25,20 @@ def init_state(p: Tensor, *, momentum: Hyper = 0.0, centered: bool = False, **hy
     return state
 
 
-def update(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: Hyper, alpha: Hyper = 0.99, eps: Hyper = 1e-8,
-           weight_decay: Hyper = 0.0, momentum: Hyper = 0.0, centered: bool = False,
-           maximize: bool = False, **_: Any) -> None:
+def update(
+    p: Tensor,
+    grad: Tensor,
+    state: dict[str, Any],
+    *,
+    lr: Hyper,
+    alpha: Hyper = 0.99,
+    eps: Hyper = 1e-8,
+    weight_decay: Hyper = 0.0,
+    momentum: Hyper = 0.0,
+    centered: bool = False,
+    maximize: bool = False,
+    **_: Any,
+) -> None:
     state["step"] += 1
     g = -grad if maximize else grad
     if not is_zero(weight_decay):
@@ -55,9 +68,56 @@ class RMSprop(FunctionalOptimizer):
     init_state = staticmethod(init_state)
     hyper_names = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, *, maximize: bool = False) -> None:
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
         if min(lr, alpha, eps, weight_decay, momentum) < 0:
             raise ValueError("RMSprop needs lr, alpha, eps, weight_decay, momentum >= 0")
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered, maximize=maximize))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=centered,
+                maximize=maximize,
+            ),
+        )
+
+
+def _rmsprop_kwargs(o: dict) -> dict[str, Any]:
+    return {k: o[k] for k in ("alpha", "eps", "weight_decay", "momentum", "centered")}
+
+
+def _torch_rmsprop(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(params, lr=lr, **_rmsprop_kwargs(o))
+
+
+SPECS = (
+    OptimizerSpec(
+        "rmsprop",
+        family="rmsprop",
+        knobs=(
+            Knob("alpha", float, 0.99, in_range(0, 1), "0 <= alpha <= 1"),
+            EPS,
+            WEIGHT_DECAY,
+            Knob("momentum", float, 0.0, at_least(0), "momentum >= 0"),  # torch.optim.RMSprop allows >= 1
+            Knob("centered", bool, False, is_bool, "true or false"),
+        ),
+        update=update,
+        init_state=init_state,
+        update_kwargs=_rmsprop_kwargs,
+        torch_optimizer=_torch_rmsprop,
+    ),
+)

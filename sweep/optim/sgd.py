@@ -1,9 +1,10 @@
 """SGD with momentum, dampening, Nesterov, weight decay, maximize — torch.optim.SGD's rule.
 
-    g ← ∇L(θ) (negated when maximize) + λθ
-    b ← μ b + (1 − τ) g          (b ← g on the first step)
-    θ ← θ − η (g + μ b)  if nesterov  else  θ − η b      (with μ = 0: θ ← θ − η g, no buffer, τ unused)
+g ← ∇L(θ) (negated when maximize) + λθ
+b ← μ b + (1 − τ) g          (b ← g on the first step)
+θ ← θ − η (g + μ b)  if nesterov  else  θ − η b      (with μ = 0: θ ← θ − η g, no buffer, τ unused)
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,15 +13,25 @@ import torch
 from torch import Tensor
 
 from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model
+from sweep.optim.spec import MAXIMIZE, WEIGHT_DECAY, Knob, OptimizerSpec, in_range, is_bool
 
 
 def init_state(p: Tensor, **hyper: Any) -> dict[str, Any]:
     return {"momentum_buffer": None}
 
 
-def update(p: Tensor, grad: Tensor, state: dict[str, Any], *, lr: Hyper, momentum: Hyper = 0.0,
-           dampening: Hyper = 0.0, weight_decay: Hyper = 0.0, nesterov: bool = False,
-           maximize: bool = False) -> None:
+def update(
+    p: Tensor,
+    grad: Tensor,
+    state: dict[str, Any],
+    *,
+    lr: Hyper,
+    momentum: Hyper = 0.0,
+    dampening: Hyper = 0.0,
+    weight_decay: Hyper = 0.0,
+    nesterov: bool = False,
+    maximize: bool = False,
+) -> None:
     g = -grad if maximize else grad
     if not is_zero(weight_decay):
         g = g + per_model(weight_decay, p) * p
@@ -48,11 +59,72 @@ class SGD(FunctionalOptimizer):
     init_state = staticmethod(init_state)
     hyper_names = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False) -> None:
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"SGD needs lr, momentum, weight_decay >= 0; got {lr}, {momentum}, {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD(nesterov=True) needs momentum > 0 and dampening = 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+            ),
+        )
+
+
+def _sgd_kwargs(o: dict) -> dict[str, Any]:
+    return {k: o[k] for k in ("momentum", "dampening", "weight_decay", "nesterov", "maximize")}
+
+
+def _torch_sgd(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr, **_sgd_kwargs(o))
+
+
+def _nesterov_rule(o: dict) -> str | None:
+    if o["nesterov"] and (o["momentum"] <= 0 or o["dampening"] != 0):
+        return "optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0"
+    return None
+
+
+def _graph_ready(states: list[dict], kwargs: dict) -> bool:
+    """Capturable once every momentum buffer exists (the first step makes them) or when none is used."""
+    return is_zero(kwargs["momentum"]) or all(s["momentum_buffer"] is not None for s in states)
+
+
+_KNOBS = (
+    Knob("momentum", float, 0.0, in_range(0, 1, high_open=True), "0 <= momentum < 1"),
+    Knob("dampening", float, 0.0, in_range(0, 1), "0 <= dampening <= 1"),
+    Knob("nesterov", bool, False, is_bool, "true or false"),
+    WEIGHT_DECAY,
+    MAXIMIZE,
+)
+# gd, momentum and nesterov are sgd with other defaults (conf/optimizer/*.yaml); gd is also full-batch
+SPECS = tuple(
+    OptimizerSpec(
+        name,
+        family="sgd",
+        knobs=_KNOBS,
+        update=update,
+        init_state=init_state,
+        update_kwargs=_sgd_kwargs,
+        torch_optimizer=_torch_sgd,
+        check=_nesterov_rule,
+        graph_ready=_graph_ready,
+    )
+    for name in ("sgd", "gd", "momentum", "nesterov")
+)

@@ -1,12 +1,13 @@
 """Planted bugs: a student's Adam with one classic mistake each (the rest is tests/check_fixtures/myopt.py's)."""
+
 import torch
 
 
 class _Adam(torch.optim.Optimizer):
-    bias_correction = True   # False: the first bug
-    decoupled = False        # AdamW when True
-    l2_under_adamw = False   # the second bug: AdamW's defaults, but the decay is added to the gradient
-    t_from_zero = False      # the third bug: t is read before it is incremented
+    bias_correction = True  # False: the first bug
+    decoupled = False  # AdamW when True
+    l2_under_adamw = False  # the second bug: AdamW's defaults, but the decay is added to the gradient
+    t_from_zero = False  # the third bug: t is read before it is incremented
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))

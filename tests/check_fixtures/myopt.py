@@ -1,4 +1,5 @@
 """A student's optimizers, written from scratch as torch.optim.Optimizer subclasses (correct ones)."""
+
 import torch
 
 

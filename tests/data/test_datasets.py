@@ -65,7 +65,7 @@ def test_shapes_dtypes_task(name: str, dtype: torch.dtype, tmp_path: Path) -> No
         assert torch.isfinite(x).all()
         if task == "classification":
             assert y.dtype == torch.int64 and y.shape == (len(x),)
-            assert 0 <= int(y.min()) and int(y.max()) < d_out
+            assert int(y.min()) >= 0 and int(y.max()) < d_out
         else:
             assert y.dtype == dtype and y.shape == (len(x), d_out)
     if task == "classification":  # every class is present in training
@@ -95,6 +95,7 @@ def test_test_fraction_respected(tmp_path: Path) -> None:
 
 
 # --- generated data --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["mnist1d", "teacher", "steps", "spirals"])
 def test_generated_deterministic_and_seeded(name: str, tmp_path: Path) -> None:
@@ -133,8 +134,10 @@ def test_teacher_target_scale_and_stability(tmp_path: Path) -> None:
     ds = load("teacher", tmp_path)
     assert 0.8 < ds.y_train.std().item() < 1.2
     # The teacher depends on the seed only: a smaller sample labels its points identically.
-    big = {tuple(x): y for x, y in zip(torch.cat([ds.x_train, ds.x_test]).tolist(),
-                                       torch.cat([ds.y_train, ds.y_test]).tolist())}
+    big = {
+        tuple(x): y
+        for x, y in zip(torch.cat([ds.x_train, ds.x_test]).tolist(), torch.cat([ds.y_train, ds.y_test]).tolist())
+    }
     small = load("teacher", tmp_path, n_samples=100)
     for x, y in zip(small.x_train.tolist(), small.y_train.tolist()):
         assert big[tuple(x)] == y
@@ -149,6 +152,7 @@ def test_spirals_are_learnable(tmp_path: Path) -> None:
 
 
 # --- mnist1d cache ---------------------------------------------------------------------------
+
 
 def test_mnist1d_cache_hit_and_identical(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
@@ -188,7 +192,7 @@ def test_mnist1d_corrupt_cache_is_regenerated(damage: str, tmp_path: Path) -> No
 def test_cache_write_failure_leaves_no_file(tmp_path: Path) -> None:
     # An object array that cannot be pickled makes np.savez fail half-way through the write.
     path = tmp_path / "x.npz"
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (whatever np.savez raises: the point is what is left)
         write_npz(path, {"x": np.array([lambda: 0], dtype=object)})
     assert os.listdir(tmp_path) == []
     assert read_npz(path) is None
@@ -331,14 +335,13 @@ def test_idx_bad_gzip_and_bad_labels(tmp_path: Path) -> None:
 
 # --- config handling -------------------------------------------------------------------------
 
+
 def test_unknown_name_lists_choices() -> None:
     with pytest.raises(DataError) as e:
         load_dataset(DataConfig(name="cifar"))
     assert "cifar" in str(e.value)
     assert all(name in str(e.value) for name in DATASETS)
-    assert set(DATASETS) == {
-        "digits", "mnist1d", "teacher", "steps", "spirals", "mnist", "fashion_mnist"
-    }
+    assert set(DATASETS) == {"digits", "mnist1d", "teacher", "steps", "spirals", "mnist", "fashion_mnist"}
 
 
 @pytest.mark.parametrize(
@@ -373,7 +376,7 @@ def test_conf_yaml_matches_schema(path: Path, tmp_path: Path) -> None:
     assert cfg.name == path.stem and cfg.name in DATASETS
     cfg.cache_dir = str(tmp_path / "cache")
     if cfg.name in ("mnist", "fashion_mnist"):
-        with pytest.raises(DataError, match="data.root is not set"):
+        with pytest.raises(DataError, match=r"data\.root is not set"):
             load_dataset(cfg)
         write_mnist(tmp_path / "idx")
         cfg.root = str(tmp_path / "idx")
@@ -386,7 +389,13 @@ def test_conf_yaml_matches_schema(path: Path, tmp_path: Path) -> None:
 def test_all_datasets_have_a_yaml() -> None:
     assert {p.stem for p in CONF_DIR.glob("*.yaml")} == set(DATASETS)
     assert {f.name for f in dataclasses.fields(DataConfig)} >= {
-        "name", "seed", "test_fraction", "n_samples", "noise", "root", "cache_dir"
+        "name",
+        "seed",
+        "test_fraction",
+        "n_samples",
+        "noise",
+        "root",
+        "cache_dir",
     }
 
 
@@ -396,11 +405,14 @@ def test_the_validation_part_is_carved_from_training_fixed_by_the_data_seed(tmp_
     whole = load_dataset(DataConfig(name="digits"))
     ds = load_splits(DataConfig(name="digits", val_fraction=0.25))
     assert ds.n_train + ds.x_val.shape[0] == whole.n_train and ds.x_val.shape[0] == round(whole.n_train * 0.25)
-    assert torch.equal(ds.x_test, whole.x_test)                       # the test split is untouched
+    assert torch.equal(ds.x_test, whole.x_test)  # the test split is untouched
     rows = {tuple(r.tolist()) for r in whole.x_train}
     train, val = ({tuple(r.tolist()) for r in x} for x in (ds.x_train, ds.x_val))
-    assert train | val <= rows and len(train & val) <= 1                # disjoint (digits holds a few duplicates)
-    again, other = load_splits(DataConfig(name="digits", val_fraction=0.25)), load_splits(DataConfig(name="digits", val_fraction=0.25, seed=1))
+    assert train | val <= rows and len(train & val) <= 1  # disjoint (digits holds a few duplicates)
+    again, other = (
+        load_splits(DataConfig(name="digits", val_fraction=0.25)),
+        load_splits(DataConfig(name="digits", val_fraction=0.25, seed=1)),
+    )
     assert torch.equal(again.x_val, ds.x_val) and not torch.equal(other.x_val, ds.x_val)
     with pytest.raises(DataError, match="val_fraction"):
         load_splits(DataConfig(name="digits", val_fraction=0.0))

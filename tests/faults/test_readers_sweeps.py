@@ -2,6 +2,7 @@
 blew up (diverged, collapsed) counted and drawn but never averaged; different configs never grouped as seeds of
 one; folders that are not sweeps refused in one line; corrupt files skipped with one line each; printed commands
 shell-quoted."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ import matplotlib
 import pandas as pd
 import pytest
 import yaml
+from conftest import sweep_cli
 
 import analysis
-from conftest import sweep_cli
 from sweep.collect import load_history, load_runs
 from sweep.report import summary_table, write_report
 from sweep.status import gather
@@ -25,12 +26,26 @@ from sweep.sync import plan
 # ------------------------------------------------------------------------------------------------ builders
 def config(**over) -> dict:
     """A resolved config.yaml as `sweep run` writes it (the keys the readers look at); `over` with dotted keys."""
-    c = {"name": "sw", "out_dir": "runs", "seed": 0, "lr": 0.1, "batch_size": 64, "epochs": 2, "sampling":
-         "shuffle_each_epoch", "device": "auto", "pack": 1, "log_every": 5, "checkpoint_every": 50,
-         "optimizer": {"name": "adam", "impl": "scratch", "betas": [0.9, 0.999], "eps": 1e-8},
-         "schedule": {"name": "constant"}, "init": {"name": "lecun_normal", "scale": 1.0},
-         "data": {"name": "digits", "seed": 0, "root": "~/data"}, "model": {"hidden": [16], "activation": "relu"},
-         "wandb": {"mode": "disabled", "project": "sweep"}, "cluster": {"name": "local"}}
+    c = {
+        "name": "sw",
+        "out_dir": "runs",
+        "seed": 0,
+        "lr": 0.1,
+        "batch_size": 64,
+        "epochs": 2,
+        "sampling": "shuffle_each_epoch",
+        "device": "auto",
+        "pack": 1,
+        "log_every": 5,
+        "checkpoint_every": 50,
+        "optimizer": {"name": "adam", "impl": "scratch", "betas": [0.9, 0.999], "eps": 1e-8},
+        "schedule": {"name": "constant"},
+        "init": {"name": "lecun_normal", "scale": 1.0},
+        "data": {"name": "digits", "seed": 0, "root": "~/data"},
+        "model": {"hidden": [16], "activation": "relu"},
+        "wandb": {"mode": "disabled", "project": "sweep"},
+        "cluster": {"name": "local"},
+    }
     for k, v in over.items():
         node = c
         *path, last = k.split(".")
@@ -48,13 +63,29 @@ def history(loss0: float, final: float, steps: int = 20) -> pd.DataFrame:
     test = [float("nan")] * n
     test[n // 2] = train[n // 2]
     test[-1] = final
-    return pd.DataFrame({"step": step, "epoch": [s / (steps / 2) for s in step], "lr": [0.1] * n,
-                         "train_loss": train, "grad_norm": [1.0] * n, "test_loss": test,
-                         "test_acc": [None if t != t else 0.5 for t in test]})
+    return pd.DataFrame(
+        {
+            "step": step,
+            "epoch": [s / (steps / 2) for s in step],
+            "lr": [0.1] * n,
+            "train_loss": train,
+            "grad_norm": [1.0] * n,
+            "test_loss": test,
+            "test_acc": [None if t != t else 0.5 for t in test],
+        }
+    )
 
 
-def add_run(sweep: Path, rid: str, cfg: dict | str | None, status: str | None = "done", loss: float = 0.3,
-            summary: str | None = None, hist: pd.DataFrame | bytes | None = None, **extra) -> Path:
+def add_run(
+    sweep: Path,
+    rid: str,
+    cfg: dict | str | None,
+    status: str | None = "done",
+    loss: float = 0.3,
+    summary: str | None = None,
+    hist: pd.DataFrame | bytes | None = None,
+    **extra,
+) -> Path:
     """A run folder: config.yaml (a dict, or raw text), summary.json (from status/loss/extra, or raw text),
     history.parquet (a frame, or raw bytes)."""
     d = sweep / rid
@@ -64,8 +95,17 @@ def add_run(sweep: Path, rid: str, cfg: dict | str | None, status: str | None = 
     if summary is not None:
         (d / "summary.json").write_text(summary)
     elif status is not None:
-        s = {"run_id": rid, "status": status, "final_test_loss": loss, "final_test_acc": 0.9 - loss / 10,
-             "best_test_loss": loss, "final_train_loss": loss, "wall_s": 1.0, "step": 20, "total_steps": 20}
+        s = {
+            "run_id": rid,
+            "status": status,
+            "final_test_loss": loss,
+            "final_test_acc": 0.9 - loss / 10,
+            "best_test_loss": loss,
+            "final_train_loss": loss,
+            "wall_s": 1.0,
+            "step": 20,
+            "total_steps": 20,
+        }
         s.update(extra)
         (d / "summary.json").write_text(json.dumps(s))
     if isinstance(hist, pd.DataFrame):
@@ -76,8 +116,12 @@ def add_run(sweep: Path, rid: str, cfg: dict | str | None, status: str | None = 
 
 
 def sweep_json(sweep: Path, swept: list[str], runs: dict[str, list[str]], name: str | None = None) -> None:
-    rec = {"name": name or sweep.name, "swept": swept, "argv": ["-m", *swept],
-           "runs": [{"run_id": r, "overrides": o} for r, o in runs.items()]}
+    rec = {
+        "name": name or sweep.name,
+        "swept": swept,
+        "argv": ["-m", *swept],
+        "runs": [{"run_id": r, "overrides": o} for r, o in runs.items()],
+    }
     (sweep / "sweep.json").write_text(json.dumps(rec))
 
 
@@ -90,8 +134,9 @@ def presets(tmp_path) -> Path:
     for preset, betas, loss in (("adam", [0.9, 0.999], 0.3), ("adam_lowbeta", [0.9, 0.99], 0.5)):
         for seed in (0, 1):
             rid = f"{preset}-{seed}"
-            add_run(d, rid, config(seed=seed, **{"optimizer.betas": betas}), loss=loss + seed / 100,
-                    hist=history(2.0, loss))
+            add_run(
+                d, rid, config(seed=seed, **{"optimizer.betas": betas}), loss=loss + seed / 100, hist=history(2.0, loss)
+            )
             runs[rid] = [f"optimizer={preset}", f"seed={seed}"]
     sweep_json(d, ["optimizer", "seed"], runs)
     return d
@@ -103,7 +148,7 @@ def test_configs_differing_only_in_betas_are_two_configs_of_two_seeds(presets):
     assert runs.attrs["config_keys"] == ["optimizer.name", "optimizer.betas"]
     t = summary_table(runs)
     assert len(t) == 2 and list(t["seeds"]) == [2, 2] and list(t["runs"]) == [2, 2]
-    assert t["final_test_loss_mean"].tolist() == pytest.approx([0.305, 0.505])   # never one mean of 4 runs
+    assert t["final_test_loss_mean"].tolist() == pytest.approx([0.305, 0.505])  # never one mean of 4 runs
     md = write_report(presets, echo=lambda *a: None).read_text()
     rows = [ln for ln in md.splitlines() if ln.startswith("| adam |")]
     assert len(rows) == 2 and all("| 2/2 |" in ln for ln in rows), rows
@@ -112,7 +157,7 @@ def test_configs_differing_only_in_betas_are_two_configs_of_two_seeds(presets):
     sw = analysis.Sweep(presets)
     assert sw.n_seeds == 2 and "2 seeds" in sw.describe()
     fig = analysis.plot_restarts(sw)
-    assert len(fig.axes[0].get_yticks()) == 2                 # one row per config, not one of 4 "seeds"
+    assert len(fig.axes[0].get_yticks()) == 2  # one row per config, not one of 4 "seeds"
 
 
 def test_hydra_choices_name_a_preset_and_its_values_are_not_repeated(presets):
@@ -132,9 +177,21 @@ def test_hydra_choices_name_a_preset_and_its_values_are_not_repeated(presets):
 def test_non_semantic_values_never_split_a_config(tmp_path):
     d = tmp_path / "sw"
     for seed in (0, 1, 2):
-        add_run(d, f"r{seed}", config(seed=seed, out_dir=f"/scratch/{seed}", name=f"n{seed}",
-                                      **{"data.root": f"/d{seed}", "wandb.mode": ["offline", "disabled"][seed % 2],
-                                         "cluster.name": f"c{seed}", "log_every": seed + 1}))
+        add_run(
+            d,
+            f"r{seed}",
+            config(
+                seed=seed,
+                out_dir=f"/scratch/{seed}",
+                name=f"n{seed}",
+                **{
+                    "data.root": f"/d{seed}",
+                    "wandb.mode": ["offline", "disabled"][seed % 2],
+                    "cluster.name": f"c{seed}",
+                    "log_every": seed + 1,
+                },
+            ),
+        )
     runs = load_runs(d)
     assert runs.attrs["config_keys"] == ["seed"] or runs.attrs["config_keys"] == []
     t = summary_table(runs)
@@ -156,8 +213,15 @@ def blown(tmp_path) -> Path:
                 status, loss, extra = "diverged", float("nan"), {"diverged_step": 3, "diverged_loss": 1e9}
             if lr == 1.0 and seed == 1:
                 status, loss, extra = "collapsed", 2.3, {"diverged_step": 9, "diverged_loss": 40.0}
-            add_run(d, rid, config(lr=lr, seed=seed), status, loss=loss,
-                    hist=history(2.0, loss if loss == loss else 50.0), **extra)
+            add_run(
+                d,
+                rid,
+                config(lr=lr, seed=seed),
+                status,
+                loss=loss,
+                hist=history(2.0, loss if loss == loss else 50.0),
+                **extra,
+            )
             runs[rid] = [f"lr={lr}", f"seed={seed}"]
     sweep_json(d, ["lr", "seed"], runs)
     return d
@@ -165,10 +229,10 @@ def blown(tmp_path) -> Path:
 
 def test_collapsed_runs_are_counted_never_averaged(blown):
     runs = load_runs(blown)
-    assert (runs["status"] == "collapsed").sum() == 1           # collect keeps the status as it is
+    assert (runs["status"] == "collapsed").sum() == 1  # collect keeps the status as it is
     t = summary_table(runs).set_index("lr")
     assert t.loc[1.0, "collapsed"] == 1 and t.loc[1.0, "diverged"] == 1 and t.loc[1.0, "unfinished"] == 0
-    assert t.loc[1.0, "final_test_loss_mean"] == pytest.approx(0.32)       # the done seed only, not 2.3
+    assert t.loc[1.0, "final_test_loss_mean"] == pytest.approx(0.32)  # the done seed only, not 2.3
     md = write_report(blown, echo=lambda *a: None).read_text()
     assert "| lr | n (done/seeds) | diverged | collapsed | failed |" in md
     assert [ln for ln in md.splitlines() if ln.startswith("| 1 |")][0].startswith("| 1 | 1/3 | 1 | 1 |")
@@ -188,7 +252,7 @@ def test_plots_draw_and_count_collapsed_runs(blown, tmp_path):
     sw = analysis.Sweep(blown)
     fig = analysis.plot_lr_sensitivity(sw)
     texts = _texts(fig)
-    assert "2/3" in texts                                       # diverged + collapsed at lr=1, of 3 seeds
+    assert "2/3" in texts  # diverged + collapsed at lr=1, of 3 seeds
     assert any("diverged or collapsed" in t for t in texts)
     line = fig.axes[0].get_lines()[0]
     assert list(line.get_ydata()) == pytest.approx([0.31, 0.32])  # mean of the done seeds only
@@ -252,7 +316,7 @@ def test_system_folders_and_run_folders_are_not_sweeps(tmp_path, command):
     assert p.returncode == 2 and f"is a run folder, not a sweep: use sweep {command} {tmp_path / 'sw'}" in p.stderr
     assert not (run / "report").exists()
     with pytest.raises(ValueError, match="not a sweep"):
-        write_report(tmp_path)                                   # the API refuses too: nothing written
+        write_report(tmp_path)  # the API refuses too: nothing written
     assert not (tmp_path / "report").exists()
 
 
@@ -270,8 +334,9 @@ def corrupt(tmp_path) -> Path:
     add_run(d, "torn_hist", config(lr=0.6), loss=0.5, hist=buf[: len(buf) // 2])
     add_run(d, "text_step", config(lr=0.7), loss=0.6, hist=good.assign(step=good["step"].map(lambda s: f"s{s}")))
     add_run(d, "list_cfg", "- 1\n- 2\n", loss=0.7)
-    sweep_json(d, ["lr"], {r: [] for r in ("good0", "good1", "list", "int", "torn", "torn_hist", "text_step",
-                                           "list_cfg")})
+    sweep_json(
+        d, ["lr"], {r: [] for r in ("good0", "good1", "list", "int", "torn", "torn_hist", "text_step", "list_cfg")}
+    )
     return d
 
 
@@ -279,7 +344,7 @@ def _skipped(stderr: str) -> dict[str, str]:
     lines = [ln for ln in stderr.splitlines() if ln.startswith("sweep: skipped ")]
     out = {}
     for ln in lines:
-        path, _, why = ln[len("sweep: skipped "):].partition(": ")
+        path, _, why = ln[len("sweep: skipped ") :].partition(": ")
         assert path not in out, f"reported twice: {ln}"
         out[str(Path(path).relative_to(Path(path).parents[1]))] = why
     return out
@@ -294,7 +359,7 @@ def test_collect_skips_each_corrupt_file_with_one_line(corrupt, tmp_path):
     st = runs.set_index("run_id")["status"]
     assert st["good0"] == "done" and st["list"] == st["int"] == st["torn"] == "corrupt"
     h = load_history(corrupt, runs)
-    assert set(h["run_id"]) == {"good0", "good1"}                 # the two bad histories left out
+    assert set(h["run_id"]) == {"good0", "good1"}  # the two bad histories left out
     p = sweep_cli("collect", str(corrupt), "--history", "-o", str(tmp_path / "h.parquet"))
     assert p.returncode == 0, p.stderr
     skipped = _skipped(p.stderr)

@@ -1,10 +1,10 @@
 """Faults a run must survive (issue: faults survived): kills and Ctrl-C, torn and planted files, a bad run inside
 a pack, a results folder that cannot be written, a wandb server that never answers. Each test is an attack that
 once broke `sweep`; each fails if its fix is taken out."""
+
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from conftest import make_cfg, sweep_cli
-from sweep.results import load_torch, save_torch
+
+from sweep.results import save_torch
 from sweep.runner import run_dir_for, train_runs
 
 pytestmark = pytest.mark.faults
@@ -56,9 +56,20 @@ def test_one_bad_run_fails_alone_and_its_pack_finishes(tmp_path, one_thread):
     bad = run_dir_for(cfgs[1])
     bad.root.mkdir(parents=True)
     # a readable checkpoint whose weights have the wrong shapes (another model's): fails inside the pack
-    save_torch(bad.checkpoint, {"run_id": bad.root.name, "step": 3, "history": [], "wall_s": 0.0,
-                                "params": [torch.zeros(3, 3)] * 4, "opt_states": [{}] * 4, "torch_opt": None,
-                                "anneal_rng": torch.Generator().get_state(), "init_loss": 2.0})
+    save_torch(
+        bad.checkpoint,
+        {
+            "run_id": bad.root.name,
+            "step": 3,
+            "history": [],
+            "wall_s": 0.0,
+            "params": [torch.zeros(3, 3)] * 4,
+            "opt_states": [{}] * 4,
+            "torch_opt": None,
+            "anneal_rng": torch.Generator().get_state(),
+            "init_loss": 2.0,
+        },
+    )
     results = train_runs(cfgs, pack=3, progress=False)
     assert [r["status"] for r in results] == ["done", "failed", "done"]
     train_runs([alone], progress=False)
@@ -69,7 +80,7 @@ def test_an_unreadable_summary_retrains_that_run_only(tmp_path, one_thread, capf
     cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2)]
     train_runs(cfgs, pack=2, progress=False)
     before = summary(cfgs[0])
-    run_dir_for(cfgs[1]).summary.write_text('{"status": "do')   # torn
+    run_dir_for(cfgs[1]).summary.write_text('{"status": "do')  # torn
     capfd.readouterr()
     again = train_runs(cfgs, pack=2, progress=False)
     assert again[0].get("skipped") and again[0]["status"] == "done"
@@ -131,12 +142,23 @@ def test_an_out_dir_that_is_a_file_is_one_line(tmp_path):
 
 
 def test_ctrl_c_checkpoints_says_how_to_resume_and_the_rerun_continues(tmp_path):
-    args = ["epochs=150", "checkpoint_every=1000", "log_every=5", "model.hidden=[64,64]", "optimizer=adam",
-            "lr=3e-3", "wandb.mode=disabled"]
+    args = [
+        "epochs=150",
+        "checkpoint_every=1000",
+        "log_every=5",
+        "model.hidden=[64,64]",
+        "optimizer=adam",
+        "lr=3e-3",
+        "wandb.mode=disabled",
+    ]
     ref, out = tmp_path / "ref", tmp_path / "cut"
     sweep_cli("run", f"out_dir={ref}", *args, check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "sweep.cli", "run", f"out_dir={out}", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweep.cli", "run", f"out_dir={out}", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("single/*/config.yaml")):
         time.sleep(0.05)
@@ -153,8 +175,9 @@ def test_ctrl_c_checkpoints_says_how_to_resume_and_the_rerun_continues(tmp_path)
     got = json.loads((sdir / "summary.json").read_text())
     want = json.loads((ref / "single" / sdir.name / "summary.json").read_text())
     assert got["resumed_from_step"] == s["step"] and got["final_test_loss"] == want["final_test_loss"]
-    pd.testing.assert_frame_equal(pd.read_parquet(sdir / "history.parquet"),
-                                  pd.read_parquet(ref / "single" / sdir.name / "history.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(sdir / "history.parquet"), pd.read_parquet(ref / "single" / sdir.name / "history.parquet")
+    )
 
 
 class _SilentServer:
@@ -203,8 +226,20 @@ def test_a_wandb_server_that_never_answers_costs_one_probe_per_pack_and_no_onlin
     server = _SilentServer()
     env = {"WANDB_BASE_URL": f"http://127.0.0.1:{server.port}", "WANDB_API_KEY": "x" * 40, "WANDB_MODE": None}
     try:
-        p = sweep_cli("run", "-m", "epochs=1", "model.hidden=[8]", "wandb.mode=online", "wandb.init_timeout_s=3",
-                      "lr=0.1,0.2,0.3,0.4", "pack=4", f"out_dir={tmp_path}", "name=w", env=env, timeout=300)
+        p = sweep_cli(
+            "run",
+            "-m",
+            "epochs=1",
+            "model.hidden=[8]",
+            "wandb.mode=online",
+            "wandb.init_timeout_s=3",
+            "lr=0.1,0.2,0.3,0.4",
+            "pack=4",
+            f"out_dir={tmp_path}",
+            "name=w",
+            env=env,
+            timeout=300,
+        )
         time.sleep(0.5)
     finally:
         server.close()

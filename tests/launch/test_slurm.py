@@ -4,6 +4,7 @@ Every test runs the real CLI (`sweep run -m ... cluster=dev`) from the repo root
 cluster and reads what they left: sweep.json, the run folders, submitit's logs, sacct. The cluster is expected
 with SLURM_MAX_ARRAY=8 (chunking test) and 2 fake GPUs (gpu test), as the project's dev cluster is started.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import REPO, make_cfg, sweep_cli
 
 
@@ -37,12 +36,13 @@ def _slurm_problem() -> str | None:
 
 _problem = _slurm_problem()
 if _problem:
-    pytest.skip(f"!!! SLURM not available: start it with slurm/dev-cluster-up ({_problem}) !!!",
-                allow_module_level=True)
+    pytest.skip(
+        f"!!! SLURM not available: start it with slurm/dev-cluster-up ({_problem}) !!!", allow_module_level=True
+    )
 
 from sweep.config import run_id  # noqa: E402
 from sweep.launch.slurm import PackJob, _executor, _task_pack_size, max_array_size, wait_for_jobs  # noqa: E402
-from sweep.runner import AUTO_PACK_CPU, AUTO_PACK_GPU  # noqa: E402
+from sweep.packing import AUTO_PACK_CPU, AUTO_PACK_GPU  # noqa: E402
 
 pytestmark = pytest.mark.slurm
 
@@ -76,11 +76,13 @@ def sacct_states(job_id: str, tasks: int = 1, timeout_s: float = 30) -> dict[str
     state (slurmdbd records them asynchronously, one by one)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", str(job_id), "-o", "JobID,State"],
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-j", str(job_id), "-o", "JobID,State"], capture_output=True, text=True
+        ).stdout
         states = dict(line.split("|", 1) for line in out.splitlines() if line.strip())
-        if len(states) >= tasks and all(s.split()[0] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY")
-                          for s in states.values()):
+        if len(states) >= tasks and all(
+            s.split()[0] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY") for s in states.values()
+        ):
             return states
         if time.monotonic() > deadline:
             return states
@@ -128,7 +130,7 @@ def packed(tmp_path_factory):
 
 def test_grid_is_one_array_and_completes(packed):
     sweep_dir, rec = packed["dir"], record(packed["dir"])
-    assert {"name", "grid_key", "runs", "argv"} <= set(rec)            # launch_grid's keys are kept
+    assert {"name", "grid_key", "runs", "argv"} <= set(rec)  # launch_grid's keys are kept
     assert len(rec["slurm"]) == 1 and len(rec["slurm"][0]["job_ids"]) == 1
     array = rec["slurm"][0]["job_ids"][0]
     assert "queued 2 pack(s) as SLURM job array " + array in packed["proc"].stdout
@@ -157,9 +159,9 @@ def test_resubmission_skips_finished_runs(packed):
     mtimes = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/summary.json")}
     before = queued_ids()
     proc, again = submit(packed["out"], *packed["args"])
-    assert again == sweep_dir                                   # the same grid continues its sweep folder
+    assert again == sweep_dir  # the same grid continues its sweep folder
     assert "nothing to submit (8 already finished)" in proc.stdout
-    assert queued_ids() <= before                               # no new job
+    assert queued_ids() <= before  # no new job
     assert len(record(sweep_dir)["slurm"]) == 1
     assert {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/summary.json")} == mtimes
 
@@ -199,13 +201,24 @@ def test_more_packs_than_max_array_size_are_chunked(tmp_path):
 def test_requeued_run_resumes_bit_identically(tmp_path):
     """SIGUSR2 mid-training (what SLURM sends before a time limit or preemption): the pack checkpoints at its
     next sync point, submitit requeues the task, and the rerun resumes to exactly the uninterrupted result."""
-    long = ["epochs=500", "model.hidden=[128,128]", "log_every=5", "checkpoint_every=50", "wandb.mode=disabled",
-            "name=requeue"]
+    long = [
+        "epochs=500",
+        "model.hidden=[128,128]",
+        "log_every=5",
+        "checkpoint_every=50",
+        "wandb.mode=disabled",
+        "name=requeue",
+    ]
     proc, sweep_dir = submit(tmp_path / "slurm", *long)
     # the reference, trained uninterrupted here meanwhile, with the task's thread count (1 CPU per task)
-    ref = subprocess.Popen([sys.executable, "-m", "sweep.cli", "run", *long, f"out_dir={tmp_path / 'local'}"],
-                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env=dict(os.environ, SLURM_CPUS_PER_TASK="1"))
+    ref = subprocess.Popen(
+        [sys.executable, "-m", "sweep.cli", "run", *long, f"out_dir={tmp_path / 'local'}"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, SLURM_CPUS_PER_TASK="1"),
+    )
     job = record(sweep_dir)["slurm"][0]["packs"][0]["job_id"]
     rid = record(sweep_dir)["runs"][0]["run_id"]
     summary = sweep_dir / rid / "summary.json"
@@ -234,7 +247,7 @@ def test_requeued_run_resumes_bit_identically(tmp_path):
     # process where it started (a restart from scratch would say 0 and train every step)
     assert got["resumed_from_step"] == stopped > 0, (got.get("resumed_from_step"), stopped)
     assert got["resumed_from_step"] + got["steps_this_process"] == got["total_steps"] == total
-    assert got["final_test_loss"] == want["final_test_loss"]             # bit-identical floats
+    assert got["final_test_loss"] == want["final_test_loss"]  # bit-identical floats
     assert got["final_train_loss"] == want["final_train_loss"]
     h_got = pd.read_parquet(sweep_dir / rid / "history.parquet")
     h_want = pd.read_parquet(tmp_path / "local" / "requeue" / rid / "history.parquet")
@@ -249,7 +262,7 @@ def test_failing_run_does_not_stop_its_pack(tmp_path):
     (tmp_path / "failpack" / bad / "checkpoint.pt").write_bytes(b"this is not a torch checkpoint")
     proc, sweep_dir = submit(tmp_path, *args)
     sub = record(sweep_dir)["slurm"][0]
-    assert len(sub["packs"]) == 1 and bad in sub["packs"][0]["run_ids"]   # the bad run shares the pack
+    assert len(sub["packs"]) == 1 and bad in sub["packs"][0]["run_ids"]  # the bad run shares the pack
     ids = wait(sweep_dir)
     assert set(sacct_states(ids[0]).values()) == {"COMPLETED"}
     s = summaries(sweep_dir)
@@ -285,9 +298,22 @@ def test_sbatch_script_runs_a_grid_in_one_allocation(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["PATH"] = path
     out = tmp_path / "job.out"
-    proc = subprocess.run(["sbatch", "--wait", f"--output={out}", "slurm/sweep.sbatch", "lr=0.1,0.2", *FAST,
-                           f"out_dir={tmp_path / 'runs'}"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=JOB_TIMEOUT_S)
+    proc = subprocess.run(
+        [
+            "sbatch",
+            "--wait",
+            f"--output={out}",
+            "slurm/sweep.sbatch",
+            "lr=0.1,0.2",
+            *FAST,
+            f"out_dir={tmp_path / 'runs'}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT_S,
+    )
     text = out.read_text() if out.exists() else ""
     assert proc.returncode == 0, f"{proc.stdout}{proc.stderr}\n{text}"
     assert "sweep.sbatch: job" in text and "'done': 2" in text, text
@@ -300,8 +326,7 @@ def test_sbatch_script_runs_a_grid_in_one_allocation(tmp_path):
 def test_gpu_request_gets_a_fake_gpu_and_auto_device_falls_back_to_cpu(tmp_path):
     """gpus_per_node=1 is scheduled on the dev node's fake GPU (CUDA_VISIBLE_DEVICES set); this torch has no
     CUDA, so device=auto trains on the CPU. cluster.wait=true: the CLI returns after the job, with a summary."""
-    proc, sweep_dir = submit(tmp_path, "lr=0.1", *FAST, "device=auto", "cluster.gpus_per_node=1",
-                             "cluster.wait=true")
+    proc, sweep_dir = submit(tmp_path, "lr=0.1", *FAST, "device=auto", "cluster.gpus_per_node=1", "cluster.wait=true")
     assert "waiting for job(s)" in proc.stdout and "{'done': 1}" in proc.stdout, proc.stdout
     assert not (set(record(sweep_dir)["slurm"][0]["job_ids"]) & {i.split("_")[0] for i in queued_ids()})
     script = next((sweep_dir / "submitit").glob("*_submission.sh")).read_text()
@@ -314,19 +339,45 @@ def test_gpu_request_gets_a_fake_gpu_and_auto_device_falls_back_to_cpu(tmp_path)
 # ---------------------------------------------------------------------------------------------- parameters
 def test_every_cluster_field_reaches_sbatch(tmp_path):
     """The mapping ClusterConfig -> sbatch flags (no job: this cluster has no accounts or qos to accept them)."""
-    cluster = {"name": "x", "backend": "slurm", "partition": "gpu", "account": "lab", "qos": "short",
-               "timeout_min": 90, "cpus_per_task": 8, "mem_gb": 32.0, "gpus_per_node": 2, "constraint": "a100",
-               "array_parallelism": 5, "max_num_timeout": 7, "additional_parameters": {"mail-type": "END"},
-               "setup": ["module load cuda"], "wait": False}
+    cluster = {
+        "name": "x",
+        "backend": "slurm",
+        "partition": "gpu",
+        "account": "lab",
+        "qos": "short",
+        "timeout_min": 90,
+        "cpus_per_task": 8,
+        "mem_gb": 32.0,
+        "gpus_per_node": 2,
+        "constraint": "a100",
+        "array_parallelism": 5,
+        "max_num_timeout": 7,
+        "additional_parameters": {"mail-type": "END"},
+        "setup": ["module load cuda"],
+        "wait": False,
+    }
     ex = _executor(cluster, tmp_path / "s", tmp_path / "code")
     text = ex._executor._make_submission_file_text("CMD", "uid")
-    for flag in ("--partition=gpu", "--account=lab", "--qos=short", "--time=90", "--cpus-per-task=8",
-                 "--mem=32GB", "--gpus-per-node=2", "--constraint=a100", "--mail-type=END", "--job-name=s"):
+    for flag in (
+        "--partition=gpu",
+        "--account=lab",
+        "--qos=short",
+        "--time=90",
+        "--cpus-per-task=8",
+        "--mem=32GB",
+        "--gpus-per-node=2",
+        "--constraint=a100",
+        "--mail-type=END",
+        "--job-name=s",
+    ):
         assert f"#SBATCH {flag}" in text, (flag, text)
     assert text.index("module load cuda") < text.index(f"export PYTHONPATH={tmp_path / 'code'}")
     assert ex._executor.max_num_timeout == 7 and ex._executor.parameters["array_parallelism"] == 5
-    bare = _executor(dict(cluster, account=None, qos=None, mem_gb=None, gpus_per_node=0, constraint=None,
-                          additional_parameters={}), tmp_path / "s", tmp_path / "code")
+    bare = _executor(
+        dict(cluster, account=None, qos=None, mem_gb=None, gpus_per_node=0, constraint=None, additional_parameters={}),
+        tmp_path / "s",
+        tmp_path / "code",
+    )
     text = bare._executor._make_submission_file_text("CMD", "uid")
     for flag in ("--account", "--qos", "--mem", "--gpus-per-node", "--constraint"):
         assert f"#SBATCH {flag}" not in text
@@ -351,7 +402,7 @@ def test_single_pack_tail_hint_names_the_real_log(tmp_path):
     """One pack is submitted as a plain job (no array): its log is `<job>_0_log.out`, not `<job>_0_0_log.out`."""
     proc, sweep_dir = submit(tmp_path, "lr=0.1,0.2", "pack=2", *FAST)
     job = record(sweep_dir)["slurm"][0]["packs"][0]["job_id"]
-    assert "_" not in job                                              # a plain job, as the test intends
+    assert "_" not in job  # a plain job, as the test intends
     log = tail_path(proc.stdout)
     wait(sweep_dir)
     assert log == sweep_dir / "submitit" / f"{job}_0_log.out"
@@ -369,9 +420,10 @@ def test_printed_hints_quote_paths(tmp_path):
     assert tail_path(proc.stdout).parent == sweep_dir / "submitit"
     wait(sweep_dir)
     assert tail_path(proc.stdout).is_file()
-    assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()   # the job scripts ran nothing
-    local = sweep_cli("run", "-m", "lr=0.1,0.2", *FAST, f"name='{name}'", f"out_dir={tmp_path / 'local runs'}",
-                      cwd=REPO, timeout=300)
+    assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()  # the job scripts ran nothing
+    local = sweep_cli(
+        "run", "-m", "lr=0.1,0.2", *FAST, f"name='{name}'", f"out_dir={tmp_path / 'local runs'}", cwd=REPO, timeout=300
+    )
     assert local.returncode == 0, local.stderr
     m = re.search(r"`(sweep status .*)` for the table", local.stdout)
     assert m and shlex.split(m.group(1)) == ["sweep", "status", str(tmp_path / "local runs" / name)], local.stdout
@@ -382,8 +434,9 @@ def test_sbatch_refusal_leaves_no_sweep_behind(tmp_path):
     """Nothing queued: no sweep.json (`sweep status` would list phantom pending runs), no code snapshot."""
     proc, _ = submit(tmp_path / "runs", "lr=0.1,0.2", *FAST, "cluster.partition=nosuchpartition", check=False)
     assert proc.returncode == 2 and "sbatch refused" in proc.stderr, proc.stderr
-    assert [p.name for p in (tmp_path / "runs").glob("*") if p.name != ".hydra"] == [], \
-        sorted(str(p) for p in (tmp_path / "runs").rglob("*"))
+    assert [p.name for p in (tmp_path / "runs").glob("*") if p.name != ".hydra"] == [], sorted(
+        str(p) for p in (tmp_path / "runs").rglob("*")
+    )
 
 
 def test_sbatch_refusal_restores_the_previous_sweep_record(tmp_path):
@@ -394,8 +447,7 @@ def test_sbatch_refusal_restores_the_previous_sweep_record(tmp_path):
     sweep_dir = tmp_path / "refused"
     before_json = (sweep_dir / "sweep.json").read_bytes()
     before = sorted(p.relative_to(sweep_dir) for p in sweep_dir.rglob("*"))
-    proc, _ = submit(tmp_path, "lr=0.2,0.3", *FAST, "name=refused", "cluster.partition=nosuchpartition",
-                     check=False)
+    proc, _ = submit(tmp_path, "lr=0.2,0.3", *FAST, "name=refused", "cluster.partition=nosuchpartition", check=False)
     assert proc.returncode == 2 and "sbatch refused" in proc.stderr, proc.stderr
     assert (sweep_dir / "sweep.json").read_bytes() == before_json
     assert sorted(p.relative_to(sweep_dir) for p in sweep_dir.rglob("*")) == before
@@ -420,7 +472,7 @@ def _assert_requeued_and_done(sweep_dir: Path, job: str) -> None:
     assert "SLURM_RESTART_COUNT=1" in log, log
     s = summaries(sweep_dir)
     assert len(s) == 1 and {v["status"] for v in s.values()} == {"done"}, s
-    assert {v["resumed_from_step"] for v in s.values()} == {0}            # nothing had trained before the stop
+    assert {v["resumed_from_step"] for v in s.values()} == {0}  # nothing had trained before the stop
 
 
 def test_usr2_while_the_task_unpickles_its_job_still_requeues(tmp_path):
@@ -432,7 +484,7 @@ def test_usr2_while_the_task_unpickles_its_job_still_requeues(tmp_path):
     _wait_for(lambda: "Loading pickle" in logs(sweep_dir) + logs(sweep_dir, "err"), 60, "the task to start")
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
     _assert_requeued_and_done(sweep_dir, job)
-    assert not list(folder.glob("*.preempted"))                          # the marker was consumed
+    assert not list(folder.glob("*.preempted"))  # the marker was consumed
 
 
 def test_usr2_to_the_batch_shell_during_setup_still_requeues(tmp_path):
@@ -441,7 +493,7 @@ def test_usr2_to_the_batch_shell_during_setup_still_requeues(tmp_path):
     proc, sweep_dir = submit(tmp_path, "lr=0.1", *FAST, "cluster.setup=[sleep 4]")
     job = record(sweep_dir)["slurm"][0]["packs"][0]["job_id"]
     _wait_for(lambda: queued_state(job) == "RUNNING", 60, "the job to run", poll_s=0.2)
-    time.sleep(0.5)                    # into `sleep 4`
+    time.sleep(0.5)  # into `sleep 4`
     subprocess.run(["scancel", "--batch", "--signal=USR2", job], check=True)
     _assert_requeued_and_done(sweep_dir, job)
 
@@ -460,8 +512,20 @@ def test_a_students_optimizer_runs_as_a_slurm_array_from_the_submission_director
     (tmp_path / "hw1" / "__init__.py").write_text("")
     (tmp_path / "hw1" / "optim.py").write_text(MY_ADAM)
     out = tmp_path / "runs"
-    p = sweep_cli("run", "-m", "optimizer=custom,adam", "optimizer.cls=hw1.optim.MyAdam", "seed=0,1", *FAST,
-                  "cluster=dev", "cluster.wait=true", f"out_dir={out}", "name=hw", cwd=tmp_path, timeout=300)
+    p = sweep_cli(
+        "run",
+        "-m",
+        "optimizer=custom,adam",
+        "optimizer.cls=hw1.optim.MyAdam",
+        "seed=0,1",
+        *FAST,
+        "cluster=dev",
+        "cluster.wait=true",
+        f"out_dir={out}",
+        "name=hw",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     summaries = [json.loads(f.read_text()) for f in (out / "hw").glob("*/summary.json")]
     assert len(summaries) == 4 and {s["status"] for s in summaries} == {"done"}, summaries

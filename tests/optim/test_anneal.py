@@ -1,4 +1,5 @@
 """Simulated annealing (sweep.optim.anneal): the Metropolis rule, its cost count, determinism, packs of K."""
+
 from __future__ import annotations
 
 import io
@@ -8,7 +9,6 @@ import pytest
 import torch
 
 from sweep.optim import SimulatedAnnealing, anneal_step
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
@@ -123,11 +123,12 @@ def test_proposal_is_lr_times_standard_normal() -> None:
         return torch.tensor([1.0 if len(seen) % 2 else 0.0], dtype=torch.float64)  # proposal always downhill
 
     w0, b0 = w.clone(), b.clone()
-    anneal_step([w, b], loss_fn, {}, lr=lr, temperature=1.0, cooling=1.0,
-                generators=[torch.Generator().manual_seed(4)])
+    anneal_step([w, b], loss_fn, {}, lr=lr, temperature=1.0, cooling=1.0, generators=[torch.Generator().manual_seed(4)])
     g = torch.Generator().manual_seed(4)
-    xi_w, xi_b = torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(1, 4, generator=g,
-                                                                                  dtype=torch.float64)
+    xi_w, xi_b = (
+        torch.randn(3, 4, generator=g, dtype=torch.float64),
+        torch.randn(1, 4, generator=g, dtype=torch.float64),
+    )
     assert torch.equal(seen[0][0], w0) and torch.equal(seen[1][0], w0 + lr * xi_w)
     assert torch.equal(seen[1][1], b0 + lr * xi_b)
     assert torch.equal(w, seen[1][0]) and torch.equal(b, seen[1][1])  # downhill: taken
@@ -171,15 +172,17 @@ def _pack_losses(targets: list[torch.Tensor]):
     def loss_fn(ps):
         w, b = ps
         return ((w - tw) ** 2).sum(dim=(1, 2)) + ((b - tb) ** 2).sum(dim=(1, 2))
+
     return loss_fn
 
 
 def test_k_stacked_equals_k_separate_runs() -> None:
     k = 3
     g = torch.Generator().manual_seed(0)
-    targets = [(torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(1, 4, generator=g,
-                                                                                 dtype=torch.float64))
-               for _ in range(k)]
+    targets = [
+        (torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(1, 4, generator=g, dtype=torch.float64))
+        for _ in range(k)
+    ]
     lr, temp, cool = [0.05, 0.2, 0.1], [0.01, 1.0, 0.1], [0.99, 0.999, 0.9]
     seeds = [10, 11, 12]
 
@@ -188,16 +191,18 @@ def test_k_stacked_equals_k_separate_runs() -> None:
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     vec = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     for _ in range(200):
-        out = anneal_step([w, b], _pack_losses(targets), state, lr=vec(lr), temperature=vec(temp),
-                          cooling=vec(cool), generators=gens)
+        out = anneal_step(
+            [w, b], _pack_losses(targets), state, lr=vec(lr), temperature=vec(temp), cooling=vec(cool), generators=gens
+        )
     assert out.shape == (k,)
     for i in range(k):
         wi, bi = torch.zeros(1, 3, 4, dtype=torch.float64), torch.zeros(1, 1, 4, dtype=torch.float64)
         st: dict = {}
         gi = [torch.Generator().manual_seed(seeds[i])]
         for _ in range(200):
-            anneal_step([wi, bi], _pack_losses([targets[i]]), st, lr=lr[i], temperature=temp[i], cooling=cool[i],
-                        generators=gi)
+            anneal_step(
+                [wi, bi], _pack_losses([targets[i]]), st, lr=lr[i], temperature=temp[i], cooling=cool[i], generators=gi
+            )
         assert not torch.equal(wi, torch.zeros_like(wi))
         assert torch.allclose(w[i], wi[0], rtol=1e-12, atol=0) and torch.allclose(b[i], bi[0], rtol=1e-12, atol=0)
         assert int(state["accepted"][i]) == int(st["accepted"][0])

@@ -5,6 +5,7 @@ with sweep.optim.<Name>, and requires the parameters to agree to 1e-6 relative (
 resuming from a state_dict saved mid-way, and a layer that has no gradient on odd steps. Then the K-vector path
 (`update` on K stacked models with [K] hyperparameters) is checked against K separate scalar runs.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,7 +19,6 @@ from torch import nn
 
 import sweep.optim as so
 from sweep.optim import adagrad, adam, rmsprop, sgd
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
@@ -90,7 +90,7 @@ def _train(cls, kwargs: dict, *, sometimes: bool = False, resume_at: int | None 
     return traj
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(cls, frozen: tuple, sometimes: bool) -> list[list[torch.Tensor]]:
     return _train(cls, dict(frozen), sometimes=sometimes)
 
@@ -164,8 +164,10 @@ def test_matches_torch(name: str, kwargs: dict, variant: str) -> None:
 
 def test_state_untouched_without_grad() -> None:
     """A parameter whose .grad is None is skipped: neither it nor its optimizer state changes."""
-    a, b = torch.ones(3, dtype=torch.float64, requires_grad=True), torch.ones(2, dtype=torch.float64,
-                                                                            requires_grad=True)
+    a, b = (
+        torch.ones(3, dtype=torch.float64, requires_grad=True),
+        torch.ones(2, dtype=torch.float64, requires_grad=True),
+    )
     opt = so.Adam([a, b], lr=0.1)
     (a.sum() + b.sum()).backward()
     opt.step()
@@ -180,11 +182,13 @@ def test_state_untouched_without_grad() -> None:
     assert opt.state[a]["step"] == 2
 
 
-ARGS = {"SGD": ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"),
-        "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize"),
-        "RMSprop": ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize"),
-        "Adam": ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"),
-        "AdamW": ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")}
+ARGS = {
+    "SGD": ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"),
+    "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize"),
+    "RMSprop": ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize"),
+    "Adam": ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"),
+    "AdamW": ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"),
+}
 
 
 @pytest.mark.parametrize("name", list(ARGS))
@@ -199,10 +203,18 @@ def test_constructor_defaults_equal_torch(name: str) -> None:
     assert pos == [p for p in theirs if p in pos]
 
 
-@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=-1.0)), ("SGD", dict(nesterov=True)),
-                                          ("SGD", dict(momentum=0.9, dampening=0.1, nesterov=True)),
-                                          ("Adagrad", dict(eps=-1.0)), ("RMSprop", dict(alpha=-0.1)),
-                                          ("Adam", dict(betas=(1.0, 0.9))), ("AdamW", dict(lr=-1e-3))])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("SGD", dict(lr=-1.0)),
+        ("SGD", dict(nesterov=True)),
+        ("SGD", dict(momentum=0.9, dampening=0.1, nesterov=True)),
+        ("Adagrad", dict(eps=-1.0)),
+        ("RMSprop", dict(alpha=-0.1)),
+        ("Adam", dict(betas=(1.0, 0.9))),
+        ("AdamW", dict(lr=-1e-3)),
+    ],
+)
 def test_invalid_arguments_rejected_like_torch(name: str, kwargs: dict) -> None:
     p = [torch.zeros(2, requires_grad=True)]
     with pytest.raises(ValueError):
@@ -217,28 +229,54 @@ SHAPE = (5, 4)
 
 # family -> (module, K-vector hyperparameters, structural flags to try)
 KVEC = {
-    "sgd": (sgd, dict(lr=[0.1, 0.03, 0.01], momentum=[0.0, 0.9, 0.5], dampening=[0.2, 0.0, 0.3],
-                      weight_decay=[0.0, 1e-2, 0.1]),
-            [dict(), dict(maximize=True)]),
-    "sgd_nesterov": (sgd, dict(lr=[0.1, 0.03, 0.01], momentum=[0.9, 0.5, 0.99], dampening=[0.0, 0.0, 0.0],
-                               weight_decay=[0.0, 1e-2, 0.1]),
-                     [dict(nesterov=True)]),
-    "adagrad": (adagrad, dict(lr=[0.1, 0.01, 0.05], lr_decay=[0.0, 0.01, 0.1], weight_decay=[0.0, 1e-2, 0.1],
-                              initial_accumulator_value=[0.0, 0.1, 1.0], eps=[1e-10, 1e-6, 1e-3]),
-                [dict(), dict(maximize=True)]),
-    "rmsprop": (rmsprop, dict(lr=[1e-2, 1e-3, 5e-3], alpha=[0.99, 0.9, 0.5], eps=[1e-8, 1e-6, 1e-3],
-                              weight_decay=[0.0, 1e-2, 0.1], momentum=[0.0, 0.9, 0.5]),
-                [dict(), dict(centered=True), dict(maximize=True)]),
-    "adam": (adam, dict(lr=[1e-3, 1e-2, 3e-3], beta1=[0.9, 0.5, 0.0], beta2=[0.999, 0.9, 0.99],
-                        eps=[1e-8, 1e-6, 1e-3], weight_decay=[0.0, 1e-2, 0.1]),
-             [dict(), dict(amsgrad=True), dict(decoupled=True), dict(decoupled=True, amsgrad=True),
-              dict(maximize=True)]),
+    "sgd": (
+        sgd,
+        dict(lr=[0.1, 0.03, 0.01], momentum=[0.0, 0.9, 0.5], dampening=[0.2, 0.0, 0.3], weight_decay=[0.0, 1e-2, 0.1]),
+        [dict(), dict(maximize=True)],
+    ),
+    "sgd_nesterov": (
+        sgd,
+        dict(lr=[0.1, 0.03, 0.01], momentum=[0.9, 0.5, 0.99], dampening=[0.0, 0.0, 0.0], weight_decay=[0.0, 1e-2, 0.1]),
+        [dict(nesterov=True)],
+    ),
+    "adagrad": (
+        adagrad,
+        dict(
+            lr=[0.1, 0.01, 0.05],
+            lr_decay=[0.0, 0.01, 0.1],
+            weight_decay=[0.0, 1e-2, 0.1],
+            initial_accumulator_value=[0.0, 0.1, 1.0],
+            eps=[1e-10, 1e-6, 1e-3],
+        ),
+        [dict(), dict(maximize=True)],
+    ),
+    "rmsprop": (
+        rmsprop,
+        dict(
+            lr=[1e-2, 1e-3, 5e-3],
+            alpha=[0.99, 0.9, 0.5],
+            eps=[1e-8, 1e-6, 1e-3],
+            weight_decay=[0.0, 1e-2, 0.1],
+            momentum=[0.0, 0.9, 0.5],
+        ),
+        [dict(), dict(centered=True), dict(maximize=True)],
+    ),
+    "adam": (
+        adam,
+        dict(
+            lr=[1e-3, 1e-2, 3e-3],
+            beta1=[0.9, 0.5, 0.0],
+            beta2=[0.999, 0.9, 0.99],
+            eps=[1e-8, 1e-6, 1e-3],
+            weight_decay=[0.0, 1e-2, 0.1],
+        ),
+        [dict(), dict(amsgrad=True), dict(decoupled=True), dict(decoupled=True, amsgrad=True), dict(maximize=True)],
+    ),
 }
 KVEC_CASES = [(fam, flags) for fam, (_, _, fl) in KVEC.items() for flags in fl]
 
 
-@pytest.mark.parametrize("family,flags", KVEC_CASES,
-                         ids=[f"{f}-{','.join(fl) or 'plain'}" for f, fl in KVEC_CASES])
+@pytest.mark.parametrize("family,flags", KVEC_CASES, ids=[f"{f}-{','.join(fl) or 'plain'}" for f, fl in KVEC_CASES])
 def test_k_vector_update_equals_k_separate_runs(family: str, flags: dict) -> None:
     mod, vec, _ = KVEC[family]
     g = torch.Generator().manual_seed(7)
@@ -262,11 +300,16 @@ def test_k_vector_update_equals_k_separate_runs(family: str, flags: dict) -> Non
         assert rel <= 1e-12, f"model {k} ({scalar}): pack differs from its own run by {rel:.3g}"
 
 
-@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
-                                          ("Adagrad", dict(lr=0.05, lr_decay=0.01)),
-                                          ("RMSprop", dict(lr=1e-3, momentum=0.5, centered=True)),
-                                          ("Adam", dict(lr=1e-2, amsgrad=True)),
-                                          ("AdamW", dict(lr=1e-2, weight_decay=0.1))])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
+        ("Adagrad", dict(lr=0.05, lr_decay=0.01)),
+        ("RMSprop", dict(lr=1e-3, momentum=0.5, centered=True)),
+        ("Adam", dict(lr=1e-2, amsgrad=True)),
+        ("AdamW", dict(lr=1e-2, weight_decay=0.1)),
+    ],
+)
 def test_pack_of_one_with_vector_lr_matches_class(name: str, kwargs: dict) -> None:
     """The engine's call (stacked K = 1 parameters, lr a [1] tensor) is the class's maths on one model."""
     family = {"SGD": sgd, "Adagrad": adagrad, "RMSprop": rmsprop, "Adam": adam, "AdamW": adam}[name]
@@ -284,8 +327,9 @@ def test_pack_of_one_with_vector_lr_matches_class(name: str, kwargs: dict) -> No
     names = [n for n, _ in NET0.named_parameters()]
     for t in range(STEPS):
         idx = BATCHES[t]
-        loss = nn.functional.cross_entropy(torch.func.functional_call(
-            NET0, {n: p[0] for n, p in zip(names, params)}, (X[idx],)), Y[idx])
+        loss = nn.functional.cross_entropy(
+            torch.func.functional_call(NET0, {n: p[0] for n, p in zip(names, params)}, (X[idx],)), Y[idx]
+        )
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             for p, gr, st in zip(params, grads, states):
