@@ -120,6 +120,27 @@ def test_pack_trained_batched_equals_each_model_trained_alone(tmp_path, name, ex
             np.testing.assert_allclose(hp[col], ha[col], rtol=1e-10, atol=1e-12, err_msg=col)
 
 
+def test_a_grid_over_adam_and_adamw_trains_each_with_its_own_weight_decay(tmp_path):
+    """adam and adamw share an update function but not its structure (decoupled weight decay): a grid over both
+    must not train the adamw runs as adam (they were packed together, and the first model's name decided)."""
+    from sweep.packing import plan_packs
+
+    common = ["data=spirals", "data.n_samples=300", "epochs=2", "batch_size=32", "dtype=float64", *SMALL]
+    grid = [
+        make_cfg(tmp_path / "grid", *common, f"optimizer={o}", "optimizer.weight_decay=0.1") for o in ("adam", "adamw")
+    ]
+    alone = [
+        make_cfg(tmp_path / "alone", *common, f"optimizer={o}", "optimizer.weight_decay=0.1") for o in ("adam", "adamw")
+    ]
+    assert [len(p) for p in plan_packs(grid, pack=64)] == [1, 1]
+    train_runs(grid, pack=64, progress=False)
+    for c in alone:
+        train_runs([c], progress=False)
+    for g, a in zip(grid, alone):
+        np.testing.assert_allclose(history(g)["train_loss"], history(a)["train_loss"], rtol=1e-10)
+    assert not np.allclose(history(alone[0])["train_loss"], history(alone[1])["train_loss"])
+
+
 def test_diverging_model_is_marked_at_its_step_and_does_not_disturb_the_pack(tmp_path):
     common = ["epochs=3", "dtype=float64", "data=spirals", "data.n_samples=300", *SMALL]
     ok = make_cfg(tmp_path / "pack", "lr=0.1", *common)
