@@ -53,6 +53,7 @@ OptimizerConfig = _optimizer_schema()
 
 # Which knobs each optimizer reads; any other knob set away from its default is refused by `validate`.
 OPTIMIZER_KNOBS: dict[str, tuple[str, ...]] = {name: spec.knob_names for name, spec in optimizer_registry.SPECS.items()}
+LATE_KNOBS = tuple(k.name for k in optimizer_registry.KNOBS.values() if k.added_later)
 CUSTOM_ONLY = ("cls", "kwargs")  # a grid `optimizer=custom,adam optimizer.cls=...` leaves them unset for adam
 
 
@@ -477,9 +478,12 @@ def semantic_config(cfg: DictConfig | dict) -> dict:
     execution settings, and no data paths (moving the data must not retrain a sweep)."""
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     sem = {k: v for k, v in c.items() if k not in NON_SEMANTIC_KEYS and k != "hydra"}
-    if isinstance(sem.get("optimizer"), dict) and sem["optimizer"].get("name") != "custom":
-        # custom's knobs, unset elsewhere: left out so that ids of runs made before they existed stay the same
-        sem["optimizer"] = {k: v for k, v in sem["optimizer"].items() if k not in CUSTOM_ONLY}
+    o = sem.get("optimizer")
+    if isinstance(o, dict) and o.get("name") in optimizer_registry.SPECS:
+        # knobs added later (custom's cls/kwargs, anneal's relative_temperature), unread by this optimizer: left
+        # out so that ids of runs made before they existed stay the same
+        reads = optimizer_registry.knobs_read(o["name"])
+        sem["optimizer"] = {k: v for k, v in o.items() if k in reads or k not in LATE_KNOBS}
     if isinstance(sem.get("data"), dict):
         sem["data"] = {k: (None if k in DATA_PATH_KEYS else v) for k, v in sem["data"].items()}
     return sem

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from sweep.optim.base import Hyper, per_model
-from sweep.optim.spec import Knob, OptimizerSpec, finite
+from sweep.optim.spec import Knob, OptimizerSpec, finite, is_bool
 
 
 def anneal_step(
@@ -29,6 +29,7 @@ def anneal_step(
     temperature: Hyper,
     cooling: Hyper,
     generators: Sequence[torch.Generator],
+    relative_temperature: bool = False,
 ) -> Tensor:
     """One Metropolis step on K stacked models; returns the [K] losses after the step.
 
@@ -38,6 +39,9 @@ def anneal_step(
     k = len(generators)
     t = state.setdefault("step", 0)
     current = loss_fn(params)
+    if relative_temperature and "first_loss" not in state:
+        # T0 in units of each model's first loss: the same setting works whatever the loss's scale
+        state["first_loss"] = current.detach().to(torch.float64).abs().clamp_min(torch.finfo(torch.float64).tiny)
     proposal = []
     for p in params:
         noise = torch.stack([torch.randn(p.shape[1:], generator=g, dtype=torch.float64) for g in generators])
@@ -48,6 +52,8 @@ def anneal_step(
         torch.as_tensor(temperature, dtype=torch.float64, device=new.device)
         * torch.as_tensor(cooling, dtype=torch.float64, device=new.device) ** t
     )
+    if relative_temperature:
+        temp = temp * state["first_loss"]
     delta = (new - current).to(torch.float64)
     accept = (delta <= 0) | (u < torch.exp(-delta / temp))
     accept = accept & torch.isfinite(new)
@@ -69,11 +75,19 @@ class SimulatedAnnealing(torch.optim.Optimizer):
     """
 
     def __init__(
-        self, params, lr: float = 1e-2, temperature: float = 1.0, cooling: float = 0.999, seed: int = 0
+        self,
+        params,
+        lr: float = 1e-2,
+        temperature: float = 1.0,
+        cooling: float = 0.999,
+        seed: int = 0,
+        relative_temperature: bool = False,
     ) -> None:
         if lr <= 0 or temperature <= 0 or not 0 < cooling <= 1:
             raise ValueError("SimulatedAnnealing needs lr > 0, temperature > 0, 0 < cooling <= 1")
-        super().__init__(params, dict(lr=lr, temperature=temperature, cooling=cooling))
+        super().__init__(
+            params, dict(lr=lr, temperature=temperature, cooling=cooling, relative_temperature=relative_temperature)
+        )
         self.generator = torch.Generator().manual_seed(seed)
         self.loss_evals = 0
 
@@ -107,6 +121,7 @@ class SimulatedAnnealing(torch.optim.Optimizer):
                 temperature=group["temperature"],
                 cooling=group["cooling"],
                 generators=[self.generator],
+                relative_temperature=group.get("relative_temperature", False),
             )
         return result[0]
 
@@ -127,7 +142,11 @@ class SimulatedAnnealing(torch.optim.Optimizer):
 
 
 def _anneal_kwargs(o: dict) -> dict[str, Any]:
-    return {"temperature": o["temperature"], "cooling": o["cooling"]}
+    return {
+        "temperature": o["temperature"],
+        "cooling": o["cooling"],
+        "relative_temperature": o["relative_temperature"],
+    }
 
 
 SPECS = (
@@ -139,6 +158,8 @@ SPECS = (
             # initial temperature T0, in units of the loss; lr is the proposal's standard deviation
             Knob("temperature", float, 1.0, lambda v: finite(v) and v > 0, "temperature > 0"),
             Knob("cooling", float, 0.999, lambda v: finite(v) and 0 < v <= 1, "0 < cooling <= 1"),  # T_t = T0 c^t
+            # true: T0 = temperature x the model's first loss (a default that suits any loss scale)
+            Knob("relative_temperature", bool, False, is_bool, "true or false", added_later=True),
         ),
         update_kwargs=_anneal_kwargs,
     ),

@@ -111,6 +111,14 @@ def check(cfg_optimizer: dict, lr: float) -> None:
         ) from None
 
 
+def _text_or_none(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _mapping_or_none(v: Any) -> bool:
+    return v is None or isinstance(v, dict)
+
+
 def _custom_rule(o: dict) -> str | None:
     if not o["cls"]:
         return "optimizer=custom needs optimizer.cls=MODULE.CLASS, e.g. optimizer.cls=hw1.optim.MyAdam"
@@ -123,8 +131,8 @@ SPECS = (
         family="custom",
         updater="custom",
         knobs=(
-            Knob("cls", Optional[str], None, lambda v: v is None or isinstance(v, str), "MODULE.CLASS"),
-            Knob("kwargs", Any, None, lambda v: v is None or isinstance(v, dict), "a mapping, e.g. {betas:[0.9,0.99]}"),
+            Knob("cls", Optional[str], None, _text_or_none, "MODULE.CLASS", added_later=True),
+            Knob("kwargs", Any, None, _mapping_or_none, "a mapping, e.g. {betas:[0.9,0.99]}", added_later=True),
         ),
         torch_optimizer=make,
         check=_custom_rule,

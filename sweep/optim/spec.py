@@ -35,6 +35,9 @@ class Knob:
     default: Any
     valid: Callable[[Any], bool] = lambda v: True
     rule: str = ""  # what `valid` accepts, as the error says it: "0 <= momentum < 1"
+    # added after run ids were first made: left out of the run_id of optimizers that do not read it, so that
+    # their ids (and finished runs) stay the same
+    added_later: bool = False
 
 
 @dataclass(frozen=True)

@@ -213,3 +213,27 @@ def test_invalid_arguments() -> None:
     for kw in (dict(lr=0.0), dict(temperature=-1.0), dict(cooling=1.5), dict(cooling=0.0)):
         with pytest.raises(ValueError):
             SimulatedAnnealing(p, **kw)
+
+
+def _trajectory(scale: float, relative: bool, steps: int = 300) -> torch.Tensor:
+    theta = torch.zeros(D, dtype=torch.float64, requires_grad=True)
+    opt = SimulatedAnnealing([theta], lr=0.1, temperature=0.05, cooling=1.0, relative_temperature=relative)
+    for _ in range(steps):
+        opt.step(lambda: scale * quadratic(theta))
+    return theta.detach().clone()
+
+
+def test_relative_temperature_makes_the_walk_independent_of_the_loss_scale() -> None:
+    """T0 = temperature x first loss: the Metropolis rule compares Δ/T, and both scale with the loss, so the same
+    seed walks the same way on L and on 1000·L (with an absolute T0 it does not)."""
+    assert torch.equal(_trajectory(1.0, relative=True), _trajectory(1000.0, relative=True))
+    assert not torch.equal(_trajectory(1.0, relative=False), _trajectory(1000.0, relative=False))
+
+
+def test_relative_temperature_is_the_absolute_one_times_the_first_loss() -> None:
+    first = float(quadratic(torch.zeros(D, dtype=torch.float64)))
+    theta = torch.zeros(D, dtype=torch.float64, requires_grad=True)
+    opt = SimulatedAnnealing([theta], lr=0.1, temperature=0.05 * first, cooling=1.0)
+    for _ in range(300):
+        opt.step(lambda: quadratic(theta))
+    assert torch.equal(theta.detach(), _trajectory(1.0, relative=True))
