@@ -256,5 +256,5 @@ def make_updater(cfgs: Sequence[dict], params: list[Tensor]) -> Updater:
             return PerModel(custom_optimizer.make, params, cfgs)
         return Functional(spec, fn, lambda p, **_: {}, params, [c["optimizer"] for c in cfgs])
     if o["impl"] == "torch":
-        return PerModel(spec.torch_optimizer, params, cfgs)
+        return PerModel(spec.make_torch, params, cfgs)
     return Functional(spec, spec.update, spec.init_state, params, [c["optimizer"] for c in cfgs])

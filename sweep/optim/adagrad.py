@@ -76,10 +76,6 @@ def _adagrad_kwargs(o: dict) -> dict[str, Any]:
     return {k: o[k] for k in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")}
 
 
-def _torch_adagrad(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
-    return torch.optim.Adagrad(params, lr=lr, **_adagrad_kwargs(o))
-
-
 SPECS = (
     OptimizerSpec(
         "adagrad",
@@ -95,6 +91,6 @@ SPECS = (
         update=update,
         init_state=init_state,
         update_kwargs=_adagrad_kwargs,
-        torch_optimizer=_torch_adagrad,
+        torch_class=torch.optim.Adagrad,
     ),
 )

@@ -141,11 +141,8 @@ def _adam_kwargs(o: dict) -> dict[str, Any]:
     }
 
 
-def _torch_adam(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
-    cls = torch.optim.AdamW if o["name"] == "adamw" else torch.optim.Adam
-    return cls(
-        params, lr=lr, betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weight_decay"], amsgrad=o["amsgrad"]
-    )
+def _torch_adam_kwargs(o: dict) -> dict[str, Any]:
+    return {"betas": tuple(o["betas"]), "eps": o["eps"], "weight_decay": o["weight_decay"], "amsgrad": o["amsgrad"]}
 
 
 _KNOBS = (
@@ -162,7 +159,8 @@ SPECS = tuple(
         update=update,
         init_state=init_state,
         update_kwargs=_adam_kwargs,
-        torch_optimizer=_torch_adam,
+        torch_class=torch_class,
+        torch_kwargs=_torch_adam_kwargs,
     )
-    for name in ("adam", "adamw")  # adamw: decoupled weight decay
+    for name, torch_class in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW))  # adamw: decoupled decay
 )

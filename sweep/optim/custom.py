@@ -134,7 +134,6 @@ SPECS = (
             Knob("cls", Optional[str], None, _text_or_none, "MODULE.CLASS", added_later=True),
             Knob("kwargs", Any, None, _mapping_or_none, "a mapping, e.g. {betas:[0.9,0.99]}", added_later=True),
         ),
-        torch_optimizer=make,
         check=_custom_rule,
     ),
 )

@@ -100,10 +100,6 @@ def _rmsprop_kwargs(o: dict) -> dict[str, Any]:
     return {k: o[k] for k in ("alpha", "eps", "weight_decay", "momentum", "centered")}
 
 
-def _torch_rmsprop(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
-    return torch.optim.RMSprop(params, lr=lr, **_rmsprop_kwargs(o))
-
-
 SPECS = (
     OptimizerSpec(
         "rmsprop",
@@ -118,6 +114,6 @@ SPECS = (
         update=update,
         init_state=init_state,
         update_kwargs=_rmsprop_kwargs,
-        torch_optimizer=_torch_rmsprop,
+        torch_class=torch.optim.RMSprop,
     ),
 )

@@ -91,10 +91,6 @@ def _sgd_kwargs(o: dict) -> dict[str, Any]:
     return {k: o[k] for k in ("momentum", "dampening", "weight_decay", "nesterov", "maximize")}
 
 
-def _torch_sgd(o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=lr, **_sgd_kwargs(o))
-
-
 def _nesterov_rule(o: dict) -> str | None:
     if o["nesterov"] and (o["momentum"] <= 0 or o["dampening"] != 0):
         return "optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0"
@@ -122,7 +118,7 @@ SPECS = tuple(
         update=update,
         init_state=init_state,
         update_kwargs=_sgd_kwargs,
-        torch_optimizer=_torch_sgd,
+        torch_class=torch.optim.SGD,
         check=_nesterov_rule,
         graph_ready=_graph_ready,
     )

@@ -56,7 +56,10 @@ class OptimizerSpec:
     update: Callable[..., None] | None = None
     init_state: Callable[..., dict[str, Any]] | None = None
     update_kwargs: Callable[[dict], dict[str, Any]] = field(default=lambda o: {})
-    torch_optimizer: Callable[[dict, list[Tensor], float], torch.optim.Optimizer] | None = None
+    # torch.optim's twin (optimizer.impl=torch), built as torch_class(params, lr=lr, **torch_kwargs(o));
+    # torch_kwargs defaults to update_kwargs (true where sweep's update takes torch's arguments)
+    torch_class: type[torch.optim.Optimizer] | None = None
+    torch_kwargs: Callable[[dict], dict[str, Any]] | None = None
     check: Callable[[dict], str | None] = field(default=lambda o: None)  # a rule across knobs: the error, or None
     # can the functional step be captured as a CUDA graph now, given the per-layer states and the pack's update
     # kwargs? None: never (its update reads host state that changes every step, e.g. Adam's step count)
@@ -65,6 +68,12 @@ class OptimizerSpec:
     @property
     def knob_names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.knobs)
+
+    def make_torch(self, o: dict, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
+        """torch.optim's own optimizer for one model, configured like sweep's update."""
+        if self.torch_class is None:
+            raise ValueError(f"optimizer {self.name} has no torch.optim twin")
+        return self.torch_class(params, lr=lr, **(self.torch_kwargs or self.update_kwargs)(o))
 
     def structure(self, o: dict) -> dict[str, Any]:
         """The update's structural arguments (booleans): configs of one pack must agree on them."""
