@@ -13,6 +13,9 @@ sweep lacks what the plot needs (the reason is in `plot_<name>.last_skip`). Each
     sampling         sampling modes compared                          needs sampling swept
     restarts         spread of the final loss over seeds              needs seed swept
     schedules        lr(t) and loss per learning-rate schedule        needs schedule (or schedule.*) swept
+    annealing        loss vs loss evaluations, annealing vs gradients needs optimizer swept with anneal among them
+    best_of_k        spread over restarts and expected best of k      needs >= 5 seeds (and a validation split)
+    gradient_noise   minibatch gradient variance vs batch size (1/B)  needs batch_size swept
 
 `analysis.PLOTS` maps each name to its function (what `sweep report` draws).
 """
@@ -22,7 +25,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-NAMES = ("lr_sensitivity", "learning_curves", "batch_size", "init", "sampling", "restarts", "schedules")
+NAMES = (
+    "lr_sensitivity",
+    "learning_curves",
+    "batch_size",
+    "init",
+    "sampling",
+    "restarts",
+    "schedules",
+    "annealing",
+    "best_of_k",
+    "gradient_noise",
+)
 _FUNCTIONS = {f"plot_{n}": n for n in NAMES}
 
 __all__ = ["PLOTS", "Skip", "Sweep", *_FUNCTIONS]

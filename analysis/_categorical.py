@@ -22,8 +22,9 @@ from analysis._common import (
 from analysis.learning_curves import draw_curves
 
 
-def compare(sw: Sweep, keys: list[str], title: str):
-    """Learning curves (left) and every seed's final metric with the mean ± SE (right) per group of `keys`."""
+def compare(sw: Sweep, keys: list[str], title: str, extra: tuple | None = None):
+    """Learning curves (left) and every seed's final metric with the mean ± SE (right) per group of `keys`;
+    `extra` = (name, per-run values aligned with sw.runs, axis label) adds a third panel of the same dots."""
     runs = sw.runs
     gs = groups(runs, keys)
     cols = palette(keys, runs, len(gs))
@@ -33,8 +34,8 @@ def compare(sw: Sweep, keys: list[str], title: str):
         if sw.classification
         else ("final_test_loss", f"final test loss ({sw.loss_unit})")
     )
-    fig, axes = new_figure(ncols=2, width=5.8, height=max(3.8, 0.45 * len(gs) + 1.8))
-    left, right = axes[0]
+    fig, axes = new_figure(ncols=3 if extra else 2, width=5.2 if extra else 5.8, height=max(3.8, 0.45 * len(gs) + 1.8))
+    left, right = axes[0][0], axes[0][1]
     hist = sw.history
     if not hist.empty:
         draw_curves(left, hist, runs, keys, "train_loss", palette=colour_of, label_diverged=False)
@@ -80,5 +81,23 @@ def compare(sw: Sweep, keys: list[str], title: str):
             log_x(right)
     right.set_xlabel(xlabel)
     fit_title(right, f"each dot a seed, bar = {AGGREGATE} (n = finished of {sw.n_seeds} seeds)")
+    if extra:
+        _, values, label = extra
+        ax = axes[0][2]
+        runs_v = runs.assign(_v=np.asarray(values, dtype=float))
+        for i, ((_vals, grp), c) in enumerate(zip(gs, cols)):
+            g = runs_v.loc[grp.index]
+            y = len(gs) - 1 - i
+            ok = g.loc[g["status"] == "done", "_v"].dropna().to_numpy(float)
+            if len(ok):
+                ax.scatter(ok, y + rng.uniform(-0.12, 0.12, len(ok)), color=c, s=28, alpha=0.85, zorder=3)
+                m, se, _ = mean_se(ok)
+                ax.plot([m] * 2, [y - 0.3, y + 0.3], color=c, linewidth=2.5, zorder=4)
+        ax.set_yticks([y for y, _, _ in labels], [""] * len(labels))
+        ax.set_ylim(-0.7, len(gs) - 0.3)
+        ax.set_xlim(left=-0.05)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel(label)
+        fit_title(ax, "at the end of training, the most symmetric hidden layer")
     fig.suptitle(f"{title}\n{sw.describe()}")
     return fig

@@ -21,7 +21,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
-from sweep.results import BLOWN_UP
+from sweep.results import BLOWN_UP, atomic_write
 
 SHORT = {
     "optimizer.name": "optimizer",
@@ -384,26 +384,6 @@ def log_band_floor(values: np.ndarray) -> float:
     return float(pos.min()) * 0.5 if len(pos) else 1e-12
 
 
-def atomic_write(path: Path, write: Callable) -> None:
-    """write(f) into a temp file beside `path`, then rename it over `path` (sweep.results.atomic_write's
-    contract, without importing torch with it)."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save(fig, out: Path | str | None):
     if out is None:
         return fig
@@ -420,23 +400,27 @@ def save(fig, out: Path | str | None):
 # ---------------------------------------------------------------------------------------------- plot functions
 def plot_function(name: str) -> Callable:
     """Decorate `fn(sweep: Sweep, **kw) -> Figure`: accept a path or Sweep, return the Figure (or the saved path
-    when out= is given), or None when the sweep lacks what the plot needs (the reason in fn.last_skip)."""
+    when out= is given), or None when the sweep lacks what the plot needs (the reason in fn.last_skip). The
+    finding the figure states in words (`analysis._findings.set_finding`) is in fn.last_finding."""
 
     def deco(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(sweep: Sweep | Path | str, out: Path | str | None = None, **kw):
             sw = as_sweep(sweep)
             wrapper.last_skip = None
+            wrapper.last_finding = None
             try:
                 with plt.rc_context(STYLE):
                     fig = fn(sw, **kw)
             except Skip as e:
                 wrapper.last_skip = str(e)
                 return None
+            wrapper.last_finding = getattr(fig, "sweep_finding", None)  # analysis._findings.set_finding
             return save(fig, out)
 
         wrapper.plot_name = name
         wrapper.last_skip = None
+        wrapper.last_finding = None
         return wrapper
 
     return deco

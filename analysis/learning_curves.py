@@ -73,6 +73,12 @@ def draw_curves(
             if len(one):
                 ax.plot(one[x], one[y], color=c, linestyle="--", linewidth=1.0, alpha=0.7, label=label)
                 label = None
+        if label is not None and note and label_diverged:
+            # nothing to draw (every run blew up before a finite loss was logged): still in the legend, never
+            # dropped silently
+            ax.plot(
+                [], [], color=c, linestyle="--", linewidth=1.0, label=label.replace(", dashed)", ", no finite loss)")
+            )
 
 
 def _facets(sw: Sweep) -> tuple[str | None, list[str]]:

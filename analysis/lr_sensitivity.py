@@ -1,7 +1,7 @@
-"""Final test loss (and accuracy) against the learning rate, one line per optimizer (or per combination of the
-other swept keys): the mean ± standard error over the seeds that finished, on a log lr axis (a tick per rate of
-a grid; a continuous axis for many rates, e.g. random search); runs that diverged or collapsed are marked ✕ at
-the top (counted, never averaged).
+"""Final validation loss (what the best rate is chosen on, ringed), test loss (and accuracy) against the learning
+rate, one line per optimizer (or per combination of the other swept keys): the mean ± standard error over the
+seeds that finished, on a log lr axis (a tick per rate of a grid; a continuous axis for many rates, e.g. random
+search); runs that diverged or collapsed are marked ✕ at the top (counted, never averaged).
 
     python -m analysis.lr_sensitivity SWEEP [-o out.png]
 """
@@ -32,6 +32,8 @@ from analysis._common import (
     plot_function,
     se_band,
 )
+from analysis._findings import best_row, blown_text, config_stats, pm, selection_note, set_finding, span, within_factor
+from sweep.report import SELECTION_METRIC
 
 MARK_ROW = 0.055  # axes fraction per row of divergence marks
 MAX_LR_TICKS = 8  # more distinct rates than this (random search) get a continuous log axis, not a tick each
@@ -58,17 +60,20 @@ def lr_axis(ax, lrs: list[float]) -> None:
 
 @plot_function("lr_sensitivity")
 def plot_lr_sensitivity(sw: Sweep):
-    """Final test loss vs learning rate per optimizer (mean ± SE over seeds, diverged runs marked)."""
+    """Final validation and test loss vs learning rate per optimizer (mean ± SE over seeds, diverged runs marked)."""
     sw.need("lr")
     runs = sw.runs
     hue = [k for k in sw.config_keys if k != "lr"]
     metrics = [("final_test_loss", f"final test loss ({sw.loss_unit})", True)]
+    if SELECTION_METRIC in runs and runs[SELECTION_METRIC].notna().any():  # what the best rate is chosen on
+        metrics.insert(0, (SELECTION_METRIC, f"final validation loss ({sw.loss_unit})", True))
     if sw.classification:
         metrics.append(("final_test_acc", "final test accuracy", False))
-    fig, axes = new_figure(ncols=len(metrics), width=5.6, height=4.3)
+    fig, axes = new_figure(ncols=len(metrics), width=5.0 if len(metrics) > 2 else 5.6, height=4.3)
     gs = groups(runs, hue)
     cols = palette(hue, runs, len(gs))
     diverging = [vals for vals, g in gs if g["status"].isin(BLOWN_UP).any()]
+    chosen_lr, finding = _choose(sw, hue, gs)
     for ax, (metric, ylabel, logy) in zip(axes[0], metrics):
         done = runs.loc[runs["status"] == "done", metric].to_numpy(float)
         logy = logy and bool((done[np.isfinite(done)] > 0).any())
@@ -85,6 +90,12 @@ def plot_lr_sensitivity(sw: Sweep):
                 se.append(e)
             xs, mean, se = np.array(xs, float), np.array(mean), np.array(se)
             ax.plot(xs, mean, "o-", color=c, label=group_label(hue, vals, runs), markersize=5)
+            chosen = chosen_lr.get(vals)
+            if chosen is not None and metric in (SELECTION_METRIC, "final_test_loss"):
+                # the rate chosen on validation, ringed on the validation and the test panel alike
+                at = np.flatnonzero(xs == chosen)
+                if len(at) and np.isfinite(mean[at[0]]):
+                    ax.plot(xs[at], mean[at], "o", markersize=12, markerfacecolor="none", color=c, markeredgewidth=1.8)
             se_band(ax, xs, mean, se, c, floor=log_band_floor(mean) if logy else None)
             if div:
                 row = diverging.index(vals)  # one row of ✕ per line: marks at one lr never overlap
@@ -137,8 +148,37 @@ def plot_lr_sensitivity(sw: Sweep):
             borderaxespad=0,
             frameon=False,
         )
-    fig.suptitle(f"Final test metrics vs learning rate ({AGGREGATE} over finished seeds)\n{sw.describe()}")
+    if chosen_lr:
+        axes[0][0].set_title("ringed: the rate chosen on validation", loc="left", fontsize=9)
+    fig.suptitle(f"Final metrics vs learning rate ({AGGREGATE} over finished seeds)\n{sw.describe()}")
+    set_finding(fig, finding)
     return fig
+
+
+def _choose(sw: Sweep, hue: list[str], gs: list) -> tuple[dict, str]:
+    """Per line: the learning rate chosen on validation, and the finding in words (the best rate, its
+    validation and test loss, the rates within 2x of the best validation loss, where runs blew up)."""
+    runs = sw.runs
+    if SELECTION_METRIC not in runs:
+        return {}, ""
+    chosen, parts = {}, []
+    for vals, g in gs:
+        stats = config_stats(g, ["lr"])
+        best = best_row(stats)
+        name = group_label(hue, vals, runs) if hue else "all runs"
+        if best is None:
+            parts.append(f"**{name}**: no rate finished a seed.")
+            continue
+        chosen[vals] = float(best["lr"])
+        test = config_stats(g[g["lr"] == best["lr"]], ["lr"], "final_test_loss").iloc[0]
+        lo, hi = within_factor(stats, "lr", best, 2.0)
+        text = (
+            f"**{name}**: best lr {best['lr']:g} (validation loss {pm(best['mean'], best['se'], best['n'])}; "
+            f"test loss there {pm(test['mean'], test['se'])}); within 2× of that over lr {span(lo, hi)}"
+        )
+        bad = blown_text(stats, "lr", runs)
+        parts.append(text + (f"; {bad}" if bad else "") + ".")
+    return chosen, " ".join(parts) + " " + selection_note()
 
 
 if __name__ == "__main__":

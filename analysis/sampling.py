@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from analysis._categorical import compare
 from analysis._common import Sweep, cli, plot_function
+from analysis._findings import ranking, set_finding
 
 
 @plot_function("sampling")
 def plot_sampling(sw: Sweep):
     """Sampling modes comparison: learning curves and final metrics per way of drawing minibatches."""
     sw.need("sampling")
-    return compare(sw, sw.config_keys, "Minibatch sampling: the order in which examples are visited")
+    fig = compare(sw, sw.config_keys, "Minibatch sampling: the order in which examples are visited")
+    set_finding(fig, ranking(sw.runs, sw.config_keys))
+    return fig
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Learning-rate schedules: the rate each schedule actually applied (relative to the base lr, from the runs'
 histories) and the train loss it gave. When other keys were swept too (optimizer, lr, batch size), each schedule
-is shown at its best setting: the configuration with the best mean of the report's selection metric; curves
-are the mean ± standard error over the seeds that finished.
+is shown at its best setting: the configuration with the best mean of the report's selection metric (validation
+loss) among those whose every seed finished; curves are the mean ± standard error over the seeds that finished.
 
     python -m analysis.schedules SWEEP [-o out.png]
 """
@@ -29,6 +29,7 @@ from analysis._common import (
     short,
     value_label,
 )
+from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
 from sweep.report import SELECTION_METRIC, lower_is_better
 
 SCHEDULE_KEYS = (
@@ -39,6 +40,7 @@ SCHEDULE_KEYS = (
     "schedule.min_lr",
     "schedule.warmup_steps",
     "schedule.pct_start",
+    "schedule.ticks_per_run",
 )
 
 
@@ -59,13 +61,11 @@ def plot_schedules(sw: Sweep):
         label = group_label(sched, vals, runs)
         best = g
         if others:
-            sign = 1 if lower_is_better() else -1
-            per = [
-                (cfg, sub, sign * sub.loc[sub["status"] == "done", SELECTION_METRIC].mean())
-                for cfg, sub in groups(g, others)
-            ]
-            cfg, best, _ = min(per, key=lambda p: (np.isnan(p[2]), p[2]))
-            label += " (" + ", ".join(f"{short(k)}={value_label(k, v, runs)}" for k, v in zip(others, cfg)) + ")"
+            chosen = best_row(config_stats(g, others))  # on validation; a setting that blew up is not chosen
+            if chosen is not None:
+                cfg = tuple(chosen[k] for k in others)
+                best = g[np.logical_and.reduce([g[k] == v for k, v in zip(others, cfg)])]
+                label += " (" + ", ".join(f"{short(k)}={value_label(k, v, runs)}" for k, v in zip(others, cfg)) + ")"
         h = hist[hist["run_id"].isin(best["run_id"])].copy()
         if h.empty:
             continue
@@ -89,7 +89,53 @@ def plot_schedules(sw: Sweep):
     legend_outside(ax_loss, legend_title(sched))
     best_note = " - each at its best setting of " + " × ".join(short(k) for k in others) if others else ""
     fig.suptitle(f"Learning-rate schedules{best_note}\n{sw.describe()}")
+    set_finding(fig, _finding(sw, sched, others))
     return fig
+
+
+def _finding(sw: Sweep, sched: list[str], others: list[str]) -> str:
+    """Each schedule at its best setting of the other keys (chosen on validation): its validation and test
+    loss, whether that best base rate is at the edge of the grid, and the ranking against the best schedule."""
+    runs = sw.runs
+    if SELECTION_METRIC not in runs:
+        return ""
+    rows = []
+    for vals, g in groups(runs, sched):
+        stats = config_stats(g, others) if others else config_stats(g, [])
+        best = best_row(stats)
+        if best is None:
+            rows.append((group_label(sched, vals, runs), None, "", ""))
+            continue
+        pick = g if not others else g[np.logical_and.reduce([g[k] == best[k] for k in others])]
+        test = config_stats(pick, [], "final_test_loss").iloc[0]
+        where = ", ".join(f"{short(k)} {value_label(k, best[k], runs)}" for k in others)
+        edge = ""
+        if "lr" in others:
+            lrs = sorted(g["lr"].dropna().unique())
+            if len(lrs) > 2 and best["lr"] in (lrs[0], lrs[-1]):
+                edge = " (at the edge of the lr grid: a wider grid might do better)"
+        rows.append((group_label(sched, vals, runs), best, where, f"{pm(test['mean'], test['se'])}{edge}"))
+    ranked = sorted([r for r in rows if r[1] is not None], key=lambda r: r[1]["mean"], reverse=not lower_is_better())
+    if not ranked:
+        return "No schedule finished a seed."
+    parts = []
+    for name, best, where, test in ranked:
+        at = f" at {where}" if where else ""
+        parts.append(f"{name}{at}: validation loss {pm(best['mean'], best['se'], best['n'])}, test {test}")
+    top, nxt = ranked[0][1], ranked[1][1] if len(ranked) > 1 else None
+    text = "Ranked by validation loss, each schedule at its best setting: " + "; ".join(parts) + "."
+    if nxt is not None:
+        gap, margin = abs(nxt["mean"] - top["mean"]), top["se"] + nxt["se"]
+        verdict = "distinguishable from" if gap > margin else "not distinguishable (within their SEs) from"
+        text += f" The best ({ranked[0][0]}) is {verdict} the next ({ranked[1][0]})."
+    const = [r for r in ranked if r[0] == "constant"]
+    if const and ranked[0][0] != "constant":
+        c = const[0][1]
+        text += f" Constant's best is {c['mean'] / top['mean']:.2g}× the best schedule's validation loss."
+    missing = [r[0] for r in rows if r[1] is None]
+    if missing:
+        text += f" No finished seed: {', '.join(missing)}."
+    return text + " " + selection_note()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """How fast `sweep.collect.load_runs` reads a big sweep: a synthetic store of N run folders in the real format.
 
-    python benchmarks/bench_collect.py [--runs 10000] [--keep DIR] [--history]
+    python benchmarks/bench_collect.py [--runs 10000] [--keep DIR] [--history] [--legacy]
 
-Each run folder gets a config.yaml composed from conf/ exactly as `sweep run` resolves it (then varied over
-optimizer, lr, seed, batch_size, schedule, init, hidden widths, as a grid would), a summary.json with every field
-the engine writes, and a small history.parquet; plus a sweep.json listing the runs. The files are written
+Each run folder gets a config.json and config.yaml composed from conf/ exactly as `sweep run` resolves it (then
+varied over optimizer, lr, seed, batch_size, schedule, init, hidden widths, as a grid would), a summary.json with
+every field the engine writes, and a small history.parquet; plus a sweep.json listing the runs. --legacy leaves
+out config.json, as in runs recorded before it existed (collect then parses config.yaml). The files are written
 directly (no fsync) so that making the store is quick; reading them is what is timed, twice (the second read is
 the usual case: the files are in the page cache).
 """
@@ -28,12 +29,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from sweep.results import CONFIG_JSON, CONFIG_YAML  # noqa: E402
+
 
 def base_config(out_dir: Path, name: str) -> dict:
     """A real resolved run config (what config.yaml holds), composed from conf/."""
     from hydra import compose, initialize_config_module
 
-    from sweep.app import resolved
+    from sweep.compose import resolved
 
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"out_dir={out_dir}", f"name={name}"])
@@ -65,7 +68,7 @@ def history_blobs(n: int = 16) -> list[bytes]:
     return blobs
 
 
-def make_store(root: Path, n: int) -> Path:
+def make_store(root: Path, n: int, legacy: bool = False) -> Path:
     from sweep.config import run_id
 
     name = "bench-sweep"
@@ -113,7 +116,9 @@ def make_store(root: Path, n: int) -> Path:
         seen.add(rid)
         d = sweep_dir / rid
         d.mkdir()
-        (d / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        (d / CONFIG_YAML).write_text(yaml.safe_dump(cfg, sort_keys=False))
+        if not legacy:
+            (d / CONFIG_JSON).write_text(json.dumps(cfg, separators=(",", ":")) + "\n")  # as write_config does
         status = rnd.choice(["done"] * 8 + ["diverged", "running"])
         loss = rnd.random()
         summary = {
@@ -164,13 +169,15 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=10_000)
     p.add_argument("--keep", type=Path, help="make the store in this folder and keep it")
     p.add_argument("--history", action="store_true", help="also time load_history")
+    p.add_argument("--legacy", action="store_true", help="config.yaml only (runs recorded before config.json)")
     a = p.parse_args()
-    from sweep.collect import ConfigReader, flatten_config_text, load_history, load_runs
+    from sweep.collect import load_history, load_runs
+    from sweep.results import config_from_text
 
     root = Path(tempfile.mkdtemp(prefix="bench_collect_")) if a.keep is None else a.keep
     try:
         t0 = time.perf_counter()
-        sweep_dir = make_store(root, a.runs)
+        sweep_dir = make_store(root, a.runs, legacy=a.legacy)
         print(f"made {a.runs} run folders in {time.perf_counter() - t0:.1f} s: {sweep_dir}")
         for label in ("first read", "second read"):
             t0 = time.perf_counter()
@@ -180,21 +187,16 @@ def main() -> None:
                 f"load_runs ({label}): {len(df)} runs x {len(df.columns)} columns in {dt:.2f} s "
                 f"= {len(df) / dt:,.0f} runs/s"
             )
-        # the same configs through a full YAML parse each, for comparison
-        texts = [(sweep_dir / r / "config.yaml").read_text() for r in df["run_id"][:1000]]
-        t0 = time.perf_counter()
-        for t in texts:
-            flatten_config_text(t)
-        full = (time.perf_counter() - t0) / len(texts)
-        reader = ConfigReader()
-        t0 = time.perf_counter()
-        for t in texts:
-            reader.read(t)
-        fast = (time.perf_counter() - t0) / len(texts)
-        print(
-            f"config.yaml: full C-YAML parse {full * 1e3:.3f} ms/run, line-diff reader {fast * 1e3:.3f} ms/run "
-            f"({reader.full_parses} full parses of {len(texts)})"
-        )
+        # what one run's config costs to parse, in each format
+        per_run = {}
+        for name in (CONFIG_JSON, CONFIG_YAML):
+            texts = [t.read_text() for t in (sweep_dir / r / name for r in df["run_id"][:1000]) if t.exists()]
+            if texts:
+                t0 = time.perf_counter()
+                for t in texts:
+                    config_from_text(t, json_text=name == CONFIG_JSON)
+                per_run[name] = (time.perf_counter() - t0) / len(texts)
+        print("config parse: " + ", ".join(f"{k} {v * 1e3:.3f} ms/run" for k, v in per_run.items()))
         if a.history:
             t0 = time.perf_counter()
             h = load_history(sweep_dir, df)

@@ -59,7 +59,7 @@ def cancel(ids: list[str]) -> None:
 def base_cfg(out_dir: Path, *overrides: str) -> dict:
     from hydra import compose, initialize_config_module
 
-    from sweep.app import resolved
+    from sweep.compose import resolved
 
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"out_dir={out_dir}", *overrides])

@@ -25,7 +25,7 @@ def matmul_flops(n: int = 1024, seconds: float = 2.0) -> float:
 
 
 def make_cfg(out_dir: Path, *overrides: str) -> dict:
-    from sweep.app import resolved
+    from sweep.compose import resolved
 
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"out_dir={out_dir}", *overrides])

@@ -104,16 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         flags, overrides = split_flags(rest)
         rest = [*flags, *(quote_non_ascii(o) for o in overrides)]
         sys.argv = ["sweep", *rest]
-        from sweep.app import run
-        from sweep.errors import fail, one_line
+        from sweep.app import main as run_app
 
-        try:
-            run()
-        except ValueError as e:  # raised by Hydra before its own error reporting starts
-            msg = one_line(e)
-            if msg is None:
-                raise
-            fail(msg)
+        run_app()
         return
     commands = {
         "status": "sweep.status",

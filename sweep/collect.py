@@ -16,10 +16,8 @@ that differs (a Hydra `choices.optimizer`, an `optimizer.betas`), so presets sha
 A corrupt file (truncated JSON, a summary.json holding `[]` or `{"status": 5}`, a torn history.parquet) is
 skipped with one line on stderr, `sweep: skipped <path>: <reason>`; its run's row says status `corrupt`.
 
-Speed: a sweep's config.yaml files differ in a few lines, so each file is compared line by line with an
-already-parsed file of the same shape and only the lines that differ are parsed (as YAML scalars); anything
-unusual falls back to a full parse with PyYAML's C loader. 10,000 runs load in about a second
-(benchmarks/bench_collect.py).
+Each run's config is read from its config.json (runs recorded before config.json existed: config.yaml, with
+PyYAML's C loader); the store's layout and fields are `sweep.results`'. benchmarks/bench_collect.py times it.
 
 `sweep collect SWEEP [-o runs.parquet|runs.csv] [--history] [--all]` writes the frame (atomically), or prints a
 short table. `--from-wandb ENTITY/PROJECT --group NAME` builds the same frame from the wandb API instead.
@@ -30,60 +28,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-try:
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+from sweep.results import (
+    CONFIG_FILES,
+    CORRUPT,
+    FLOAT_FIELDS,
+    HISTORY_COLUMNS,
+    INT_FIELDS,
+    SUMMARY_FILE,
+    SUMMARY_METRICS,
+    atomic_write,
+    check_sweep_dir,
+    first_line,
+    parse_summary,
+    read_config,
+    read_sweep_record,
+    read_text,
+    report_skipped,
+    run_ids,
+)
+from sweep.results import sweep_dir_problem as sweep_dir_problem  # where the report and analysis look for it
 
-SWEEP_FILE = "sweep.json"
-# Folders inside a sweep folder that are not runs.
-NOT_RUNS = {"code", "submitit", "report", ".hydra", "wandb"}
-# Summary fields in the order they follow the swept keys; the rest of summary.json comes after the config.
-METRICS = (
-    "status",
-    "final_val_loss",
-    "final_val_acc",
-    "final_test_loss",
-    "final_test_acc",
-    "final_train_loss",
-    "best_val_loss",
-    "best_val_acc",
-    "best_val_epoch",
-    "test_loss_at_best_val",
-    "test_acc_at_best_val",
-    "diverged_step",
-    "diverged_loss",
-    "step",
-    "total_steps",
-    "steps_per_epoch",
-    "wall_s",
-    "samples_per_s",
-)
-FLOATS = (
-    "final_val_loss",
-    "final_val_acc",
-    "final_test_loss",
-    "final_test_acc",
-    "final_train_loss",
-    "best_val_loss",
-    "best_val_acc",
-    "best_val_epoch",
-    "test_loss_at_best_val",
-    "test_acc_at_best_val",
-    "diverged_loss",
-    "wall_s",
-    "samples_per_s",
-)
-INTS = ("diverged_step", "step", "total_steps", "steps_per_epoch", "pack_size", "loss_evals")
 # Summary fields whose name is also a config key with another meaning.
 RENAMED = {"device": "run_device", "name": "run_name", "epochs": "run_epochs"}
 # Config keys that say where/how a run was executed, never what it computed (not inferred as swept, never
@@ -103,12 +74,11 @@ _NOT_SWEPT_PREFIXES = (
     "choices.wandb",
     "choices.hydra",
 )
-# Files whose presence makes a folder a run folder (what `check_sweep_dir` looks for).
-RUN_FILES = ("summary.json", "config.yaml")
 
 
 # ----------------------------------------------------------------------------------------------- flattening
 _COMPOUND = (list, tuple, dict)
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def _cell(v: Any) -> Any:
@@ -130,109 +100,20 @@ def flatten(d: dict, prefix: str = "", out: dict | None = None) -> dict:
     return out
 
 
-class _Template:
-    """A parsed config.yaml and, per line, the single scalar it holds (its flat key, list index, column)."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.split("\n")
-        raw = flatten(yaml.load(text, Loader=_Loader) or {})
-        self.lists = {k: v for k, v in raw.items() if isinstance(v, list)}
-        self.flat = {k: _cell(v) for k, v in raw.items()}
-        self.leaves: dict[int, tuple[str, int | None, int] | None] = {}
-        node = yaml.compose(text, Loader=_Loader)
-        if node is not None:
-            self._walk(node, "")
-
-    def _leaf(self, node: yaml.Node, key: str, index: int | None) -> None:
-        line = node.start_mark.line
-        if node.end_mark.line != line or line in self.leaves:
-            self._unsafe(node)  # multi-line scalar, or two values on one line: never patched
-            return
-        self.leaves[line] = (key, index, node.start_mark.column)
-
-    def _unsafe(self, node: yaml.Node) -> None:
-        for line in range(node.start_mark.line, node.end_mark.line + 1):
-            self.leaves[line] = None
-
-    def _walk(self, node: yaml.Node, key: str) -> None:
-        if isinstance(node, yaml.MappingNode) and node.value:
-            for k, v in node.value:
-                if not isinstance(k, yaml.ScalarNode):
-                    self._unsafe(node)
-                    return
-                self._walk(v, f"{key}.{k.value}" if key else str(k.value))
-        elif isinstance(node, yaml.SequenceNode) and node.value:
-            for i, item in enumerate(node.value):
-                if isinstance(item, yaml.ScalarNode) and key in self.lists:
-                    self._leaf(item, key, i)
-                else:
-                    self._unsafe(item)
-        else:  # a scalar, or an empty [] / {}
-            self._leaf(node, key, None)
-
-
-class ConfigReader:
-    """Flattens config.yaml texts; parses only the lines where a text differs from one of the same shape."""
-
-    def __init__(self) -> None:
-        self.templates: dict[int, _Template] = {}
-        self.scalars: dict[str, Any] = {}
-        self.full_parses = 0
-
-    def _scalar(self, text: str) -> Any:
-        try:
-            return self.scalars[text]
-        except KeyError:
-            pass
-        v = yaml.load(text, Loader=_Loader)
-        if isinstance(v, (list, dict)) and v:
-            raise ValueError("not a scalar")
-        self.scalars[text] = v
-        return v
-
-    def read(self, text: str) -> dict:
-        lines = text.split("\n")
-        t = self.templates.get(len(lines))
-        if t is not None:
-            flat = self._patch(t, lines)
-            if flat is not None:
-                return flat
-        self.full_parses += 1
-        new = _Template(text)
-        self.templates.setdefault(len(lines), new)
-        return dict(new.flat)
-
-    def _patch(self, t: _Template, lines: list[str]) -> dict | None:
-        flat = None
-        lists: dict[str, list] = {}
-        for i in [i for i, (a, b) in enumerate(zip(lines, t.lines)) if a != b]:
-            a, b = lines[i], t.lines[i]
-            leaf = t.leaves.get(i)
-            if leaf is None:
-                return None
-            key, index, col = leaf
-            if a[:col] != b[:col]:
-                return None
-            try:
-                v = self._scalar(a[col:])
-            except Exception:
-                return None
-            if flat is None:
-                flat = dict(t.flat)
-            if index is None:
-                flat[key] = _cell(v)
-            else:
-                lists.setdefault(key, list(t.lists[key]))[index] = v
-        if flat is None:
-            return dict(t.flat)
-        for key, v in lists.items():
-            flat[key] = _cell(v)
-        return flat
-
-
-def flatten_config_text(text: str) -> dict:
-    """One config.yaml text, flattened (the full parse; ConfigReader gives the same result faster)."""
-    return {k: _cell(v) for k, v in flatten(yaml.load(text, Loader=_Loader) or {}).items()}
+def flatten_config(cfg: dict, prefix: str = "", out: dict | None = None) -> dict:
+    """A config as frame cells: `flatten`, then `_cell` of each value, in one pass (per run, this costs load_runs
+    about as much as parsing config.json)."""
+    out = {} if out is None else out
+    for k, v in cfg.items():
+        if v.__class__ in _SCALARS:
+            out[f"{prefix}{k}"] = v
+        elif isinstance(v, dict) and v:
+            flatten_config(v, f"{prefix}{k}.", out)
+        elif isinstance(v, _COMPOUND):
+            out[f"{prefix}{k}"] = json.dumps(v, separators=(",", ":"), default=str)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 _VERSIONS: dict[str, dict] = {}
@@ -254,139 +135,7 @@ def _summary_fields(s: dict) -> dict:
     return out
 
 
-# ----------------------------------------------------------------------------------------------- a sweep folder
-_REPORTED: set[str] = set()
-
-
-def report_skipped(path: Path | str, reason: str) -> None:
-    """One line on stderr, `sweep: skipped <path>: <reason>`, once per file and process (a report reads a
-    sweep several times; `status --watch` re-reads it every refresh)."""
-    line = f"sweep: skipped {path}: {reason}"
-    if line not in _REPORTED:
-        _REPORTED.add(line)
-        print(line, file=sys.stderr)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def _record_problem(rec: Any) -> str | None:
-    """Why a parsed sweep.json cannot be used (None when its fields have the types the readers assume)."""
-    if not isinstance(rec, dict):
-        return f"holds a JSON {type(rec).__name__}, not an object"
-    for key, types in (("runs", list), ("swept", list), ("name", str), ("slurm", (list, dict))):
-        if rec.get(key) is not None and not isinstance(rec[key], types):
-            return f"'{key}' is a {type(rec[key]).__name__}"
-    if rec.get("swept") and not all(isinstance(k, str) for k in rec["swept"]):
-        return "'swept' holds something other than key names"
-    return None
-
-
-def read_sweep_record(sweep_dir: Path | str) -> dict:
-    """sweep.json as a dict ({} when absent; {} and one `sweep: skipped` line on stderr when it is corrupt:
-    truncated JSON, or fields of the wrong type). The run folders then say what the sweep holds."""
-    path = Path(sweep_dir) / SWEEP_FILE
-    try:
-        rec = json.loads(path.read_text())
-    except (FileNotFoundError, NotADirectoryError):
-        return {}
-    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
-        report_skipped(path, f"not valid JSON ({_first_line(e)})")
-        return {}
-    problem = _record_problem(rec)
-    if problem:
-        report_skipped(path, problem)
-        return {}
-    return rec
-
-
-def _has_run_files(d: Path) -> bool:
-    return any((d / f).is_file() for f in RUN_FILES)
-
-
-def _child_dirs(d: Path, limit: int | None = None) -> list[Path]:
-    """Sub-folders of d that could be runs or sweeps (not dot-folders nor NOT_RUNS), at most `limit`."""
-    out = []
-    try:
-        with os.scandir(d) as it:
-            for e in it:
-                if e.name.startswith(".") or e.name in NOT_RUNS:
-                    continue
-                try:
-                    if e.is_dir():
-                        out.append(Path(e.path))
-                except OSError:
-                    continue
-                if limit is not None and len(out) >= limit:
-                    break
-    except OSError:
-        pass
-    return sorted(out)
-
-
-def is_sweep_dir(d: Path | str) -> bool:
-    """A sweep folder has a sweep.json or at least one run folder (a sub-folder with summary.json/config.yaml)."""
-    d = Path(d)
-    return (d / SWEEP_FILE).is_file() or any(_has_run_files(c) for c in _child_dirs(d))
-
-
-def sweep_dir_problem(path: Path | str, command: str = "sweep status") -> str | None:
-    """None when `path` is a sweep folder; else the one-line error `command` gives: what the folder is and the
-    command to type instead (paths shell-quoted: a sweep's name may hold `$(...)`)."""
-    import shlex
-
-    d = Path(path)
-    if not d.is_dir():
-        return f"no sweep folder {path}"
-    if is_sweep_dir(d):
-        return None
-    if _has_run_files(d):
-        parent = d.resolve().parent if str(d) in (".", "") else d.parent
-        return f"{path} is a run folder, not a sweep: use {command} {shlex.quote(str(parent))}"
-    sweeps = [
-        c
-        for c in _child_dirs(d, limit=200)
-        if (c / SWEEP_FILE).is_file() or any(_has_run_files(g) for g in _child_dirs(c, limit=50))
-    ]
-    if sweeps:
-        names = ", ".join(c.name for c in sweeps[:5]) + (", ..." if len(sweeps) > 5 else "")
-        return (
-            f"{path} is an output folder holding {len(sweeps)} sweep{'s' * (len(sweeps) != 1)} ({names}), "
-            f"not a sweep: use {command} {shlex.quote(str(sweeps[0]))}"
-        )
-    return (
-        f"{path} is not a sweep (no {SWEEP_FILE}, no run folders with summary.json or config.yaml): "
-        f"give a sweep folder, e.g. {command} runs/<name>"
-    )
-
-
-def check_sweep_dir(path: Path | str, command: str) -> Path:
-    """`path` as a Path when it is a sweep folder; else exit 2 with `sweep_dir_problem`'s one line (so that no
-    command ever writes into, or lists, a folder that is not a sweep)."""
-    from sweep.errors import fail
-
-    problem = sweep_dir_problem(path, command)
-    if problem:
-        fail(problem)
-    return Path(path)
-
-
-def run_ids(sweep_dir: Path | str, record: dict | None = None, all_runs: bool = False) -> list[str]:
-    """The sweep's run ids: those sweep.json lists (in its order), or with all_runs / without sweep.json every
-    run folder present."""
-    sweep_dir = Path(sweep_dir)
-    record = read_sweep_record(sweep_dir) if record is None else record
-    listed = [r["run_id"] for r in record.get("runs") or [] if isinstance(r, dict) and r.get("run_id")]
-    if listed and not all_runs:
-        return list(dict.fromkeys(listed))
-    present = sorted(
-        e.name for e in os.scandir(sweep_dir) if e.is_dir() and e.name not in NOT_RUNS and not e.name.startswith(".")
-    )
-    return list(dict.fromkeys([*listed, *present]))
-
-
+# ----------------------------------------------------------------------------------------------- the run frame
 def swept_columns(swept: Iterable[str], columns: Iterable[str]) -> list[str]:
     """sweep.json's swept override keys as frame columns: `lr` -> lr, a group `optimizer` -> optimizer.name."""
     cols = set(columns)
@@ -440,51 +189,11 @@ def config_keys(df: pd.DataFrame, swept: Sequence[str], config_columns: Iterable
     return keys
 
 
-_SUMMARY_STATUSES: tuple[str, ...] | None = None
-
-
-def summary_problem(s: Any) -> str | None:
-    """Why a parsed summary.json cannot be used (None when it is an object with a known status)."""
-    global _SUMMARY_STATUSES
-    if _SUMMARY_STATUSES is None:
-        from sweep.results import STATUSES
-
-        _SUMMARY_STATUSES = STATUSES
-    if not isinstance(s, dict):
-        return f"holds a JSON {type(s).__name__}, not an object"
-    st = s.get("status")
-    if not isinstance(st, str) or st not in _SUMMARY_STATUSES:
-        return f"status {st!r} is not one of {', '.join(_SUMMARY_STATUSES)}"
-    return None
-
-
-def parse_summary(text: str) -> tuple[dict | None, str | None]:
-    """(summary, None) for a usable summary.json text, else (None, why it is corrupt)."""
-    try:
-        s = json.loads(text)
-    except ValueError as e:
-        return None, f"not valid JSON ({_first_line(e)})"
-    problem = summary_problem(s)
-    return (None, problem) if problem else (s, None)
-
-
-# A run whose summary.json is corrupt: a row in the frame (its config is good), never a result.
-CORRUPT = "corrupt"
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
 def _numeric(df: pd.DataFrame) -> pd.DataFrame:
     """Metric columns as floats and nullable ints (None -> NaN / <NA>), whatever JSON gave."""
-    for c in (*FLOATS, *INTS):
+    for c in (*FLOAT_FIELDS, *INT_FIELDS):
         if c in df:
-            df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64" if c in INTS else float)
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64" if c in INT_FIELDS else float)
     return df
 
 
@@ -565,7 +274,7 @@ def tidy(df: pd.DataFrame, swept: Sequence[str] = ()) -> pd.DataFrame:
 
 
 def _order(df: pd.DataFrame, swept: list[str], config_cols: list[str]) -> pd.DataFrame:
-    first = ["run_id", *swept, *[m for m in METRICS if m in df]]
+    first = ["run_id", *swept, *[m for m in SUMMARY_METRICS if m in df]]
     rest_cfg = [c for c in config_cols if c not in first]
     rest = [c for c in df.columns if c not in first and c not in rest_cfg]
     return df[[*first, *rest_cfg, *rest]]
@@ -579,37 +288,28 @@ def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"no sweep folder {sweep_dir}")
     record = read_sweep_record(sweep_dir)
-    reader = ConfigReader()
     rows, config_cols, has_config = [], {}, []
     root = str(sweep_dir)
     for rid in run_ids(sweep_dir, record, all_runs):
         d = f"{root}/{rid}"
-        cfg_text = _read_text(d + "/config.yaml")
-        sum_text = _read_text(d + "/summary.json")
-        if cfg_text is None and sum_text is None:
-            continue
-        row: dict[str, Any] = {"run_id": rid}
-        has_config.append(False)
-        if cfg_text is not None:
-            try:
-                flat = reader.read(cfg_text)
-            except Exception as e:  # never from sweep's atomic writes; a hand-edited or torn file, maybe
-                why = "not a YAML mapping" if isinstance(e, (AttributeError, TypeError)) else _first_line(e)
-                report_skipped(f"{d}/config.yaml", f"{why}; its config is left out")
-                flat = {}
-            config_cols.update(dict.fromkeys(flat))
-            row.update(flat)
-            has_config[-1] = bool(flat)
+        cfg = read_config(d)
+        summary_text = read_text(f"{d}/{SUMMARY_FILE}")
+        if cfg is None and summary_text is None and not any(os.path.exists(f"{d}/{f}") for f in CONFIG_FILES):
+            continue  # listed in sweep.json, no folder yet (a run whose config is unreadable still gets a row)
+        flat = flatten_config(cfg) if cfg else {}
+        config_cols.update(dict.fromkeys(flat))
+        row: dict[str, Any] = {"run_id": rid, **flat}
+        has_config.append(bool(flat))
         summary = {}
-        if sum_text is not None:
-            summary, problem = parse_summary(sum_text)
+        if summary_text is not None:
+            summary, problem = parse_summary(summary_text)
             if problem:
-                report_skipped(f"{d}/summary.json", problem)
+                report_skipped(f"{d}/{SUMMARY_FILE}", problem)
                 summary = {"status": CORRUPT}
         row.update(_summary_fields(summary))
         row.setdefault("status", "pending")
         rows.append(row)
-    df = _numeric(pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["run_id", *METRICS]))
+    df = _numeric(pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["run_id", *SUMMARY_METRICS]))
     cfg_cols = list(config_cols)
     readable = pd.Series(has_config, index=df.index) if rows else None
     swept = (
@@ -627,40 +327,28 @@ def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
     return df
 
 
-# The engine's history columns (`Trainer.run`); a file may lack some (test_acc for regression) or add others.
-HISTORY_SCHEMA = {
-    "step": "int64",
-    "epoch": "double",
-    "lr": "double",
-    "train_loss": "double",
-    "grad_norm": "double",
-    "test_loss": "double",
-    "test_acc": "double",
-}
-
-
 def _history_schema(first: Any) -> Any:
     import pyarrow as pa
 
-    known = pa.schema([(k, pa.type_for_alias(v)) for k, v in HISTORY_SCHEMA.items()])
+    known = pa.schema([(k, pa.type_for_alias(v)) for k, v in HISTORY_COLUMNS.items()])
     return known if first is None else pa.unify_schemas([known, first], promote_options="permissive")
 
 
 def _read_history_file(path: str) -> Any:
-    """One history.parquet as a table whose engine columns have HISTORY_SCHEMA's types; raises (pyarrow's
+    """One history.parquet as a table whose engine columns have HISTORY_COLUMNS's types; raises (pyarrow's
     errors, OSError, ValueError) for a file that is not parquet, is truncated, or holds a column of another
     type (`step` as text)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     t = pq.read_table(path)
-    for name, alias in HISTORY_SCHEMA.items():
+    for name, alias in HISTORY_COLUMNS.items():
         i = t.schema.get_field_index(name)
         if i >= 0 and t.schema.field(i).type != pa.type_for_alias(alias):
             try:
                 t = t.set_column(i, name, t.column(i).cast(pa.type_for_alias(alias)))
             except (pa.ArrowException, ValueError) as e:
-                raise ValueError(f"column {name} is {t.schema.field(i).type}, not {alias} ({_first_line(e)})") from e
+                raise ValueError(f"column {name} is {t.schema.field(i).type}, not {alias} ({first_line(e)})") from e
     return t
 
 
@@ -692,7 +380,7 @@ def _history_tables(paths: list[str]) -> list[tuple[int, Any]]:
         try:
             t = _read_history_file(p)
         except (pa.ArrowException, OSError, ValueError) as e:
-            report_skipped(p, _first_line(e))
+            report_skipped(p, first_line(e))
             continue
         out.extend((index[os.path.normpath(p)], b) for b in t.to_batches() if b.num_rows)
     return out
@@ -712,7 +400,7 @@ def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all
     ids = list(runs["run_id"])
     batches = _history_tables([f"{sweep_dir}/{r}/history.parquet" for r in ids])
     if not batches:
-        df = pd.DataFrame(columns=["run_id", *swept, *HISTORY_SCHEMA])
+        df = pd.DataFrame(columns=["run_id", *swept, *HISTORY_COLUMNS])
         df.attrs.update(runs.attrs)
         return df
     table = (
@@ -772,7 +460,7 @@ def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
             for k, v in config.items()
             if not str(k).startswith("_")
         }
-        flat = {k: _cell(v) for k, v in flatten(config).items()}
+        flat = flatten_config(config)
         config_cols.update(dict.fromkeys(flat))
         summary = {k: v for k, v in _as_dict(_get(rec, "summary")).items() if not str(k).startswith("_")}
         row: dict[str, Any] = {"run_id": _get(rec, "id"), **flat, **_summary_fields(summary)}
@@ -787,7 +475,7 @@ def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
             if eq:
                 tag_keys[k] = None
         rows.append(row)
-    df = _numeric(pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["run_id", *METRICS]))
+    df = _numeric(pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["run_id", *SUMMARY_METRICS]))
     cfg_cols = list(config_cols)
     swept = swept_columns(tag_keys, df.columns) if tag_keys else []
     if len(df) > 1:
@@ -820,8 +508,6 @@ def arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_frame(df: pd.DataFrame, path: Path) -> None:
-    from sweep.results import atomic_write
-
     path = Path(path)
     if path.suffix == ".parquet":
         safe = arrow_safe(df)

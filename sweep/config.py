@@ -71,6 +71,10 @@ class ScheduleConfig:
     pct_start: float = 0.3  # onecycle: fraction of the run spent increasing
     div_factor: float = 25.0  # onecycle: initial lr = lr / div_factor
     final_div_factor: float = 1e4  # onecycle: final lr = initial lr / final_div_factor
+    # step, exponential, inverse_time: the clock that step_size, gamma and decay count. 0 = optimizer steps;
+    # n > 0 = ticks of round(total steps / n) steps: `${epochs}` counts epochs ("halve every 3 epochs":
+    # step_size=3 gamma=0.5; "1/t per epoch": decay=1), 100 counts per cent of the run
+    ticks_per_run: int = 0
 
 
 SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine", "warmup_cosine", "linear", "onecycle")
@@ -159,6 +163,26 @@ class ClusterConfig:
     wait: bool = False  # slurm: block until every job of the sweep has ended, then summarise
 
 
+# --------------------------------------------------------------------------------------------- search
+@dataclass
+class SearchConfig:
+    """How a multirun explores its space (sweep/search.py). Not part of a run's identity."""
+
+    name: str = "grid"  # grid (every combination) | random | tpe (Optuna's samplers)
+    trials: int = 64  # random, tpe: trials to complete (pruned ones count)
+    batch: int = 0  # trials asked at once and trained as packs; 0: `pack` when an integer, else 16
+    pruner: str = "none"  # none | asha | hyperband | median (Optuna's), deciding at epoch ends on val_loss
+    direction: str = "minimize"  # of the objective (top-level `objective`)
+    seed: int = 0  # the sampler's
+    workers: int = 2  # cluster=slurm: array tasks sharing the study, each asking and training `batch` at a time
+    trial: Optional[int] = None  # set by the search for each run: its trial number
+    study: Optional[str] = None  # set by the search: the study's journal file
+
+
+SEARCH_SAMPLERS = ("grid", "random", "tpe")
+SEARCH_PRUNERS = ("none", "asha", "hyperband", "median")
+
+
 # --------------------------------------------------------------------------------------------- the run
 @dataclass
 class RunConfig:
@@ -178,6 +202,8 @@ class RunConfig:
     cuda_graph: bool = True  # on CUDA, replay the SGD-family step as one captured graph (same bits)
     out_dir: str = "runs"  # results go to out_dir/name/run_id/
     name: Optional[str] = None  # the sweep's name (wandb group); None: "single", or a timestamp in -m
+    objective: str = "final_val_loss"  # -m: the summary value returned to Hydra's sweeper per run (sweep.compose)
+    objective_if_failed: float = math.inf  # -m: returned instead for a diverged or collapsed run
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     init: InitConfig = field(default_factory=InitConfig)
@@ -185,6 +211,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
 
 SAMPLINGS = ("shuffle_each_epoch", "shuffle_once", "with_replacement")
@@ -201,7 +228,12 @@ NON_SEMANTIC_KEYS = (
     "checkpoint_every",
     "choices",
     "cuda_graph",
+    "objective",
+    "objective_if_failed",
+    "search",
 )
+# Schedule knobs added after run ids were first made, and their unset value: left out of run_id while unset.
+LATE_SCHEDULE_KNOBS = {"ticks_per_run": 0}
 # Where data is read or cached, not what it is: blanked (set to None, not dropped, so that the ids of runs
 # recorded before paths were blanked, whose paths were almost all null, stay the same) before hashing.
 DATA_PATH_KEYS = ("root", "cache_dir")
@@ -308,6 +340,7 @@ def validate(cfg: DictConfig | dict) -> None:
     if c.wandb.mode not in ("offline", "online", "disabled"):
         raise ConfigError(f"wandb.mode={c.wandb.mode!r} is unknown; choices: offline, online, disabled")
     _validate_cluster(c.cluster)
+    _validate_search(c.search)
     _refuse_secret(c, os.environ.get("WANDB_API_KEY"))
 
 
@@ -330,7 +363,7 @@ def _validate_optimizer(o: _Attrs) -> None:
     spec = optimizer_registry.spec_of(o.name)
     if o.impl not in ("scratch", "torch"):
         raise ConfigError(f"optimizer.impl={o.impl!r} is unknown; choices: scratch, torch")
-    if o.impl == "torch" and spec.torch_optimizer is None:
+    if o.impl == "torch" and spec.updater != "custom" and spec.torch_class is None:
         raise ConfigError(f"optimizer.impl=torch is not available for {o.name} (torch.optim has no such optimizer)")
     _refuse_unused_knobs("optimizer", o, OptimizerConfig(), spec.knob_names, o.name)
     for knob in spec.knobs:
@@ -356,7 +389,12 @@ def _validate_schedule(s: _Attrs) -> None:
         if not _finite(s[key]):
             raise ConfigError(f"schedule.{key}={s[key]!r} is invalid: use a finite number")
     if not _positive_int(s.step_size):
-        raise ConfigError(f"schedule.step_size={s.step_size!r} is invalid: use a positive integer (steps)")
+        raise ConfigError(f"schedule.step_size={s.step_size!r} is invalid: use a positive integer (steps or ticks)")
+    if not _int_at_least(s.ticks_per_run, 0):
+        raise ConfigError(
+            f"schedule.ticks_per_run={s.ticks_per_run!r} is invalid: use 0 (count steps) or a positive integer "
+            "(ticks per run, e.g. ${epochs} to count epochs)"
+        )
     if not s.gamma > 0:  # gamma <= 0 flips the sign of the rate or zeroes it; gamma > 1 (a growing rate) is allowed
         raise ConfigError(f"schedule.gamma={s.gamma!r} is invalid: use gamma > 0 (gamma < 1 decays the rate)")
     if not s.decay >= 0:  # 1 + decay*t would reach 0: an infinite, then negative, rate
@@ -399,6 +437,20 @@ def _validate_cluster(k: _Attrs) -> None:
         raise ConfigError(
             f"cluster.mem_gb={k.mem_gb!r} is invalid: use a number of GB > 0, or null (the partition's default)"
         )
+
+
+def _validate_search(s: _Attrs) -> None:
+    if s.name not in SEARCH_SAMPLERS:
+        raise ConfigError(f"search.name={s.name!r} is unknown; choices: {', '.join(SEARCH_SAMPLERS)}")
+    if s.pruner not in SEARCH_PRUNERS:
+        raise ConfigError(f"search.pruner={s.pruner!r} is unknown; choices: {', '.join(SEARCH_PRUNERS)}")
+    if s.pruner != "none" and s.name == "grid":
+        raise ConfigError("search.pruner needs a search (search=random or search=tpe); a grid trains every point")
+    if s.direction not in ("minimize", "maximize"):
+        raise ConfigError(f"search.direction={s.direction!r} is unknown; choices: minimize, maximize")
+    for key, low in (("trials", 1), ("batch", 0), ("seed", 0), ("workers", 1)):
+        if not _int_at_least(s[key], low):
+            raise ConfigError(f"search.{key}={s[key]!r} is invalid: use an integer >= {low}")
 
 
 # Characters that would make a sweep name a path, a hidden folder, or unreadable in a terminal.
@@ -454,15 +506,23 @@ def check_schedule_fits(cfg: dict, total_steps: int) -> None:
     total_steps (epochs x steps per epoch, from the dataset's size)."""
     s = cfg["schedule"]
     name = s["name"]
+    ticks = s.get("ticks_per_run", 0) or 0
+    if ticks > total_steps:
+        raise ConfigError(
+            f"schedule.ticks_per_run={ticks} is more ticks than the run has steps ({total_steps}): "
+            f"use ticks_per_run <= {total_steps}, or 0 to count steps"
+        )
+    tick = max(round(total_steps / ticks), 1) if ticks else 1
     if name == "warmup_cosine" and s["warmup_steps"] >= total_steps:
         raise ConfigError(
             f"schedule.warmup_steps={s['warmup_steps']} is not shorter than the run "
             f"({total_steps} steps): use warmup_steps < {total_steps}, or more epochs"
         )
-    if name == "step" and s["step_size"] >= total_steps:
+    if name == "step" and s["step_size"] * tick >= total_steps:
+        unit = f", counted in ticks of {tick} steps (schedule.ticks_per_run={ticks})" if ticks else ""
         raise ConfigError(
             f"schedule.step_size={s['step_size']} is at or beyond the end of the run "
-            f"({total_steps} steps), so the rate never decays: use step_size < {total_steps}, "
+            f"({total_steps} steps){unit}, so the rate never decays: use step_size < {-(-total_steps // tick)}, "
             "more epochs, or schedule=constant"
         )
     if name == "onecycle" and not 1 < s["pct_start"] * total_steps < total_steps:
@@ -484,6 +544,8 @@ def semantic_config(cfg: DictConfig | dict) -> dict:
         # out so that ids of runs made before they existed stay the same
         reads = optimizer_registry.knobs_read(o["name"])
         sem["optimizer"] = {k: v for k, v in o.items() if k in reads or k not in LATE_KNOBS}
+    if isinstance(sem.get("schedule"), dict):  # likewise schedule knobs added later, while they are unset
+        sem["schedule"] = {k: v for k, v in sem["schedule"].items() if LATE_SCHEDULE_KNOBS.get(k, ...) != v}
     if isinstance(sem.get("data"), dict):
         sem["data"] = {k: (None if k in DATA_PATH_KEYS else v) for k, v in sem["data"].items()}
     return sem

@@ -25,7 +25,8 @@ from sweep.data import cached_splits
 from sweep.device import resolve_device
 from sweep.graph_step import CapturedStep
 from sweep.provenance import provenance, slurm_job_id
-from sweep.results import RunDir, save_torch, write_json, write_parquet
+from sweep.pruning import TrialPruning
+from sweep.results import DIVERGED_UNSET, RunDir, save_torch, summary_record, write_json, write_parquet
 from sweep.sampling import epoch_order, generator, steps_per_epoch
 from sweep.schedule import PARAMS as SCHEDULE_PARAMS
 from sweep.schedule import lr_table
@@ -117,7 +118,7 @@ class PackState:
 
     def keep(self, idx: list[int]) -> None:
         """Drop every model not in idx (diverged, collapsed, failed, pruned) from all stacked tensors."""
-        sel = torch.tensor(idx, device=self.device)
+        sel = torch.tensor(idx, dtype=torch.long, device=self.device)  # [] would be a float tensor
         self.runs = [self.runs[i] for i in idx]
         self.params = [p.detach()[sel].clone().requires_grad_(True) for p in self.params]
         self.updater.keep(idx, sel, [r.cfg["optimizer"] for r in self.runs])
@@ -161,6 +162,8 @@ class Trainer:
         self._graphs: dict[bool, CapturedStep] = {}  # by want_norm
         self.sizes = mlp.layer_sizes(self.data.num_inputs, c["model"]["hidden"], self.data.num_outputs)
         self.state = self._build_state(runs, checkpoints)
+        cfgs = [r.cfg for r in runs]
+        self.pruning = TrialPruning(cfgs) if TrialPruning.wanted(cfgs) else None
 
     # ------------------------------------------------------------------ set-up
     def _build_state(self, runs: list[Run], checkpoints: list[dict | None]) -> PackState:
@@ -294,6 +297,8 @@ class Trainer:
             if j == self.steps_per_epoch - 1:
                 for part in ("val", "test"):
                     held_out[part] = self._evaluate(getattr(self.data, f"x_{part}"), getattr(self.data, f"y_{part}"))
+            # a search's pruner decides at epoch ends, on validation loss, which trials stop here
+            pruned = self.pruning.prune(epoch + 1, held_out["val"][0]) if self.pruning and held_out else None
             keep = []
             for k, run in enumerate(st.runs):
                 bad = ~np.isfinite(losses[:, k]) | (losses[:, k] > factor * float(st.init_loss[k]))
@@ -327,12 +332,17 @@ class Trainer:
                     rows.append(ev)
                 run.history.extend(rows)
                 run.tracker.log(rows)
+                if pruned is not None and pruned[k]:
+                    run.summary.update(status="pruned", pruned_epoch=epoch + 1)
+                    keep.pop()
             n_buf = 0
-            diverged = [run for k, run in enumerate(st.runs) if k not in keep]
-            for run in diverged:
+            leaving = [run for k, run in enumerate(st.runs) if k not in keep]  # diverged or pruned
+            for run in leaving:
                 self._finish(run, step, time.perf_counter() - t0)
-            if diverged:
+            if leaving:
                 st.keep(keep)
+                if self.pruning:
+                    self.pruning.keep(keep)
                 self._graphs = {}  # captured for the old pack's tensors
                 if st.runs:
                     order, order_epoch = None, -1  # recompute this epoch's order/lr for the remaining models
@@ -382,9 +392,6 @@ class Trainer:
         trained = step - self.start_step
         speed = trained * self.batch / wall if trained > 0 and wall > 0 else run.summary.get("samples_per_s_before")
         s = {
-            "run_id": run.run_id,
-            "name": run.cfg.get("name"),
-            "status": status,
             "step": step,
             "total_steps": self.total,
             "epochs": self.c["epochs"],
@@ -405,6 +412,9 @@ class Trainer:
             "test_acc_at_best_val": best.get("test_acc") if best else None,
             "diverged_step": run.summary.get("diverged_step"),
             "diverged_loss": run.summary.get("diverged_loss"),
+            "pruned_epoch": run.summary.get("pruned_epoch"),
+            # what it cost: epochs of training (a diverged or pruned run stopped early); summed, a sweep's compute
+            "epochs_trained": step / self.steps_per_epoch,
             # wall_s: this run's share of the device time (sums to the sweep's device time); pack_wall_s: the
             # wall time of the pack it trained in (the same for every run of the pack: not its own cost)
             "wall_s": run.wall_share_s,
@@ -419,6 +429,7 @@ class Trainer:
             "slurm_job_id": slurm_job_id(),
             "versions": provenance(),
         }
+        s = summary_record(s, run_id=run.run_id, name=run.cfg.get("name"), status=status)
         if self.state.updater.loss_evals_per_step:
             s["loss_evals"] = self.state.updater.loss_evals_per_step * step
         return s
@@ -430,16 +441,13 @@ class Trainer:
         if status == "diverged":  # its last metrics describe a model on its way to diverging: not results
             summary.update(
                 step=summary["diverged_step"],
-                final_train_loss=None,
-                final_test_loss=None,
-                final_test_acc=None,
-                final_val_loss=None,
-                final_val_acc=None,
+                epochs_trained=summary["diverged_step"] / self.steps_per_epoch,
+                **dict.fromkeys(DIVERGED_UNSET),
             )
         write_json(run.dir.summary, summary)
         run.summary.update(summary)
         run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})
-        if status == "diverged":  # nothing to resume: its result is the divergence
+        if status in ("diverged", "pruned"):  # nothing to resume: its result is the divergence, or the pruning
             run.dir.checkpoint.unlink(missing_ok=True)
 
 

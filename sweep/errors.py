@@ -1,29 +1,43 @@
-"""Turn what Hydra, OmegaConf and sweep raise about bad input into one line: what was wrong, what is allowed."""
+"""The one home of user errors: their types, and the one line every command prints for them.
+
+Bad input (a config value, a data file, a Hydra override) is reported as `sweep: error: <one line>` with exit
+status 2; anything else is a bug and keeps its traceback. Raise a `UserError` subclass, or let Hydra and OmegaConf
+raise theirs: `one_line` turns both into the line (keeping the fix Hydra offers, e.g. `+sweeps=restarts`).
+Import-light (no torch, no Hydra at import time), so that every module may raise these types.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn
-
-from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
-from omegaconf.errors import OmegaConfBaseException
+from collections.abc import Callable, Iterator
+from typing import NoReturn, TypeVar
 
 USER_ERROR_EXIT = 2
+INTERRUPTED_EXIT = 130
+T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A config value is invalid. The message is one line: what was wrong and what is allowed.
+class UserError(ValueError):
+    """Bad input the user can fix. The message is one line: what was wrong and what is allowed (or what to do).
+    A ValueError, so code that predates this family and catches ValueError still catches it."""
 
-    Defined here, not in sweep.config, so that reporting an error never imports torch (via sweep.data)."""
+
+class ConfigError(UserError):
+    """A config value is invalid."""
+
+
+class DataError(UserError):
+    """A problem with the data config or the data files (raised by sweep.data)."""
 
 
 def one_line(exc: BaseException) -> str | None:
     """The one-line message for a user error, or None when `exc` is a bug that deserves its traceback."""
-    from sweep.data import DataError
+    from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
 
-    if isinstance(exc, (ConfigError, DataError)):
+    if isinstance(exc, UserError):
         return str(exc)
     if isinstance(exc, OSError):  # the results store: a full disk, a read-only or file-typed out_dir
         from sweep.results import storage_problem
@@ -31,7 +45,7 @@ def one_line(exc: BaseException) -> str | None:
         msg = storage_problem(exc)
         if msg is not None:  # (Hydra's MissingConfigException is an OSError too: read on)
             return msg
-    inner = _user_error_cause(exc, (ConfigError, DataError))
+    inner = _user_error_cause(exc, (UserError,))
     if inner is not None:  # raised inside OmegaConf (e.g. by a resolver) and wrapped by it
         return str(inner)
     text = str(exc)
@@ -47,6 +61,8 @@ def one_line(exc: BaseException) -> str | None:
         return f"invalid override {override}: {reason}"
     if isinstance(exc, ConfigCompositionException) and "Could not override" in text:
         return _could_not_override(text, cause)
+    if isinstance(exc, ConfigCompositionException) and "Could not append" in text:  # its lines are the fixes
+        return "; ".join(ln.strip() for ln in text.splitlines() if ln.strip())
     if "LexerNoViableAltException" in text and re.search(r"[^\x00-\x7f]", text):
         override = text.splitlines()[0].split(":", 1)[-1].strip()
         return (
@@ -97,10 +113,12 @@ def _could_not_override(text: str, cause: BaseException | None) -> str:
     return f"unknown config key '{key}'; check the spelling (`sweep run --cfg job` lists every key)"
 
 
-def report_user_errors(func: Callable[[], Any]) -> Any:
-    """Hydra's run_and_report, but user errors become one line on stderr and exit status 2."""
+@contextlib.contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    """Inside: a user error (`one_line` has a line for it) prints that line and exits with status 2; anything
+    else propagates with its traceback."""
     try:
-        return func()
+        yield
     except Exception as exc:
         msg = one_line(exc)
         if msg is None:
@@ -108,6 +126,40 @@ def report_user_errors(func: Callable[[], Any]) -> Any:
         fail(msg)
 
 
+@contextlib.contextmanager
+def reworded(prefix: str = "", suffix: str = "") -> Iterator[None]:
+    """Inside: a user error is raised again as ConfigError(prefix + its one line + suffix), without the chain
+    of the original (its line says all); anything else propagates unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        msg = one_line(exc)
+        if msg is None:
+            raise
+        raise ConfigError(f"{prefix}{msg}{suffix}") from None
+
+
+def train_guarded(train: Callable[[], T]) -> T:
+    """Call train(); an interruption becomes one line and exit status 130, a user error (a full disk, an
+    unwritable out_dir) one line and exit status 2, here rather than through Hydra's job-failure log."""
+    from sweep.engine import Interrupted  # torch: only where training happens
+
+    try:
+        with exit_on_user_error():
+            return train()
+    except Interrupted as e:
+        print(f"sweep: interrupted: {e}; run the same command again to resume", file=sys.stderr)
+        raise SystemExit(INTERRUPTED_EXIT) from None
+    except KeyboardInterrupt:
+        print(
+            "sweep: interrupted at once: runs resume from their last periodic checkpoint when the same command "
+            "is run again",
+            file=sys.stderr,
+        )
+        raise SystemExit(INTERRUPTED_EXIT) from None
+
+
 def fail(msg: str) -> NoReturn:
+    """Print `msg` as sweep's one error line and exit with status 2 (bad input)."""
     print(f"sweep: error: {msg}", file=sys.stderr)
     sys.exit(USER_ERROR_EXIT)

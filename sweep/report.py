@@ -257,7 +257,7 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
         if path is None:
             skipped.append((name, fn.last_skip))
         else:
-            drawn.append((name, Path(path), (fn.__doc__ or name).strip().splitlines()[0]))
+            drawn.append((name, Path(path), (fn.__doc__ or name).strip().splitlines()[0], fn.last_finding))
             echo(f"sweep: {path} ({time.perf_counter() - t0:.1f} s)")
     keys = sw.config_keys
     table = summary_table(sw.runs, keys)
@@ -278,8 +278,10 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
         md += ["_no runs yet_", ""]
     if drawn:
         md += ["## Plots", ""]
-        for name, path, doc in drawn:
+        for name, path, doc, finding in drawn:
             md += [f"### {doc.rstrip('.')}", "", f"![{name}]({path.name})", ""]
+            if finding:  # what the plot shows, in words (analysis._findings)
+                md += [f"**Finding.** {finding}", ""]
     if skipped:
         md += ["## Not drawn", ""] + [f"- `{n}`: {why}" for n, why in skipped] + [""]
     failed = sw.runs[sw.runs["status"] == "failed"]

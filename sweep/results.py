@@ -1,13 +1,21 @@
-"""The local results store: one folder per run, every file written atomically.
+"""The results store: its layout, its statuses and its fields, the one vocabulary every writer and reader uses.
 
-    out_dir/<name>/<run_id>/config.yaml     resolved config (no secrets: wandb keys never enter configs)
-                            history.parquet  rows every log_every steps (+ test metrics at epoch ends)
-                            summary.json     status running|done|diverged|failed, final metrics, timings
-                            checkpoint.pt    everything needed to continue bit-identically
-                            error.txt        traceback of a failed run
+    out_dir/<name>/sweep.json               the sweep's record: name, swept keys, runs and their overrides, submissions
+                   code/<hash>/             the code snapshot SLURM tasks import (sweep.launch.slurm)
+                   submitit/                submitit's pickles and logs
+                   <run_id>/config.yaml     resolved config, for people (no secrets: wandb keys never enter configs)
+                            config.json     the same config, for programs (parsed ~40x faster than the YAML)
+                            history.parquet rows every log_every steps (+ test metrics at epoch ends): HISTORY_COLUMNS
+                            summary.json    status (STATUSES), final metrics, timings: SUMMARY_METRICS and more
+                            checkpoint.pt   everything needed to continue bit-identically
+                            error.txt       traceback of a failed run
+                            wandb_id        the run's wandb id, random once, kept across resumes
+                            wandb/          wandb's offline runs, one per process that trained it (sweep sync)
+                            .claim.lock     held by the process training the run; .claim.json says who that is
 
 A write goes to a temporary file in the same folder and is renamed over the target, so a process killed at any
-instant leaves the previous complete file or the new complete file, never a torn one.
+instant leaves the previous complete file or the new complete file, never a torn one. Readers never trust a file
+all the same: a hand-edited or foreign one is skipped with one `sweep: skipped <path>: <reason>` line on stderr.
 """
 
 from __future__ import annotations
@@ -15,26 +23,87 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
+# ----------------------------------------------------------------------------------------------- layout
+SWEEP_FILE = "sweep.json"
+CONFIG_YAML = "config.yaml"
+CONFIG_JSON = "config.json"
+HISTORY_FILE = "history.parquet"
+SUMMARY_FILE = "summary.json"
+CONFIG_FILES = (CONFIG_JSON, CONFIG_YAML)  # where a run's config is read from, in this order
+# Files whose presence makes a folder a run folder.
+RUN_FILES = (SUMMARY_FILE, CONFIG_YAML)
+# Folders inside a sweep folder that are not runs.
+NOT_RUNS = {"code", "submitit", "report", ".hydra", "wandb"}
+
+# ----------------------------------------------------------------------------------------------- statuses
 # running: training (or killed while training: resumable from its checkpoint)
 # interrupted: stopped on request (Ctrl-C) after a checkpoint; the same command resumes it
 # done: trained to the end; diverged: loss non-finite or above diverge_factor x its first loss, stopped there
 # collapsed: blew up (loss above collapse_factor x its first) and never recovered: ended no better than it began
 # failed: an error; error.txt has the traceback
-STATUSES = ("running", "interrupted", "done", "diverged", "collapsed", "failed")
+# pruned: a search trial its pruner stopped at an epoch end (pruned_epoch): its metrics are those of that epoch
+STATUSES = ("running", "interrupted", "done", "diverged", "collapsed", "pruned", "failed")
+FINISHED = ("done", "diverged", "collapsed", "pruned")  # nothing left to train: a rerun skips them
+ENDED = (*FINISHED, "failed")  # no process writes the run any more (failed is retried by a rerun, not resumed)
+BLOWN_UP = ("diverged", "collapsed")  # results that are no result: counted and drawn, never averaged
+# Not a status a run writes: what readers call a run whose summary.json cannot be read as a run summary.
+CORRUPT = "corrupt"
+
+# ----------------------------------------------------------------------------------------------- fields
+# The summary fields that say how a run went, in the order readers show them (after the swept keys).
+SUMMARY_METRICS = (
+    "status",
+    "final_val_loss",
+    "final_val_acc",
+    "final_test_loss",
+    "final_test_acc",
+    "final_train_loss",
+    "best_val_loss",
+    "best_val_acc",
+    "best_val_epoch",
+    "test_loss_at_best_val",
+    "test_acc_at_best_val",
+    "diverged_step",
+    "diverged_loss",
+    "pruned_epoch",
+    "epochs_trained",
+    "step",
+    "total_steps",
+    "steps_per_epoch",
+    "wall_s",
+    "samples_per_s",
+)
+# Summary fields that are numbers (None when not known yet), by type.
+INT_FIELDS = ("diverged_step", "pruned_epoch", "step", "total_steps", "steps_per_epoch", "pack_size", "loss_evals")
+FLOAT_FIELDS = tuple(f for f in SUMMARY_METRICS if f != "status" and f not in INT_FIELDS)
+# The final metrics a diverged run's summary leaves empty: they describe a model on its way to diverging.
+DIVERGED_UNSET = ("final_train_loss", "final_test_loss", "final_test_acc", "final_val_loss", "final_val_acc")
+# history.parquet's columns and their arrow types; a file may lack some (test_acc for regression) or add others.
+HISTORY_COLUMNS = {
+    "step": "int64",
+    "epoch": "double",
+    "lr": "double",
+    "train_loss": "double",
+    "grad_norm": "double",
+    "test_loss": "double",
+    "test_acc": "double",
+}
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-FINISHED = ("done", "diverged", "collapsed")  # nothing left to train: a rerun skips them
-BLOWN_UP = ("diverged", "collapsed")  # results that are no result: counted and drawn, never averaged
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, where PyYAML was built with libyaml
 
 
+# ----------------------------------------------------------------------------------------------- writing
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
     """Call write(f) on a temp file beside `path`, fsync it, and rename it to `path`."""
     path = Path(path)
@@ -63,6 +132,13 @@ def write_json(path: Path, obj: Any) -> None:
 def write_yaml(path: Path, obj: Any) -> None:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # the C emitter: ~10x faster per run
     write_text(path, yaml.dump(obj, Dumper=dumper, sort_keys=False))
+
+
+def write_config(run_dir: RunDir, cfg: Mapping[str, Any]) -> None:
+    """The run's resolved config twice: config.json for programs (order kept, so the readers' columns follow the
+    config), then config.yaml for people."""
+    write_text(run_dir.config_json, json.dumps(cfg, separators=(",", ":"), default=str) + "\n")
+    write_yaml(run_dir.config, cfg)
 
 
 def write_parquet(path: Path, df: pd.DataFrame) -> None:
@@ -121,8 +197,6 @@ def read_json(path: Path) -> dict | None:
 def read_record(path: Path) -> dict | None:
     """The JSON object in `path`; None when it is missing, or unreadable (said in one line on stderr): one torn
     file must not stop every other sweep or run from being read."""
-    import sys
-
     try:
         obj = read_json(path)
     except (ValueError, OSError) as e:
@@ -136,31 +210,277 @@ def read_record(path: Path) -> dict | None:
     return obj
 
 
+# ----------------------------------------------------------------------------------------------- reading
+_REPORTED: set[str] = set()
+
+
+def report_skipped(path: Path | str, reason: str) -> None:
+    """One line on stderr, `sweep: skipped <path>: <reason>`, once per file and process (a report reads a
+    sweep several times; `status --watch` re-reads it every refresh)."""
+    line = f"sweep: skipped {path}: {reason}"
+    if line not in _REPORTED:
+        _REPORTED.add(line)
+        print(line, file=sys.stderr)
+
+
+def first_line(e: BaseException) -> str:
+    """An exception's message, first line only (its type's name when it has none)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def read_text(path: Path | str) -> str | None:
+    """The UTF-8 text of `path`; None when it (or a folder on its way) does not exist."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def summary_problem(summary: Any) -> str | None:
+    """Why a parsed summary.json cannot be used (None when it is an object with a known status)."""
+    if not isinstance(summary, dict):
+        return f"holds a JSON {type(summary).__name__}, not an object"
+    status = summary.get("status")
+    if not isinstance(status, str) or status not in STATUSES:
+        return f"status {status!r} is not one of {', '.join(STATUSES)}"
+    return None
+
+
+def parse_summary(text: str) -> tuple[dict | None, str | None]:
+    """(summary, None) for a usable summary.json text, else (None, why it is corrupt)."""
+    try:
+        summary = json.loads(text)
+    except ValueError as e:
+        return None, f"not valid JSON ({first_line(e)})"
+    problem = summary_problem(summary)
+    return (None, problem) if problem else (summary, None)
+
+
+def read_summary(path: Path | str) -> tuple[dict | None, str | None]:
+    """summary.json's object: (summary, None); (None, None) when there is none yet; (None, why) when it is
+    corrupt (unreadable, not JSON, not an object, an unknown status)."""
+    try:
+        text = read_text(path)
+    except (OSError, UnicodeDecodeError) as e:
+        return None, f"unreadable ({type(e).__name__})"
+    return (None, None) if text is None else parse_summary(text)
+
+
+def summary_record(
+    base: Mapping[str, Any] | None, *, run_id: str, name: str | None, status: str, **fields: Any
+) -> dict:
+    """A summary.json object: `base`'s fields, with run_id, name, status and `fields` set over them. Raises
+    ValueError for a status not in STATUSES: every reader would call that file corrupt."""
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    return {**(base or {}), "run_id": run_id, "name": name, "status": status, **fields}
+
+
+def config_from_text(text: str, *, json_text: bool) -> dict:
+    """A config file's mapping: config.json's JSON, or config.yaml's YAML (runs recorded before config.json
+    existed). Raises ValueError (or yaml.YAMLError) for a text that does not parse or is not a mapping."""
+    cfg = json.loads(text) if json_text else yaml.load(text, Loader=_YAML_LOADER)
+    if cfg is None and not json_text:
+        return {}  # an empty config.yaml
+    if not isinstance(cfg, dict):
+        raise ValueError(f"not a {'JSON object' if json_text else 'YAML mapping'}")
+    return cfg
+
+
+def read_config(run_root: Path | str) -> dict | None:
+    """The run's resolved config, from config.json, or from config.yaml where there is no usable config.json
+    (runs recorded before config.json existed); None when it has neither. A file that does not parse is skipped
+    with one `sweep: skipped` line on stderr."""
+    root = str(run_root)  # str paths: this runs once per run of a sweep, and pathlib costs as much as the parse
+    json_path, yaml_path = f"{root}/{CONFIG_JSON}", f"{root}/{CONFIG_YAML}"
+    unusable = (OSError, ValueError, yaml.YAMLError)  # ValueError: JSONDecodeError, UnicodeDecodeError, ours
+    json_problem = None
+    try:
+        text = read_text(json_path)
+        if text is not None:
+            return config_from_text(text, json_text=True)
+    except unusable as e:
+        json_problem = first_line(e)
+    cfg, yaml_problem = None, None
+    try:
+        text = read_text(yaml_path)
+        cfg = None if text is None else config_from_text(text, json_text=False)
+    except unusable as e:
+        yaml_problem = first_line(e)
+    if json_problem:
+        report_skipped(
+            json_path,
+            f"{json_problem}; " + ("its config is left out" if cfg is None else f"read {CONFIG_YAML} instead"),
+        )
+    if yaml_problem:
+        report_skipped(yaml_path, f"{yaml_problem}; its config is left out")
+    return cfg
+
+
+def sweep_record_problem(record: Any) -> str | None:
+    """Why a parsed sweep.json cannot be used (None when its fields have the types the readers assume)."""
+    if not isinstance(record, dict):
+        return f"holds a JSON {type(record).__name__}, not an object"
+    for key, types in (("runs", list), ("swept", list), ("name", str), ("slurm", (list, dict))):
+        if record.get(key) is not None and not isinstance(record[key], types):
+            return f"'{key}' is a {type(record[key]).__name__}"
+    if record.get("swept") and not all(isinstance(k, str) for k in record["swept"]):
+        return "'swept' holds something other than key names"
+    return None
+
+
+def read_sweep_record(sweep_dir: Path | str) -> dict:
+    """sweep.json as a dict ({} when absent; {} and one `sweep: skipped` line on stderr when it is corrupt:
+    truncated JSON, or fields of the wrong type). The run folders then say what the sweep holds."""
+    path = Path(sweep_dir) / SWEEP_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        report_skipped(path, f"not valid JSON ({first_line(e)})")
+        return {}
+    problem = sweep_record_problem(record)
+    if problem:
+        report_skipped(path, problem)
+        return {}
+    return record
+
+
+def run_ids(sweep_dir: Path | str, record: dict | None = None, all_runs: bool = False) -> list[str]:
+    """The sweep's run ids: those sweep.json lists (in its order), or with all_runs / without sweep.json every
+    run folder present."""
+    sweep_dir = Path(sweep_dir)
+    record = read_sweep_record(sweep_dir) if record is None else record
+    listed = [r["run_id"] for r in record.get("runs") or [] if isinstance(r, dict) and r.get("run_id")]
+    if listed and not all_runs:
+        return list(dict.fromkeys(listed))
+    present = sorted(
+        e.name for e in os.scandir(sweep_dir) if e.is_dir() and e.name not in NOT_RUNS and not e.name.startswith(".")
+    )
+    return list(dict.fromkeys([*listed, *present]))
+
+
+# ----------------------------------------------------------------------------------------------- what a folder is
+def _has_run_files(d: Path) -> bool:
+    return any((d / f).is_file() for f in RUN_FILES)
+
+
+def _child_dirs(d: Path, limit: int | None = None) -> list[Path]:
+    """Sub-folders of d that could be runs or sweeps (not dot-folders nor NOT_RUNS), at most `limit`."""
+    out = []
+    try:
+        with os.scandir(d) as it:
+            for e in it:
+                if e.name.startswith(".") or e.name in NOT_RUNS:
+                    continue
+                try:
+                    if e.is_dir():
+                        out.append(Path(e.path))
+                except OSError:
+                    continue
+                if limit is not None and len(out) >= limit:
+                    break
+    except OSError:
+        pass
+    return sorted(out)
+
+
+def is_sweep_dir(d: Path | str) -> bool:
+    """A sweep folder has a sweep.json or at least one run folder (a sub-folder with summary.json/config.yaml)."""
+    d = Path(d)
+    return (d / SWEEP_FILE).is_file() or any(_has_run_files(c) for c in _child_dirs(d))
+
+
+def sweep_dir_problem(path: Path | str, command: str = "sweep status") -> str | None:
+    """None when `path` is a sweep folder; else the one-line error `command` gives: what the folder is and the
+    command to type instead (paths shell-quoted: a sweep's name may hold `$(...)`)."""
+    import shlex
+
+    d = Path(path)
+    if not d.is_dir():
+        return f"no sweep folder {path}"
+    if is_sweep_dir(d):
+        return None
+    if _has_run_files(d):
+        parent = d.resolve().parent if str(d) in (".", "") else d.parent
+        return f"{path} is a run folder, not a sweep: use {command} {shlex.quote(str(parent))}"
+    sweeps = [
+        c
+        for c in _child_dirs(d, limit=200)
+        if (c / SWEEP_FILE).is_file() or any(_has_run_files(g) for g in _child_dirs(c, limit=50))
+    ]
+    if sweeps:
+        names = ", ".join(c.name for c in sweeps[:5]) + (", ..." if len(sweeps) > 5 else "")
+        return (
+            f"{path} is an output folder holding {len(sweeps)} sweep{'s' * (len(sweeps) != 1)} ({names}), "
+            f"not a sweep: use {command} {shlex.quote(str(sweeps[0]))}"
+        )
+    return (
+        f"{path} is not a sweep (no {SWEEP_FILE}, no run folders with {' or '.join(RUN_FILES)}): "
+        f"give a sweep folder, e.g. {command} runs/<name>"
+    )
+
+
+def check_sweep_dir(path: Path | str, command: str) -> Path:
+    """`path` as a Path when it is a sweep folder; else exit 2 with `sweep_dir_problem`'s one line (so that no
+    command ever writes into, or lists, a folder that is not a sweep)."""
+    from sweep.errors import fail
+
+    problem = sweep_dir_problem(path, command)
+    if problem:
+        fail(problem)
+    return Path(path)
+
+
+# ----------------------------------------------------------------------------------------------- paths
+class SweepDir:
+    """The paths of one sweep's folder (out_dir/<name>)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.record = self.root / SWEEP_FILE
+        self.code = self.root / "code"  # one snapshot of the package per content hash
+        self.submitit = self.root / "submitit"
+
+    def run(self, run_id: str) -> RunDir:
+        return RunDir(self.root / run_id)
+
+
 class RunDir:
     """The paths of one run's folder."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
-        self.config = self.root / "config.yaml"
-        self.history = self.root / "history.parquet"
-        self.summary = self.root / "summary.json"
+        self.config = self.root / CONFIG_YAML
+        self.config_json = self.root / CONFIG_JSON
+        self.history = self.root / HISTORY_FILE
+        self.summary = self.root / SUMMARY_FILE
         self.checkpoint = self.root / "checkpoint.pt"
         self.error = self.root / "error.txt"
-        self.claim = self.root / ".claim.lock"
+        self.claim_lock = self.root / ".claim.lock"  # held while a process trains the run
+        self.claim_owner = self.root / ".claim.json"  # who holds it: host, pid, SLURM job
         self.wandb_id = self.root / "wandb_id"  # this run's wandb id: random once, kept across resumes
+        self.wandb = self.root / "wandb"  # wandb's own folder (wandb.init(dir=root)): one offline-run-* per process
 
     def status(self) -> str | None:
-        """The summary's status; None before the run wrote one; "corrupt" when summary.json cannot be read as a
+        """The summary's status; None before the run wrote one; CORRUPT when summary.json cannot be read as a
         run summary (a torn copy, a stray edit): the run is then trained again from its checkpoint."""
-        try:
-            s = read_json(self.summary)
-        except (ValueError, OSError):
-            return "corrupt"
-        if s is None:
-            return None
-        if not isinstance(s, dict) or s.get("status") not in STATUSES:
-            return "corrupt"
-        return s["status"]
+        summary, problem = read_summary(self.summary)
+        if problem:
+            return CORRUPT
+        return None if summary is None else summary["status"]
 
     def is_finished(self) -> bool:
         return self.status() in FINISHED
+
+    def read_claim_owner(self) -> dict | None:
+        """The run's claim (host, pid, slurm_job_id of the process training it), or None when absent or
+        unreadable: a claim is advisory, a bad one only means the process cannot be checked."""
+        try:
+            owner = read_json(self.claim_owner)
+        except (OSError, ValueError):
+            return None
+        return owner if isinstance(owner, dict) else None

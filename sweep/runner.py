@@ -31,11 +31,12 @@ from sweep.results import (
     RunDir,
     clean_temporaries,
     load_torch,
-    read_json,
+    read_summary,
     storage_problem,
+    summary_record,
+    write_config,
     write_json,
     write_text,
-    write_yaml,
 )
 from sweep.tracking import Tracker
 
@@ -56,7 +57,7 @@ def _load_checkpoint(run: Run) -> dict | None:
 def _fail(run: Run, exc: BaseException) -> None:
     tb = "".join(traceback.format_exception(exc))
     write_text(run.dir.error, tb)
-    summary = dict(
+    summary = summary_record(
         run.summary, run_id=run.run_id, name=run.cfg.get("name"), status="failed", error=f"{type(exc).__name__}: {exc}"
     )
     write_json(run.dir.summary, summary)
@@ -133,7 +134,7 @@ def _train_planned(
             if d.is_finished():
                 results[rid] = {"run_id": rid, "status": status, "skipped": True}
                 continue
-            lock = FileLock(str(d.claim))
+            lock = FileLock(str(d.claim_lock))
             try:
                 lock.acquire(timeout=0)
             except Timeout:
@@ -146,9 +147,7 @@ def _train_planned(
                     f"sweep: {d.summary} is unreadable; training run {rid} again from its checkpoint", file=sys.stderr
                 )
             # who trains it: `sweep status` calls a run whose process is gone "lost" instead of "running"
-            write_json(
-                d.root / ".claim.json", {"host": platform.node(), "pid": os.getpid(), "slurm_job_id": slurm_job_id()}
-            )
+            write_json(d.claim_owner, {"host": platform.node(), "pid": os.getpid(), "slurm_job_id": slurm_job_id()})
             runs.append(Run(cfg=cfg, run_id=rid, dir=d))
         if runs:
             try:
@@ -165,16 +164,17 @@ def _train_planned(
 
 def _claimant(d: RunDir) -> str:
     """Who holds a run's claim, as "PID 123 on host" (from .claim.json), or "another process"."""
+    owner = d.read_claim_owner() or {}
     try:
-        c = read_json(d.root / ".claim.json") or {}
-        return f"PID {c['pid']} on {c['host']}" + (f" (SLURM job {c['slurm_job_id']})" if c.get("slurm_job_id") else "")
-    except (ValueError, OSError, KeyError, TypeError):
+        job = owner.get("slurm_job_id")
+        return f"PID {owner['pid']} on {owner['host']}" + (f" (SLURM job {job})" if job else "")
+    except KeyError:
         return "another process"
 
 
 def _prepare(run: Run, pack_size: int) -> dict | None:
     """Write the run's config and load its checkpoint (None: start from scratch); raises for a bad checkpoint."""
-    write_yaml(run.dir.config, run.cfg)
+    write_config(run.dir, run.cfg)
     ck = _load_checkpoint(run)
     run.history = list(ck["history"]) if ck else []
     run.wall_share_s = float(ck.get("wall_share_s", 0.0)) if ck else 0.0
@@ -277,13 +277,9 @@ def _train_group(
 
 def _mark_interrupted(run: Run) -> None:
     """Say in summary.json that the run stopped on request and resumes from its last checkpoint."""
-    try:
-        s = read_json(run.dir.summary)
-    except (ValueError, OSError):
-        s = None
-    s = s if isinstance(s, dict) else {"run_id": run.run_id, "name": run.cfg.get("name"), "step": 0}
-    s["status"] = "interrupted"
-    write_json(run.dir.summary, s)
+    previous, _ = read_summary(run.dir.summary)
+    base = previous if previous is not None else {"step": 0}
+    write_json(run.dir.summary, summary_record(base, run_id=run.run_id, name=run.cfg.get("name"), status="interrupted"))
 
 
 def tracker_args(run: Run) -> dict:

@@ -18,23 +18,36 @@ def _col(x) -> Array:
     return np.asarray(x, dtype=np.float64).reshape(1, -1)
 
 
+def tick_length(total_steps: int, ticks_per_run) -> Array:
+    """Steps per tick of a schedule's clock: 1 (the clock counts optimizer steps) where ticks_per_run is 0, else
+    the run split into ticks_per_run ticks, round(total_steps / ticks_per_run) steps each (ticks_per_run =
+    epochs: a tick per epoch, exactly steps_per_epoch; 100: a tick per 1 % of the run)."""
+    n = np.asarray(ticks_per_run, dtype=np.float64)
+    return np.where(n > 0, np.maximum(np.round(total_steps / np.where(n > 0, n, 1.0)), 1.0), 1.0)
+
+
 def constant(t: Array, lr: Array, total_steps: int, **_) -> Array:
     return np.broadcast_to(lr, (len(t), lr.shape[1])).copy()
 
 
-def step(t: Array, lr: Array, total_steps: int, *, step_size: Array, gamma: Array, **_) -> Array:
-    """lr0 · γ^⌊t / step_size⌋ (torch StepLR)."""
-    return lr * gamma ** np.floor(t / step_size)
+def step(
+    t: Array, lr: Array, total_steps: int, *, step_size: Array, gamma: Array, ticks_per_run: Array = 0, **_
+) -> Array:
+    """lr0 · γ^⌊t / (step_size · tick)⌋ (torch StepLR): step_size in ticks of `tick_length` steps (one step each
+    by default; step_size=3 ticks_per_run=${epochs} halves every 3 epochs with gamma=0.5)."""
+    return lr * gamma ** np.floor(t / (step_size * tick_length(total_steps, ticks_per_run)))
 
 
-def exponential(t: Array, lr: Array, total_steps: int, *, gamma: Array, **_) -> Array:
-    """lr0 · γ^t (torch ExponentialLR)."""
-    return lr * gamma**t
+def exponential(t: Array, lr: Array, total_steps: int, *, gamma: Array, ticks_per_run: Array = 0, **_) -> Array:
+    """lr0 · γ^(t / tick) (torch ExponentialLR): γ per tick of `tick_length` steps (per step by default)."""
+    return lr * gamma ** (t / tick_length(total_steps, ticks_per_run))
 
 
-def inverse_time(t: Array, lr: Array, total_steps: int, *, decay: Array, **_) -> Array:
-    """lr0 / (1 + decay · t): the Robbins–Monro taper (Σ lr = ∞, Σ lr² < ∞)."""
-    return lr / (1 + decay * t)
+def inverse_time(t: Array, lr: Array, total_steps: int, *, decay: Array, ticks_per_run: Array = 0, **_) -> Array:
+    """lr0 / (1 + decay · t / tick): the Robbins–Monro taper (Σ lr = ∞, Σ lr² < ∞), t counted in ticks of
+    `tick_length` steps (steps by default; decay=1 ticks_per_run=${epochs} is "1/t per epoch": lr0 / (1 + e) in
+    epoch e)."""
+    return lr / (1 + decay * t / tick_length(total_steps, ticks_per_run))
 
 
 def cosine(t: Array, lr: Array, total_steps: int, *, min_lr: Array, **_) -> Array:
@@ -83,7 +96,17 @@ SCHEDULES: dict[str, Callable[..., Array]] = {
     "linear": linear,
     "onecycle": onecycle,
 }
-PARAMS = ("step_size", "gamma", "decay", "min_lr", "warmup_steps", "pct_start", "div_factor", "final_div_factor")
+PARAMS = (
+    "step_size",
+    "gamma",
+    "decay",
+    "min_lr",
+    "warmup_steps",
+    "pct_start",
+    "div_factor",
+    "final_div_factor",
+    "ticks_per_run",
+)
 
 
 def lr_table(name: str, steps: Array, base_lr, total_steps: int, params: dict[str, list]) -> Array:

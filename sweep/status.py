@@ -2,8 +2,8 @@
 
 Everything comes from the results on disk (sweep.json, each run's summary.json and error.txt). SLURM is asked
 once per refresh, with ONE batched `sacct -j <ids> -X -n -P` call (squeue when sacct cannot answer, and to check
-the tasks sacct knows only from a stale array-range record or not yet at all), only to tell what the files
-cannot:
+the tasks sacct knows only from a stale array-range record or not yet at all; sweep.launch.queue asks), only to
+tell what the files cannot:
 
     no folder/summary yet   queued (its pack's task is pending), held (pending, but held: it never starts
                             without `scontrol release`), running (the task started, no checkpoint yet),
@@ -22,18 +22,25 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shlex
-import shutil
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from sweep.collect import CORRUPT, check_sweep_dir, parse_summary, read_sweep_record, report_skipped, run_ids
-from sweep.results import BLOWN_UP, FINISHED
+from sweep.launch.queue import GONE, JobState, job_phase, slurm_states
+from sweep.results import (
+    BLOWN_UP,
+    CORRUPT,
+    ENDED,
+    RunDir,
+    check_sweep_dir,
+    read_summary,
+    read_sweep_record,
+    report_skipped,
+    run_ids,
+)
 
 ORDER = (
     "pending",
@@ -45,6 +52,7 @@ ORDER = (
     "done",
     "diverged",
     "collapsed",
+    "pruned",
     "failed",
     "lost",
     CORRUPT,
@@ -59,190 +67,14 @@ STYLE = {
     "done": "green",
     "diverged": "yellow",
     "collapsed": "yellow",
+    "pruned": "dim",
     "failed": "bold red",
     "lost": "bold red",
     CORRUPT: "bold red",
 }
 ACTIVE = ("pending", "queued", "running", "requeued")  # held is not: it waits for a person, not for time
-# A run with one of these statuses on disk is over: SLURM cannot tell more about it.
-ENDED_ON_DISK = (*FINISHED, "failed")
-SLURM_RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING", "RESIZING"}
-SLURM_WAITING = {"PENDING", "REQUEUED", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD", "STOPPED"}
-# Held: the task stays pending until someone runs `scontrol release` (squeue/sacct reason JobHeldUser,
-# JobHeldAdmin, launch_failed_requeued_held; state REQUEUE_HOLD or SPECIAL_EXIT).
-SLURM_HELD = {"REQUEUE_HOLD", "SPECIAL_EXIT"}
-# Not a SLURM state: sacct knew the task only from a stale range record (or not at all) and squeue no longer
-# lists it, so it has ended - how, accounting does not say yet.
-GONE = "GONE"
 ERROR_LINES = 3
 MAX_ROWS = 500  # more runs than this: rows of finished-and-fine runs are left out (--all shows them)
-
-
-# ----------------------------------------------------------------------------------------------- SLURM
-class JobState(NamedTuple):
-    """What SLURM says of one job or array task: STATE, the pending reason ("" when none), and whether the
-    line was the task's own (False: expanded from an array's pending-range record, which slurmdbd keeps for a
-    while after tasks have started or even failed)."""
-
-    state: str
-    reason: str = ""
-    exact: bool = True
-
-
-def expand_job_id(job_id: str) -> list[str]:
-    """`12_[0-2,5%4]` -> [12_0, 12_1, 12_2, 12_5]; any other id unchanged ([12_3], [12])."""
-    m = re.fullmatch(r"(\d+)_\[([^\]]*)\]", job_id.strip())
-    if not m:
-        return [job_id.strip()]
-    base, spec = m.group(1), m.group(2).split("%")[0]
-    out = []
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        step = 1
-        if ":" in part:
-            part, s = part.split(":", 1)
-            step = int(s)
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out.extend(f"{base}_{i}" for i in range(int(a), int(b) + 1, step))
-        else:
-            out.append(f"{base}_{part}")
-    return out
-
-
-def _reason(text: str) -> str:
-    text = text.strip()
-    return "" if text in ("None", "(null)", "") else text.strip("()")
-
-
-def parse_sacct_states(text: str) -> dict[str, JobState]:
-    """`JobID|JobIDRaw|State[|Reason]` lines (sacct -n -P -X) -> {task id: JobState, raw id: JobState}; steps
-    ignored. A task's own line wins over a pending-range line (`12_[3-5%1]|12|PENDING`), whose tasks are marked
-    exact=False: slurmdbd keeps the range record of an array's not-yet-started tasks for a while after some of
-    them have started (or already failed)."""
-    states: dict[str, JobState] = {}
-    ranges: list[tuple[str, JobState]] = []
-    for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) < 2 or not parts[0] or "." in parts[0]:
-            continue
-        job = parts[0]
-        state_i = 2 if len(parts) >= 4 else len(parts) - 1
-        state = (parts[state_i].split() or [""])[0]  # "CANCELLED by 123" -> CANCELLED
-        reason = _reason(parts[3]) if len(parts) >= 4 else ""
-        if "[" in job:
-            ranges.append((job, JobState(state, reason, exact=False)))
-            continue
-        states[job] = JobState(state, reason)
-        raw = parts[1] if len(parts) >= 3 else ""
-        if raw:
-            states.setdefault(raw, JobState(state, reason))
-    for job, js in ranges:
-        for j in expand_job_id(job):
-            states.setdefault(j, js)
-    return states
-
-
-def parse_sacct(text: str) -> dict[str, str]:
-    """`parse_sacct_states` as {id: STATE}."""
-    return {k: v.state for k, v in parse_sacct_states(text).items()}
-
-
-def parse_squeue_states(text: str) -> dict[str, JobState]:
-    """`%i|%T[|%r]` lines (squeue -h -r) -> {task id: JobState}."""
-    states = {}
-    for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) >= 2 and parts[0]:
-            js = JobState(parts[1].strip(), _reason(parts[2]) if len(parts) >= 3 else "")
-            for j in expand_job_id(parts[0]):
-                states[j] = js
-    return states
-
-
-def parse_squeue(text: str) -> dict[str, str]:
-    """`parse_squeue_states` as {task id: STATE}."""
-    return {k: v.state for k, v in parse_squeue_states(text).items()}
-
-
-def job_phase(js: JobState | None) -> str | None:
-    """What a job's state means for its runs: held (never starts without `scontrol release`), waiting,
-    running, ended, or None (unknown)."""
-    if js is None or not js.state:
-        return None
-    if js.state in SLURM_HELD or (js.state in SLURM_WAITING and "held" in js.reason.lower()):
-        return "held"
-    if js.state in SLURM_WAITING:
-        return "waiting"
-    if js.state in SLURM_RUNNING:
-        return "running"
-    return "ended"
-
-
-def cross_check(sacct: dict[str, JobState], squeue: dict[str, JobState], asked: Iterable[str]) -> dict[str, JobState]:
-    """sacct's answer corrected by squeue's (the controller's live view) for each asked task that sacct knows
-    only from a range record or not at all: squeue's state when it lists the task, else GONE (it has ended,
-    and accounting has not caught up: a task that failed at once shows as pending in sacct for a while)."""
-    out = dict(sacct)
-    for j in asked:
-        js = sacct.get(j)
-        if js is not None and js.exact:
-            continue
-        if j in squeue:
-            out[j] = squeue[j]
-        elif js is not None:  # a task sacct never heard of: maybe not this cluster's; say nothing
-            out[j] = JobState(GONE, "", exact=False)
-    return out
-
-
-def _run(cmd: list[str], timeout: float, env: dict) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-SACCT_FORMAT = "--format=JobID,JobIDRaw,State,Reason"
-SQUEUE_FORMAT = "%i|%T|%r"
-
-
-def _squeue(timeout: float, env: dict) -> dict[str, JobState] | None:
-    if not shutil.which("squeue"):
-        return None
-    p = _run(["squeue", "-h", "-r", "--me", "-o", SQUEUE_FORMAT], timeout, env)
-    return parse_squeue_states(p.stdout) if p is not None and p.returncode == 0 else None
-
-
-def slurm_states(job_ids: Iterable[str], timeout: float = 30) -> tuple[dict[str, JobState], str | None]:
-    """({job or task id: JobState}, the source) for `job_ids` from one sacct call; ({}, None) without SLURM.
-
-    Falls back to squeue (jobs still queued or running only) when sacct is missing or fails (no accounting).
-    Asks squeue too when sacct knows an asked task only from a range record or not at all (`cross_check`).
-    """
-    wanted = sorted({str(j) for j in job_ids if j})
-    ids = sorted({j.split("_")[0].split(".")[0] for j in wanted})
-    if not ids:
-        return {}, None
-    env = dict(os.environ, SLURM_BITSTR_LEN="0")  # full task ranges of pending arrays, never "..."
-    if shutil.which("sacct"):
-        cmd = ["sacct", "-j", ",".join(ids), SACCT_FORMAT, "-X", "-n", "-P"]
-        p = _run(cmd, timeout, env)
-        if p is not None and p.returncode != 0 and "field" in (p.stderr or "").lower():
-            p = _run([*cmd[:3], "--format=JobID,JobIDRaw,State", *cmd[4:]], timeout, env)  # an old sacct
-        if p is not None and p.returncode == 0:
-            states = parse_sacct_states(p.stdout)
-            if any(not (states.get(j) and states[j].exact) for j in wanted):
-                live = _squeue(timeout, env)
-                if live is not None:
-                    states = cross_check(states, live, wanted)
-            return states, "sacct"
-    live = _squeue(timeout, env)
-    if live is not None:
-        # squeue lists only live jobs: every other asked id has ended (state unknown)
-        return {k: v for k, v in live.items() if k.split("_")[0] in ids}, "squeue"
-    return {}, None
 
 
 def pack_tasks(record: dict) -> dict[str, str]:
@@ -276,29 +108,6 @@ def all_pack_tasks(record: dict) -> dict[str, list[str]]:
 
 
 # ----------------------------------------------------------------------------------------------- rows
-def _read_claim(path: Path) -> dict | None:
-    """The run's claim (host, pid of the process training it), or None when absent or unreadable (a claim is
-    advisory: a bad one only means the process cannot be checked)."""
-    import json
-
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return d if isinstance(d, dict) else None
-
-
-def _read_summary(path: Path) -> tuple[dict | None, str | None]:
-    """(summary, None); (None, None) when there is none yet; (None, why) when it is corrupt."""
-    try:
-        text = path.read_text()
-    except (FileNotFoundError, NotADirectoryError):
-        return None, None
-    except (OSError, UnicodeDecodeError) as e:
-        return None, f"unreadable ({type(e).__name__})"
-    return parse_summary(text)
-
-
 def corrupt_note(run_dir: Path, why: str) -> str:
     """What to do about a run whose summary.json is corrupt. Never "run the same command again": the run would
     read the same file; deleting the folder makes that command train the run afresh."""
@@ -354,48 +163,49 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
     now = time.time()
     rows = []
     for rid in ids:
-        d = sweep_dir / rid
-        s, problem = _read_summary(d / "summary.json")
+        run_dir = RunDir(sweep_dir / rid)
+        summary, problem = read_summary(run_dir.summary)
         row: dict[str, Any] = {
-            "claim": _read_claim(d / ".claim.json"),
+            "claim": run_dir.read_claim_owner(),
             "run_id": rid,
             "values": values.get(rid, {k: "" for k in swept}),
-            "disk": None if s is None else s["status"],
+            "disk": None if summary is None else summary["status"],
             "step": None,
             "total": None,
             "loss": None,
             "note": "",
             "tasks": tasks.get(rid, []),
             "age": None,
-            "started": (d / "config.yaml").exists(),
+            "started": run_dir.config.exists(),
         }
         row["task"] = row["tasks"][-1] if row["tasks"] else None
         if problem:
-            report_skipped(d / "summary.json", problem)
-            row.update(disk=CORRUPT, note=corrupt_note(d, problem))
-        if s is not None:
-            raw = s.get("slurm_job_id")
+            report_skipped(run_dir.summary, problem)
+            row.update(disk=CORRUPT, note=corrupt_note(run_dir.root, problem))
+        if summary is not None:
+            raw = summary.get("slurm_job_id")
             row.update(
-                step=s.get("step"),
-                total=s.get("total_steps"),
-                loss=s.get("final_train_loss"),
+                step=summary.get("step"),
+                total=summary.get("total_steps"),
+                loss=summary.get("final_train_loss"),
                 raw_job=str(raw) if isinstance(raw, (str, int)) and raw != "" else None,
             )
             try:
-                row["age"] = now - (d / "summary.json").stat().st_mtime
+                row["age"] = now - run_dir.summary.stat().st_mtime
             except OSError:
                 pass
             if row["disk"] == "failed":
-                row["note"] = _error_tail(d / "error.txt") or str(s.get("error") or "")
+                row["note"] = _error_tail(run_dir.error) or str(summary.get("error") or "")
             elif row["disk"] in BLOWN_UP:
-                row["note"] = f"{row['disk']} at step {s.get('diverged_step')}{_loss(s.get('diverged_loss'))}"
+                at, loss = summary.get("diverged_step"), _loss(summary.get("diverged_loss"))
+                row["note"] = f"{row['disk']} at step {at}{loss}"
             elif row["disk"] == "interrupted":
                 row["note"] = "stopped on request; run the same command again to resume from its checkpoint"
         rows.append(row)
 
     states, source = {}, None
     if use_slurm:
-        wanted = [t for r in rows if r["disk"] not in (*ENDED_ON_DISK, CORRUPT) for t in r["tasks"]]
+        wanted = [t for r in rows if r["disk"] not in (*ENDED, CORRUPT) for t in r["tasks"]]
         wanted += [r["raw_job"] for r in rows if r["disk"] in ("running", "interrupted") and r.get("raw_job")]
         states, source = slurm_states(wanted)
         asked: bool | None = bool(wanted)
@@ -472,7 +282,7 @@ def _decide(r: dict, states: dict[str, JobState], source: str | None) -> str:
     running job wins (a duplicate submission's pending task does not make a running run "requeued"); then a
     held one (it never starts by itself); then a waiting one; then how the latest known job ended."""
     disk = r["disk"]
-    if disk in (*ENDED_ON_DISK, CORRUPT):
+    if disk in (*ENDED, CORRUPT):
         return disk
     jobs = _jobs(r, states)
     by_phase: dict[str, tuple[str, JobState]] = {}
@@ -587,6 +397,14 @@ def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None =
     return t
 
 
+def _print_search(console: Any, sweep_dir: Path) -> None:
+    """A search's trials by state and its best so far, under the table (only where the folder holds a study)."""
+    from sweep.search import STUDY_FILE, describe
+
+    if (Path(sweep_dir) / STUDY_FILE).is_file():
+        console.print(describe(Path(sweep_dir) / STUDY_FILE), highlight=False)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from rich.console import Console
 
@@ -613,6 +431,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     console = Console()
     if a.watch is None:
         console.print(render(gather(sweep_dir, use_slurm=not a.no_slurm), only, None if a.all else MAX_ROWS))
+        _print_search(console, sweep_dir)
         return
     interval = max(1.0, a.watch)
     try:
@@ -621,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if console.is_terminal:
                 console.clear()
             console.print(render(info, only, None if a.all else MAX_ROWS))
+            _print_search(console, sweep_dir)
             if info["rows"] and not any(info["counts"].get(s) for s in ACTIVE):
                 held = info["counts"].get("held")
                 console.print(

@@ -16,7 +16,6 @@ Set SWEEP_WANDB_CMD to use another wandb command line (e.g. `python -m wandb`).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
@@ -28,12 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sweep.collect import check_sweep_dir, read_sweep_record, run_ids
-from sweep.results import FINISHED as _RESULTS
+from sweep.results import ENDED, RunDir, check_sweep_dir, read_summary, read_sweep_record, run_ids
 
-# Runs whose .wandb file is complete: every finished result (done, diverged, collapsed) and failed runs (no
-# process writes to them any more). Not interrupted: the same command resumes it, appending to its wandb run.
-FINISHED = (*_RESULTS, "failed")
+# A run's .wandb file is complete once the run has ENDED (finished or failed: no process writes to it any more).
+# Not interrupted: the same command resumes it, appending to its wandb run.
 AUTH_ERRORS = ("No API key", "wandb login", "401", "Unauthorized")
 
 
@@ -61,20 +58,17 @@ def is_synced(wandb_log: Path) -> bool:
 
 def offline_dirs(run_root: Path) -> list[Path]:
     """The offline-run folders of one run, oldest first (their names start with the start time)."""
-    wdir = run_root / "wandb"
-    if not wdir.is_dir():
+    wandb_dir = RunDir(run_root).wandb
+    if not wandb_dir.is_dir():
         return []
-    dirs = [d for d in wdir.glob("offline-run-*") if d.is_dir() and not d.is_symlink()]
+    dirs = [d for d in wandb_dir.glob("offline-run-*") if d.is_dir() and not d.is_symlink()]
     return sorted(dirs, key=lambda d: d.name)
 
 
-def _status(run_root: Path) -> str | None:
+def _status(run_dir: RunDir) -> str | None:
     """The run's status in summary.json; None when there is none or it is corrupt (a list, a number)."""
-    try:
-        status = json.loads((run_root / "summary.json").read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return status if isinstance(status, str) else None
+    summary, _ = read_summary(run_dir.summary)
+    return None if summary is None else summary["status"]
 
 
 def plan(sweep_dir: Path | str, *, include_unfinished: bool = False) -> list[RunSync]:
@@ -82,18 +76,18 @@ def plan(sweep_dir: Path | str, *, include_unfinished: bool = False) -> list[Run
     sweep_dir = Path(sweep_dir)
     out = []
     for rid in run_ids(sweep_dir, read_sweep_record(sweep_dir), all_runs=True):
-        root = sweep_dir / rid
-        rs = RunSync(rid, _status(root))
-        for d in offline_dirs(root):
-            log = wandb_file(d)
+        run_dir = RunDir(sweep_dir / rid)
+        run_sync = RunSync(rid, _status(run_dir))
+        for offline_dir in offline_dirs(run_dir.root):
+            log = wandb_file(offline_dir)
             if log is None:
                 continue
-            (rs.synced if is_synced(log) else rs.todo).append(d)
-        if not rs.todo:
-            rs.skip_reason = "synced" if rs.synced else "no offline wandb run"
-        elif rs.status not in FINISHED and not include_unfinished:
-            rs.skip_reason = f"not finished ({rs.status or 'no summary'})"
-        out.append(rs)
+            (run_sync.synced if is_synced(log) else run_sync.todo).append(offline_dir)
+        if not run_sync.todo:
+            run_sync.skip_reason = "synced" if run_sync.synced else "no offline wandb run"
+        elif run_sync.status not in ENDED and not include_unfinished:
+            run_sync.skip_reason = f"not finished ({run_sync.status or 'no summary'})"
+        out.append(run_sync)
     return out
 
 
@@ -109,7 +103,7 @@ def wandb_command() -> list[str]:
 
 
 def build_command(
-    rs: RunSync, *, project: str | None = None, entity: str | None = None, base: Sequence[str] | None = None
+    run_sync: RunSync, *, project: str | None = None, entity: str | None = None, base: Sequence[str] | None = None
 ) -> list[str]:
     """`wandb sync [--project P] [--entity E] DIR...` for one run's unsynced folders."""
     cmd = [*(base or wandb_command()), "sync"]
@@ -117,15 +111,15 @@ def build_command(
         cmd += ["--project", project]
     if entity:
         cmd += ["--entity", entity]
-    return cmd + [str(d) for d in rs.todo]
+    return cmd + [str(d) for d in run_sync.todo]
 
 
 def _run(cmd: list[str], timeout: float | None) -> tuple[int, str, float]:
     t0 = time.perf_counter()
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        out = p.stderr.strip() or p.stdout.strip()
-        return p.returncode, out, time.perf_counter() - t0
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        out = proc.stderr.strip() or proc.stdout.strip()
+        return proc.returncode, out, time.perf_counter() - t0
     except subprocess.TimeoutExpired:
         return 124, f"timed out after {timeout:g} s", time.perf_counter() - t0
     except OSError as e:
@@ -152,22 +146,22 @@ def sync(
         futures = [
             (r, pool.submit(_run, build_command(r, project=project, entity=entity, base=base), timeout)) for r in due
         ]
-        for r, f in futures:
-            if f.cancelled():
-                result["not_attempted"].append(r.run_id)
+        for run_sync, future in futures:
+            if future.cancelled():
+                result["not_attempted"].append(run_sync.run_id)
                 continue
-            rc, out, dt = f.result()
-            n = len(r.todo)
+            rc, out, dt = future.result()
+            n = len(run_sync.todo)
             if rc == 0:
-                result["synced"].append(r.run_id)
-                echo(f"sweep: synced {r.run_id} ({n} folder{'s' * (n != 1)}, {dt:.1f} s)")
+                result["synced"].append(run_sync.run_id)
+                echo(f"sweep: synced {run_sync.run_id} ({n} folder{'s' * (n != 1)}, {dt:.1f} s)")
                 continue
-            result["failed"].append(r.run_id)
+            result["failed"].append(run_sync.run_id)
             last = out.splitlines()[-1] if out else ""
-            echo(f"sweep: sync of {r.run_id} failed (exit {rc}): {last}")
+            echo(f"sweep: sync of {run_sync.run_id} failed (exit {rc}): {last}")
             if any(m in out for m in AUTH_ERRORS):  # every other run would fail the same way
-                for _, g in futures:
-                    g.cancel()
+                for _, other in futures:
+                    other.cancel()
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_cfg(out_dir: Path, *overrides: str) -> dict:
     """A validated, resolved run config, composed exactly as `sweep run <overrides>` would."""
-    from sweep.app import resolved  # registers the schema and the launcher
+    from sweep.compose import resolved  # registers the schema and the launcher
 
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"out_dir={out_dir}", *overrides])
@@ -59,3 +60,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def slurm_problem() -> str | None:
+    """Why the dev SLURM cluster cannot be used (None when it can): the launcher tests skip with this."""
+    if shutil.which("sbatch") is None:
+        return "`sbatch` is not on PATH"
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"`scontrol ping` failed: {e}"
+    if ping.returncode != 0 or "UP" not in ping.stdout:
+        return f"`scontrol ping` says: {(ping.stdout + ping.stderr).strip()}"
+    return None

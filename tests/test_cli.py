@@ -87,6 +87,32 @@ def test_bad_input_is_one_line_nonzero_exit_and_nothing_written(tmp_path, overri
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["sweeps=restarts"], "add it with a leading '+': +sweeps=restarts"),
+        (
+            ["cluster.additional_parameters.hold=1,2"],
+            "grid point [lr=0.1 cluster.additional_parameters.hold=1 ...]: 'cluster.additional_parameters.hold' is "
+            "a new key of the dict cluster.additional_parameters: add new keys with a leading '+': "
+            "+cluster.additional_parameters.hold=1; nothing was run or submitted",
+        ),
+        (
+            ["optimizer.momentm=0.9,0.5"],
+            "grid point [lr=0.1 optimizer.momentm=0.9 ...]: unknown config key 'optimizer.momentm'; check the spelling",
+        ),
+    ],
+)
+def test_a_bad_multirun_override_keeps_the_fix_hydra_offers(tmp_path, overrides, message):
+    """-m composes grid points by a shortcut through Hydra's internals; its errors must still be Hydra's own."""
+    proc = sweep_cli("run", "-m", "lr=0.1", *overrides, "wandb.mode=disabled", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    line = line.replace(" wandb.mode=disabled]", " ...]")
+    assert line.startswith("sweep: error: ") and message in line, line
+    assert not any(tmp_path.iterdir())
+
+
 def test_bad_grid_point_fails_whole_multirun_before_training(tmp_path):
     proc = sweep_cli("run", "-m", "lr=0.1,fast", *FAST, f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
     assert proc.returncode == 2

@@ -1,5 +1,5 @@
-"""sweep.collect: the run frame and the long history frame of a real sweep, the fast config reader against a full
-YAML parse, the wandb-shaped path, and `sweep collect` as users type it."""
+"""sweep.collect: the run frame and the long history frame of a real sweep, configs read from config.json and from
+a legacy config.yaml alike, the wandb-shaped path, and `sweep collect` as users type it."""
 
 from __future__ import annotations
 
@@ -15,14 +15,8 @@ import yaml
 from conftest import sweep_cli
 
 from sweep import collect
-from sweep.collect import (
-    ConfigReader,
-    flatten_config_text,
-    frame_from_wandb_records,
-    load_history,
-    load_runs,
-    write_frame,
-)
+from sweep.collect import flatten_config, frame_from_wandb_records, load_history, load_runs, write_frame
+from sweep.results import RunDir, write_config
 
 SWEPT = ["lr", "optimizer.name", "schedule.name", "batch_size", "seed"]
 
@@ -70,7 +64,7 @@ def test_load_runs_one_row_per_run_swept_first_every_config_key(small_sweep):
     from sweep.config import OPTIMIZER_KNOBS
 
     for _, row in df.iterrows():
-        full = flatten_config_text((small_sweep / row["run_id"] / "config.yaml").read_text())
+        full = flatten_config(yaml.safe_load((small_sweep / row["run_id"] / "config.yaml").read_text()))
         for k, v in full.items():
             got = row[k]
             if k == "batch_size":
@@ -158,18 +152,39 @@ def _variants(base: dict) -> list[dict]:
     return out
 
 
-def test_config_reader_equals_full_parse(small_sweep):
+def _sweep_of(configs: list[dict], root: Path) -> Path:
+    """A sweep folder of one run per config (config files as the runner writes them, a done summary)."""
+    for i, c in enumerate(configs):
+        d = RunDir(root / f"r{i:02d}")
+        write_config(d, c)
+        d.summary.write_text(json.dumps({"run_id": d.root.name, "status": "done", "final_test_loss": i / 10}))
+    return root
+
+
+def test_config_json_and_a_legacy_config_yaml_give_the_same_frame(small_sweep, tmp_path, capfd):
+    """New runs are read from config.json; runs recorded before it existed, from config.yaml (C YAML parser)."""
     base = yaml.safe_load((small_sweep / load_runs(small_sweep)["run_id"][0] / "config.yaml").read_text())
-    reader = ConfigReader()
-    texts = [yaml.safe_dump(base, sort_keys=False)] + [yaml.safe_dump(c, sort_keys=False) for c in _variants(base)]
-    for _ in range(2):  # the second pass reads everything from templates
-        for t in texts:
-            assert reader.read(t) == flatten_config_text(t)
-    # ordinary variants (same shape) never needed a full parse beyond the first of each shape
-    reader2 = ConfigReader()
-    for c in _variants(base)[:3]:
-        reader2.read(yaml.safe_dump(c, sort_keys=False))
-    assert reader2.full_parses == 1
+    configs = [base, *_variants(base)]
+    sweep = _sweep_of(configs, tmp_path / "s")
+    for i, c in enumerate(configs):
+        assert json.loads((sweep / f"r{i:02d}" / "config.json").read_text()) == c  # the same config, order kept
+    from_json = load_runs(sweep)
+    for p in sweep.glob("*/config.json"):
+        p.unlink()
+    from_yaml = load_runs(sweep)
+    pd.testing.assert_frame_equal(from_json, from_yaml)
+    assert from_json.attrs == from_yaml.attrs
+    assert "sweep: skipped" not in capfd.readouterr().err
+
+
+def test_config_json_is_read_first_and_a_bad_one_falls_back_to_config_yaml(tmp_path, capfd):
+    sweep = _sweep_of([{"lr": 0.1, "model": {"hidden": [8]}}, {"lr": 0.2, "model": {"hidden": [8]}}], tmp_path / "s")
+    (sweep / "r00" / "config.json").write_text('{"lr": 0.5, "model": {"hidden": [8]}}')  # yaml still says 0.1
+    (sweep / "r01" / "config.json").write_text('{"lr": 0.2, "mo')  # torn: config.yaml stands in
+    runs = load_runs(sweep).set_index("run_id")
+    assert runs.loc["r00", "lr"] == 0.5 and runs.loc["r01", "lr"] == 0.2
+    err = capfd.readouterr().err
+    assert f"sweep: skipped {sweep / 'r01' / 'config.json'}: " in err and "read config.yaml instead" in err
 
 
 def test_reading_many_runs_is_fast(small_sweep, tmp_path):
@@ -184,7 +199,7 @@ def test_reading_many_runs_is_fast(small_sweep, tmp_path):
         cfg.update(seed=i, lr=[0.001, 0.01, 0.1][i % 3])
         rid = f"r{i:05d}"
         (d / rid).mkdir(parents=True)
-        (d / rid / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        write_config(RunDir(d / rid), cfg)
         (d / rid / "summary.json").write_text(json.dumps(dict(summary, run_id=rid, final_test_loss=i / 1000)))
         runs.append({"run_id": rid, "overrides": [f"seed={i}", f"lr={cfg['lr']}"]})
     (d / "sweep.json").write_text(json.dumps({"name": "big", "swept": ["lr", "seed"], "runs": runs}))
@@ -306,3 +321,12 @@ def test_full_batch_size_from_summary_or_generated_data_size():
     assert list(out.columns[:2]) == ["batch_size", "full_batch"]
     assert out["batch_size"].tolist()[:3] == [32.0, 1437.0, 800.0] and np.isnan(out["batch_size"].iloc[3])
     assert out["full_batch"].tolist() == [False, True, True, True]
+
+
+def test_a_config_that_is_not_utf8_is_skipped_not_fatal(tmp_path, capfd):
+    sweep = _sweep_of([{"lr": 0.1}, {"lr": 0.2}], tmp_path / "s")
+    (sweep / "r01" / "config.json").unlink()
+    (sweep / "r01" / "config.yaml").write_bytes(b"lr: \xff\xfe\n")  # a foreign file
+    runs = load_runs(sweep).set_index("run_id")
+    assert runs.loc["r00", "lr"] == 0.1 and runs.loc["r01", "status"] == "done"
+    assert f"sweep: skipped {sweep / 'r01' / 'config.yaml'}: " in capfd.readouterr().err

@@ -85,6 +85,16 @@ def _refused(tmp_path, overrides: str) -> str:
         ("name=..", "name='..' is invalid"),
         ("name=''", "name='' is invalid"),
         ("name='a\x1b[31mb'", "is invalid: a sweep name is a folder name"),  # a terminal escape
+        # what a multirun returns to Hydra's sweeper: chosen on validation, never on test
+        (
+            "objective=final_test_loss",
+            "objective='final_test_loss' is not allowed (a choice made on test leaks the test set into it); "
+            "choices: final_val_loss, best_val_loss, final_val_acc, best_val_acc, final_train_loss",
+        ),
+        ("objective=val_loss", "objective='val_loss' is not allowed; choices: final_val_loss"),
+        # Hydra's `~key` removes a key: every run reads it
+        ("~lr", "lr is missing (removed with ~lr?): every run needs it; set a value"),
+        ("~wandb", "wandb is missing (removed with ~wandb?)"),
     ],
 )
 def test_validate_refuses_with_one_line(tmp_path, overrides, message):
@@ -182,11 +192,15 @@ def test_every_schedule_preset_fits_the_default_run(tmp_path, schedule):
         ),
         ("schedule=warmup_cosine schedule.warmup_steps=500", 23, "use warmup_steps < 23"),
         (
-            "schedule=step schedule.step_size=23",
+            "schedule=step schedule.step_size=23 schedule.ticks_per_run=0",
             23,
             "schedule.step_size=23 is at or beyond the end of the run (23 steps)",
         ),
-        ("schedule=step", 100, "schedule.step_size=200 is at or beyond the end of the run"),
+        (
+            "schedule=step schedule.step_size=200 schedule.ticks_per_run=0",
+            100,
+            "schedule.step_size=200 is at or beyond the end of the run",
+        ),
         ("schedule=onecycle schedule.pct_start=0.001", 23, "schedule.pct_start=0.001 leaves no warm-up phase"),
     ],
 )
@@ -204,7 +218,7 @@ def test_check_schedule_fits_refuses_schedules_longer_than_the_run(tmp_path, ove
         ("schedule=warmup_cosine schedule.warmup_steps=50", 51),
         ("schedule=step schedule.step_size=22", 23),
         ("schedule=constant", 1),
-        ("schedule=step schedule.step_size=1000", 2000),
+        ("schedule=step schedule.step_size=1000 schedule.ticks_per_run=0", 2000),
     ],
 )
 def test_check_schedule_fits_accepts_schedules_that_fit(tmp_path, overrides, total):
@@ -227,7 +241,7 @@ def test_run_id_does_not_depend_on_where_the_data_is(tmp_path):
 def test_run_id_of_a_config_without_paths_is_what_it_was(tmp_path):
     """Blanking paths must not move the results of existing runs (their paths were null): same hash as before."""
     c = make_cfg(tmp_path, "optimizer=adam", "lr=1e-3")
-    # keys added since (choices, cuda_graph) are not semantic: configs written before them keep their id
+    # keys added since (choices, cuda_graph, objective...) are not semantic: configs written before them keep their id
     old = {
         k: v
         for k, v in c.items()
@@ -244,9 +258,13 @@ def test_run_id_of_a_config_without_paths_is_what_it_was(tmp_path):
             "hydra",
             "choices",
             "cuda_graph",
+            "objective",
+            "objective_if_failed",
+            "search",
         )
     }
     old["optimizer"] = {k: v for k, v in old["optimizer"].items() if k not in ("cls", "kwargs", "relative_temperature")}
+    old["schedule"] = {k: v for k, v in old["schedule"].items() if k != "ticks_per_run"}
     blob = json.dumps(old, sort_keys=True, separators=(",", ":"), default=str)
     assert run_id(c) == hashlib.sha256(blob.encode()).hexdigest()[:12]
     assert semantic_config(c)["data"]["root"] is None
@@ -256,7 +274,7 @@ def test_run_id_of_a_config_without_paths_is_what_it_was(tmp_path):
 def test_device_cuda_is_refused_here_without_cuda_but_not_for_slurm(tmp_path, monkeypatch):
     import torch
 
-    from sweep.app import check_device_here
+    from sweep.compose import check_device_here
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(
@@ -273,7 +291,7 @@ def test_device_cuda_is_refused_here_without_cuda_but_not_for_slurm(tmp_path, mo
 
 @pytest.mark.parametrize("cluster", ["slurm", "dev", "example_gpu"])
 def test_a_single_run_with_a_slurm_cluster_is_refused(cluster):
-    from sweep.app import refuse_cluster_without_multirun
+    from sweep.compose import refuse_cluster_without_multirun
 
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"cluster={cluster}"])
@@ -286,7 +304,7 @@ def test_a_single_run_with_a_slurm_cluster_is_refused(cluster):
 
 
 def test_a_single_run_on_the_local_cluster_is_not_refused():
-    from sweep.app import refuse_cluster_without_multirun
+    from sweep.compose import refuse_cluster_without_multirun
 
     refuse_cluster_without_multirun(OmegaConf.create({"cluster": {"name": "local", "backend": "local"}}))
 
@@ -306,10 +324,15 @@ def test_a_single_run_on_the_local_cluster_is_not_refused():
             "add it with a leading '+': +sweeps=restarts",
         ),
         ("optimizer.momentm=0.9", "unknown config key 'optimizer.momentm'; check the spelling"),
+        (
+            "+lr=0.2",
+            "An item is already at 'lr'.; Either remove + prefix: 'lr=0.2'; "
+            "Or add a second + to add or override 'lr': '++lr=0.2'",
+        ),
     ],
 )
 def test_composition_errors_keep_hydras_fix(override, message):
-    from sweep.app import resolved  # noqa: F401  (registers the schema)
+    import sweep.compose  # noqa: F401  (registers the schema)
     from sweep.errors import one_line
 
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"), pytest.raises(Exception) as info:
@@ -376,3 +399,87 @@ def test_validate_accepts_plain_dicts_and_dictconfigs(tmp_path):
     c = make_cfg(tmp_path)
     validate(c)
     validate(OmegaConf.create(c))
+
+
+# ------------------------------------------------------------------------------------------------ one home
+def test_user_errors_are_one_family_defined_in_sweep_errors():
+    import sweep.config
+    import sweep.data
+    from sweep import errors
+
+    assert sweep.data.DataError is errors.DataError and sweep.config.ConfigError is errors.ConfigError
+    for kind in (errors.ConfigError, errors.DataError):
+        assert issubclass(kind, errors.UserError) and issubclass(kind, ValueError)
+        assert errors.one_line(kind("what was wrong: what to do")) == "what was wrong: what to do"
+
+
+def test_reworded_keeps_the_line_and_lets_bugs_through():
+    from sweep.data import DataError
+    from sweep.errors import reworded
+
+    with (
+        pytest.raises(ConfigError, match=r"^point \[a\]: no file; nothing ran$"),
+        reworded("point [a]: ", "; nothing ran"),
+    ):
+        raise DataError("no file")
+    with pytest.raises(KeyError), reworded("point: "):
+        raise KeyError("a bug keeps its type and traceback")
+
+
+def test_nothing_imports_the_entry_point_and_hydra_is_not_patched():
+    """sweep.app is the Hydra entry point: only sweep.cli may import it (an import loop ran app -> hydra plugin
+    -> sweep.launch -> sweep.app); and sweep reports Hydra's errors without replacing Hydra's functions."""
+    import ast
+
+    import hydra._internal.utils as hydra_utils
+
+    importers = []
+    for path in [*(REPO / "sweep").rglob("*.py"), *(REPO / "hydra_plugins").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any(n == "sweep.app" or (n or "").startswith("sweep.app.") for n in names):
+                importers.append(path.relative_to(REPO).as_posix())
+    assert importers == ["sweep/cli.py"]
+    import sweep.app  # noqa: F401
+
+    assert hydra_utils.run_and_report.__module__ == "hydra._internal.utils"
+
+
+# ------------------------------------------------------------------------------------------------ objective
+@pytest.mark.parametrize(
+    "summary, expected",
+    [
+        ({"status": "done", "final_val_loss": 0.25}, 0.25),
+        ({"status": "done", "final_val_loss": 1}, 1.0),
+        ({"status": "diverged", "final_val_loss": None}, 7.0),
+        ({"status": "collapsed", "final_val_loss": 2.5}, 7.0),  # blew up and never recovered: no result
+        ({"status": "done", "final_val_loss": None}, 7.0),
+        ({"status": "done", "final_val_loss": float("nan")}, 7.0),
+        ({"status": "queued"}, "nan"),  # no result yet (SLURM without cluster.wait)
+        ({"status": "claimed", "skipped": True}, "nan"),
+    ],
+)
+def test_objective_value_is_always_a_float(summary, expected):
+    import math
+
+    from sweep.compose import objective_value
+
+    value = objective_value({"objective": "final_val_loss", "objective_if_failed": 7.0}, summary)
+    assert type(value) is float
+    assert math.isnan(value) if expected == "nan" else value == expected
+
+
+def test_objective_keys_do_not_change_run_id(tmp_path):
+    base = make_cfg(tmp_path)
+    assert base["objective"] == "final_val_loss" and base["objective_if_failed"] == float("inf")
+    other = make_cfg(tmp_path, "objective=best_val_acc", "objective_if_failed=-1")
+    assert run_id(other) == run_id(base)
+
+
+def test_an_accuracy_objective_on_a_regression_task_is_refused(tmp_path):
+    from sweep.preflight import check_data
+
+    with pytest.raises(ConfigError, match="objective=final_val_acc but data=teacher is a regression task"):
+        check_data([make_cfg(tmp_path, "data=teacher", "objective=final_val_acc")])
+    check_data([make_cfg(tmp_path, "data=teacher", "objective=final_val_loss")])

@@ -150,10 +150,20 @@ def test_diverging_model_is_marked_at_its_step_and_does_not_disturb_the_pack(tmp
     train_runs([ok_alone], progress=False)
     s = summary(bad)
     assert s["status"] == "diverged" and 1 <= s["diverged_step"] < s["total_steps"]
-    assert s["step"] == s["diverged_step"]
+    assert s["step"] == s["diverged_step"] and s["epochs_trained"] == s["diverged_step"] / s["steps_per_epoch"]
     assert history(bad).step.max() < s["diverged_step"] if len(history(bad)) else True
     assert summary(ok)["status"] == "done"
     np.testing.assert_allclose(history(ok).train_loss, history(ok_alone).train_loss, rtol=1e-10)
+
+
+def test_a_pack_whose_models_all_diverge_at_once_records_each_as_diverged(tmp_path, capfd):
+    """Every model leaving at the same sync left an empty pack, whose index tensor was float: the pack crashed
+    after recording them, and the runner reported a failure and went to retrain its runs one by one."""
+    common = ["epochs=3", "dtype=float64", "data=spirals", "data.n_samples=300", *SMALL]
+    bad = [make_cfg(tmp_path, f"lr={lr}", *common) for lr in (1000, 2000)]
+    results = train_runs(bad, pack=2, progress=False)
+    assert [r["status"] for r in results] == ["diverged", "diverged"]
+    assert "failed" not in capfd.readouterr().err
 
 
 def test_full_batch_is_gradient_descent_one_step_per_epoch(tmp_path):

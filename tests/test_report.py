@@ -21,7 +21,9 @@ def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
     out = d / "report"
     assert "report.md" in p.stdout
     pngs = sorted(x.stem for x in out.glob("*.png"))
-    assert pngs == sorted(["lr_sensitivity", "learning_curves", "batch_size", "restarts", "schedules"])
+    assert pngs == sorted(
+        ["lr_sensitivity", "learning_curves", "batch_size", "restarts", "schedules", "gradient_noise"]
+    )
     for x in out.glob("*.png"):
         assert matplotlib.image.imread(x).shape[1] > 700
     md = (out / "report.md").read_text()
@@ -35,7 +37,12 @@ def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
     assert adam_div and all("| 0/2 | 2 |" in ln for ln in adam_div)
     for name in pngs:
         assert f"]({name}.png)" in md
-    assert "## Not drawn" in md and "`init`" in md and "`sampling`" in md
+    assert "## Not drawn" in md and "`init`" in md and "`sampling`" in md and "`annealing`" in md
+    # the finding in words under the plots that state one, choices made on validation
+    findings = [ln for ln in md.splitlines() if ln.startswith("**Finding.**")]
+    assert len(findings) >= 4
+    lr_finding = md.split("](lr_sensitivity.png)", 1)[1].split("###", 1)[0]
+    assert "**Finding.**" in lr_finding and "best lr" in lr_finding and "validation loss" in lr_finding
     assert not list(out.glob(".*.tmp"))
     # a second report replaces the first
     sweep_cli("report", str(d), check=True, timeout=180)

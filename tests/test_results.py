@@ -69,3 +69,73 @@ def test_storage_problems_are_one_line_that_names_the_path_and_the_fix():
     ro = storage_problem(OSError(errno.EROFS, "Read-only file system", "/ro/runs"))
     assert ro == "cannot write /ro/runs: Read-only file system; choose a writable out_dir=..."
     assert storage_problem(OSError(errno.ECONNRESET, "reset")) is None and storage_problem(ValueError("x")) is None
+
+
+# ------------------------------------------------------------------------------------------------ the vocabulary
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("[]", "holds a JSON list, not an object"),
+        ('{"status": 5}', "status 5 is not one of"),
+        ('{"status": "done", "final_te', "not valid JSON"),
+        (b"\xff\xfe", "unreadable (UnicodeDecodeError)"),
+    ],
+)
+def test_one_summary_reader_says_why_a_summary_is_corrupt(tmp_path, text, why):
+    from sweep.results import CORRUPT, read_summary
+
+    d = RunDir(tmp_path / "r")
+    assert read_summary(d.summary) == (None, None)  # no summary yet: not corrupt
+    d.root.mkdir()
+    d.summary.write_bytes(text if isinstance(text, bytes) else text.encode())
+    summary, problem = read_summary(d.summary)
+    assert summary is None and problem.startswith(why)
+    assert d.status() == CORRUPT
+
+
+def test_statuses_that_ended_are_the_finished_ones_and_failed():
+    from sweep.results import BLOWN_UP, ENDED, FINISHED, STATUSES
+
+    assert set(FINISHED) | {"failed"} == set(ENDED) and set(BLOWN_UP) < set(FINISHED) and set(ENDED) < set(STATUSES)
+
+
+def test_summary_record_sets_the_identity_and_refuses_an_unknown_status():
+    from sweep.results import summary_record
+
+    s = summary_record({"step": 3, "status": "running"}, run_id="r1", name="sw", status="failed", error="E: x")
+    assert s == {"step": 3, "run_id": "r1", "name": "sw", "status": "failed", "error": "E: x"}
+    with pytest.raises(ValueError, match="requeued"):
+        summary_record(None, run_id="r1", name="sw", status="requeued")
+
+
+def test_write_config_writes_the_same_config_as_json_and_yaml_in_order(tmp_path):
+    import yaml
+
+    from sweep.results import read_config, write_config
+
+    cfg = {"seed": 1, "lr": 1e-3, "name": "0.5", "model": {"hidden": [64, 64]}, "data": {"root": "/d/ü"}, "x": None}
+    d = RunDir(tmp_path / "r")
+    write_config(d, cfg)
+    assert list(json.loads(d.config_json.read_text())) == list(cfg)  # the readers' columns follow config order
+    assert json.loads(d.config_json.read_text()) == yaml.safe_load(d.config.read_text()) == cfg
+    assert read_config(d.root) == cfg
+    d.config_json.unlink()  # a run recorded before config.json existed
+    assert read_config(d.root) == cfg
+    d.config.unlink()
+    assert read_config(d.root) is None
+
+
+def test_sweep_and_run_folders_name_their_files(tmp_path):
+    from sweep.results import SWEEP_FILE, SweepDir
+
+    s = SweepDir(tmp_path / "sw")
+    assert s.record == tmp_path / "sw" / SWEEP_FILE == tmp_path / "sw" / "sweep.json"
+    assert (s.code, s.submitit) == (tmp_path / "sw" / "code", tmp_path / "sw" / "submitit")
+    r = s.run("abc")
+    assert r.summary == tmp_path / "sw" / "abc" / "summary.json" and r.claim_owner.name == ".claim.json"
+    assert r.read_claim_owner() is None
+    r.root.mkdir(parents=True)
+    r.claim_owner.write_text("[1]")  # not a claim: ignored
+    assert r.read_claim_owner() is None
+    write_json(r.claim_owner, {"host": "n1", "pid": 7})
+    assert r.read_claim_owner() == {"host": "n1", "pid": 7}

@@ -38,7 +38,7 @@ def test_a_run_claimed_by_another_process_is_skipped(tmp_path):
     a, b = (make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2))
     d = run_dir_for(a)
     d.root.mkdir(parents=True)
-    with FileLock(str(d.claim)):  # another trainer holds run a
+    with FileLock(str(d.claim_lock)):  # another trainer holds run a
         sa, sb = train_runs([a, b], pack=2, progress=False)
     assert sa["status"] == "claimed" and not d.summary.exists()
     assert sb["status"] == "done"
@@ -93,3 +93,13 @@ def test_runs_of_a_pack_record_their_share_of_its_wall_time_not_all_of_it(tmp_pa
     pack_wall = s[0]["pack_wall_s"]
     assert all(x["wall_s"] == s[0]["wall_s"] for x in s)  # nobody left early: equal shares
     assert 0 < 4 * s[0]["wall_s"] <= pack_wall  # a quarter each, not the pack's whole wall
+
+
+def test_a_run_records_its_config_for_people_and_for_programs(tmp_path):
+    """config.yaml to read, config.json to parse fast (collect reads it first): the same resolved config."""
+    import yaml
+
+    cfg = make_cfg(tmp_path, *TINY)
+    train_runs([cfg], progress=False)
+    d = run_dir_for(cfg)
+    assert json.loads(d.config_json.read_text()) == yaml.safe_load(d.config.read_text()) == cfg

@@ -207,3 +207,41 @@ def test_k_models_in_one_call_equal_separate_calls(name: str) -> None:
     if KVEC[name]:
         scaled = table / np.array(lrs)
         assert not np.allclose(scaled[:, 0], scaled[:, 1]), "vacuous: the models' schedules coincide"
+
+
+# ------------------------------------------------------------------------------------------------ ticks_per_run
+# A run of 10 epochs x 21 steps (digits, batch 64): ticks_per_run=10 makes the clock count epochs.
+EPOCHS, SPE = 10, 21
+
+
+def test_step_halves_every_3_epochs_with_an_epoch_clock() -> None:
+    got = ours("step", EPOCHS * SPE, step_size=3, gamma=0.5, ticks_per_run=EPOCHS)
+    by_hand = [LR * 0.5 ** (t // (3 * SPE)) for t in range(EPOCHS * SPE)]
+    np.testing.assert_array_equal(got, by_hand)
+    assert got[3 * SPE - 1] == LR and got[3 * SPE] == LR / 2 and got[9 * SPE] == LR / 8
+
+
+def test_inverse_time_is_one_over_t_per_epoch() -> None:
+    got = ours("inverse_time", EPOCHS * SPE, decay=1.0, ticks_per_run=EPOCHS)
+    t = np.arange(EPOCHS * SPE)
+    np.testing.assert_allclose(got, LR / (1 + t / SPE), rtol=1e-15)
+    # epoch starts: lr, lr/2, lr/3, ...
+    np.testing.assert_allclose(got[::SPE], [LR / (1 + e) for e in range(EPOCHS)], rtol=1e-15)
+
+
+def test_exponential_gamma_per_tick_and_fractions_of_the_run() -> None:
+    got = ours("exponential", 200, gamma=0.5, ticks_per_run=4)  # a tick = 50 steps = a quarter of the run
+    assert got[0] == LR and got[50] == pytest.approx(LR / 2, rel=1e-15) and got[150] == pytest.approx(LR / 8)
+    # a tick is round(total / ticks) steps, at least one
+    assert ours("step", 100, step_size=1, gamma=0.5, ticks_per_run=3)[[32, 33, 34]].tolist() == [LR, LR / 2, LR / 2]
+    assert ours("step", 5, step_size=1, gamma=0.5, ticks_per_run=5).tolist() == [LR * 0.5**t for t in range(5)]
+
+
+def test_ticks_per_run_zero_counts_steps_and_mixes_in_a_pack() -> None:
+    base = ours("step", 100, step_size=10, gamma=0.5)
+    np.testing.assert_array_equal(ours("step", 100, step_size=10, gamma=0.5, ticks_per_run=0), base)
+    table = lr_table(
+        "step", np.arange(100), [LR, LR], 100, {"step_size": [10, 1], "gamma": [0.5, 0.5], "ticks_per_run": [0, 10]}
+    )
+    np.testing.assert_array_equal(table[:, 0], base)
+    np.testing.assert_array_equal(table[:, 1], base)  # 1 tick of 100/10 = 10 steps

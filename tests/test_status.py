@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import sweep_cli
 
-from sweep.status import (
+from sweep.launch.queue import (
     GONE,
     JobState,
     cross_check,
     expand_job_id,
-    gather,
     job_phase,
     parse_sacct,
     parse_sacct_states,
@@ -28,6 +27,7 @@ from sweep.status import (
     parse_squeue_states,
     slurm_states,
 )
+from sweep.status import gather
 
 pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
 

@@ -16,12 +16,14 @@ SWEEPS = sorted(p.stem for p in (REPO / "conf" / "sweeps").glob("*.yaml"))
 # what each study must sweep (as sweep.json's override keys)
 MUST_SWEEP = {
     "optimizers": {"optimizer", "lr", "seed"},
-    "lr_schedules": {"schedule", "seed"},
-    "batch_size": {"batch_size", "seed"},
+    "lr_schedules": {"schedule", "lr", "seed"},
+    "batch_size": {"batch_size", "lr", "seed"},
     "init": {"init", "seed"},
-    "restarts": {"seed"},
+    "restarts": {"optimizer", "lr", "seed"},
     "sampling": {"sampling", "seed"},
+    "annealing": {"optimizer", "lr", "seed"},
 }
+MAX_RUNS = 200  # each study runs in minutes on a laptop CPU (restarts: 180 short runs)
 
 
 def test_every_named_sweep_exists():
@@ -36,21 +38,23 @@ def _grid(params: dict) -> list[list[str]]:
 
 @pytest.mark.parametrize("name", SWEEPS)
 def test_sweep_file_composes_and_every_grid_point_validates(name, tmp_path):
-    from sweep.app import resolved  # registers the schema
+    from sweep.compose import resolved  # registers the schema
     from sweep.config import run_id
 
     text = (REPO / "conf" / "sweeps" / f"{name}.yaml").read_text()
     assert text.splitlines()[0] == "# @package _global_"  # Hydra reads the header only up to another comment
     assert f"sweep run -m +sweeps={name}" in text  # the command that runs it
+    assert "# What it should show:" in text  # the lesson, in the file
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         base = [f"+sweeps={name}", f"out_dir={tmp_path}"]
         cfg = compose(config_name="config", overrides=base, return_hydra_config=True)
         params = dict(cfg.hydra.sweeper.params)
         assert MUST_SWEEP[name] <= set(params), params
         assert cfg.name == name
-        assert cfg.epochs <= 10
+        assert cfg.epochs <= 10 or cfg.batch_size == "full"  # full batch: an epoch is one step
         grid = _grid(params)
-        assert 2 <= len(grid) <= 100, f"{name}: {len(grid)} runs is not laptop-sized"
+        assert 2 <= len(grid) <= MAX_RUNS, f"{name}: {len(grid)} runs is not laptop-sized"
+        assert len(_grid({"seed": params["seed"]})) >= 3, f"{name}: fewer than 3 seeds"
         # every value of every swept key at least once (all of the grid would cost a compose per run)
         seen: dict[str, set] = {}
         ids = set()
@@ -81,17 +85,17 @@ def test_one_named_sweep_runs_for_real_shrunk_by_overrides(tmp_path):
         check=True,
     )
     record = json.loads((out / "init" / "sweep.json").read_text())
-    assert record["name"] == "init" and record["swept"] == ["init"]
-    assert len(record["runs"]) == 2
+    assert record["name"] == "init" and record["swept"] == ["init", "init.bias"]  # the file sweeps init.bias
+    assert len(record["runs"]) == 4
     for r in record["runs"]:
         s = json.loads((out / "init" / r["run_id"] / "summary.json").read_text())
         assert s["status"] == "done" and s["epochs"] == 1
     inits = {json.loads((out / "init" / r["run_id"] / "summary.json").read_text())["run_id"] for r in record["runs"]}
-    assert len(inits) == 2
+    assert len(inits) == 4
 
 
 def test_a_group_choice_in_a_sweep_file_yields_to_the_command_line(tmp_path):
-    from sweep.app import resolved
+    from sweep.compose import resolved
 
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         c = resolved(compose(config_name="config", overrides=["+sweeps=lr_schedules", f"out_dir={tmp_path}"]))
@@ -100,3 +104,21 @@ def test_a_group_choice_in_a_sweep_file_yields_to_the_command_line(tmp_path):
             compose(config_name="config", overrides=["+sweeps=lr_schedules", "optimizer=adam", f"out_dir={tmp_path}"])
         )
         assert c["optimizer"]["name"] == "adam"
+
+
+def test_the_studies_grids_hold_what_their_lessons_need():
+    """optimizers has AdaGrad; lr_schedules has 1/t and at least 3 base rates; annealing has a gradient method beside
+    annealing; batch_size and lr_schedules give every configuration at least 3 rates to choose from on validation."""
+    from hydra import compose as _compose
+
+    def params(name):
+        with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
+            cfg = _compose(config_name="config", overrides=[f"+sweeps={name}"], return_hydra_config=True)
+            return {k: str(v).split(",") for k, v in cfg.hydra.sweeper.params.items()}
+
+    assert "adagrad" in params("optimizers")["optimizer"]
+    sched = params("lr_schedules")
+    assert {"inverse_time", "step", "constant"} <= set(sched["schedule"]) and len(sched["lr"]) >= 3
+    ann = params("annealing")["optimizer"]
+    assert "anneal" in ann and ({"gd", "sgd"} & set(ann))
+    assert len(params("batch_size")["lr"]) >= 5

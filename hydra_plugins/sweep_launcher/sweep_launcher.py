@@ -2,7 +2,11 @@
 
 Hydra's sweeper expands the grid (`a=1,2`, `range()`, `choice()`, `glob()`); the launcher receives every job's
 overrides at once, so sweep can validate all of them before anything runs or is submitted, then pack them.
-(sweep.app registers both classes itself: an editable install hides hydra_plugins/ from Hydra's scan.)
+
+The launcher keeps Hydra's contract, so any sweeper plugin (Optuna, Nevergrad, ...) drives it: each job returns
+a float (see sweep.compose.objective_value), and the batches a sweeper launches one after another share one sweep
+folder. (sweep.compose registers both classes itself: an editable install hides hydra_plugins/ from Hydra's
+scan.)
 """
 
 # No `from __future__ import annotations` here: Hydra's plugin scan executes this module before it is in
@@ -40,17 +44,37 @@ class SweepSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         return None
 
+    def sweep(self, arguments: list[str]) -> Any:
+        """A grid (search=grid) as Hydra's basic sweeper expands it; search=random|tpe: sweep/search.py."""
+        assert self.config is not None
+        if self.config.search.name == "grid":
+            returns = super().sweep(arguments)
+            # A failed run returns NaN like any run without a result, so a batch never ends the multirun; a
+            # grid that is done with failed runs in it (counted on stderr by their batch) exits 1.
+            if getattr(getattr(self.launcher, "multirun", None), "failed", 0):
+                raise SystemExit(1)
+            return returns
+        from sweep.search import run_search
+
+        return run_search(self.config, self.launcher, [*self._parse_config(), *arguments])
+
 
 class SweepLauncher(Launcher):
+    """Hydra calls `setup` once per multirun, then `launch` once per batch of jobs."""
+
     def __init__(self, **_: Any) -> None:
         self.config: Optional[DictConfig] = None
         self.hydra_context: Optional[HydraContext] = None
+        self.multirun: Any = None  # sweep.launch.Multirun: what this multirun's batches share
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from sweep.launch import Multirun
+
         self.config, self.hydra_context = config, hydra_context
+        self.multirun = Multirun()
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from sweep.launch import launch_grid
 
         assert self.config is not None and self.hydra_context is not None
-        return launch_grid(self.hydra_context.config_loader, self.config, job_overrides)
+        return launch_grid(self.hydra_context.config_loader, self.config, job_overrides, self.multirun)

@@ -21,17 +21,12 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from sweep.errors import DataError  # the one home of user errors; re-exported by sweep.data
+
 # Separate numpy streams per purpose (see `rng`): the split never shares random numbers with the
 # data it splits, and changing how much data is drawn does not change the other streams.
 SPLIT_STREAM = 0
 VAL_STREAM = 7  # the validation carve-out of the training part (its own stream: the test split is unchanged)
-
-
-class DataError(ValueError):
-    """A user-facing problem with the data config or the data files.
-
-    The message is one line that says what is wrong and how to fix it.
-    """
 
 
 @dataclass

@@ -1,5 +1,9 @@
 """From a Hydra grid to trained runs: validate every point, name and record the sweep, then run its packs
-here (cluster.backend=local) or submit them as one SLURM job array (cluster.backend=slurm)."""
+here (cluster.backend=local) or submit them as SLURM job arrays (cluster.backend=slurm).
+
+One multirun is one sweep folder, however many batches its sweeper launches: the first batch names the folder,
+every batch adds its runs to the folder's sweep.json, Hydra's own record of the multirun is kept in its
+.hydra/, and each job returns a float to the sweeper (sweep.compose.objective_value)."""
 
 from __future__ import annotations
 
@@ -7,99 +11,33 @@ import hashlib
 import shlex
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from sweep.config import ConfigError, run_id
-from sweep.errors import one_line
-from sweep.results import read_record, write_json
+from sweep.compose import compose_grid, grid_composer, objective_value
+from sweep.config import run_id
+from sweep.results import SUMMARY_FILE, SWEEP_FILE, read_record, write_json, write_text
 
-SWEEP_FILE = "sweep.json"
-
-
-def grid_composer(loader: Any, config: DictConfig) -> Callable[[Sequence[str]], dict]:
-    """compose(overrides) for the points of one grid, composing each distinct choice of config groups once.
-
-    Hydra composes a config from scratch per point (~85 ms here); grid points usually differ only in values
-    (lr, seed, ...), which are applied to a copy of the composed groups exactly as Hydra applies overrides."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from sweep.app import group_choices
-
-    parser = OverridesParser.create(config_loader=loader)
-    composed: dict[tuple[str, ...], DictConfig] = {}
-    parsed_lines: dict[str, Any] = {}  # grids repeat the same override strings: parse each once
-
-    group_keys: dict[str, bool] = {}
-
-    def is_structural(o: Any) -> bool:
-        key = o.key_or_group
-        if key not in group_keys:
-            group_keys[key] = key.startswith("hydra") or loader.repository.group_exists(key)
-        return group_keys[key] or o.is_add() or o.is_delete()
-
-    def parse(line: str) -> Any:
-        if line not in parsed_lines:
-            parsed_lines[line] = parser.parse_overrides([line])[0]
-        return parsed_lines[line]
-
-    def compose(overrides: Sequence[str]) -> dict:
-        parsed = [parse(line) for line in overrides]
-        structural = tuple(o.input_line for o in parsed if is_structural(o))
-        if structural not in composed:
-            cfg = loader.load_sweep_config(config, list(structural))
-            picked = group_choices(cfg.hydra)
-            with open_dict(cfg):
-                cfg.pop("hydra")  # Hydra's own node is most of the config and no part of a run
-                cfg["choices"] = picked
-            composed[structural] = cfg
-        cfg = composed[structural]
-        values = [o for o in parsed if not is_structural(o)]
-        # Apply the value overrides in place (type-checked by the schema, as Hydra does), read the result,
-        # and put the old values back: a deep copy of the config per point cost more than all the rest.
-        saved = [(o.key_or_group, OmegaConf.select(cfg, o.key_or_group)) for o in values]
-        saved = [(k, OmegaConf.to_container(v) if isinstance(v, (DictConfig, ListConfig)) else v) for k, v in saved]
-        try:
-            ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
-            return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-        finally:
-            for key, old in saved:
-                OmegaConf.update(cfg, key, old, merge=False)
-
-    return compose
+HYDRA_DIR = ".hydra"  # Hydra's record of the multirun, inside the sweep's folder
+HYDRA_RECORD = "multirun.yaml"
 
 
-def compose_grid(compose: Callable[[Sequence[str]], dict], job_overrides: Sequence[Sequence[str]]) -> list[dict]:
-    """Resolve and validate every grid point; the first bad one raises ConfigError naming the point."""
-    from sweep.app import resolved
+@dataclass
+class Multirun:
+    """What the batches of one multirun share (a sweeper such as Optuna launches one batch after another):
+    the grid composer (its cache of composed config groups), the sweep folder the first batch named, and every
+    batch's overrides so far, and how many of its runs failed."""
 
-    cfgs = []
-    has_custom = any(
-        o.lstrip("+").replace(" ", "") in ("optimizer=custom", "optimizer.name=custom")
-        for ov in job_overrides
-        for o in ov
-    )
-    for ov in job_overrides:
-        try:
-            cfgs.append(resolved(compose(ov), name="?", grid_has_custom=has_custom))
-        except Exception as e:
-            msg = one_line(e)
-            if msg is None:
-                raise
-            raise ConfigError(f"grid point [{' '.join(ov)}]: {msg}; nothing was run or submitted") from None
-    from sweep.data import DataError
-    from sweep.preflight import check_data
-
-    try:
-        check_data(cfgs)
-    except DataError as e:
-        raise ConfigError(f"{e}; nothing was run or submitted") from None
-    return cfgs
+    compose: Optional[Callable[[Sequence[str]], dict]] = None
+    sweep_dir: Optional[Path] = None
+    overrides: list[list[str]] = field(default_factory=list)
+    failed: int = 0  # runs that failed (an error, not a divergence) in any batch so far
 
 
 def swept_keys(job_overrides: Sequence[Sequence[str]]) -> list[str]:
@@ -132,7 +70,8 @@ def grid_key(run_ids: Sequence[str]) -> str:
 
 def choose_name(out_dir: Path, key: str) -> str:
     """A timestamped name for a new grid; the same grid submitted again continues its earlier sweep folder,
-    so finished runs are skipped and unfinished ones resumed."""
+    so finished runs are skipped and unfinished ones resumed. (For a multirun of several batches, `key` is its
+    first batch's: the same command proposes the same first batch again.)"""
     earlier = [
         p.parent.name
         for p in sorted(out_dir.glob(f"*/{SWEEP_FILE}"), key=lambda p: p.stat().st_mtime)
@@ -143,32 +82,49 @@ def choose_name(out_dir: Path, key: str) -> str:
     return "sweep-" + datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def launch_grid(loader: Any, config: DictConfig, job_overrides: Sequence[Sequence[str]]) -> list[JobReturn]:
-    """Validate every grid point, record the sweep, then run it here or submit it (cluster.backend)."""
-    cfgs = compose_grid(grid_composer(loader, config), job_overrides)
+def launch_grid(
+    loader: Any, config: DictConfig, job_overrides: Sequence[Sequence[str]], multirun: Optional[Multirun] = None
+) -> list[JobReturn]:
+    """Validate every point of this batch, add it to the multirun's sweep folder (named by its first batch),
+    then run it here or submit it (cluster.backend).
+
+    Returns one completed JobReturn per job, in order, whose return value is the run's objective, a float
+    (sweep.compose.objective_value: NaN for a run without a result), so no run's outcome ends a sweeper's study.
+    Runs that failed (an error, not a divergence) are counted on stderr and in `multirun.failed`: sweep's grid
+    sweeper exits 1 at the end when there were any. A refused point raises ConfigError before anything is
+    written."""
+    multirun = multirun if multirun is not None else Multirun()
+    if multirun.compose is None:
+        multirun.compose = grid_composer(loader, config)
+    cfgs = compose_grid(multirun.compose, job_overrides)
     ids = [run_id(c) for c in cfgs]
-    out_dir = Path(cfgs[0]["out_dir"])
-    names = {c["name"] for c in cfgs}
-    explicit = [job_overrides[i] for i, c in enumerate(cfgs)]
-    name = cfgs[0]["name"] if names != {"?"} else choose_name(out_dir, grid_key(ids))
-    swept = swept_keys(job_overrides)
+    first = multirun.sweep_dir is None
+    if first:
+        names = {c["name"] for c in cfgs}
+        out_dir = Path(cfgs[0]["out_dir"])
+        sweep_dir = out_dir / (cfgs[0]["name"] if names != {"?"} else choose_name(out_dir, grid_key(ids)))
+    else:
+        sweep_dir = multirun.sweep_dir
+    name = sweep_dir.name
+    overrides = [*multirun.overrides, *(list(ov) for ov in job_overrides)]
+    swept = swept_keys(overrides)
     for c, ov in zip(cfgs, job_overrides):
         c["name"] = name
         tags = [o.lstrip("+~") for o in ov if o.partition("=")[0].lstrip("+~") in swept]
         c["wandb"]["tags"] = list(dict.fromkeys([*c["wandb"]["tags"], *tags]))[:64]
         c["wandb"]["run_name"] = display_name(c, ov, swept)
-    sweep_dir = out_dir / name
     previous = read_record(sweep_dir / SWEEP_FILE)
     record = dict(previous or {})
     record.update(
         name=name,
-        grid_key=grid_key(ids),
+        grid_key=grid_key(ids) if first else record.get("grid_key", grid_key(ids)),
         swept=swept,
         argv=sys.argv[1:],
         created=record.get("created", datetime.now().isoformat(timespec="seconds")),
-        runs=[{"run_id": i, "overrides": list(ov)} for i, ov in zip(ids, explicit)],
+        runs=_with_runs(record.get("runs", []), ids, job_overrides),  # accumulates: batches, and commands
     )
     write_json(sweep_dir / SWEEP_FILE, record)
+    multirun.sweep_dir, multirun.overrides = sweep_dir, overrides
     cluster = cfgs[0]["cluster"]
     if cluster["backend"] == "slurm":
         from sweep.launch.slurm import submit, undo_unqueued_record
@@ -178,22 +134,62 @@ def launch_grid(loader: Any, config: DictConfig, job_overrides: Sequence[Sequenc
         except BaseException:
             undo_unqueued_record(sweep_dir, previous)  # a refused submission leaves no phantom runs
             raise
+        if first:  # after the submission: a refused one leaves no folder behind
+            _record_hydra(config, sweep_dir)
     else:
-        from sweep.app import train_guarded
+        from sweep.errors import train_guarded
         from sweep.launch.local import run_local
 
+        if first:
+            _record_hydra(config, sweep_dir)
         results = train_guarded(lambda: run_local(cfgs, sweep_dir))
     failed = sum(r.get("status") == "failed" for r in results)
     if failed:
+        multirun.failed += failed
         print(
             f"sweep: {failed} of {len(results)} runs failed; their tracebacks are in error.txt "
             f"(`sweep status {shlex.quote(str(sweep_dir))}` lists them)",
             file=sys.stderr,
         )
-        raise SystemExit(1)
     rets = []
-    for ov, res in zip(job_overrides, results):
+    for c, ov, res in zip(cfgs, job_overrides, results):
         r = JobReturn(overrides=list(ov), status=JobStatus.COMPLETED)
-        r._return_value = res
+        r.return_value = objective_value(c, _summary(c, res, sweep_dir))
         rets.append(r)
     return rets
+
+
+def _with_runs(runs: Sequence[dict], ids: Sequence[str], job_overrides: Sequence[Sequence[str]]) -> list[dict]:
+    """`runs` (sweep.json's list) with each new run_id added once, in order. The list only grows: it names every
+    run this sweep's folder was asked to hold (a study continued by the same command, a grid extended under the
+    same name), and a point proposed again is one run, trained and listed once."""
+    out = list(runs)
+    seen = {r.get("run_id") for r in out}
+    for i, ov in zip(ids, job_overrides):
+        if i not in seen:
+            seen.add(i)
+            out.append({"run_id": i, "overrides": list(ov)})
+    return out
+
+
+def _summary(cfg: dict, result: dict, sweep_dir: Path) -> dict:
+    """The summary of a launched run: what training returned, or, for a run it skipped as finished or a SLURM
+    run (whose result holds its status alone), its summary.json."""
+    if result.get("status") != "done" or cfg["objective"] in result:
+        return result
+    on_disk = read_record(sweep_dir / result["run_id"] / SUMMARY_FILE) or {}
+    return {**on_disk, "status": result["status"]}
+
+
+def _record_hydra(config: DictConfig, sweep_dir: Path) -> None:
+    """Keep Hydra's record of the multirun in the sweep's folder: write .hydra/multirun.yaml there, and point
+    hydra.sweep.dir there, so what a sweeper writes when it ends (Optuna's optimization_results.yaml) lands there
+    too. Hydra's sweeper writes multirun.yaml before it launches anything, when the folder is not named yet:
+    into conf/config.yaml's scratch hydra.sweep.dir, outside out_dir, so a refused grid leaves nothing there."""
+    hydra_dir = sweep_dir / HYDRA_DIR
+    nodes = [config.hydra, *([HydraConfig.get()] if HydraConfig.initialized() else [])]
+    for node in nodes:  # Hydra makes its node read-only once composed
+        with read_write(node), open_dict(node):
+            node.sweep.dir = str(hydra_dir)
+            node.sweep.subdir = "."
+    write_text(hydra_dir / HYDRA_RECORD, OmegaConf.to_yaml(config))

@@ -1,23 +1,12 @@
-"""Submit a sweep's packs to SLURM as one job array (through submitit), and the array task that trains a pack.
+"""Submit a sweep's packs to SLURM as job arrays (through submitit), with a snapshot of the code they run.
 
     submit(cfgs, sweep_dir)   skip finished runs, pack the rest, snapshot the code, queue ONE array per
                               MaxArraySize packs, record the job ids in sweep.json and return at once
                               (or wait, with cluster.wait=true)
-    PackJob(pack_cfgs)        what each array task runs: train_runs(pack) with preemption/time-limit handling
 
-Preemption and time limits: SLURM (or `scancel --signal=USR2 <job>`) sends SIGUSR2 to the task. submitit's own
-handler would checkpoint the *callable* and requeue at once, in the middle of an optimizer step. PackJob replaces
-it while training with a handler that only raises a flag; the engine sees the flag at its next sync point,
-checkpoints every run of the pack and raises Interrupted; then PackJob calls submitit's handler, which pickles
-`PackJob(same pack)` again and requeues the task. The requeued task skips finished runs and resumes the others
-from their checkpoints, bit-identically. Should no sync point come within STOP_GRACE_S (60 s, before SLURM's kill
-90 s after the signal), the task requeues anyway and resumes from the last periodic checkpoints.
-
-A stop signal that arrives before PackJob runs (while the batch shell runs its setup lines, or while the task's
-Python starts and unpickles the job, before submitit installs its handler) would kill the task unrequeued. The
-batch script's first setup line traps it in the shell, and the task's Python starts with a handler installed
-before any import (EARLY_TRAP); both only record it in a marker file ($SWEEP_PREEMPT_MARK), and PackJob, on
-finding the marker, requeues before training.
+Each array task runs sweep.launch.worker.PackJob (train one pack, requeue on preemption); the batch script this
+module writes traps a stop signal from its first line, for the worker to find (see sweep.launch.worker). What
+the queue holds is asked through sweep.launch.queue.
 
 Code version: the package is copied once per content hash to <sweep_dir>/code/<hash>/sweep and the tasks import
 it from there (PYTHONPATH, and srun's working directory, so that neither the editable install nor a `sweep/`
@@ -28,141 +17,29 @@ queued or requeued.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import importlib.util
 import io
 import json
 import os
-import re
 import shlex
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import submitit
 
-from sweep.launch import SWEEP_FILE
+from sweep.launch.queue import active_tasks, max_array_size, wait_for_jobs
+from sweep.launch.worker import EARLY_TRAP, PREEMPT_MARK_ENV, PackJob, SearchJob
 from sweep.packing import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs
-from sweep.provenance import git_state, slurm_job_id
-from sweep.results import read_json, write_json
-from sweep.runner import run_dir_for, train_runs
-
-DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's own default MaxArraySize
-POLL_S = 2.0
-
-
-# ---------------------------------------------------------------------------------------------- the array task
-class _StopGraceExpired(BaseException):
-    """The pack did not reach a sync point in time after the stop signal (a BaseException, so that train_runs,
-    which records Exceptions as failed runs, lets it through)."""
-
-
-STOP_GRACE_S = float(os.environ.get("SWEEP_STOP_GRACE_S", 60))  # < submitit's 90 s between USR2 and the kill
-
-
-class PackJob(submitit.helpers.Checkpointable):
-    """One array task: train one pack of runs; on SIGUSR2 checkpoint them all consistently, then requeue."""
-
-    def __init__(self, submit_dir: str, auto: bool = False) -> None:
-        self.submit_dir = submit_dir  # srun starts the task in the code snapshot; runs use the submission dir
-        self.auto = auto  # pack=auto: let the runner size K for this task's device memory
-
-    def __call__(self, pack_cfgs: list[dict]) -> list[dict]:
-        from sweep.engine import Interrupted
-
-        try:
-            os.chdir(self.submit_dir)
-        except OSError as e:
-            print(f"sweep: cannot enter the submission directory ({e}); staying in {os.getcwd()}", flush=True)
-        sig = _preempt_signal()
-        stop = {"flag": False, "handover": False}
-
-        def request_stop(signum: int, frame: Any) -> None:
-            stop["flag"] = True
-            print(
-                f"sweep: caught {signal.Signals(signum).name}: checkpointing the pack at the next sync point",
-                flush=True,
-            )
-            signal.signal(signal.SIGALRM, grace_expired)
-            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
-
-        def grace_expired(signum: int, frame: Any) -> None:
-            if stop["handover"]:
-                return
-            raise _StopGraceExpired(
-                f"no sync point within {STOP_GRACE_S:g} s of the stop signal; requeueing "
-                "from the last periodic checkpoints"
-            )
-
-        prev = signal.signal(sig, request_stop)
-        prev_alarm = signal.getsignal(signal.SIGALRM)
-        _log_start(pack_cfgs)
-        if _take_early_stop():
-            print(f"sweep: caught {sig.name} during the task's start-up: requeueing before training", flush=True)
-            signal.signal(sig, prev)
-            if callable(prev):
-                prev(sig, None)  # submitit: checkpoint() -> requeue -> sys.exit (or raise if out of requeues)
-            stop["flag"] = True  # not under submitit: stop at the first sync point instead
-            signal.signal(sig, request_stop)
-        try:
-            pack = "auto" if self.auto else len(pack_cfgs)
-            summaries = train_runs(pack_cfgs, pack=pack, should_stop=lambda: stop["flag"], progress=False)
-        except (Interrupted, _StopGraceExpired) as e:
-            stop["handover"] = True
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            print(f"sweep: {e}; handing over to submitit to requeue", flush=True)
-            signal.signal(sig, prev)
-            if callable(prev):
-                prev(sig, None)  # submitit: checkpoint() -> requeue -> sys.exit (or raise if out of requeues)
-            raise
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, prev_alarm)
-            if signal.getsignal(sig) is request_stop:
-                signal.signal(sig, prev)
-        out = [
-            {"run_id": s.get("run_id"), "status": s.get("status"), "final_test_loss": s.get("final_test_loss")}
-            for s in summaries
-        ]
-        print(f"sweep: pack finished: {dict(Counter(s['status'] for s in out))}", flush=True)
-        return out
-
-    def checkpoint(self, pack_cfgs: list[dict]) -> submitit.helpers.DelayedSubmission:
-        """Rerun the same pack after the requeue: finished runs are skipped, the others resume from checkpoints."""
-        return submitit.helpers.DelayedSubmission(self, pack_cfgs)
-
-
-def _preempt_signal() -> signal.Signals:
-    return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
-
-
-PREEMPT_MARK_ENV = "SWEEP_PREEMPT_MARK"
-
-# The task's Python runs this before anything else (submitit's `python` command, see _task_python): a stop
-# signal during start-up is recorded in the marker instead of killing the process (Python's default for USR2),
-# then submitit's own entry point runs exactly as `python -u -m submitit.core._submit <folder>` would.
-EARLY_TRAP = """\
-import os, signal, sys
-def _sweep_early_stop(signum, frame):
-    try:
-        open(os.environ["SWEEP_PREEMPT_MARK"], "a").close()
-    except (KeyError, OSError):
-        pass
-signal.signal(getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")), _sweep_early_stop)
-sys.argv = ["submitit", sys.argv[-1]]
-from submitit.core.submission import submitit_main
-submitit_main()
-"""
+from sweep.provenance import git_state
+from sweep.results import FINISHED, SweepDir, read_json, write_json
+from sweep.runner import run_dir_for
 
 
 def _task_python() -> str:
@@ -181,30 +58,6 @@ def _early_trap_setup(folder: Path) -> list[str]:
         f'rm -f "${PREEMPT_MARK_ENV}"',
         f'trap \': > "${PREEMPT_MARK_ENV}"\' "${{SUBMITIT_PREEMPT_SIGNAL:-USR2}}"',
     ]
-
-
-def _take_early_stop() -> bool:
-    """True (once: the marker is removed) when a stop signal reached this task before PackJob started."""
-    mark = os.environ.get(PREEMPT_MARK_ENV)
-    if not mark or not os.path.exists(mark):
-        return False
-    with contextlib.suppress(OSError):
-        os.remove(mark)
-    return True
-
-
-def _log_start(pack_cfgs: list[dict]) -> None:
-    import sweep
-
-    env = os.environ
-    print(
-        f"sweep: task {slurm_job_id() or '?'} on {socket.gethostname()}: {len(pack_cfgs)} run(s); "
-        f"SLURM_RESTART_COUNT={env.get('SLURM_RESTART_COUNT', '0')} "
-        f"SLURM_CPUS_PER_TASK={env.get('SLURM_CPUS_PER_TASK', '-')} "
-        f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '-')} "
-        f"sweep_code={Path(sweep.__file__).resolve().parent}",
-        flush=True,
-    )
 
 
 # ---------------------------------------------------------------------------------------------- code snapshot
@@ -239,7 +92,7 @@ def snapshot_code(sweep_dir: Path) -> Path:
             h.update(f"{name}/{f.relative_to(root).as_posix()}\0".encode())
             h.update(f.read_bytes())
             h.update(b"\0")
-    dest = Path(sweep_dir).resolve() / "code" / h.hexdigest()[:12]
+    dest = SweepDir(Path(sweep_dir).resolve()).code / h.hexdigest()[:12]
     if (dest / "sweep" / "__init__.py").exists():
         return dest
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
@@ -256,49 +109,10 @@ def snapshot_code(sweep_dir: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- the cluster
-@lru_cache(maxsize=1)
-def max_array_size() -> int:
-    """The cluster's MaxArraySize (an array may hold that many tasks, indices 0..N-1); 1001 if unreadable."""
-    try:
-        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
-        m = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, flags=re.M)
-        if m and int(m.group(1)) > 0:
-            return int(m.group(1))
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return DEFAULT_MAX_ARRAY_SIZE
-
-
-def active_tasks() -> dict[str, str]:
-    """Job id (`123_4` for array tasks) -> state, for every job of this user still in the queue; {} when
-    squeue cannot be asked."""
-    try:
-        p = subprocess.run(
-            ["squeue", "-u", getpass.getuser(), "-h", "-r", "-o", "%i %T"], capture_output=True, text=True, timeout=60
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    if p.returncode != 0:
-        return {}
-    return dict(line.split(None, 1) for line in p.stdout.splitlines() if line.strip())
-
-
-def wait_for_jobs(job_ids: Sequence[str], timeout_s: float | None = None, poll_s: float = POLL_S) -> bool:
-    """Block until none of `job_ids` (array ids or task ids) is queued or running; False on timeout."""
-    ids = {str(j).split("_")[0] for j in job_ids}
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while True:
-        if not any(t.split("_")[0] in ids for t in active_tasks()):
-            return True
-        if deadline is not None and time.monotonic() > deadline:
-            return False
-        time.sleep(poll_s)
-
-
 def _executor(cluster: dict, sweep_dir: Path, code_dir: Path) -> submitit.AutoExecutor:
     """An executor with every ClusterConfig field mapped to its submitit parameter; unset (None/0) ones omitted."""
     ex = submitit.AutoExecutor(
-        folder=sweep_dir / "submitit",
+        folder=SweepDir(sweep_dir).submitit,
         cluster="slurm",
         slurm_max_num_timeout=int(cluster.get("max_num_timeout") or 0),
         slurm_python=_task_python(),
@@ -369,12 +183,12 @@ def _queued_elsewhere(record: dict, active: dict[str, str]) -> dict[str, str]:
 
 def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
     """Queue every unfinished config of the sweep as packs in SLURM job arrays; returns one dict per config,
-    in order: {run_id, status: queued | done | diverged, slurm_job_id}."""
+    in order: {run_id, status: queued or the status of a finished run (FINISHED), slurm_job_id}."""
     from sweep.config import run_id as config_run_id
 
     t0 = time.perf_counter()
     sweep_dir = Path(sweep_dir).resolve()
-    record_path = sweep_dir / SWEEP_FILE
+    record_path = SweepDir(sweep_dir).record
     record = read_json(record_path) or {}
     ids = [config_run_id(c) for c in cfgs]
     results: list[dict] = [{"run_id": i, "status": None, "slurm_job_id": None} for i in ids]
@@ -421,7 +235,7 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
                 _remove_new_entries(sweep_dir, before)
             if not isinstance(e, submitit.core.utils.FailedJobError):
                 raise
-            from sweep.config import ConfigError
+            from sweep.errors import ConfigError
 
             reason = "; ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())
             done = (
@@ -454,11 +268,11 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
 
 def _entries(sweep_dir: Path) -> set[Path]:
     """What a submission may add to the sweep folder: its code/ and submitit/ folders and their entries."""
+    layout = SweepDir(sweep_dir)
     out = set()
-    for sub in ("code", "submitit"):
-        d = sweep_dir / sub
-        if d.exists():
-            out |= {d, *d.iterdir()}
+    for folder in (layout.code, layout.submitit):
+        if folder.exists():
+            out |= {folder, *folder.iterdir()}
     return out
 
 
@@ -476,7 +290,7 @@ def undo_unqueued_record(sweep_dir: Path, previous: dict | None) -> None:
     """After a failed submission: if it queued nothing (sweep.json gained no `slurm` entry), put back the
     sweep.json that was there before it (`previous`; None: there was none, so remove it, and the sweep folder
     if that leaves it empty), so that `sweep status` shows no runs that will never run."""
-    path = Path(sweep_dir) / SWEEP_FILE
+    path = SweepDir(sweep_dir).record
     now = read_json(path) or {}
     if len(now.get("slurm", [])) > len((previous or {}).get("slurm", [])):
         return  # something was queued: the record is needed to follow it
@@ -536,6 +350,33 @@ def _submit_group(
                 results[index_of[id(c)]].update(status="queued", slurm_job_id=j.job_id)
 
 
+def submit_search(config: Any, arguments: list[str], folder: Path) -> str:
+    """Queue `search.workers` array tasks that share the search's study (worker.SearchJob); returns the array
+    id. With cluster.wait, blocks until they have ended. The same command run again continues the study."""
+    from omegaconf import OmegaConf
+
+    cluster = OmegaConf.to_container(config.cluster, resolve=True)
+    workers = int(config.search.workers)
+    code_dir = snapshot_code(folder)
+    ex = _executor(cluster, folder, code_dir)
+    with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's error; it is raised anyway
+        jobs = ex.map_array(SearchJob(os.getcwd()), [list(arguments)] * workers, [str(folder)] * workers)
+    array_id = jobs[0].job_id.split("_")[0]
+    record_path = SweepDir(folder).record
+    record = read_json(record_path) or {"name": folder.name, "argv": list(arguments), "created": _now()}
+    entry = {"time": _now(), "job_ids": [array_id], "code": str(code_dir), "cluster": cluster.get("name")}
+    record.setdefault("slurm", []).append(dict(entry, queued=0, packs=[], search_workers=workers))
+    write_json(record_path, record)
+    print(
+        f"sweep: search {folder.name}: {workers} worker(s) queued as array {array_id} "
+        f"(logs: {shlex.quote(str(jobs[0].paths.stdout))}); `sweep status {shlex.quote(str(folder))}` for the table",
+        flush=True,
+    )
+    if cluster.get("wait"):
+        wait_for_jobs([array_id])
+    return array_id
+
+
 def _print_submission(
     cfgs: Sequence[dict],
     results: list[dict],
@@ -546,7 +387,7 @@ def _print_submission(
 ) -> None:
     """The submission's summary and follow-up commands (every path shell-quoted: they are copy-pasted)."""
     counts = Counter(r["status"] for r in results)
-    finished = counts.get("done", 0) + counts.get("diverged", 0)
+    finished = sum(counts.get(status, 0) for status in FINISHED)
     n_queued_now = sum(arrays.values())
     skipped = f"{finished} already finished"
     others = counts.get("queued", 0) - sum(

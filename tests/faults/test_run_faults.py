@@ -126,8 +126,8 @@ def test_a_run_being_trained_elsewhere_is_named_not_offered_for_deletion(tmp_pat
     cfg = make_cfg(tmp_path / "runs", *TINY)
     d = run_dir_for(cfg)
     d.root.mkdir(parents=True)
-    (d.root / ".claim.json").write_text(json.dumps({"host": "node7", "pid": 4242, "slurm_job_id": None}))
-    with FileLock(str(d.claim)):
+    d.claim_owner.write_text(json.dumps({"host": "node7", "pid": 4242, "slurm_job_id": None}))
+    with FileLock(str(d.claim_lock)):
         p = sweep_cli("run", *TINY, f"out_dir={tmp_path / 'runs'}")
     assert p.returncode == 0, p.stderr
     assert "being trained by PID 4242 on node7" in p.stdout and "delete" not in p.stdout

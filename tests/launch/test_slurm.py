@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -19,29 +18,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, make_cfg, sweep_cli
+from conftest import REPO, make_cfg, slurm_problem, sweep_cli
 
-
-def _slurm_problem() -> str | None:
-    if shutil.which("sbatch") is None:
-        return "`sbatch` is not on PATH"
-    try:
-        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError) as e:
-        return f"`scontrol ping` failed: {e}"
-    if ping.returncode != 0 or "UP" not in ping.stdout:
-        return f"`scontrol ping` says: {(ping.stdout + ping.stderr).strip()}"
-    return None
-
-
-_problem = _slurm_problem()
+_problem = slurm_problem()
 if _problem:
     pytest.skip(
         f"!!! SLURM not available: start it with slurm/dev-cluster-up ({_problem}) !!!", allow_module_level=True
     )
 
 from sweep.config import run_id  # noqa: E402
-from sweep.launch.slurm import PackJob, _executor, _task_pack_size, max_array_size, wait_for_jobs  # noqa: E402
+from sweep.launch.queue import max_array_size, wait_for_jobs  # noqa: E402
+from sweep.launch.slurm import _executor, _task_pack_size  # noqa: E402
+from sweep.launch.worker import PackJob  # noqa: E402
 from sweep.packing import AUTO_PACK_CPU, AUTO_PACK_GPU  # noqa: E402
 
 pytestmark = pytest.mark.slurm

@@ -1,0 +1,157 @@
+"""Restarts as a strategy: train k times (k seeds), keep the run with the best validation loss. Per optimizer (each
+combination of the swept keys but lr and seed) at its learning rate chosen on validation: the distribution of
+the final validation loss over the seeds (left), and the expected best-of-k curve (right): the expected lowest
+validation loss of k restarts drawn from the n seeds (exact, over all k-subsets, not resampled), and the expected
+test loss of the restart that validation picks (dashed). A run that diverged or collapsed counts as an infinite
+loss: it is never picked unless all k blew up; where that can happen the curve is not drawn (and the finding
+says so).
+
+    python -m analysis.best_of_k SWEEP [-o out.png]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from analysis._common import (
+    AGGREGATE,
+    BLOWN_UP,
+    Skip,
+    Sweep,
+    cli,
+    fit_title,
+    fmt,
+    group_label,
+    groups,
+    legend_outside,
+    log_x,
+    mean_se,
+    new_figure,
+    palette,
+    plot_function,
+)
+from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
+from sweep.report import SELECTION_METRIC
+
+MIN_SEEDS = 5
+
+
+def expected_best_of_k(val: np.ndarray, test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For k = 1..n: E[min of k of the n values `val` drawn without replacement] and E[test value of that
+    minimiser] (NaN without `test`). Exact: the i-th smallest (0-based) is the minimum of a k-subset with
+    probability C(n-1-i, k-1) / C(n, k). Non-finite values (runs that blew up) count as +inf: the expectation is
+    inf where a k-subset of only those has non-zero probability."""
+    val = np.asarray(val, dtype=float)
+    val = np.where(np.isfinite(val), val, np.inf)
+    order = np.argsort(val, kind="stable")
+    v = val[order]
+    t = np.asarray(test, dtype=float)[order] if test is not None else np.full(len(v), np.nan)
+    n = len(v)
+    best, chosen = np.empty(n), np.empty(n)
+    for k in range(1, n + 1):
+        p = np.array([math.comb(n - 1 - i, k - 1) for i in range(n)], dtype=float) / math.comb(n, k)
+        used = p > 0
+        bad = used & ~np.isfinite(v)
+        best[k - 1] = np.inf if bad.any() else float(np.dot(p[used], v[used]))
+        chosen[k - 1] = np.inf if bad.any() else float(np.dot(p[used], t[used]))
+    return best, chosen
+
+
+@plot_function("best_of_k")
+def plot_best_of_k(sw: Sweep):
+    """Restarts: the spread of the final validation loss and the expected best of k restarts, each at its tuned lr."""
+    sw.need("seed")
+    if sw.n_seeds < MIN_SEEDS:
+        raise Skip(f"needs seed swept over at least {MIN_SEEDS} values (has {sw.n_seeds})")
+    runs = sw.runs
+    if SELECTION_METRIC not in runs:
+        raise Skip(f"needs {SELECTION_METRIC} in the runs' summaries (a validation split)")
+    hue = [k for k in sw.config_keys if k != "lr"]
+    gs = groups(runs, hue)
+    cols = palette(hue, runs, len(gs))
+    fig, axes = new_figure(ncols=2, width=5.8, height=max(4.0, 0.45 * len(gs) + 1.8))
+    left, right = axes[0]
+    rng = np.random.default_rng(0)
+    parts = []
+    labels = []
+    for i, ((vals, g), c) in enumerate(zip(gs, cols)):
+        name = group_label(hue, vals, runs) if hue else "all runs"
+        if "lr" in sw.config_keys:
+            best = best_row(config_stats(g, ["lr"]))
+            if best is None:
+                parts.append(f"**{name}**: no rate finished a seed.")
+                continue
+            g = g[g["lr"] == best["lr"]]
+            name += f" (lr={fmt(float(best['lr']))})"
+        y = len(gs) - 1 - i
+        labels.append((y, name, c))
+        ok = g.loc[g["status"] == "done", SELECTION_METRIC].dropna().to_numpy(float)
+        if len(ok):
+            left.scatter(ok, y + rng.uniform(-0.13, 0.13, len(ok)), color=c, s=24, alpha=0.8, zorder=3)
+            m, se, n = mean_se(ok)
+            left.plot([m] * 2, [y - 0.32, y + 0.32], color=c, linewidth=2.5, zorder=4)
+            if not np.isnan(se):
+                left.errorbar(m, y, xerr=se, color=c, capsize=4, linewidth=1.6, zorder=4)
+        bad = int(g["status"].isin(BLOWN_UP).sum()) + int((g["status"] == "failed").sum())
+        if bad:
+            left.annotate(
+                f"✕ {bad}/{len(g)} not done",
+                (1.0, y),
+                xycoords=("axes fraction", "data"),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                color="firebrick",
+            )
+        val = g[SELECTION_METRIC].where(g["status"] == "done").to_numpy(float)
+        test = g["final_test_loss"].to_numpy(float) if "final_test_loss" in g else None
+        exp_val, exp_test = expected_best_of_k(val, test)
+        ks = np.arange(1, len(val) + 1)
+        fin = np.isfinite(exp_val)
+        right.plot(ks[fin], exp_val[fin], "o-", color=c, markersize=3.5, label=f"{name}: validation (best of k)")
+        if test is not None:
+            right.plot(ks[fin], exp_test[fin], "--", color=c, label=f"{name}: test of that run")
+        m, se, n = mean_se(ok)
+        k5 = min(5, len(val))
+        text = (
+            f"**{name}**: final validation loss {pm(m, se, n)} over seeds, sd {np.std(ok, ddof=1):.2g}, range "
+            f"{ok.min():.3g}–{ok.max():.3g}" + (f", {bad}/{len(g)} not done" if bad else "")
+            if len(ok) > 1
+            else f"**{name}**: {len(ok)} finished seed(s)"
+        )
+        if fin.any():
+            text += f"; expected best of {k5}: {exp_val[k5 - 1]:.3g} validation"
+            if test is not None and np.isfinite(exp_test[k5 - 1]):
+                text += f", test {exp_test[k5 - 1]:.3g} for the run validation picks"
+            k1, kn = int(np.flatnonzero(fin)[0]), len(val) - 1
+            if test is not None and kn > k1 and np.isfinite(exp_test[kn]):
+                text += (
+                    f"; from k={k1 + 1} to k={kn + 1} the expected best validation loss goes {exp_val[k1]:.3g} → "
+                    f"{exp_val[kn]:.3g}, the test loss of the picked run {exp_test[k1]:.3g} → {exp_test[kn]:.3g}"
+                )
+        if not fin.all():
+            text += f" (best of k ≤ {int((~fin).sum())} not drawn: all k restarts could have blown up)"
+        parts.append(text + ".")
+    left.set_yticks([y for y, _, _ in labels], [t for _, t, _ in labels])
+    for tick, (_, _, c) in zip(left.get_yticklabels(), labels):
+        tick.set_color(c)
+    left.set_ylim(-0.7, len(gs) - 0.3)
+    left.grid(axis="y", visible=False)
+    log_x(left)
+    left.set_xlabel(f"final validation loss ({sw.loss_unit}, log scale)")
+    fit_title(left, f"each dot a seed, bar = {AGGREGATE}")
+    right.set_ylim(bottom=0)  # linear: the gains are a fraction of the loss
+    right.set_xlabel("k restarts (seeds), keep the best on validation")
+    right.set_ylabel(f"expected loss ({sw.loss_unit})")
+    fit_title(right, "expected best of k: validation (solid), test of the run it picks (dashed)", width_in=5.2)
+    legend_outside(right, fontsize=8)
+    fig.suptitle(f"Restarts, each optimizer at its lr chosen on validation: spread and best of k\n{sw.describe()}")
+    set_finding(fig, " ".join(parts) + " " + selection_note())
+    return fig
+
+
+if __name__ == "__main__":
+    cli(plot_best_of_k)

@@ -1,0 +1,58 @@
+"""Pruning inside a pack: at each epoch end, every model that is a search trial reports its validation loss to
+its study, and Optuna's pruner says whether it stops. A pruned model leaves the pack as a diverged one does.
+
+A run is a trial when its config has `search.trial` (a trial number) and `search.study` (the journal file): both
+travel with the config, so this works wherever the pack trains (another process, a SLURM node).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+class TrialPruning:
+    """The trials among a pack's runs, and their study (opened once per pack)."""
+
+    def __init__(self, cfgs: Sequence[dict]) -> None:
+        from sweep.search import open_study
+
+        first = next(c for c in cfgs if _is_trial(c))
+        self.study = open_study(first["search"]["study"], first["search"], first["epochs"], create=False)
+        by_number = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        # optuna.trial.Trial needs the storage's trial id; the config carries the trial number users see
+        self.ids = [by_number[c["search"]["trial"]]._trial_id if _is_trial(c) else None for c in cfgs]
+
+    @staticmethod
+    def wanted(cfgs: Sequence[dict]) -> bool:
+        """Does any run of this pack report to a study with a pruner?"""
+        return any(_is_trial(c) and c["search"].get("pruner", "none") != "none" for c in cfgs)
+
+    def keep(self, idx: Sequence[int]) -> None:
+        self.ids = [self.ids[i] for i in idx]
+
+    def prune(self, epoch: int, val_loss: np.ndarray) -> list[bool]:
+        """Report each trial's validation loss at `epoch` (1, 2, ...) and return which are to stop now."""
+        import optuna
+
+        from sweep.search import PRUNED_AT
+
+        out = []
+        for trial_id, loss in zip(self.ids, val_loss):
+            if trial_id is None or not np.isfinite(loss):
+                out.append(False)
+                continue
+            trial = optuna.trial.Trial(self.study, trial_id)
+            trial.report(float(loss), epoch)
+            stop = bool(trial.should_prune())
+            if stop:  # the asker tells the study; this says why
+                trial.set_user_attr(PRUNED_AT, epoch)
+            out.append(stop)
+        return out
+
+
+def _is_trial(cfg: dict) -> bool:
+    s: Any = cfg.get("search") or {}
+    return s.get("trial") is not None and bool(s.get("study"))

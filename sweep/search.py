@@ -1,0 +1,353 @@
+"""Search beyond the grid: Optuna asks trials K at a time, sweep trains each batch as packs, Optuna is told.
+
+    sweep run -m search=tpe search.trials=128 optimizer=sgd,momentum,adam 'lr=tag(log, interval(1e-4, 1))'
+
+The search space is written in Hydra's own sweep grammar: a comma list, `choice(...)` or `range(...)` is a
+categorical parameter; `interval(low, high)` a float one (`tag(log, interval(...))` on a log scale, `tag(int,
+interval(...))` an integer). Any other override is fixed for every trial.
+
+The study lives in the sweep's folder (Optuna's journal file storage: no database server, safe on shared
+filesystems), so the same command run again continues it: trials a killed process left running are failed and
+asked again with the same parameters (their runs resume from their checkpoints), and the search stops when
+`search.trials` trials have completed or been pruned. With `search.pruner`, every trial reports its validation
+loss at epoch ends from inside its pack (sweep/pruning.py); a pruned model leaves its pack exactly as a diverged
+one does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import socket
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweep.errors import ConfigError
+
+SAMPLERS = ("grid", "random", "tpe")
+PRUNERS = ("none", "asha", "hyperband", "median")
+STUDY_FILE = "study.journal"
+STUDY_NAME = "search"
+PRUNED_AT = "pruned_at_epoch"  # a trial's user attribute, set by the pack that pruned it
+
+
+@dataclass(frozen=True)
+class Space:
+    """A search space: the overrides fixed for every trial, and the swept parameters as Optuna distributions."""
+
+    fixed: tuple[str, ...]
+    params: dict[str, Any]  # override key -> optuna distribution
+
+    def overrides(self, values: dict[str, Any]) -> list[str]:
+        """The overrides of one trial with parameter values `values`."""
+        return [*self.fixed, *(f"{k}={_as_override(v)}" for k, v in values.items())]
+
+
+def _as_override(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def parse_space(arguments: Sequence[str]) -> Space:
+    """Hydra's command-line overrides -> a Space; ConfigError (one line) for a space that cannot be searched."""
+    import optuna
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+
+    fixed: list[str] = []
+    params: dict[str, Any] = {}
+    for o in OverridesParser.create().parse_overrides(list(arguments)):
+        key = o.get_key_element()
+        if not o.is_sweep_override():
+            fixed.append(o.input_line)
+            continue
+        sweep = o.value()
+        tags = set(getattr(sweep, "tags", set()) or set())
+        if isinstance(sweep, IntervalSweep):
+            low, high = sweep.start, sweep.end
+            if not low < high:
+                raise ConfigError(f"{o.input_line}: the interval is empty; use interval(low, high) with low < high")
+            if "log" in tags and low <= 0:
+                raise ConfigError(f"{o.input_line}: a log-scale interval needs low > 0 (got {low})")
+            if "int" in tags:
+                if low != int(low) or high != int(high):
+                    raise ConfigError(f"{o.input_line}: an integer interval needs integer bounds")
+                params[key] = optuna.distributions.IntDistribution(int(low), int(high), log="log" in tags)
+            else:
+                params[key] = optuna.distributions.FloatDistribution(low, high, log="log" in tags)
+        elif isinstance(sweep, (ChoiceSweep, RangeSweep)):
+            choices = list(dict.fromkeys(o.sweep_string_iterator()))
+            if not choices:
+                raise ConfigError(f"{o.input_line}: no values to choose from")
+            params[key] = optuna.distributions.CategoricalDistribution(choices)
+        else:  # glob() and anything newer
+            raise ConfigError(f"{o.input_line}: a search takes comma lists, choice(), range() and interval() sweeps")
+    if not params:
+        raise ConfigError("a search needs at least one swept parameter, e.g. 'lr=tag(log, interval(1e-4, 1))'")
+    return Space(tuple(fixed), params)
+
+
+def make_sampler(name: str, seed: int) -> Any:
+    import optuna
+
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    raise ConfigError(f"search.name={name!r} is not a sampler; choices: {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str, epochs: int) -> Any:
+    """Optuna's pruner for `search.pruner`; budgets are in epochs (a trial reports once per epoch)."""
+    import optuna
+
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "asha":  # rungs at 1, 3, 9, ... epochs; the best third goes on at each
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    raise ConfigError(f"search.pruner={name!r} is unknown; choices: {', '.join(PRUNERS)}")
+
+
+def open_study(path: Path | str, search: dict, epochs: int, *, create: bool) -> Any:
+    """The study of a search folder's journal (created when `create`)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(path)))
+    pruner = make_pruner(search["pruner"], epochs)
+    if create:
+        return optuna.create_study(
+            storage=storage,
+            study_name=STUDY_NAME,
+            sampler=make_sampler(search["name"], search["seed"]),
+            pruner=pruner,
+            direction=search["direction"],
+            load_if_exists=True,
+        )
+    return optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=pruner)
+
+
+def search_name(arguments: Sequence[str], search: dict) -> str:
+    """A folder name fixed by the command (its overrides and search settings), so the same command continues."""
+    key = json.dumps([sorted(arguments), search], sort_keys=True, default=str)
+    return f"search-{search['name']}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def _done(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
+
+
+WORKER = "worker"  # a trial's user attribute: who asked it (a SLURM task id, or local:<host>:<pid>)
+
+
+def this_worker() -> str:
+    from sweep.provenance import slurm_job_id
+
+    return slurm_job_id() or f"local:{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_alive(worker: str, queued: set[str] | None) -> bool:
+    """Is the process that asked a trial still there? A SLURM task while squeue lists it (`queued`: squeue's
+    task ids, None when SLURM cannot be asked); a local process while its pid lives on this host. What cannot be
+    told is taken as alive: a trial is failed only when its asker is known to be gone."""
+    if worker.startswith("local:"):
+        _, host, pid = worker.split(":", 2)
+        if host != socket.gethostname():
+            return True
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, ValueError):
+            return True
+        return True
+    return queued is None or worker in queued
+
+
+def retry_stale(study: Any, me: str) -> list[Any]:
+    """Trials left running by a process that is gone: failed, and asked again with the same parameters (their
+    runs have the same run_id, so they resume from their checkpoints). Returns this worker's own running trials
+    (a requeued SLURM task picks up where it was stopped)."""
+    from optuna.trial import TrialState
+
+    from sweep.launch.queue import squeue_states
+
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    others = {t.user_attrs.get(WORKER, "") for t in running} - {me}
+    queued = set(squeue_states() or {}) if any(not w.startswith("local:") for w in others) else set()
+    mine = []
+    for t in running:
+        worker = t.user_attrs.get(WORKER, "")
+        if worker == me:
+            mine.append(t)
+        elif not worker or not worker_alive(worker, queued):
+            study.tell(t.number, state=TrialState.FAIL)
+            study.enqueue_trial(t.params, skip_if_exists=False)
+    return mine
+
+
+def ask(study: Any, space: Space, n: int, me: str) -> list[Any]:
+    trials = [study.ask(space.params) for _ in range(n)]
+    for t in trials:
+        t.set_user_attr(WORKER, me)
+    return trials
+
+
+def trial_overrides(space: Space, trial: Any, name: str, journal: Path) -> list[str]:
+    """The overrides of one trial's run: the fixed ones, its parameters, the sweep folder and its trial."""
+    return [*space.overrides(trial.params), f"name={name}", f"search.trial={trial.number}", f"search.study={journal}"]
+
+
+def tell(study: Any, trial: Any, value: Any) -> bool:
+    """Tell the study how `trial` ended: pruned (its pack said so), its objective (a float; diverged and
+    collapsed runs give objective_if_failed), or failed (no result: it will be asked again). True unless failed."""
+    number = trial.number if hasattr(trial, "number") else int(trial)
+    if PRUNED_AT in study.get_trials(deepcopy=False)[number].user_attrs:  # set by its pack (sweep/pruning.py)
+        study.tell(number, state=_state("PRUNED"))
+        return True
+    if _is_number(value):
+        study.tell(number, float(value))
+        return True
+    study.tell(number, state=_state("FAIL"))
+    return False
+
+
+def prepare(config: Any, arguments: Sequence[str]) -> tuple[dict, Space, str, Path, Any]:
+    """What a search's processes share: its settings, space, name, folder and study (created here)."""
+    from omegaconf import OmegaConf
+
+    from sweep.compose import resolved
+
+    resolved(config)  # the settings every trial shares (search.*, epochs, ...): refused before anything runs
+    search = OmegaConf.to_container(config.search, resolve=True)
+    space = parse_space(arguments)  # search=..., search.* are fixed overrides: every trial's run records them
+    name = config.name or search_name(arguments, search)
+    folder = (Path(config.out_dir) / name).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    study = open_study(folder / STUDY_FILE, search, int(config.epochs), create=True)
+    if study.trials:  # a continued study: a sampler seeded as at the start would propose its first trials again
+        study.sampler = make_sampler(search["name"], search["seed"] + len(study.trials))
+    return search, space, name, folder, study
+
+
+def batch_size(search: dict, pack: Any) -> int:
+    return int(search["batch"]) or (pack if isinstance(pack, int) and not isinstance(pack, bool) else 16)
+
+
+def run_search(config: Any, launcher: Any, arguments: Sequence[str]) -> Any:
+    """`sweep run -m search=random|tpe ...`. Locally: the ask/tell loop, training each batch of trials through
+    `launcher` (sweep's: validated, packed). With cluster=slurm: `search.workers` SLURM tasks that each run that
+    loop on the shared study (sweep/launch/worker.py SearchJob). Returns the study."""
+    search, space, name, folder, study = prepare(config, arguments)
+    if config.cluster.backend == "slurm":
+        from sweep.launch.slurm import submit_search
+
+        submit_search(config, list(arguments), folder)
+        return study
+    me = this_worker()
+    retry_stale(study, me)
+    batch, number = batch_size(search, config.pack), 0
+    while (left := int(search["trials"]) - _done(study)) > 0:
+        trials = ask(study, space, min(batch, left), me)
+        jobs = [trial_overrides(space, t, name, folder / STUDY_FILE) for t in trials]
+        returns = launcher.launch(jobs, initial_job_idx=number)
+        number += len(jobs)
+        told = [tell(study, t, ret.return_value) for t, ret in zip(trials, returns)]
+        if not any(told):
+            raise ConfigError(f"every trial of a batch failed (see {folder}/*/error.txt); the search stops")
+    return study
+
+
+def work(arguments: Sequence[str], folder: Path | str, should_stop: Any = lambda: False) -> dict[str, int]:
+    """One worker of a search on SLURM: open the shared study, then until `search.trials` trials are done, ask
+    a batch (under a lock, so workers never ask more than the trials left), train it here as packs, tell it.
+    A requeued task first finishes its own trials. Returns what it told: {state: count}."""
+    from filelock import FileLock
+    from hydra import compose, initialize_config_module
+
+    from sweep.compose import objective_value, resolved
+    from sweep.runner import train_runs
+
+    folder = Path(folder)
+    with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
+        base = compose(config_name="config", overrides=[a for a in arguments if not _is_sweep(a)])
+        search = dict(resolved(base)["search"])
+        space = parse_space(arguments)
+        study = open_study(folder / STUDY_FILE, search, int(base.epochs), create=False)
+        me = this_worker()
+        # each worker its own stream (the same seed would propose the same trials in every worker)
+        study.sampler = make_sampler(search["name"], search["seed"] + len(study.trials) + zlib.crc32(me.encode()))
+        told: dict[str, int] = {"told": 0, "failed": 0}
+        lock = FileLock(str(folder / (STUDY_FILE + ".ask.lock")))
+        batch = batch_size(search, base.pack)
+        while True:
+            with lock:
+                trials = retry_stale(study, me)
+                if not trials:
+                    from optuna.trial import TrialState
+
+                    running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+                    left = int(search["trials"]) - _done(study) - running
+                    trials = ask(study, space, min(batch, left), me) if left > 0 else []
+            if not trials:
+                return told
+            cfgs = [
+                resolved(
+                    compose(config_name="config", overrides=trial_overrides(space, t, folder.name, folder / STUDY_FILE))
+                )
+                for t in trials
+            ]
+            for c in cfgs:
+                c["out_dir"] = str(folder.parent)
+            summaries = train_runs(cfgs, pack=len(cfgs), should_stop=should_stop, progress=False)
+            for t, c, s in zip(trials, cfgs, summaries):
+                ok = tell(study, t, objective_value(c, s))
+                told["told" if ok else "failed"] += 1
+
+
+def _is_sweep(argument: str) -> bool:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides([argument])[0].is_sweep_override()
+
+
+def describe(journal: Path | str) -> str:
+    """One line for `sweep status`: the trials by state and the best so far (value, trial, parameters)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    study = optuna.load_study(study_name=STUDY_NAME, storage=JournalStorage(JournalFileBackend(str(journal))))
+    trials = study.get_trials(deepcopy=False)
+    states = {}
+    for t in trials:
+        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
+    by_state = ", ".join(f"{n} {s}" for s, n in states.items())
+    line = f"search: {len(trials)} trials ({by_state or 'none yet'})"
+    done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
+    if done:
+        best = min(done, key=lambda t: t.value if study.direction.name == "MINIMIZE" else -t.value)
+        params = " ".join(f"{k}={_as_override(v)}" for k, v in best.params.items())
+        line += f"; best so far {best.value:.4g} (trial {best.number}: {params})"
+    return line
+
+
+def _state(name: str) -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState[name]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))

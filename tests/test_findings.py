@@ -1,0 +1,94 @@
+"""analysis._findings and the findings `sweep report` writes under each plot: choices made on the validation loss
+(never test), a setting where a seed blew up never chosen for the seeds that survived, the range within 2x of the
+best, n and SE stated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analysis
+from analysis._findings import best_row, config_stats, pm, within_factor
+
+
+def frame(rows, swept):
+    runs = pd.DataFrame(rows)
+    runs.attrs.update(swept=swept, config_keys=[k for k in swept if k != "seed"], name="hand")
+    return runs
+
+
+def lr_rows(val: dict, test: dict | None = None, blown: dict | None = None, opt: str = "sgd"):
+    """3 seeds per lr; val[lr] the mean validation loss (seeds at mean - 0.01, mean, mean + 0.01)."""
+    rows = []
+    for lr, v in val.items():
+        for s in range(3):
+            bad = s < (blown or {}).get(lr, 0)
+            rows.append(
+                {
+                    "run_id": f"{opt}{lr}{s}",
+                    "optimizer.name": opt,
+                    "lr": lr,
+                    "seed": s,
+                    "status": "diverged" if bad else "done",
+                    "final_val_loss": np.nan if bad else v + 0.01 * (s - 1),
+                    "final_test_loss": np.nan if bad else (test or val)[lr] + 0.01 * (s - 1),
+                }
+            )
+    return rows
+
+
+def test_best_is_chosen_on_validation_and_never_where_a_seed_blew_up():
+    # lr 0.3 has the lowest validation mean over its surviving seeds, but one seed diverged: not chosen
+    runs = frame(lr_rows({0.01: 1.0, 0.1: 0.2, 0.3: 0.1, 1.0: 5.0}, blown={0.3: 1}), ["lr", "seed"])
+    stats = config_stats(runs, ["lr"])
+    assert stats.set_index("lr").loc[0.3, "blown"] == 1 and stats.set_index("lr").loc[0.3, "n"] == 2
+    best = best_row(stats)
+    assert best["lr"] == 0.1 and best["mean"] == pytest.approx(0.2) and best["se"] == pytest.approx(0.01 / np.sqrt(3))
+    # within 2x of 0.2 and clean: 0.1 only (0.3 blew up in a seed, 0.01 is 5x)
+    assert within_factor(stats, "lr", best) == (0.1, 0.1)
+
+
+def test_test_loss_never_picks():
+    # validation prefers 0.1, test would prefer 0.01: the choice follows validation
+    runs = frame(lr_rows({0.01: 0.5, 0.1: 0.2, 0.3: 0.35}, test={0.01: 0.05, 0.1: 0.3, 0.3: 0.3}), ["lr", "seed"])
+    best = best_row(config_stats(runs, ["lr"]))
+    assert best["lr"] == 0.1
+    assert within_factor(config_stats(runs, ["lr"]), "lr", best) == (0.1, 0.3)
+
+
+def test_pm_states_n_and_se():
+    assert pm(0.12345, 0.0041, 3) == "0.123 ± 0.0041 (n=3)"
+    assert pm(0.5, float("nan"), 1) == "0.5 (n=1)"
+
+
+def test_lr_sensitivity_states_its_finding(tmp_path):
+    rows = lr_rows({0.001: 0.5, 0.01: 0.1, 0.1: 0.15, 1.0: 3.0}, opt="adam", blown={1.0: 3})
+    rows += lr_rows({0.001: 2.0, 0.01: 1.0, 0.1: 0.3, 1.0: 0.25}, opt="sgd")
+    sw = analysis.Sweep(tmp_path, frame(rows, ["optimizer.name", "lr", "seed"]))
+    fig = analysis.plot_lr_sensitivity(sw)
+    text = fig.sweep_finding
+    assert "**adam**: best lr 0.01 (validation loss 0.1 ± 0.0058 (n=3)" in text
+    assert "within 2× of that over lr 0.01–0.1" in text and "at lr 1 (3/3)" in text
+    assert "**sgd**: best lr 1 " in text and "within 2× of that over lr 0.1–1" in text
+    out = analysis.plot_lr_sensitivity(sw, out=tmp_path / "x.png")
+    assert out.exists() and analysis.plot_lr_sensitivity.last_finding == text
+
+
+def test_expected_best_of_k_is_exact():
+    from itertools import combinations
+
+    from analysis.best_of_k import expected_best_of_k
+
+    val = np.array([0.5, 0.2, 0.9, 0.4, 0.3])
+    test = np.array([0.55, 0.25, 0.8, 0.35, 0.3])
+    best, chosen = expected_best_of_k(val, test)
+    for k in range(1, 6):
+        subsets = list(combinations(range(5), k))
+        assert best[k - 1] == pytest.approx(np.mean([val[list(s)].min() for s in subsets]), rel=1e-12)
+        picks = [s[int(np.argmin(val[list(s)]))] for s in subsets]
+        assert chosen[k - 1] == pytest.approx(np.mean(test[picks]), rel=1e-12)
+    assert best[0] == pytest.approx(val.mean()) and best[-1] == 0.2 and chosen[-1] == 0.25
+    # a run that blew up (NaN) is never picked unless all k did: inf where that is possible
+    best, _ = expected_best_of_k(np.array([0.5, np.nan, 0.3]))
+    assert np.isinf(best[0]) and best[1] == pytest.approx((0.3 + 0.5 + 0.3) / 3) and best[2] == 0.3

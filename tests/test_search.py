@@ -1,0 +1,136 @@
+"""Search (sweep/search.py, sweep/pruning.py): Optuna asks trials in batches, sweep trains them as packs and
+prunes inside packs; the study lives in the sweep's folder and a second run of the command continues it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from conftest import make_cfg, sweep_cli
+
+from sweep.config import ConfigError, run_id
+from sweep.runner import run_dir_for, train_runs
+from sweep.search import STUDY_FILE, open_study, parse_space
+
+SMALL = ["model.hidden=[16]", "wandb.mode=disabled", "data=spirals", "data.n_samples=300", "batch_size=50"]
+SPACE = ["lr=tag(log, interval(1e-3, 1))", "optimizer=sgd,adam"]
+
+
+def _search(out: Path, *args: str, check: bool = True):
+    return sweep_cli("run", "-m", *args, *SPACE, *SMALL, f"out_dir={out}", check=check)
+
+
+def _study(out: Path, pruner: str = "none", epochs: int = 1):
+    (journal,) = out.glob(f"*/{STUDY_FILE}")
+    search = {"name": "random", "seed": 0, "pruner": pruner, "direction": "minimize"}
+    return journal.parent, open_study(journal, search, epochs, create=False)
+
+
+def test_the_space_is_hydras_sweep_grammar():
+    space = parse_space(["lr=tag(log, interval(1e-4, 1))", "optimizer=sgd,adam", "seed=range(0,3)", "epochs=5"])
+    assert space.fixed == ("epochs=5",)
+    assert space.params["lr"] == optuna.distributions.FloatDistribution(1e-4, 1.0, log=True)
+    assert space.params["optimizer"].choices == ("sgd", "adam")
+    assert space.params["seed"].choices == ("0", "1", "2")
+    assert space.overrides({"lr": 0.01, "optimizer": "adam"}) == ["epochs=5", "lr=0.01", "optimizer=adam"]
+
+
+@pytest.mark.parametrize(
+    "argument, message",
+    [
+        ("lr=interval(1, 0.001)", "the interval is empty; use interval(low, high) with low < high"),
+        ("lr=tag(log, interval(0, 1))", "a log-scale interval needs low > 0 (got 0.0)"),
+        ("model.hidden=glob(*)", "a search takes comma lists, choice(), range() and interval() sweeps"),
+    ],
+)
+def test_a_space_that_cannot_be_searched_is_refused_in_one_line(argument, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_space([argument])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["search=random", "lr=interval(1, 0.001)"], "the interval is empty"),
+        (["search=random", "search.pruner=sometimes"], "search.pruner='sometimes' is unknown"),
+        (["search.name=annealing", "lr=1e-3,1e-2"], "search.name='annealing' is unknown; choices: grid, random, tpe"),
+    ],
+)
+def test_bad_searches_are_refused_before_anything_runs(tmp_path, args, message):
+    proc = sweep_cli("run", "-m", *args, *SMALL, f"out_dir={tmp_path}")
+    assert proc.returncode != 0
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not list(tmp_path.glob("*/*/summary.json"))
+
+
+def test_a_random_search_asks_what_optunas_own_sequential_study_asks(tmp_path):
+    """Asked 3 at a time and trained as packs, the trials are the ones a plain sequential Optuna study with the
+    same seed draws, and each run trains its trial's parameters."""
+    _search(tmp_path, "search=random", "search.trials=6", "search.batch=3", "search.seed=7", "epochs=1")
+    folder, study = _study(tmp_path)
+    ref = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
+    for _ in range(6):
+        t = ref.ask()
+        t.suggest_float("lr", 1e-3, 1.0, log=True)
+        t.suggest_categorical("optimizer", ["sgd", "adam"])
+        ref.tell(t, 0.0)
+    assert [t.params for t in study.trials] == [t.params for t in ref.trials]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert len(list(folder.glob("*/summary.json"))) == 6
+    for t in study.trials:  # each trial's parameters are its run's, and its value the run's objective
+        cfg = make_cfg(tmp_path, f"lr={t.params['lr']!r}", f"optimizer={t.params['optimizer']}", *SMALL, "epochs=1")
+        s = json.loads((folder / run_id(cfg) / "summary.json").read_text())
+        assert t.value == (s["final_val_loss"] if s["status"] == "done" else float("inf")), s["status"]
+
+
+def test_the_same_command_continues_the_study(tmp_path):
+    """Run again with more trials, the search keeps its study and folder and adds only the missing trials."""
+    _search(tmp_path, "search=random", "search.trials=3", "search.batch=2", "epochs=1", "name=again")
+    _search(tmp_path, "search=random", "search.trials=5", "search.batch=2", "epochs=1", "name=again")
+    folder, study = _study(tmp_path)
+    assert folder.name == "again"
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
+    assert len(list(folder.glob("*/summary.json"))) == len({json.dumps(t.params) for t in study.trials}) == 5
+
+
+def test_pruned_models_leave_their_pack_and_the_others_train_as_if_alone(tmp_path):
+    """ASHA prunes at epoch ends inside packs of 8: a pruned trial stops (status pruned, its checkpoint gone) at
+    a rung, and every trial's history matches the same config trained alone without a search (1e-10, float64)
+    up to where it stopped."""
+    _search(
+        tmp_path,
+        "search=random",
+        "search.trials=8",
+        "search.batch=8",
+        "search.pruner=asha",
+        "epochs=4",
+        "dtype=float64",
+        "log_every=3",
+    )
+    folder, study = _study(tmp_path, "asha", 4)
+    states = [t.state.name for t in study.trials]
+    assert "PRUNED" in states and "COMPLETE" in states, states
+    assert len(list(folder.glob("*/summary.json"))) == 8
+    for t in study.trials:
+        overrides = [f"lr={t.params['lr']!r}", f"optimizer={t.params['optimizer']}"]
+        cfg = make_cfg(tmp_path / "alone", *overrides, *SMALL, "epochs=4", "dtype=float64", "log_every=3")
+        train_runs([cfg], progress=False)
+        alone = pd.read_parquet(run_dir_for(cfg).history)
+        packed_dir = folder / run_id(cfg)  # the same config: a search's keys are not part of a run's identity
+        s = json.loads((packed_dir / "summary.json").read_text())
+        packed = pd.read_parquet(packed_dir / "history.parquet")
+        assert s["pack_size"] > 1
+        if t.state.name == "PRUNED":
+            assert s["status"] == "pruned" and s["pruned_epoch"] == t.user_attrs["pruned_at_epoch"] < 4
+            assert s["epochs_trained"] == s["pruned_epoch"]
+            assert not (packed_dir / "checkpoint.pt").exists()
+            alone = alone[alone["step"] <= packed["step"].max()]
+        else:
+            assert s["status"] == "done" and s["final_val_loss"] == pytest.approx(t.value, rel=1e-12)
+            assert s["epochs_trained"] == 4
+        assert len(packed) == len(alone)
+        np.testing.assert_allclose(packed["train_loss"], alone["train_loss"], rtol=1e-10)

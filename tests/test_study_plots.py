@@ -1,0 +1,149 @@
+"""The study plots (issue #10 item 4): batch size against updates and examples processed (no wall time), the
+gradient noise ∝ 1/B, annealing per loss evaluation, the hidden units' spread (symmetry), and the finding each
+states in words; every choice made on validation."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+import analysis
+from analysis.gradient_noise import minibatch_variance
+from analysis.init import unit_spread
+
+pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
+
+
+def test_minibatch_variance_is_trace_over_b_with_the_finite_population_factor():
+    G = torch.randn(100, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    measured, exact = minibatch_variance(G, [1, 4, 25, 100], draws=4000)
+    tr = float(((G - G.mean(0)) ** 2).sum(1).mean())
+    np.testing.assert_allclose(exact, [tr * (100 - b) / (b * 99) for b in (1, 4, 25, 100)], rtol=1e-12)
+    assert exact[-1] == 0 and measured[-1] == pytest.approx(0, abs=1e-20)  # the full batch has no noise
+    np.testing.assert_allclose(measured[:3], exact[:3], rtol=0.08)  # 4000 draws: a few per cent
+    assert measured[0] / measured[1] == pytest.approx(4 * 96 / 99, rel=0.1)  # ∝ 1/B
+
+
+def test_unit_spread_is_zero_for_identical_units_and_about_one_for_random():
+    same = np.tile(np.arange(5.0)[:, None], (1, 8))  # 8 units, each with the incoming weights 0..4
+    rand = np.random.default_rng(0).normal(size=(50, 64))
+    out = np.ones((8, 3))
+    assert unit_spread([same, out]) == [0.0]
+    assert unit_spread([np.zeros((5, 8)), out]) == [0.0]
+    assert unit_spread([rand, rand, out]) == [pytest.approx(1.0, abs=0.05)] * 2
+
+
+def test_batch_size_plots_updates_and_examples_not_wall_time(small_sweep):
+    sw = analysis.Sweep(small_sweep)
+    fig = analysis.plot_batch_size(sw)
+    text = "\n".join(ax.get_xlabel() for ax in fig.axes)
+    assert "updates" in text and "examples processed" in text and "wall" not in text.lower()
+    ax_u, ax_e = fig.axes[1], fig.axes[2]
+    assert ax_u.get_lines() and ax_e.get_lines()
+    # the same runs: examples = updates x the batch size (64, or the full training set), up to the log-spaced
+    # bins (4 per doubling) each axis averages in
+    n = int(sw.runs["n_train"].iloc[0])
+    ratios = []
+    for lu, le in zip(ax_u.get_lines(), ax_e.get_lines()):
+        ratios.append(max(le.get_xdata()) / max(lu.get_xdata()))
+    assert len(ratios) == 2
+    for r, b in zip(sorted(ratios), (64, n)):
+        assert b / 2**0.25 <= r <= b * 2**0.25, (ratios, b)
+    finding = analysis.plot_batch_size.last_finding
+    assert "chosen on validation" in finding and "updates" in finding and "examples" in finding
+    matplotlib.pyplot.close(fig)
+
+
+def test_gradient_noise_falls_as_one_over_b(small_sweep, tmp_path):
+    out = analysis.plot_gradient_noise(small_sweep, out=tmp_path / "g.png")
+    assert out is not None, analysis.plot_gradient_noise.last_skip
+    fig = analysis.plot_gradient_noise(small_sweep)
+    ax = fig.axes[0]
+    measured = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+    assert len(measured) == 2  # at initialisation and after training
+    for ln in measured:
+        b, v = np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float)
+        assert b[0] == 1 and np.all(np.diff(v) < 0)
+        slope = np.polyfit(np.log(b[b <= 64]), np.log(v[b <= 64]), 1)[0]
+        assert slope == pytest.approx(-1, abs=0.15)
+    assert "1/B" in analysis.plot_gradient_noise.last_finding
+    matplotlib.pyplot.close(fig)
+
+
+def test_init_plot_measures_the_symmetry(init_sweep):
+    fig = analysis.plot_init(init_sweep)
+    assert len(fig.axes) == 3 and "identical" in fig.axes[2].get_xlabel()
+    finding = analysis.plot_init.last_finding
+    assert "zeros" in finding and "spread" in finding and "Ranked by final validation loss" in finding
+    matplotlib.pyplot.close(fig)
+
+
+@pytest.fixture(scope="module")
+def anneal_sweep(tmp_path_factory):
+    from analysis_fixtures import make_sweep
+
+    grid = [
+        "optimizer=anneal,gd",
+        "lr=0.01,0.1",
+        "seed=0,1",
+        "data=teacher",
+        "batch_size=full",
+        "model.hidden=[4]",
+        "epochs=60",
+    ]
+    return make_sweep(tmp_path_factory.mktemp("anneal"), "anneal", grid, "disabled")
+
+
+def test_annealing_per_loss_evaluation(anneal_sweep, tmp_path):
+    fig = analysis.plot_annealing(anneal_sweep)
+    assert fig is not None, analysis.plot_annealing.last_skip
+    left = fig.axes[0]
+    assert "loss evaluations" in left.get_xlabel()
+    lines = {ln.get_label().split(" ")[0]: ln for ln in left.get_lines()}
+    assert set(lines) == {"anneal", "gd"}
+    # annealing evaluates 2 losses per step, gd 1: the same 60 steps span twice the evaluations
+    assert max(lines["anneal"].get_xdata()) == pytest.approx(2 * max(lines["gd"].get_xdata()))
+    finding = analysis.plot_annealing.last_finding
+    assert finding.startswith("Annealing at its best proposal scale lr ") and "gd (lr " in finding
+    matplotlib.pyplot.close(fig)
+    assert analysis.plot_annealing(anneal_sweep, out=tmp_path / "a.png").exists()
+
+
+def test_annealing_skips_without_anneal(small_sweep):
+    assert analysis.plot_annealing(small_sweep) is None
+    assert "anneal" in analysis.plot_annealing.last_skip
+
+
+def test_a_config_whose_every_run_blew_up_before_a_finite_loss_stays_in_the_legend():
+    import pandas as pd
+
+    from analysis._common import new_figure
+    from analysis.learning_curves import draw_curves
+
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c"],
+            "lr": [0.1, 1.0, 1.0],
+            "seed": [0, 0, 1],
+            "status": ["done", "diverged", "diverged"],
+        }
+    )
+    hist = pd.DataFrame({"run_id": ["a", "a", "b"], "epoch": [1.0, 2.0, 1.0], "train_loss": [1.0, 0.5, np.nan]})
+    fig, axes = new_figure()
+    draw_curves(axes[0][0], hist, runs, ["lr"], "train_loss")
+    labels = axes[0][0].get_legend_handles_labels()[1]
+    assert labels == ["0.1", "1 (2/2 diverged, no finite loss)"]
+    matplotlib.pyplot.close(fig)
+
+
+def test_schedules_finding_ranks_each_schedule_at_its_best_setting_on_validation(small_sweep):
+    fig = analysis.plot_schedules(small_sweep)
+    finding = analysis.plot_schedules.last_finding
+    assert finding.startswith("Ranked by validation loss, each schedule at its best setting: ")
+    assert "constant at " in finding and "cosine at " in finding and "(n=2)" in finding
+    # lr=8 diverges for adam: no schedule is shown at a setting where a seed blew up
+    labels = fig.axes[1].get_legend_handles_labels()[1]
+    assert labels and not any("lr=8" in t for t in labels)
+    matplotlib.pyplot.close(fig)
