@@ -16,6 +16,7 @@ sweep lacks what the plot needs (the reason is in `plot_<name>.last_skip`). Each
     annealing        loss vs loss evaluations, annealing vs gradients needs optimizer swept with anneal among them
     best_of_k        spread over restarts and expected best of k      needs >= 5 seeds (and a validation split)
     gradient_noise   minibatch gradient variance vs batch size (1/B)  needs batch_size swept
+    search           best so far vs model-epochs, param importances   needs a search (search=random|tpe)
 
 `analysis.PLOTS` maps each name to its function (what `sweep report` draws).
 """
@@ -36,6 +37,7 @@ NAMES = (
     "annealing",
     "best_of_k",
     "gradient_noise",
+    "search",
 )
 _FUNCTIONS = {f"plot_{n}": n for n in NAMES}
 

@@ -4,7 +4,8 @@
 
 Space: optimizer in {sgd, momentum, rmsprop, adam} x lr log-uniform in [1e-4, 1], digits, a 64-unit MLP.
 (a) a 64-point grid (16 log-spaced lrs per optimizer); (b) 64 random trials; (c) 64 TPE trials (asked 8 at a
-time); (d) ASHA (rungs at 1, 3, 9, ... epochs) over 256 random trials asked 64 at a time. For each: the best
+time); (d) ASHA over 256 random trials asked 64 at a time, its rungs at 1, 3, 9, ... quarter epochs (validation every
+quarter epoch: search.rungs_per_epoch=4); (d') the same with rungs at epoch ends. For each: the best
 final validation loss (the selection metric; diverged and collapsed runs count as +inf), the model-epochs spent
 (a pruned run counts the epochs it trained), and the wall time. One run of the script: ratios within it.
 """
@@ -63,6 +64,14 @@ def main() -> None:
             "(b) random, 64 trials": ["search=random", "search.trials=64", "search.batch=64", *space],
             "(c) tpe, 64 trials (8 per batch)": ["search=tpe", "search.trials=64", "search.batch=8", *space],
             "(d) asha over 256 random trials": [
+                "search=random",
+                "search.trials=256",
+                "search.batch=64",
+                "search.pruner=asha",
+                "search.rungs_per_epoch=4",
+                *space,
+            ],
+            "(d') the same, rungs at epoch ends only": [
                 "search=random",
                 "search.trials=256",
                 "search.batch=64",

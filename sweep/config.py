@@ -174,6 +174,7 @@ class SearchConfig:
     pruner: str = "none"  # none | asha | hyperband | median (Optuna's), deciding at epoch ends on val_loss
     direction: str = "minimize"  # of the objective (top-level `objective`)
     seed: int = 0  # the sampler's
+    rungs_per_epoch: int = 1  # pruner: validation loss reported (and trials pruned) this often per epoch
     workers: int = 2  # cluster=slurm: array tasks sharing the study, each asking and training `batch` at a time
     trial: Optional[int] = None  # set by the search for each run: its trial number
     study: Optional[str] = None  # set by the search: the study's journal file
@@ -448,7 +449,7 @@ def _validate_search(s: _Attrs) -> None:
         raise ConfigError("search.pruner needs a search (search=random or search=tpe); a grid trains every point")
     if s.direction not in ("minimize", "maximize"):
         raise ConfigError(f"search.direction={s.direction!r} is unknown; choices: minimize, maximize")
-    for key, low in (("trials", 1), ("batch", 0), ("seed", 0), ("workers", 1)):
+    for key, low in (("trials", 1), ("batch", 0), ("seed", 0), ("workers", 1), ("rungs_per_epoch", 1)):
         if not _int_at_least(s[key], low):
             raise ConfigError(f"search.{key}={s[key]!r} is invalid: use an integer >= {low}")
 

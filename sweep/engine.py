@@ -233,6 +233,18 @@ class Trainer:
                 return graph.replay(idx, lr_t)
         return self._step(idx, lr_t, lr_host, want_norm)
 
+    def _rung(self, epoch: int, j: int) -> int:
+        """The pruning rung (1, 2, ...: rungs_per_epoch per epoch, the last at the epoch's end) that step j of
+        `epoch` closes, or 0 (no pruning, or not a rung)."""
+        if not self.pruning:
+            return 0
+        rungs = self.pruning.rungs_per_epoch
+        if j == self.steps_per_epoch - 1:
+            return (epoch + 1) * rungs
+        every = max(1, self.steps_per_epoch // rungs)
+        within = (j + 1) // every
+        return epoch * rungs + within if (j + 1) % every == 0 and within < rungs else 0
+
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def _evaluate(self, x: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray | None]:
@@ -275,7 +287,10 @@ class Trainer:
                 order_epoch = epoch
             idx = order[:, j * self.batch : (j + 1) * self.batch]
             # the host reads losses only at these steps (a device sync): every log_every steps and at epoch ends
-            at_sync = (step + 1) % log_every == 0 or j == self.steps_per_epoch - 1 or step + 1 == self.total
+            rung = self._rung(epoch, j)  # a search's pruner decides here (epoch ends, or finer: rungs_per_epoch)
+            at_sync = (
+                (step + 1) % log_every == 0 or j == self.steps_per_epoch - 1 or step + 1 == self.total or bool(rung)
+            )
             loss, step_norm = self._advance(idx, lr_dev[j], lr_host[j], want_norm=at_sync)
             if step_norm is not None:
                 norm = step_norm
@@ -293,12 +308,12 @@ class Trainer:
             st.peak_loss = np.fmax(st.peak_loss, np.where(np.isfinite(losses), losses, -np.inf).max(axis=0))
             row_base = {"step": step, "epoch": step / self.steps_per_epoch, "lr": None}
             norms = norm.double().cpu().numpy() if norm is not None else None
-            held_out = {}  # at epoch ends: validation (what choices are made on) and test (only reported)
-            if j == self.steps_per_epoch - 1:
-                for part in ("val", "test"):
-                    held_out[part] = self._evaluate(getattr(self.data, f"x_{part}"), getattr(self.data, f"y_{part}"))
-            # a search's pruner decides at epoch ends, on validation loss, which trials stop here
-            pruned = self.pruning.prune(epoch + 1, held_out["val"][0]) if self.pruning and held_out else None
+            # at epoch ends: validation (what choices are made on) and test (only reported); at a rung inside an
+            # epoch, validation only (what the pruner decides on)
+            parts = ("val", "test") if j == self.steps_per_epoch - 1 else ("val",) if rung else ()
+            held_out = {p: self._evaluate(getattr(self.data, f"x_{p}"), getattr(self.data, f"y_{p}")) for p in parts}
+            at_epoch = step / self.steps_per_epoch
+            pruned = self.pruning.prune(rung, held_out["val"][0], at_epoch) if rung else None
             keep = []
             for k, run in enumerate(st.runs):
                 bad = ~np.isfinite(losses[:, k]) | (losses[:, k] > factor * float(st.init_loss[k]))
@@ -333,7 +348,7 @@ class Trainer:
                 run.history.extend(rows)
                 run.tracker.log(rows)
                 if pruned is not None and pruned[k]:
-                    run.summary.update(status="pruned", pruned_epoch=epoch + 1)
+                    run.summary.update(status="pruned", pruned_epoch=at_epoch)
                     keep.pop()
             n_buf = 0
             leaving = [run for k, run in enumerate(st.runs) if k not in keep]  # diverged or pruned

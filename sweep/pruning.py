@@ -20,6 +20,7 @@ class TrialPruning:
         from sweep.search import open_study
 
         first = next(c for c in cfgs if _is_trial(c))
+        self.rungs_per_epoch = int(first["search"].get("rungs_per_epoch", 1))
         self.study = open_study(first["search"]["study"], first["search"], first["epochs"], create=False)
         by_number = {t.number: t for t in self.study.get_trials(deepcopy=False)}
         # optuna.trial.Trial needs the storage's trial id; the config carries the trial number users see
@@ -33,8 +34,9 @@ class TrialPruning:
     def keep(self, idx: Sequence[int]) -> None:
         self.ids = [self.ids[i] for i in idx]
 
-    def prune(self, epoch: int, val_loss: np.ndarray) -> list[bool]:
-        """Report each trial's validation loss at `epoch` (1, 2, ...) and return which are to stop now."""
+    def prune(self, rung: int, val_loss: np.ndarray, epoch: float) -> list[bool]:
+        """Report each trial's validation loss at `rung` (1, 2, ...: rungs_per_epoch per epoch, Optuna's step;
+        `epoch` epochs trained) and return which are to stop now."""
         import optuna
 
         from sweep.search import PRUNED_AT
@@ -45,9 +47,9 @@ class TrialPruning:
                 out.append(False)
                 continue
             trial = optuna.trial.Trial(self.study, trial_id)
-            trial.report(float(loss), epoch)
+            trial.report(float(loss), rung)
             stop = bool(trial.should_prune())
-            if stop:  # the asker tells the study; this says why
+            if stop:  # the asker tells the study; this says why (in epochs)
                 trial.set_user_attr(PRUNED_AT, epoch)
             out.append(stop)
         return out

@@ -83,7 +83,7 @@ SUMMARY_METRICS = (
     "samples_per_s",
 )
 # Summary fields that are numbers (None when not known yet), by type.
-INT_FIELDS = ("diverged_step", "pruned_epoch", "step", "total_steps", "steps_per_epoch", "pack_size", "loss_evals")
+INT_FIELDS = ("diverged_step", "step", "total_steps", "steps_per_epoch", "pack_size", "loss_evals")
 FLOAT_FIELDS = tuple(f for f in SUMMARY_METRICS if f != "status" and f not in INT_FIELDS)
 # The final metrics a diverged run's summary leaves empty: they describe a model on its way to diverging.
 DIVERGED_UNSET = ("final_train_loss", "final_test_loss", "final_test_acc", "final_val_loss", "final_val_acc")

@@ -101,16 +101,17 @@ def make_sampler(name: str, seed: int) -> Any:
     raise ConfigError(f"search.name={name!r} is not a sampler; choices: {', '.join(SAMPLERS)}")
 
 
-def make_pruner(name: str, epochs: int) -> Any:
-    """Optuna's pruner for `search.pruner`; budgets are in epochs (a trial reports once per epoch)."""
+def make_pruner(name: str, rungs: int) -> Any:
+    """Optuna's pruner for `search.pruner`; budgets are in rungs (a trial reports its validation loss at each:
+    `search.rungs_per_epoch` per epoch, so `rungs` = epochs x rungs_per_epoch)."""
     import optuna
 
     if name == "none":
         return optuna.pruners.NopPruner()
-    if name == "asha":  # rungs at 1, 3, 9, ... epochs; the best third goes on at each
+    if name == "asha":  # rungs at 1, 3, 9, ...; the best third goes on at each
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=rungs, reduction_factor=3)
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     raise ConfigError(f"search.pruner={name!r} is unknown; choices: {', '.join(PRUNERS)}")
@@ -123,7 +124,7 @@ def open_study(path: Path | str, search: dict, epochs: int, *, create: bool) -> 
     from optuna.storages.journal import JournalFileBackend
 
     storage = JournalStorage(JournalFileBackend(str(path)))
-    pruner = make_pruner(search["pruner"], epochs)
+    pruner = make_pruner(search["pruner"], epochs * int(search.get("rungs_per_epoch", 1)))
     if create:
         return optuna.create_study(
             storage=storage,

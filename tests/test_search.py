@@ -97,7 +97,8 @@ def test_the_same_command_continues_the_study(tmp_path):
     assert len(list(folder.glob("*/summary.json"))) == len({json.dumps(t.params) for t in study.trials}) == 5
 
 
-def test_pruned_models_leave_their_pack_and_the_others_train_as_if_alone(tmp_path):
+@pytest.mark.parametrize("rungs", [1, 2])
+def test_pruned_models_leave_their_pack_and_the_others_train_as_if_alone(tmp_path, rungs):
     """ASHA prunes at epoch ends inside packs of 8: a pruned trial stops (status pruned, its checkpoint gone) at
     a rung, and every trial's history matches the same config trained alone without a search (1e-10, float64)
     up to where it stopped."""
@@ -110,6 +111,7 @@ def test_pruned_models_leave_their_pack_and_the_others_train_as_if_alone(tmp_pat
         "epochs=4",
         "dtype=float64",
         "log_every=3",
+        f"search.rungs_per_epoch={rungs}",
     )
     folder, study = _study(tmp_path, "asha", 4)
     states = [t.state.name for t in study.trials]
@@ -132,5 +134,21 @@ def test_pruned_models_leave_their_pack_and_the_others_train_as_if_alone(tmp_pat
         else:
             assert s["status"] == "done" and s["final_val_loss"] == pytest.approx(t.value, rel=1e-12)
             assert s["epochs_trained"] == 4
-        assert len(packed) == len(alone)
-        np.testing.assert_allclose(packed["train_loss"], alone["train_loss"], rtol=1e-10)
+        packed, alone = _train_rows(packed), _train_rows(alone)
+        np.testing.assert_allclose(packed, alone, rtol=1e-10)
+
+
+def _train_rows(history: pd.DataFrame) -> np.ndarray:
+    """The train losses of the train rows (a run pruned before its first has none; evaluation rows carry none)."""
+    return history["train_loss"].dropna().to_numpy() if "train_loss" in history else np.array([])
+
+
+def test_the_report_of_a_search_draws_best_so_far_and_importances(tmp_path):
+    _search(tmp_path, "search=random", "search.trials=8", "search.batch=4", "epochs=1")
+    folder, _ = _study(tmp_path)
+    proc = sweep_cli("report", str(folder), check=True)
+    assert (folder / "report" / "search.png").is_file(), proc.stdout
+    report = (folder / "report" / "report.md").read_text()
+    assert "best validation loss" in report and "model-epochs" in report
+    status = sweep_cli("status", str(folder), "--no-slurm", check=True).stdout
+    assert "search: 8 trials (8 complete); best so far" in " ".join(status.split())
