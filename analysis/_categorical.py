@@ -17,6 +17,7 @@ from analysis._common import (
     log_y,
     mean_se,
     new_figure,
+    note_right,
     palette,
 )
 from analysis.learning_curves import draw_curves
@@ -59,16 +60,7 @@ def compare(sw: Sweep, keys: list[str], title: str, extra: tuple | None = None):
         bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
         note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
         if note:
-            right.annotate(
-                f"✕ {note}",
-                (1.0, y),
-                xycoords=("axes fraction", "data"),
-                xytext=(4, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=9,
-                color="firebrick",
-            )
+            note_right(right, y, f"✕ {note}", fontsize=9)
     right.set_yticks([y for y, _, _ in labels], [t for _, t, _ in labels])
     if len(gs) <= 10:  # pale tab20 colours would make text unreadable
         for tick, (_, _, c) in zip(right.get_yticklabels(), labels):

@@ -446,3 +446,17 @@ def cli(fn: Callable, argv: Sequence[str] | None = None) -> None:
         print(f"{fn.plot_name}: skipped: {fn.last_skip}")
     else:
         print(path)
+
+
+def note_right(ax, y: float, text: str, color: str = "firebrick", fontsize: int = 8) -> None:
+    """A note just right of the axes at data height y (the runs of a row that did not finish, a spread)."""
+    ax.annotate(
+        text,
+        (1.0, y),
+        xycoords=("axes fraction", "data"),
+        xytext=(4, 0),
+        textcoords="offset points",
+        va="center",
+        fontsize=fontsize,
+        color=color,
+    )

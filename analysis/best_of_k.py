@@ -29,6 +29,7 @@ from analysis._common import (
     log_x,
     mean_se,
     new_figure,
+    note_right,
     palette,
     plot_function,
 )
@@ -96,16 +97,7 @@ def plot_best_of_k(sw: Sweep):
                 left.errorbar(m, y, xerr=se, color=c, capsize=4, linewidth=1.6, zorder=4)
         bad = int(g["status"].isin(BLOWN_UP).sum()) + int((g["status"] == "failed").sum())
         if bad:
-            left.annotate(
-                f"✕ {bad}/{len(g)} not done",
-                (1.0, y),
-                xycoords=("axes fraction", "data"),
-                xytext=(4, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=8,
-                color="firebrick",
-            )
+            note_right(left, y, f"✕ {bad}/{len(g)} not done")
         val = g[SELECTION_METRIC].where(g["status"] == "done").to_numpy(float)
         test = g["final_test_loss"].to_numpy(float) if "final_test_loss" in g else None
         exp_val, exp_test = expected_best_of_k(val, test)

@@ -19,6 +19,7 @@ from analysis._common import (
     log_x,
     mean_se,
     new_figure,
+    note_right,
     palette,
     plot_function,
 )
@@ -58,29 +59,11 @@ def plot_restarts(sw: Sweep):
                 if not np.isnan(se):
                     ax.errorbar(m, y, xerr=se, color=c, capsize=4, linewidth=1.6, zorder=4)
                 if metric == "final_test_loss" and len(ok) > 1:
-                    ax.annotate(
-                        f"sd {ok.std(ddof=1):.2g}",
-                        (1.0, y),
-                        xycoords=("axes fraction", "data"),
-                        xytext=(4, 0),
-                        textcoords="offset points",
-                        va="center",
-                        fontsize=8,
-                        color="0.35",
-                    )
+                    note_right(ax, y, f"sd {ok.std(ddof=1):.2g}", color="0.35")
             bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
             note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
             if note and metric == metrics[-1][0]:
-                ax.annotate(
-                    f"✕ {note}",
-                    (1.0, y),
-                    xycoords=("axes fraction", "data"),
-                    xytext=(4, 0),
-                    textcoords="offset points",
-                    va="center",
-                    fontsize=8,
-                    color="firebrick",
-                )
+                note_right(ax, y, f"✕ {note}")
         labels = [group_label(keys, vals, runs) for vals, _ in gs]
         ax.set_yticks(range(len(gs) - 1, -1, -1), labels if ax is axes[0][0] else [""] * len(labels))
         ax.set_ylim(-0.7, len(gs) - 0.3)

@@ -51,7 +51,7 @@ def plot_schedules(sw: Sweep):
     hist = sw.history
     if hist.empty:
         raise Skip("no run has a history.parquet yet")
-    lr_col = "lr_t" if "lr_t" in hist else "lr"
+    lr_col = "lr_t"
     runs = sw.runs
     others = [k for k in sw.config_keys if k not in sched]
     fig, axes = new_figure(ncols=2, width=5.6, height=4.3)

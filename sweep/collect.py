@@ -387,10 +387,10 @@ def _history_tables(paths: list[str]) -> list[tuple[int, Any]]:
 
 
 def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all_runs: bool = False) -> pd.DataFrame:
-    """Every run's history.parquet stacked (long format): run_id, the swept keys, then step, epoch, lr,
-    train_loss, grad_norm, test_loss, test_acc (test columns are NaN except at epoch ends), ordered by run
-    (as in `runs`) and step. A history column named like a swept key gets the suffix `_t`: with `lr` swept,
-    `lr` is the run's base rate and `lr_t` the scheduled rate at that step."""
+    """Every run's history.parquet stacked (long format): run_id, the swept keys, then step, epoch, lr_t (the
+    scheduled rate; `lr`, the base rate, is a config key), train_loss, grad_norm, val_* and test_* (NaN except
+    at evaluation rows), ordered by run (as in `runs`) and step. Histories recorded before the column was named
+    lr_t call it lr: read as lr_t. Any other history column named like a swept key gets the suffix `_t`."""
     import numpy as np
     import pyarrow as pa
 
@@ -409,6 +409,9 @@ def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all
         else pa.concat_tables([pa.Table.from_batches([b]) for _, b in batches], promote_options="permissive")
     )
     hist = table.to_pandas()
+    if "lr" in hist.columns:  # histories recorded before the rename call the scheduled rate lr
+        hist["lr_t"] = hist["lr_t"].fillna(hist["lr"]) if "lr_t" in hist.columns else hist["lr"]
+        hist = hist.drop(columns="lr")
     which = np.repeat(np.array([i for i, _ in batches]), [b.num_rows for _, b in batches])
     order = np.lexsort((hist["step"].to_numpy(), which)) if "step" in hist else np.argsort(which, kind="stable")
     hist = hist.iloc[order].reset_index(drop=True)

@@ -306,7 +306,8 @@ class Trainer:
             last_sync = now
             st.init_loss = np.where(np.isnan(st.init_loss), losses[0], st.init_loss)
             st.peak_loss = np.fmax(st.peak_loss, np.where(np.isfinite(losses), losses, -np.inf).max(axis=0))
-            row_base = {"step": step, "epoch": step / self.steps_per_epoch, "lr": None}
+            # lr_t: the scheduled rate at this step (the config's `lr` is the base rate it scales)
+            row_base = {"step": step, "epoch": step / self.steps_per_epoch, "lr_t": None}
             norms = norm.double().cpu().numpy() if norm is not None else None
             # at epoch ends: validation (what choices are made on) and test (only reported); at a rung inside an
             # epoch, validation only (what the pruner decides on)
@@ -331,7 +332,7 @@ class Trainer:
                     rows.append(
                         dict(
                             row_base,
-                            lr=float(lr_host[j, k]),
+                            lr_t=float(lr_host[j, k]),
                             train_loss=run.row_loss_sum / run.row_steps,
                             train_steps=run.row_steps,
                             grad_norm=float(norms[k]) if norms is not None else float("nan"),
@@ -339,7 +340,7 @@ class Trainer:
                     )
                     run.row_loss_sum, run.row_steps = 0.0, 0
                 if held_out:  # an evaluation row of its own
-                    ev = dict(row_base, lr=float(lr_host[j, k]))
+                    ev = dict(row_base, lr_t=float(lr_host[j, k]))
                     for part, (loss_k, acc_k) in held_out.items():
                         ev[f"{part}_loss"] = float(loss_k[k])
                         if acc_k is not None:

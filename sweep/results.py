@@ -91,11 +91,15 @@ DIVERGED_UNSET = ("final_train_loss", "final_test_loss", "final_test_acc", "fina
 HISTORY_COLUMNS = {
     "step": "int64",
     "epoch": "double",
-    "lr": "double",
+    "lr_t": "double",  # the scheduled rate at the step
+    "lr": "double",  # lr_t in runs recorded before it was renamed (readers merge the two)
     "train_loss": "double",
     "grad_norm": "double",
     "test_loss": "double",
     "test_acc": "double",
+    "train_steps": "int64",
+    "val_loss": "double",
+    "val_acc": "double",
 }
 
 _UMASK = os.umask(0)

@@ -130,7 +130,7 @@ def test_run_writes_results_and_resubmitting_skips(tmp_path):
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert cfg["optimizer"]["name"] == "adam" and cfg["lr"] == 1e-2 and cfg["name"] == "single"
     hist = pd.read_parquet(run_dir / "history.parquet")
-    assert {"step", "epoch", "lr", "train_loss", "grad_norm", "test_loss", "test_acc"} <= set(hist.columns)
+    assert {"step", "epoch", "lr_t", "train_loss", "grad_norm", "test_loss", "test_acc"} <= set(hist.columns)
     mtime = (run_dir / "summary.json").stat().st_mtime_ns
     again = sweep_cli("run", "optimizer=adam", "lr=1e-2", *FAST, f"out_dir={out}", check=True)
     assert "already done" in again.stdout

@@ -330,3 +330,36 @@ def test_a_config_that_is_not_utf8_is_skipped_not_fatal(tmp_path, capfd):
     runs = load_runs(sweep).set_index("run_id")
     assert runs.loc["r00", "lr"] == 0.1 and runs.loc["r01", "status"] == "done"
     assert f"sweep: skipped {sweep / 'r01' / 'config.yaml'}: " in capfd.readouterr().err
+
+
+def test_the_scheduled_rate_is_lr_t_in_new_and_old_histories(tmp_path):
+    """History rows call the scheduled rate lr_t (the config's lr is the base rate); a history recorded when the
+    column was called lr reads the same."""
+    sweep = _sweep_of([{"lr": 0.1, "model": {"hidden": [8]}}, {"lr": 0.2, "model": {"hidden": [8]}}], tmp_path / "s")
+    pd.DataFrame({"step": [10, 20], "lr_t": [0.1, 0.05], "train_loss": [1.0, 0.9]}).to_parquet(
+        sweep / "r00" / "history.parquet"
+    )
+    pd.DataFrame({"step": [10, 20], "lr": [0.2, 0.1], "train_loss": [1.0, 0.9]}).to_parquet(
+        sweep / "r01" / "history.parquet"
+    )
+    hist = load_history(sweep)
+    assert list(hist["lr_t"]) == [0.1, 0.05, 0.2, 0.1]
+    assert list(hist["lr"]) == [0.1, 0.1, 0.2, 0.2]  # the swept base rate, from each run's config
+
+
+def test_validation_columns_survive_a_first_history_without_them(tmp_path):
+    """The stacked history takes its columns from the first file and the known ones: validation rows (and
+    train_steps) were dropped from every run when the first run had none (it diverged before an epoch end)."""
+    sweep = _sweep_of([{"lr": 9.0, "model": {"hidden": [8]}}, {"lr": 0.2, "model": {"hidden": [8]}}], tmp_path / "s")
+    pd.DataFrame({"step": [10], "lr_t": [9.0], "train_loss": [1e9]}).to_parquet(sweep / "r00" / "history.parquet")
+    pd.DataFrame(
+        {
+            "step": [10, 10],
+            "lr_t": [0.2, 0.2],
+            "train_loss": [0.9, None],
+            "train_steps": [10, None],
+            "val_loss": [None, 0.8],
+        }
+    ).to_parquet(sweep / "r01" / "history.parquet")
+    hist = load_history(sweep)
+    assert hist["val_loss"].dropna().tolist() == [0.8] and hist["train_steps"].dropna().tolist() == [10]

@@ -116,7 +116,7 @@ def test_pack_trained_batched_equals_each_model_trained_alone(tmp_path, name, ex
         assert summary(p)["pack_size"] == len(packed) and summary(a)["pack_size"] == 1
         hp, ha = history(p), history(a)
         assert len(hp) == len(ha) > 0
-        for col in ("train_loss", "test_loss", "lr"):
+        for col in ("train_loss", "test_loss", "lr_t"):
             np.testing.assert_allclose(hp[col], ha[col], rtol=1e-10, atol=1e-12, err_msg=col)
 
 

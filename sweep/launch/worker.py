@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,38 +111,47 @@ class StopSignal:
             signal.signal(self.sig, self.previous)
 
 
+@contextlib.contextmanager
+def stoppable(submit_dir: str, log: Callable[[], None]) -> Iterator[StopSignal]:
+    """A task's training, stopped on the preemption signal: enter the submission directory (srun starts the task
+    in the code snapshot; runs use the submission dir), log, install the signal; when training stops on it
+    (checkpoints written: Interrupted), hand the signal to submitit, which requeues the task."""
+    from sweep.engine import Interrupted
+
+    try:
+        os.chdir(submit_dir)
+    except OSError as e:
+        print(f"sweep: cannot enter the submission directory ({e}); staying in {os.getcwd()}", flush=True)
+    stop = StopSignal(preempt_signal())
+    stop.install()
+    log()
+    if _take_early_stop():
+        print(f"sweep: caught {stop.sig.name} during the task's start-up: requeueing before training", flush=True)
+        stop.pass_on()
+        stop.requested = True  # not under submitit: stop at the first sync point instead
+        stop.install()
+    try:
+        yield stop
+    except (Interrupted, _StopGraceExpired) as e:
+        stop.cancel_grace()
+        print(f"sweep: {e}; handing over to submitit to requeue", flush=True)
+        stop.pass_on()
+        raise
+    finally:
+        stop.restore()
+
+
 class PackJob(submitit.helpers.Checkpointable):
     """One array task: train one pack of runs; on SIGUSR2 checkpoint them all consistently, then requeue."""
 
     def __init__(self, submit_dir: str, auto: bool = False) -> None:
-        self.submit_dir = submit_dir  # srun starts the task in the code snapshot; runs use the submission dir
+        self.submit_dir = submit_dir
         self.auto = auto  # pack=auto: let the runner size K for this task's device memory
 
     def __call__(self, pack_cfgs: list[dict]) -> list[dict]:
-        from sweep.engine import Interrupted
-
-        try:
-            os.chdir(self.submit_dir)
-        except OSError as e:
-            print(f"sweep: cannot enter the submission directory ({e}); staying in {os.getcwd()}", flush=True)
-        stop = StopSignal(preempt_signal())
-        stop.install()
-        _log_start(pack_cfgs)
-        if _take_early_stop():
-            print(f"sweep: caught {stop.sig.name} during the task's start-up: requeueing before training", flush=True)
-            stop.pass_on()
-            stop.requested = True  # not under submitit: stop at the first sync point instead
-            stop.install()
-        try:
+        with stoppable(self.submit_dir, lambda: _log_start(pack_cfgs)) as stop:
             pack = "auto" if self.auto else len(pack_cfgs)
             summaries = train_runs(pack_cfgs, pack=pack, should_stop=lambda: stop.requested, progress=False)
-        except (Interrupted, _StopGraceExpired) as e:
-            stop.cancel_grace()
-            print(f"sweep: {e}; handing over to submitit to requeue", flush=True)
-            stop.pass_on()
-            raise
-        finally:
-            stop.restore()
         out = [
             {"run_id": s.get("run_id"), "status": s.get("status"), "final_test_loss": s.get("final_test_loss")}
             for s in summaries
@@ -163,31 +173,18 @@ class SearchJob(submitit.helpers.Checkpointable):
         self.submit_dir = submit_dir
 
     def __call__(self, arguments: list[str], folder: str) -> dict[str, int]:
-        from sweep.engine import Interrupted
         from sweep.search import work
 
-        with contextlib.suppress(OSError):
-            os.chdir(self.submit_dir)
-        stop = StopSignal(preempt_signal())
-        stop.install()
-        if _take_early_stop():
-            stop.pass_on()
-            stop.requested = True
-            stop.install()
-        print(f"sweep: search worker {slurm_job_id() or '?'} on {socket.gethostname()}", flush=True)
-        try:
+        def log() -> None:
+            print(f"sweep: search worker {slurm_job_id() or '?'} on {socket.gethostname()}", flush=True)
+
+        with stoppable(self.submit_dir, log) as stop:
             told = work(arguments, folder, should_stop=lambda: stop.requested)
-        except (Interrupted, _StopGraceExpired) as e:
-            stop.cancel_grace()
-            print(f"sweep: {e}; handing over to submitit to requeue", flush=True)
-            stop.pass_on()
-            raise
-        finally:
-            stop.restore()
         print(f"sweep: search worker done: {told}", flush=True)
         return told
 
     def checkpoint(self, arguments: list[str], folder: str) -> submitit.helpers.DelayedSubmission:
+        """After a requeue: the worker finishes its own trials (from their checkpoints), then asks for more."""
         return submitit.helpers.DelayedSubmission(self, arguments, folder)
 
 
