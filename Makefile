@@ -42,6 +42,7 @@ test-fast: setup                 ## everything but the SLURM tests
 bench: setup                     ## speed benchmarks: ratios measured in one run each
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_pack.py
+	$(BIN)/python benchmarks/bench_search.py --out benchmarks/results/bench_search.txt
 
 # The GPU machine (Python 3.12, CUDA torch, no network) lacks these: their py3.12 wheels travel in .whl/ (ignored),
 # with sweep's own wheel. `make gpu-wheels` here, then on the GPU machine, in one call:
