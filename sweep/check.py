@@ -158,6 +158,14 @@ def compare(run: Run, ref: Run, steps: int = STEPS) -> Comparison:
 
 
 # ------------------------------------------------------------------------------ deliberately wrong optimizers
+def _weight_decay(p: Tensor, grad: Tensor, lr: float, weight_decay: float, decoupled: bool) -> Tensor:
+    """The gradient with weight decay added (coupled: Adam's, SGD's), or p shrunk in place and the gradient as
+    it is (decoupled: AdamW's, or that mistake elsewhere)."""
+    if weight_decay and decoupled:
+        p.mul_(1 - lr * weight_decay)
+    return grad + weight_decay * p if weight_decay and not decoupled else grad
+
+
 def faulty_adam(
     p: Tensor,
     grad: Tensor,
@@ -181,12 +189,7 @@ def faulty_adam(
     state["step"] += 1
     t = state["step"] + t_shift
     b1, b2 = betas
-    g = grad
-    if weight_decay:
-        if decoupled:
-            p.mul_(1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * p
+    g = _weight_decay(p, grad, lr, weight_decay, decoupled)
     m, v = state["exp_avg"], state["exp_avg_sq"]
     m.lerp_(g, 1 - b1)
     v.mul_(b2).addcmul_(g, g, value=1 - b2)
@@ -221,12 +224,7 @@ def faulty_sgd(
     """SGD (momentum, Nesterov) with switchable mistakes; with none it is torch.optim.SGD.
 
     ema_momentum: b ← μ b + (1 − μ) g from b = 0 (an average) where torch adds g undamped."""
-    g = grad
-    if weight_decay:
-        if decoupled:
-            p.mul_(1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * p
+    g = _weight_decay(p, grad, lr, weight_decay, decoupled)
     if momentum:
         buf = state.get("momentum_buffer")
         if ema_momentum:
@@ -255,12 +253,7 @@ def faulty_rmsprop(
     **_: Any,
 ) -> None:
     """RMSprop with switchable mistakes; with none it is torch.optim.RMSprop."""
-    g = grad
-    if weight_decay:
-        if decoupled:
-            p.mul_(1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * p
+    g = _weight_decay(p, grad, lr, weight_decay, decoupled)
     v = state.setdefault("square_avg", torch.zeros_like(p))
     v.mul_(alpha).addcmul_(g, g, value=1 - alpha)
     if centered:
