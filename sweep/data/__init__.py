@@ -1,15 +1,15 @@
 """Datasets of the sweep trainer, loaded whole as tensors on one device (no DataLoader).
 
 Contract:
-- ``DataConfig`` is the schema of the Hydra ``data`` group (``conf/data/<name>.yaml``).
-- ``load_dataset(cfg, device, dtype)`` returns a ``Dataset``; ``cfg`` may be a ``DataConfig`` or
-  an omegaconf ``DictConfig``/mapping with the same keys (missing keys take the defaults).
+- `DataConfig` is the schema of the Hydra `data` group (`conf/data/<name>.yaml`).
+- `load_dataset(cfg, device, dtype)` returns a `Dataset`; `cfg` may be a `DataConfig` or
+  an omegaconf `DictConfig`/mapping with the same keys (missing keys take the defaults).
 - Every dataset is built offline and deterministically: the same config gives bit-identical
-  tensors on every call; ``cfg.seed`` (not the run's seed) fixes the data and the split.
-- ``load_splits`` adds the validation part (``cfg.val_fraction`` of the training part): configs
+  tensors on every call; `cfg.seed` (not the run's seed) fixes the data and the split.
+- `load_splits` adds the validation part (`cfg.val_fraction` of the training part): configs
   are chosen on it; test is only reported.
-- ``cached_splits`` is ``load_splits`` loaded once per process and device (the packs of one sweep share it).
-- Any user-fixable problem raises ``DataError`` (a ``ValueError``) with a one-line message.
+- `cached_splits` is `load_splits` loaded once per process and device (the packs of one sweep share it).
+- Any user-fixable problem raises `DataError` (a `ValueError`) with a one-line message.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ DATASETS: tuple[str, ...] = tuple(_LOADERS)
 
 
 def load_dataset(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Dataset:
-    """Build the whole dataset named ``cfg.name`` as tensors on ``device``.
+    """Build the whole dataset named `cfg.name` as tensors on `device`.
 
-    Unknown name -> ``DataError`` listing ``DATASETS``.
+    Unknown name -> `DataError` listing `DATASETS`.
     """
     c = resolve_config(cfg)
     loader = _LOADERS.get(c.name)
@@ -55,8 +55,8 @@ def load_dataset(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtyp
 
 
 def load_splits(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Dataset:
-    """``load_dataset`` with the validation part (``cfg.val_fraction`` of the training part, chosen by
-    ``cfg.seed``) carved out: what training uses."""
+    """`load_dataset` with the validation part (`cfg.val_fraction` of the training part, chosen by
+    `cfg.seed`) carved out: what training uses."""
     c = resolve_config(cfg)
     return carve_validation(load_dataset(c, device, dtype), c.val_fraction, c.seed)
 
@@ -65,7 +65,7 @@ _CACHE: dict[tuple, Dataset] = {}
 
 
 def cached_splits(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Dataset:
-    """``load_splits``, loaded once per process for each (config, device, dtype); the 4 most recent are kept."""
+    """`load_splits`, loaded once per process for each (config, device, dtype); the 4 most recent are kept."""
     plain = cfg if isinstance(cfg, dict) else vars(resolve_config(cfg))
     key = (json.dumps(plain, sort_keys=True, default=str), str(device), dtype)
     if key not in _CACHE:

@@ -1,12 +1,12 @@
-"""On-disk cache of generated numpy arrays (one ``.npz`` per key).
+"""On-disk cache of generated numpy arrays (one `.npz` per key).
 
 Contract:
-- ``cache_root(cache_dir)`` is ``cache_dir`` if given, else ``$XDG_CACHE_HOME/sweep`` or
-  ``~/.cache/sweep``.
-- ``write_npz`` is atomic: the arrays go to a temp file in the same directory, which is then
-  ``os.replace``d onto the final name, so a killed process (or two sweep jobs racing on the same
+- `cache_root(cache_dir)` is `cache_dir` if given, else `$XDG_CACHE_HOME/sweep` or
+  `~/.cache/sweep`.
+- `write_npz` is atomic: the arrays go to a temp file in the same directory, which is then
+  `os.replace`d onto the final name, so a killed process (or two sweep jobs racing on the same
   key) never leaves a torn file behind, only a complete one or none.
-- ``read_npz`` returns None for a missing or unreadable file instead of raising, so callers can
+- `read_npz` returns None for a missing or unreadable file instead of raising, so callers can
   simply regenerate.
 """
 
@@ -16,20 +16,19 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 
-def cache_root(cache_dir: Optional[str]) -> Path:
+def cache_root(cache_dir: str | None) -> Path:
     if cache_dir:
         return Path(os.path.expandvars(cache_dir)).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "sweep"
 
 
-def read_npz(path: Path) -> Optional[dict[str, np.ndarray]]:
-    """All arrays of ``path``, or None if it is missing or not a readable npz file."""
+def read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """All arrays of `path`, or None if it is missing or not a readable npz file."""
     try:
         # allow_pickle=False: a cache file must never be able to run code.
         with np.load(path, allow_pickle=False) as z:
@@ -41,7 +40,7 @@ def read_npz(path: Path) -> Optional[dict[str, np.ndarray]]:
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Atomically write ``arrays`` to ``path`` (creating its directory)."""
+    """Atomically write `arrays` to `path` (creating its directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -1,14 +1,14 @@
 """Shared types and helpers of the dataset package.
 
-They live here rather than in ``sweep/data/__init__.py`` so the per-dataset modules can import
+They live here rather than in `sweep/data/__init__.py` so the per-dataset modules can import
 them without a circular import through the package.
 
 Contract:
-- ``DataConfig`` is the Hydra schema of the ``data`` config group.
-- ``resolve_config`` turns a ``DataConfig``, an omegaconf ``DictConfig`` or a plain mapping into a
-  validated ``DataConfig`` with the declared Python types; invalid values raise ``DataError``.
-- ``split_indices`` is the one seeded train/test split every shuffled dataset uses.
-- ``to_dataset`` converts numpy arrays into a ``Dataset`` on the requested device/dtype.
+- `DataConfig` is the Hydra schema of the `data` config group.
+- `resolve_config` turns a `DataConfig`, an omegaconf `DictConfig` or a plain mapping into a
+  validated `DataConfig` with the declared Python types; invalid values raise `DataError`.
+- `split_indices` is the one seeded train/test split every shuffled dataset uses.
+- `to_dataset` converts numpy arrays into a `Dataset` on the requested device/dtype.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ VAL_STREAM = 7  # the validation carve-out of the training part (its own stream:
 
 @dataclass
 class DataConfig:
-    """Schema of the ``data`` config group (``conf/data/*.yaml``)."""
+    """Schema of the `data` config group (`conf/data/*.yaml`)."""
 
     # Which dataset: digits | mnist1d | teacher | steps | spirals | mnist | fashion_mnist.
     name: str = "digits"
@@ -58,12 +58,12 @@ class DataConfig:
     teacher_width: int = 32
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: tensor fields cannot be compared with ``==``
+@dataclass(frozen=True, eq=False)  # eq=False: tensor fields cannot be compared with `==`
 class Dataset:
     """A whole dataset as tensors on one device (the trainer batches by indexing, no DataLoader).
 
-    Classification: ``y_*`` are int64 class indices of shape [N]. Regression: ``y_*`` are floats of
-    shape [N, num_outputs]. ``x_*`` are floats of shape [N, num_inputs], already scaled.
+    Classification: `y_*` are int64 class indices of shape [N]. Regression: `y_*` are floats of
+    shape [N, num_outputs]. `x_*` are floats of shape [N, num_inputs], already scaled.
     """
 
     name: str
@@ -74,8 +74,8 @@ class Dataset:
     y_test: torch.Tensor = field(repr=False)
     num_inputs: int
     num_outputs: int  # classes, or regression output dim
-    x_val: Optional[torch.Tensor] = field(default=None, repr=False)  # carved from the training part
-    y_val: Optional[torch.Tensor] = field(default=None, repr=False)
+    x_val: torch.Tensor | None = field(default=None, repr=False)  # carved from the training part
+    y_val: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def n_train(self) -> int:
@@ -122,8 +122,8 @@ _TYPES: dict[str, tuple[type, bool]] = {
 
 
 def resolve_config(cfg: Any) -> DataConfig:
-    """Read ``cfg`` (DataConfig, DictConfig or mapping; missing keys take the DataConfig default)
-    into a validated ``DataConfig``."""
+    """Read `cfg` (DataConfig, DictConfig or mapping; missing keys take the DataConfig default)
+    into a validated `DataConfig`."""
     defaults = DataConfig()
     values: dict[str, Any] = {}
     for f in dataclasses.fields(DataConfig):
@@ -167,12 +167,12 @@ def reject_unused(cfg: DataConfig, *, n_samples: bool = False, noise: bool = Fal
 
 
 def rng(seed: int, stream: int) -> np.random.Generator:
-    """Independent, reproducible numpy stream ``stream`` derived from the data seed."""
+    """Independent, reproducible numpy stream `stream` derived from the data seed."""
     return np.random.default_rng([seed, stream])
 
 
 def num_test_samples(n: int, test_fraction: float) -> int:
-    """Number of test samples out of ``n``; at least one sample must land on each side."""
+    """Number of test samples out of `n`; at least one sample must land on each side."""
     n_test = int(round(n * test_fraction))
     if not 1 <= n_test <= n - 1:
         raise DataError(
@@ -183,7 +183,7 @@ def num_test_samples(n: int, test_fraction: float) -> int:
 
 
 def split_indices(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded random (train, test) index split of ``range(n)``; the same arguments always give the
+    """Seeded random (train, test) index split of `range(n)`; the same arguments always give the
     same split."""
     n_test = num_test_samples(n, test_fraction)
     perm = rng(seed, SPLIT_STREAM).permutation(n)
@@ -221,7 +221,7 @@ def to_dataset(
     device: torch.device | str,
     dtype: torch.dtype,
 ) -> Dataset:
-    """Wrap numpy arrays as a ``Dataset``: x -> dtype [N, D]; y -> int64 [N] (classification)
+    """Wrap numpy arrays as a `Dataset`: x -> dtype [N, D]; y -> int64 [N] (classification)
     or dtype [N, out] (regression)."""
     dev = torch.device(device)
 

@@ -1,7 +1,7 @@
 """scikit-learn's bundled 8x8 handwritten digits (1,797 x 64, 10 classes).
 
 The data ships inside scikit-learn, so loading never touches the network. Pixels (0..16) are
-scaled to [0, 1]; the train/test split is a permutation seeded by ``cfg.seed``.
+scaled to [0, 1]; the train/test split is a permutation seeded by `cfg.seed`.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
-"""MNIST and Fashion-MNIST read from the standard IDX files under ``cfg.root``.
+"""MNIST and Fashion-MNIST read from the standard IDX files under `cfg.root`.
 
 Contract:
-- ``cfg.root`` holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
-  ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each plain or gzipped with a ``.gz``
+- `cfg.root` holds `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+  `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each plain or gzipped with a `.gz`
   suffix (the plain file wins if both exist). Nothing is ever downloaded.
-- The official train/test split is used; ``test_fraction`` does not apply.
+- The official train/test split is used; `test_fraction` does not apply.
 - Pixels are scaled to [0, 1] and each image is flattened to rows * cols (784) features.
 - Every problem (root unset, files missing, malformed header/size, counts that disagree) raises a
-  one-line ``DataError`` naming the file.
+  one-line `DataError` naming the file.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ _TITLE = {
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """The uint8 array stored in IDX file ``path`` (gzip if it ends in .gz); its header must carry
-    ``magic`` and its size must match the header's dimensions exactly."""
+    """The uint8 array stored in IDX file `path` (gzip if it ends in .gz); its header must carry
+    `magic` and its size must match the header's dimensions exactly."""
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:

@@ -1,13 +1,13 @@
 """MNIST-1D (Greydanus 2020): 1-D signals of 40 features, 10 classes, generated offline.
 
 Contract:
-- The data comes from ``mnist1d.data.make_dataset`` with the package's default arguments except
-  ``seed = cfg.seed`` and ``num_samples = cfg.n_samples`` (default 5,000). ``get_dataset`` is
+- The data comes from `mnist1d.data.make_dataset` with the package's default arguments except
+  `seed = cfg.seed` and `num_samples = cfg.n_samples` (default 5,000). `get_dataset` is
   never used: it downloads.
-- The package shuffles the samples with its seed; the last ``test_fraction`` of that order is the
+- The package shuffles the samples with its seed; the last `test_fraction` of that order is the
   test set, which at test_fraction=0.2 reproduces the package's own 4,000 / 1,000 split.
 - Features are already standardised by the package; they are not rescaled here.
-- Generated arrays are cached as ``<cache_dir>/mnist1d-<package version>-seed<S>-n<N>.npz``
+- Generated arrays are cached as `<cache_dir>/mnist1d-<package version>-seed<S>-n<N>.npz`
   (written atomically); an unreadable or inconsistent cache file is regenerated and replaced.
 """
 
@@ -17,7 +17,6 @@ import importlib.metadata
 import random
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -46,12 +45,12 @@ def _package_version() -> str:
         return "unknown"
 
 
-def cache_path(seed: int, n_samples: int, cache_dir: Optional[str]) -> Path:
+def cache_path(seed: int, n_samples: int, cache_dir: str | None) -> Path:
     return cache_root(cache_dir) / f"mnist1d-{_package_version()}-seed{seed}-n{n_samples}.npz"
 
 
 def generate(seed: int, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """All ``n_samples`` signals (float64 [N, 40]) and labels (int64 [N]) in the package's order."""
+    """All `n_samples` signals (float64 [N, 40]) and labels (int64 [N]) in the package's order."""
     from mnist1d.data import get_dataset_args, make_dataset  # deferred: pulls in scipy/matplotlib
 
     args = get_dataset_args()
@@ -87,7 +86,7 @@ def _valid(arrays: dict[str, np.ndarray], seed: int, n_samples: int) -> bool:
         return False
 
 
-def load_arrays(seed: int, n_samples: int, cache_dir: Optional[str]) -> tuple[np.ndarray, np.ndarray, bool]:
+def load_arrays(seed: int, n_samples: int, cache_dir: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
     """(x, y, from_cache): the cached arrays if a valid cache file exists, else freshly generated
     ones (which are then cached)."""
     path = cache_path(seed, n_samples, cache_dir)

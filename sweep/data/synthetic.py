@@ -1,4 +1,4 @@
-"""Small generated datasets: ``teacher`` and ``steps`` (regression), ``spirals`` (classification).
+"""Small generated datasets: `teacher` and `steps` (regression), `spirals` (classification).
 
 Contract: every array is a pure function of the config (seed, n_samples, noise, and for the
 teacher input_dim/teacher_width); the same config gives bit-identical tensors on every call.
@@ -23,7 +23,7 @@ SPIRAL_TURNS = 2.0
 
 
 def steps_target(x: np.ndarray) -> np.ndarray:
-    """The noise-free piecewise-constant target of ``steps`` (jumps at STEP_EDGES)."""
+    """The noise-free piecewise-constant target of `steps` (jumps at STEP_EDGES)."""
     return STEP_LEVELS[np.searchsorted(STEP_EDGES, x, side="right")]
 
 
@@ -41,10 +41,10 @@ def _split(
 
 
 def load_teacher(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) -> Dataset:
-    """Regression onto a random tanh MLP ``input_dim -> teacher_width -> 1``.
+    """Regression onto a random tanh MLP `input_dim -> teacher_width -> 1`.
 
     Inputs are standard Gaussian. The teacher is rescaled so its output has mean ~0 and std ~1,
-    hence ``noise`` is the noise-to-signal std ratio. The teacher depends only on (seed,
+    hence `noise` is the noise-to-signal std ratio. The teacher depends only on (seed,
     input_dim, teacher_width) and the samples' streams are prefix-stable, so growing n_samples
     adds points to the same problem instead of drawing a new one.
     """
@@ -82,7 +82,7 @@ def load_steps(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) 
 
 def load_spirals(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) -> Dataset:
     """Two interleaved spirals of SPIRAL_TURNS turns in the unit disc, one per class, with
-    Gaussian jitter of std ``noise`` on the points. Adjacent arms are 1 / (2 * SPIRAL_TURNS) apart
+    Gaussian jitter of std `noise` on the points. Adjacent arms are 1 / (2 * SPIRAL_TURNS) apart
     radially, so noise well below 0.25 keeps the classes separable."""
     check_dtype(dtype)
     n = 1000 if cfg.n_samples is None else cfg.n_samples
