@@ -170,7 +170,7 @@ class SearchConfig:
 
     name: str = "grid"  # grid (every combination) | random | tpe (Optuna's samplers)
     trials: int = 64  # random, tpe: trials to complete (pruned ones count)
-    batch: int = 0  # trials asked at once and trained as packs; 0: `pack` when an integer, else 16
+    batch: int = 0  # trials asked at once and trained as packs; 0: the pack size (pack=auto: 64 on CPU, 1024 GPU)
     pruner: str = "none"  # none | asha | hyperband | median (Optuna's), deciding at epoch ends on val_loss
     direction: str = "minimize"  # of the objective (top-level `objective`)
     seed: int = 0  # the sampler's

@@ -242,8 +242,17 @@ def prepare(config: Any, arguments: Sequence[str]) -> tuple[dict, Space, str, Pa
     return search, space, name, folder, study
 
 
-def batch_size(search: dict, pack: Any) -> int:
-    return int(search["batch"]) or (pack if isinstance(pack, int) and not isinstance(pack, bool) else 16)
+def batch_size(search: dict, pack: Any, device: str) -> int:
+    """Trials asked at once: search.batch, else the pack size (`pack`, or for pack=auto the most models a pack
+    holds on this device: every batch of trials is one pack where their shapes agree)."""
+    from sweep.device import resolve_device
+    from sweep.packing import AUTO_PACK_CPU, AUTO_PACK_GPU
+
+    if int(search["batch"]):
+        return int(search["batch"])
+    if isinstance(pack, int) and not isinstance(pack, bool):
+        return pack
+    return AUTO_PACK_GPU if resolve_device(device).type == "cuda" else AUTO_PACK_CPU
 
 
 def run_search(config: Any, launcher: Any, arguments: Sequence[str]) -> Any:
@@ -258,7 +267,7 @@ def run_search(config: Any, launcher: Any, arguments: Sequence[str]) -> Any:
         return study
     me = this_worker()
     retry_stale(study, me)
-    batch, number = batch_size(search, config.pack), 0
+    batch, number = batch_size(search, config.pack, config.device), 0
     while (left := int(search["trials"]) - _done(study)) > 0:
         trials = ask(study, space, min(batch, left), me)
         jobs = [trial_overrides(space, t, name, folder / STUDY_FILE) for t in trials]
@@ -291,7 +300,7 @@ def work(arguments: Sequence[str], folder: Path | str, should_stop: Any = lambda
         study.sampler = make_sampler(search["name"], search["seed"] + len(study.trials) + zlib.crc32(me.encode()))
         told: dict[str, int] = {"told": 0, "failed": 0}
         lock = FileLock(str(folder / (STUDY_FILE + ".ask.lock")))
-        batch = batch_size(search, base.pack)
+        batch = batch_size(search, base.pack, base.device)
         while True:
             with lock:
                 trials = retry_stale(study, me)

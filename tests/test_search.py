@@ -30,6 +30,14 @@ def _study(out: Path, pruner: str = "none", epochs: int = 1):
     return journal.parent, open_study(journal, search, epochs, create=False)
 
 
+def test_trials_are_asked_a_pack_at_a_time_unless_told():
+    from sweep.search import batch_size
+
+    assert batch_size({"batch": 8}, "auto", "cpu") == 8
+    assert batch_size({"batch": 0}, 32, "cpu") == 32
+    assert batch_size({"batch": 0}, "auto", "cpu") == 64  # pack=auto's cap on a CPU
+
+
 def test_the_space_is_hydras_sweep_grammar():
     space = parse_space(["lr=tag(log, interval(1e-4, 1))", "optimizer=sgd,adam", "seed=range(0,3)", "epochs=5"])
     assert space.fixed == ("epochs=5",)
