@@ -41,17 +41,25 @@ class TrialPruning:
 
         from sweep.search import PRUNED_AT
 
-        out = []
-        for trial_id, loss in zip(self.ids, val_loss):
-            if trial_id is None or not np.isfinite(loss):
-                out.append(False)
-                continue
-            trial = optuna.trial.Trial(self.study, trial_id)
-            trial.report(float(loss), rung)
-            stop = bool(trial.should_prune())
-            if stop:  # the asker tells the study; this says why (in epochs)
+        out = [False] * len(self.ids)
+        # The pack's trials reach the rung together; Optuna's pruners judge one trial at a time against those
+        # judged before. Judged in the pack's order, a decision would depend on the model's place in the pack
+        # (the first has no competitor); judged best first, it depends only on the values.
+        sign = -1.0 if self.study.direction.name == "MAXIMIZE" else 1.0
+        order = sorted(
+            (
+                k
+                for k, (trial_id, loss) in enumerate(zip(self.ids, val_loss))
+                if trial_id is not None and np.isfinite(loss)
+            ),
+            key=lambda k: sign * float(val_loss[k]),
+        )
+        for k in order:
+            trial = optuna.trial.Trial(self.study, self.ids[k])
+            trial.report(float(val_loss[k]), rung)
+            out[k] = bool(trial.should_prune())
+            if out[k]:  # the asker tells the study; this says why (in epochs)
                 trial.set_user_attr(PRUNED_AT, epoch)
-            out.append(stop)
         return out
 
 

@@ -160,3 +160,31 @@ def test_the_report_of_a_search_draws_best_so_far_and_importances(tmp_path):
     assert "best validation loss" in report and "model-epochs" in report
     status = sweep_cli("status", str(folder), "--no-slurm", check=True).stdout
     assert "search: 8 trials (8 complete); best so far" in " ".join(status.split())
+
+
+@pytest.mark.parametrize("order", ["best first", "best last"])
+def test_a_packs_trials_are_judged_together_whatever_their_place(tmp_path, order):
+    """Trials of a pack reach a rung together and are judged best first: the decisions depend on the values, not
+    on the models' places in the pack (judged in pack order, the first had no competitor and always went on)."""
+    from sweep.pruning import TrialPruning
+    from sweep.search import open_study
+
+    search = {"name": "random", "seed": 0, "pruner": "asha", "direction": "minimize", "rungs_per_epoch": 1}
+    journal = tmp_path / STUDY_FILE
+    study = open_study(journal, search, 4, create=True)
+    trials = [study.ask({"lr": optuna.distributions.FloatDistribution(1e-3, 1.0)}) for _ in range(6)]
+    cfgs = [{"epochs": 4, "search": dict(search, trial=t.number, study=str(journal))} for t in trials]
+    losses = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    if order == "best last":
+        losses = losses[::-1].copy()
+    stop = TrialPruning(cfgs).prune(1, losses, 1.0)
+    assert {float(loss): s for loss, s in zip(losses, stop)} == {
+        0.1: False,
+        0.2: True,
+        0.3: True,
+        0.4: True,
+        0.5: True,
+        0.6: True,
+    }
+    pruned = [t for t in study.get_trials(deepcopy=False) if "pruned_at_epoch" in t.user_attrs]
+    assert len(pruned) == 5
