@@ -13,8 +13,7 @@ import numpy as np
 
 from analysis._common import Skip, Sweep, cli, fit_title, log_y, new_figure, plot_function
 from analysis._findings import set_finding
-
-STUDY_FILE = "study.journal"  # sweep.search.STUDY_FILE (not imported: optuna loads only when a study is there)
+from sweep.search import STUDY_FILE, read_study  # optuna itself loads only when a study is there
 
 
 @plot_function("search")
@@ -25,10 +24,7 @@ def plot_search(sw: Sweep):
         raise Skip(f"not a search (no {STUDY_FILE}; search=random or search=tpe make one)")
     import optuna
 
-    from sweep.search import STUDY_NAME
-
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-    study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    study = read_study(journal)
     runs = sw.runs
     if "search.trial" not in runs or not len(runs):
         raise Skip("no trial has a run yet")

@@ -25,6 +25,7 @@ from sweep import schedule as _schedule
 from sweep.data import DataConfig
 from sweep.errors import ConfigError
 from sweep.optim import registry as optimizer_registry
+from sweep.search import PRUNERS, SAMPLERS
 
 
 # --------------------------------------------------------------------------------------------- optimizers
@@ -178,10 +179,6 @@ class SearchConfig:
     workers: int = 2  # cluster=slurm: array tasks sharing the study, each asking and training `batch` at a time
     trial: Optional[int] = None  # set by the search for each run: its trial number
     study: Optional[str] = None  # set by the search: the study's journal file
-
-
-SEARCH_SAMPLERS = ("grid", "random", "tpe")
-SEARCH_PRUNERS = ("none", "asha", "hyperband", "median")
 
 
 # --------------------------------------------------------------------------------------------- the run
@@ -441,10 +438,10 @@ def _validate_cluster(k: _Attrs) -> None:
 
 
 def _validate_search(s: _Attrs) -> None:
-    if s.name not in SEARCH_SAMPLERS:
-        raise ConfigError(f"search.name={s.name!r} is unknown; choices: {', '.join(SEARCH_SAMPLERS)}")
-    if s.pruner not in SEARCH_PRUNERS:
-        raise ConfigError(f"search.pruner={s.pruner!r} is unknown; choices: {', '.join(SEARCH_PRUNERS)}")
+    if s.name not in SAMPLERS:
+        raise ConfigError(f"search.name={s.name!r} is unknown; choices: {', '.join(SAMPLERS)}")
+    if s.pruner not in PRUNERS:
+        raise ConfigError(f"search.pruner={s.pruner!r} is unknown; choices: {', '.join(PRUNERS)}")
     if s.pruner != "none" and s.name == "grid":
         raise ConfigError("search.pruner needs a search (search=random or search=tpe); a grid trains every point")
     if s.direction not in ("minimize", "maximize"):

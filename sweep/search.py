@@ -137,6 +137,15 @@ def open_study(path: Path | str, search: dict, epochs: int, *, create: bool) -> 
     return optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=pruner)
 
 
+def read_study(journal: Path | str) -> Any:
+    """A search folder's study, to read (no sampler or pruner of its own: `sweep status`, `sweep report`)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.load_study(study_name=STUDY_NAME, storage=JournalStorage(JournalFileBackend(str(journal))))
+
+
 def search_name(arguments: Sequence[str], search: dict) -> str:
     """A folder name fixed by the command (its overrides and search settings), so the same command continues."""
     key = json.dumps([sorted(arguments), search], sort_keys=True, default=str)
@@ -285,6 +294,7 @@ def work(arguments: Sequence[str], folder: Path | str, should_stop: Any = lambda
     A requeued task first finishes its own trials. Returns what it told: {state: count}."""
     from filelock import FileLock
     from hydra import compose, initialize_config_module
+    from optuna.trial import TrialState
 
     from sweep.compose import objective_value, resolved
     from sweep.runner import train_runs
@@ -305,8 +315,6 @@ def work(arguments: Sequence[str], folder: Path | str, should_stop: Any = lambda
             with lock:
                 trials = retry_stale(study, me)
                 if not trials:
-                    from optuna.trial import TrialState
-
                     running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
                     left = int(search["trials"]) - _done(study) - running
                     trials = ask(study, space, min(batch, left), me) if left > 0 else []
@@ -334,11 +342,7 @@ def _is_sweep(argument: str) -> bool:
 
 def describe(journal: Path | str) -> str:
     """One line for `sweep status`: the trials by state and the best so far (value, trial, parameters)."""
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    study = optuna.load_study(study_name=STUDY_NAME, storage=JournalStorage(JournalFileBackend(str(journal))))
+    study = read_study(journal)
     trials = study.get_trials(deepcopy=False)
     states = {}
     for t in trials:
