@@ -212,6 +212,10 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
 
 
+# What `objective` may name: summary values measured on data the choice may see. Test values are refused: a
+# sweeper that chooses on test turns the test set into a second validation set and its numbers into a bias.
+OBJECTIVES = ("final_val_loss", "best_val_loss", "final_val_acc", "best_val_acc", "final_train_loss")
+
 SAMPLINGS = ("shuffle_each_epoch", "shuffle_once", "with_replacement")
 
 # Keys that say where/how a run is executed or recorded, not what it computes: excluded from run_id.
@@ -339,6 +343,10 @@ def validate(cfg: DictConfig | dict) -> None:
         raise ConfigError(f"wandb.mode={c.wandb.mode!r} is unknown; choices: offline, online, disabled")
     _validate_cluster(c.cluster)
     _validate_search(c.search)
+    objective = c.get("objective", OBJECTIVES[0])
+    if objective not in OBJECTIVES:
+        why = " (a choice made on test leaks the test set into it)" if "test" in str(objective) else ""
+        raise ConfigError(f"objective={objective!r} is not allowed{why}; choices: {', '.join(OBJECTIVES)}")
     _refuse_secret(c, os.environ.get("WANDB_API_KEY"))
 
 
