@@ -313,15 +313,18 @@ class Trainer:
             # epoch, validation only (what the pruner decides on)
             parts = ("val", "test") if j == self.steps_per_epoch - 1 else ("val",) if rung else ()
             held_out = {p: self._evaluate(getattr(self.data, f"x_{p}"), getattr(self.data, f"y_{p}")) for p in parts}
+            bad = ~np.isfinite(losses) | (losses > factor * st.init_loss)  # [steps since the last sync, K]
+            diverged = bad.any(axis=0)
             at_epoch = step / self.steps_per_epoch
-            pruned = self.pruning.prune(rung, held_out["val"][0], at_epoch) if rung else None
+            pruned = None
+            if rung:  # a model that diverged leaves as diverged: the pruner does not hear of it
+                pruned = self.pruning.prune(rung, np.where(diverged, np.nan, held_out["val"][0]), at_epoch)
             keep = []
             for k, run in enumerate(st.runs):
-                bad = ~np.isfinite(losses[:, k]) | (losses[:, k] > factor * float(st.init_loss[k]))
-                if bad.any():
-                    at = step - n_buf + int(np.argmax(bad)) + 1
+                if diverged[k]:
+                    first = int(np.argmax(bad[:, k]))
                     run.summary.update(
-                        status="diverged", diverged_step=at, diverged_loss=float(losses[int(np.argmax(bad)), k])
+                        status="diverged", diverged_step=step - n_buf + first + 1, diverged_loss=float(losses[first, k])
                     )
                     continue
                 keep.append(k)

@@ -14,7 +14,7 @@ from conftest import make_cfg, sweep_cli
 
 from sweep.config import ConfigError, run_id
 from sweep.runner import run_dir_for, train_runs
-from sweep.search import STUDY_FILE, open_study, parse_space
+from sweep.search import PRUNED_AT, STUDY_FILE, open_study, parse_space
 
 SMALL = ["model.hidden=[16]", "wandb.mode=disabled", "data=spirals", "data.n_samples=300", "batch_size=50"]
 SPACE = ["lr=tag(log, interval(1e-3, 1))", "optimizer=sgd,adam"]
@@ -188,3 +188,30 @@ def test_a_packs_trials_are_judged_together_whatever_their_place(tmp_path, order
     }
     pruned = [t for t in study.get_trials(deepcopy=False) if "pruned_at_epoch" in t.user_attrs]
     assert len(pruned) == 5
+
+
+def test_a_trial_that_diverges_at_a_rung_is_told_diverged_not_pruned(tmp_path):
+    """Divergence and pruning are found at the same sync when the first sync is an epoch end: a model that
+    diverged leaves as diverged (its trial told objective_if_failed), and the pruner never hears of it."""
+    _search(
+        tmp_path,
+        "search=random",
+        "search.trials=16",
+        "search.batch=16",
+        "search.pruner=asha",
+        "search.seed=3",
+        "epochs=3",
+        "log_every=100",
+        "diverge_factor=1.5",
+    )
+    folder, study = _study(tmp_path, "asha", 3)
+    statuses = []
+    for t in study.trials:
+        overrides = [f"lr={t.params['lr']!r}", f"optimizer={t.params['optimizer']}", "epochs=3", "diverge_factor=1.5"]
+        cfg = make_cfg(tmp_path, *overrides, *SMALL)
+        s = json.loads((folder / run_id(cfg) / "summary.json").read_text())
+        statuses.append(s["status"])
+        assert (t.state.name == "PRUNED") == (s["status"] == "pruned"), (t.state.name, s["status"])
+        if s["status"] == "diverged":
+            assert t.value == float("inf") and PRUNED_AT not in t.user_attrs
+    assert "diverged" in statuses and "pruned" in statuses, statuses
