@@ -25,6 +25,7 @@ from sweep import schedule as _schedule
 from sweep.data import DataConfig
 from sweep.errors import ConfigError
 from sweep.optim import registry as optimizer_registry
+from sweep.optim.spec import finite as _finite
 from sweep.search import PRUNERS, SAMPLERS
 
 
@@ -279,11 +280,6 @@ def _positive_int(value: Any) -> bool:
 
 def _int_at_least(value: Any, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-
-def _finite(value: Any) -> bool:
-    """A real number that is neither inf nor nan (bools are not numbers here)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class _Attrs(dict):

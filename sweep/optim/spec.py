@@ -8,6 +8,7 @@ validation (sweep/config.py), which configs share a pack (sweep/packing.py), and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,8 +83,6 @@ class OptimizerSpec:
 
 def finite(v: Any) -> bool:
     """A real number that is neither inf nor nan (bools are not numbers here)."""
-    import math
-
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
