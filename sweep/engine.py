@@ -197,15 +197,9 @@ class Trainer:
         return table
 
     # ------------------------------------------------------------------ one step
-    def _losses_on(self, idx: Tensor) -> Callable[[Sequence[Tensor]], Tensor]:
-        """Stacked parameters -> the [K] losses of each model on its own batch idx [K, B]."""
-        xb, yb = self.data.x_train[idx], self.data.y_train[idx]
-
-        def losses(params: Sequence[Tensor]) -> Tensor:
-            out = mlp.forward(params, xb, self.c["model"]["activation"])
-            return mlp.per_model_loss(out, yb, self.data.task)
-
-        return losses
+    def _batch(self, idx: Tensor) -> mlp.Batch:
+        """Each model's own batch of training examples idx [K, B]."""
+        return mlp.Batch(self.data.x_train[idx], self.data.y_train[idx], self.c["model"]["activation"], self.data.task)
 
     def _step(
         self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray | None = None, want_norm: bool = True
@@ -213,12 +207,11 @@ class Trainer:
         """One optimizer step of every model on its own batch idx [K, B]; returns losses [K] (and grad norms).
         With a functional updater nothing here reads the host: it is what a CUDA graph captures."""
         st = self.state
-        return st.updater.step(st.params, self._losses_on(idx), lr_t, lr_host, want_norm)
+        return st.updater.step(st.params, self._batch(idx), lr_t, lr_host, want_norm)
 
     def _forward_backward(self, idx: Tensor) -> None:
         """Forward, backward and norms of this batch with no update: a CUDA graph's warm-up (changes nothing)."""
-        loss = self._losses_on(idx)(self.state.params)
-        grad_norms(torch.autograd.grad(loss.sum(), self.state.params))
+        grad_norms(self._batch(idx).losses_and_grads(self.state.params)[1])
 
     def _advance(self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray, want_norm: bool) -> tuple[Tensor, Tensor | None]:
         """One step of the pack: replayed from its CUDA graph where it can be captured (see sweep/graph_step.py),

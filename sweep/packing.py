@@ -48,7 +48,7 @@ def pack_key(cfg: dict) -> str:
 
 def bytes_per_model(cfg: dict, num_inputs: int, num_outputs: int, batch: int) -> int:
     """A generous estimate of one model's training memory: params ×4 (param, grad, 2 optimizer moments) plus
-    activations (×3 for autograd) and its batch."""
+    activations (×3: those the backward pass keeps, their gradients, gelu's pre-activations) and its batch."""
     sizes = [num_inputs, *cfg["model"]["hidden"], num_outputs]
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     acts = batch * sum(sizes) * 3

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sweep.model import Batch
 from sweep.optim import custom as custom_optimizer
 from sweep.optim.anneal import anneal_step
 from sweep.optim.registry import spec_of
@@ -26,8 +27,6 @@ from sweep.optim.spec import OptimizerSpec
 from sweep.sampling import generator
 
 ANNEAL_STREAM = 2  # the random stream of a model's annealing proposals (sweep.sampling.generator)
-
-LossesOf = Callable[[Sequence[Tensor]], Tensor]  # stacked parameters -> the [K] losses on this step's batches
 
 
 def grad_norms(grads: Sequence[Tensor]) -> Tensor:
@@ -41,9 +40,12 @@ def grad_norms(grads: Sequence[Tensor]) -> Tensor:
     for g in grads:
         f = g.detach().flatten(1).double()
         k, n = f.shape
-        c = -(-n // _NORM_CHUNK)
-        f = torch.nn.functional.pad(f, (0, c * _NORM_CHUNK - n))
-        sq = f.view(k * c, _NORM_CHUNK).pow(2).sum(1).view(k, c).sum(1)
+        if n <= _NORM_CHUNK:  # already short enough never to be split (and padding it would cost up to 800x)
+            sq = f.pow(2).sum(1)
+        else:
+            c = -(-n // _NORM_CHUNK)
+            f = torch.nn.functional.pad(f, (0, c * _NORM_CHUNK - n))
+            sq = f.view(k * c, _NORM_CHUNK).pow(2).sum(1).view(k, c).sum(1)
         total = sq if total is None else total + sq
     return total.sqrt()
 
@@ -72,9 +74,10 @@ class Updater:
     loss_evals_per_step: int | None = None  # for methods whose cost is counted in loss evaluations (annealing)
 
     def step(
-        self, params: list[Tensor], losses_of: LossesOf, lr: Tensor, lr_host: np.ndarray, want_norm: bool
+        self, params: list[Tensor], batch: Batch, lr: Tensor, lr_host: np.ndarray, want_norm: bool
     ) -> tuple[Tensor, Tensor | None]:
-        """One update of every model; returns its losses [K] before the update (and grad norms when asked)."""
+        """One update of every model on its batch; returns its losses [K] before the update (and grad norms when
+        asked)."""
         raise NotImplementedError
 
     def weights(self, params: list[Tensor]) -> list[Tensor]:
@@ -151,14 +154,13 @@ class Functional(_StackedState):
         self.kwargs = pack_kwargs(spec, optimizers, self.dtype, self.device)
         self.states = [init_state(p.detach(), **self.kwargs) for p in params]
 
-    def step(self, params, losses_of, lr, lr_host, want_norm):
-        loss = losses_of(params)
-        grads = torch.autograd.grad(loss.sum(), params)
+    def step(self, params, batch, lr, lr_host, want_norm):
+        loss, grads = batch.losses_and_grads(params)
         norm = grad_norms(grads) if want_norm else None
         with torch.no_grad():
             for p, g, s in zip(params, grads, self.states):
                 self.update(p, g, s, lr=lr, **self.kwargs)
-        return loss.detach(), norm
+        return loss, norm
 
     def keep(self, idx, sel, optimizers):
         super().keep(idx, sel, optimizers)
@@ -189,19 +191,16 @@ class PerModel(Updater):
         leaves = [o.param_groups[0]["params"] for o in self.opts]
         return [torch.stack([lv[i] for lv in leaves]) for i in range(len(params))]
 
-    def step(self, params, losses_of, lr, lr_host, want_norm):
-        loss = losses_of(self.weights(params))
-        leaves = [p for o in self.opts for p in o.param_groups[0]["params"]]
-        flat = torch.autograd.grad(loss.sum(), leaves)
-        layers = len(params)
-        norm = grad_norms([torch.stack(flat[i::layers]) for i in range(layers)]) if want_norm else None
+    def step(self, params, batch, lr, lr_host, want_norm):
+        loss, grads = batch.losses_and_grads(self.weights(params))  # batched: only the updates are per model
+        norm = grad_norms(grads) if want_norm else None
         with torch.no_grad():
             for k, opt in enumerate(self.opts):
                 opt.param_groups[0]["lr"] = float(lr_host[k])
-                for i, p in enumerate(opt.param_groups[0]["params"]):
-                    p.grad = flat[k * layers + i]
+                for p, g in zip(opt.param_groups[0]["params"], grads):
+                    p.grad = g[k]
                 opt.step()
-        return loss.detach(), norm
+        return loss, norm
 
     def keep(self, idx, sel, optimizers):
         self.opts = [self.opts[i] for i in idx]
@@ -225,9 +224,9 @@ class Anneal(_StackedState):
         self.gens = [generator(c["seed"], ANNEAL_STREAM) for c in cfgs]
         self.states = [{}]
 
-    def step(self, params, losses_of, lr, lr_host, want_norm):
+    def step(self, params, batch, lr, lr_host, want_norm):
         with torch.no_grad():
-            loss = anneal_step(params, losses_of, self.states[0], lr=lr, generators=self.gens, **self.kwargs)
+            loss = anneal_step(params, batch.losses, self.states[0], lr=lr, generators=self.gens, **self.kwargs)
         return loss, None
 
     def keep(self, idx, sel, optimizers):
