@@ -379,6 +379,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def _checkpoint(self, step: int, wall: float) -> None:
+        """Every run's checkpoint.pt, then its history and summary so far. At the last step only the checkpoint
+        (it holds the history): `_finish` writes the final history and summary next."""
+        last = step == self.total
         for k, run in enumerate(self.state.runs):
             ck = self.state.model_checkpoint(k)
             ck.update(
@@ -392,6 +395,8 @@ class Trainer:
                 samples_per_s=self._summary(run, step, wall, "running")["samples_per_s"],
             )
             save_torch(run.dir.checkpoint, ck)
+            if last:
+                continue
             write_parquet(run.dir.history, pd.DataFrame(run.history))
             write_json(run.dir.summary, self._summary(run, step, wall, status="running"))
 
