@@ -9,9 +9,10 @@ It is the same maths on the same kernels, so it is bit-identical to the plain st
 and `make gpu-check`). It applies where a step has no host-side state that changes from step to step (an
 optimizer spec's `graph_ready` says when; sweep/updaters.py asks it):
 
-- the SGD family (sgd, gd, momentum, nesterov) with the scratch update, once every momentum buffer exists
-  (the first step creates them eagerly); Adam's bias correction depends on the step count on the host, so
-  Adam, RMSprop, Adagrad, annealing and optimizer.impl=torch take the plain step;
+- the scratch update of the SGD family (sgd, gd, momentum, nesterov), once every momentum buffer exists (the
+  first step creates them eagerly), and of Adam(W), RMSprop and Adagrad, whose step count a pack keeps on the
+  device (optim.base.step_count) so their bias correction and lr decay are replayed too; annealing (CPU
+  generators), optimizer.impl=torch and a student's optimizer take the plain step;
 - full batches only: the smaller last batch of an epoch takes the plain step;
 - a fixed pack: when models leave it (divergence), the graph is captured again for the rest.
 """

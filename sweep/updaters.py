@@ -111,26 +111,29 @@ class _StackedState(Updater):
                     st[name] = v[sel].clone()
 
     def save(self, k: int) -> dict[str, Any]:
-        return {
-            "opt_states": [
-                {
-                    n: (v[k].detach().cpu().clone() if isinstance(v, Tensor) and v.ndim >= 1 else v)
-                    for n, v in st.items()
-                }
-                for st in self.states
-            ]
-        }
+        return {"opt_states": [{n: _model_slice(v, k) for n, v in st.items()} for st in self.states]}
 
     def load(self, k: int, saved: dict[str, Any]) -> None:
         with torch.no_grad():
             for st, layer in zip(self.states, saved["opt_states"]):
                 for name, v in layer.items():
+                    if isinstance(st.get(name), Tensor) and st[name].ndim == 0:  # shared by the pack: a step count
+                        st[name].fill_(v)
+                        continue
                     if not isinstance(v, Tensor):
                         st[name] = v
                         continue
                     if st.get(name) is None:  # made lazily on the first step (a momentum buffer): make it now
                         st[name] = torch.zeros((self.k, *v.shape), dtype=v.dtype, device=self.device)
                     st[name][k].copy_(v)
+
+
+def _model_slice(v: Any, k: int) -> Any:
+    """Model k's part of one state entry, for its checkpoint: its row of a stacked tensor (on the CPU); a step
+    count shared by the pack as a number, whether it is kept on the device or on the host."""
+    if isinstance(v, Tensor):
+        return v[k].detach().cpu().clone() if v.ndim >= 1 else int(v.item())
+    return v
 
 
 class Functional(_StackedState):
@@ -152,7 +155,8 @@ class Functional(_StackedState):
             params[0].dtype,
         )
         self.kwargs = pack_kwargs(spec, optimizers, self.dtype, self.device)
-        self.states = [init_state(p.detach(), **self.kwargs) for p in params]
+        # step counts on the device (no host state: the step can be captured as a CUDA graph)
+        self.states = [init_state(p.detach(), capturable=True, **self.kwargs) for p in params]
 
     def step(self, params, batch, lr, lr_host, want_norm):
         loss, grads = batch.losses_and_grads(params)

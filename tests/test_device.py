@@ -132,10 +132,11 @@ def test_pack_auto_on_a_gpu_sizes_from_free_memory(tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad"])
 def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, optimizer):
     """The CUDA-graph step (sweep/graph_step.py) against the plain step, with a model diverging mid-way (the
-    pack shrinks, the graph is captured again) and a smaller last batch per epoch (plain step there)."""
+    pack shrinks, the graph is captured again) and a smaller last batch per epoch (plain step there). Adam's,
+    RMSprop's and Adagrad's step counts are device tensors advanced inside the graph."""
     import pandas as pd
 
     from sweep.results import load_torch
@@ -151,7 +152,7 @@ def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, opt
         f"optimizer={optimizer}",
         "log_every=4",
     ]
-    lrs = (0.05, 0.1, 50.0)
+    lrs = (0.05, 0.1, 50.0) if optimizer in ("sgd", "momentum", "nesterov") else (0.003, 0.01, 50.0)
     plain = [make_cfg(tmp_path / "plain", *common, f"lr={lr}", "cuda_graph=false") for lr in lrs]
     graph = [make_cfg(tmp_path / "graph", *common, f"lr={lr}") for lr in lrs]
     train_runs(plain, pack=3, progress=False)

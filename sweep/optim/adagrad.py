@@ -10,12 +10,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model
-from sweep.optim.spec import EPS, WEIGHT_DECAY, Knob, OptimizerSpec, at_least
+from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model, step_count
+from sweep.optim.spec import EPS, WEIGHT_DECAY, Knob, OptimizerSpec, at_least, state_on_device
 
 
-def init_state(p: Tensor, *, initial_accumulator_value: Hyper = 0.0, **hyper: Any) -> dict[str, Any]:
-    return {"step": 0, "sum": torch.zeros_like(p) + per_model(initial_accumulator_value, p)}
+def init_state(
+    p: Tensor, *, initial_accumulator_value: Hyper = 0.0, capturable: bool = False, **hyper: Any
+) -> dict[str, Any]:
+    return {"step": step_count(p, capturable), "sum": torch.zeros_like(p) + per_model(initial_accumulator_value, p)}
 
 
 def update(
@@ -92,5 +94,6 @@ SPECS = (
         init_state=init_state,
         update_kwargs=_adagrad_kwargs,
         torch_class=torch.optim.Adagrad,
+        graph_ready=state_on_device,
     ),
 )

@@ -13,12 +13,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model
-from sweep.optim.spec import EPS, WEIGHT_DECAY, Knob, OptimizerSpec, finite, is_bool
+from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model, step_count
+from sweep.optim.spec import EPS, WEIGHT_DECAY, Knob, OptimizerSpec, finite, is_bool, state_on_device
 
 
-def init_state(p: Tensor, *, amsgrad: bool = False, **hyper: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+def init_state(p: Tensor, *, amsgrad: bool = False, capturable: bool = False, **hyper: Any) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "step": step_count(p, capturable),
+        "exp_avg": torch.zeros_like(p),
+        "exp_avg_sq": torch.zeros_like(p),
+    }
     if amsgrad:
         state["max_exp_avg_sq"] = torch.zeros_like(p)
     return state
@@ -160,6 +164,7 @@ SPECS = tuple(
         init_state=init_state,
         update_kwargs=_adam_kwargs,
         torch_class=torch_class,
+        graph_ready=state_on_device,
         torch_kwargs=_torch_adam_kwargs,
     )
     for name, torch_class in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW))  # adamw: decoupled decay

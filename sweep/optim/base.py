@@ -23,6 +23,14 @@ def per_model(h: Hyper, p: Tensor) -> Hyper:
     return h
 
 
+def step_count(p: Tensor, on_device: bool) -> int | Tensor:
+    """A new optimizer state's step count t = 0: a Python int (torch.optim's default), or, `on_device`, a 0-dim
+    float64 tensor on p's device that `update` advances in place (`+= 1`), as torch.optim's capturable=True
+    does. A pack keeps it on the device so its step has no host state: a CUDA graph replays it. On the CPU both
+    give the same bits (a 0-dim CPU tensor enters the arithmetic as a scalar, as a Python number does)."""
+    return torch.zeros((), dtype=torch.float64, device=p.device) if on_device else 0
+
+
 def is_zero(h: Hyper) -> bool:
     """True when a hyperparameter is the number 0 (a tensor never is: its entries may differ per model)."""
     return not isinstance(h, Tensor) and h == 0

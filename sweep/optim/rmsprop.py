@@ -12,12 +12,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model
-from sweep.optim.spec import EPS, WEIGHT_DECAY, Knob, OptimizerSpec, at_least, in_range, is_bool
+from sweep.optim.base import FunctionalOptimizer, Hyper, is_zero, per_model, step_count
+from sweep.optim.spec import EPS, WEIGHT_DECAY, Knob, OptimizerSpec, at_least, in_range, is_bool, state_on_device
 
 
-def init_state(p: Tensor, *, momentum: Hyper = 0.0, centered: bool = False, **hyper: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {"step": 0, "square_avg": torch.zeros_like(p)}
+def init_state(
+    p: Tensor, *, momentum: Hyper = 0.0, centered: bool = False, capturable: bool = False, **hyper: Any
+) -> dict[str, Any]:
+    state: dict[str, Any] = {"step": step_count(p, capturable), "square_avg": torch.zeros_like(p)}
     if not is_zero(momentum):
         state["momentum_buffer"] = torch.zeros_like(p)
     if centered:
@@ -115,5 +117,6 @@ SPECS = (
         init_state=init_state,
         update_kwargs=_rmsprop_kwargs,
         torch_class=torch.optim.RMSprop,
+        graph_ready=state_on_device,
     ),
 )

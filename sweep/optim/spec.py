@@ -63,7 +63,8 @@ class OptimizerSpec:
     torch_kwargs: Callable[[dict], dict[str, Any]] | None = None
     check: Callable[[dict], str | None] = field(default=lambda o: None)  # a rule across knobs: the error, or None
     # can the functional step be captured as a CUDA graph now, given the per-layer states and the pack's update
-    # kwargs? None: never (its update reads host state that changes every step, e.g. Adam's step count)
+    # kwargs? None: never (its update reads host state that changes every step). A pack's init_state is called
+    # with capturable=True: a step count is then a device tensor (base.step_count), not host state.
     graph_ready: Callable[[list[dict], dict], bool] | None = None
 
     @property
@@ -102,3 +103,8 @@ def is_bool(v: Any) -> bool:
 WEIGHT_DECAY = Knob("weight_decay", float, 0.0, at_least(0), "weight_decay >= 0")
 EPS = Knob("eps", float, 1e-8, at_least(0), "eps >= 0")
 MAXIMIZE = Knob("maximize", bool, False, is_bool, "true or false")
+
+
+def state_on_device(states: list[dict], kwargs: dict) -> bool:
+    """`graph_ready` for an optimizer whose whole state (step count included) is made on the device at init."""
+    return True
