@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from sweep import model as mlp
+from sweep.compiled_step import CompiledStep
 from sweep.data import cached_splits
 from sweep.device import resolve_device
 from sweep.graph_step import CapturedStep
@@ -160,6 +161,8 @@ class Trainer:
         self.should_stop, self.progress = should_stop, progress
         self.cuda_graph = bool(c.get("cuda_graph", True))
         self._graphs: dict[bool, CapturedStep] = {}  # by want_norm
+        self.compile = bool(c.get("compile", False))
+        self._compiled: CompiledStep | None = None
         self.sizes = mlp.layer_sizes(self.data.num_inputs, c["model"]["hidden"], self.data.num_outputs)
         self.state = self._build_state(runs, checkpoints)
         cfgs = [r.cfg for r in runs]
@@ -215,7 +218,13 @@ class Trainer:
 
     def _advance(self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray, want_norm: bool) -> tuple[Tensor, Tensor | None]:
         """One step of the pack: replayed from its CUDA graph where it can be captured (see sweep/graph_step.py),
-        else the plain step. Both are the same maths on the same kernels."""
+        else the plain step, which `compile=true` compiles (sweep/compiled_step.py). All are the same maths."""
+        if self.compile and not want_norm and idx.shape[1] == self.batch and self.state.updater.compilable():
+            if self._compiled is None:
+                self._compiled = CompiledStep(partial(self._step, lr_host=None, want_norm=False))
+            done = self._compiled(idx, lr_t)
+            if done is not None:
+                return done
         if self.cuda_graph and self.state.updater.capturable(self.device):
             # two graphs: grad norms (a pass over every gradient) only at sync steps, as in the plain step
             graph = self._graphs.get(want_norm)

@@ -37,6 +37,7 @@ def pack_key(cfg: dict) -> str:
             "log_every",
             "checkpoint_every",
             "cuda_graph",
+            "compile",
         )
     }
     spec = spec_of(o["name"])

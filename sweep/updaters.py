@@ -98,6 +98,10 @@ class Updater:
         """Can the step be recorded once as a CUDA graph and replayed (sweep/graph_step.py)?"""
         return False
 
+    def compilable(self) -> bool:
+        """Can the step be compiled as one graph (sweep/compiled_step.py): no host state, sweep's own maths?"""
+        return False
+
 
 class _StackedState(Updater):
     """State kept as stacked tensors per layer ([K, ...] entries; anything else is shared by the pack)."""
@@ -172,8 +176,11 @@ class Functional(_StackedState):
         self.kwargs = pack_kwargs(self.spec, optimizers, self.dtype, self.device)
 
     def capturable(self, device: torch.device) -> bool:
+        return device.type == "cuda" and self.compilable()
+
+    def compilable(self) -> bool:
         ready = self.spec.graph_ready
-        return device.type == "cuda" and ready is not None and ready(self.states, self.kwargs)
+        return ready is not None and ready(self.states, self.kwargs)
 
 
 class PerModel(Updater):

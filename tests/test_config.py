@@ -258,6 +258,7 @@ def test_run_id_of_a_config_without_paths_is_what_it_was(tmp_path):
             "hydra",
             "choices",
             "cuda_graph",
+            "compile",
             "objective",
             "objective_if_failed",
             "search",
