@@ -21,3 +21,31 @@ def set_threads_from_allocation(share: int = 1) -> None:
     total = int(cpus) if cpus and cpus.isdigit() else (os.cpu_count() or 1)
     if cpus or share > 1:
         torch.set_num_threads(max(1, total // share))
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEPT = False
+
+
+def keep_freed_memory() -> None:
+    """Let glibc keep the memory a CPU step frees for the next step (once per process; elsewhere a no-op).
+
+    A step allocates and frees the same MB-sized activations and gradients every time. glibc's defaults give
+    blocks that size back to the OS (mmap above a moving threshold, trimming above 2x it) and fault them in
+    again on the next step; kept in the heap they are reused warm. Measured on the 2-core CPU, a pack of 64
+    digits MLPs: 0 page faults per step instead of 5-38, and a steadier, ~10-30 % faster step
+    (benchmarks/bench_pack.py --malloc). The cost: up to 512 MB freed is not returned to the OS while the
+    process lives, which a training process would need again anyway."""
+    global _KEPT
+    if _KEPT:
+        return
+    _KEPT = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 64 << 20)  # blocks under 64 MB from the heap, not fresh mmaps
+        libc.mallopt(_M_TRIM_THRESHOLD, 512 << 20)  # and do not trim the heap under 512 MB free
+    except (OSError, AttributeError):  # not glibc (macOS, musl): their allocators keep their own policy
+        pass

@@ -23,7 +23,7 @@ from torch import Tensor
 from sweep import model as mlp
 from sweep.compiled_step import CompiledStep
 from sweep.data import cached_splits
-from sweep.device import resolve_device
+from sweep.device import keep_freed_memory, resolve_device
 from sweep.graph_step import CapturedStep
 from sweep.provenance import provenance, slurm_job_id
 from sweep.pruning import TrialPruning
@@ -151,6 +151,8 @@ class Trainer:
         c = runs[0].cfg
         self.c = c
         self.device = resolve_device(c["device"])
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.dtype = getattr(torch, c["dtype"])
         self.data = cached_splits(c["data"], self.device, self.dtype)
         n_train = self.data.x_train.shape[0]
