@@ -8,6 +8,9 @@ What it measures (every ratio from this one run, on the card it names):
   pack        packs of K digits MLPs (64-64-64-10, batch 64): seconds per step and model-steps/s, the step loop
               alone (synchronised) and train_runs end to end (results written for every run)
   single      784-512-512-10 at batch 1024: sweep's trainer vs the textbook DataLoader loop, samples/s
+  optimizers  momentum, adam, rmsprop, adagrad at one K: plain vs captured step (Adam's family captures now)
+  compile     one K, momentum: the plain step, our CUDA graph, torch.compile (default and reduce-overhead
+              modes) and the compiled step inside our CUDA graph; compile seconds; which wins
   grid        64 configs: one pack of 64 vs separate `sweep run` processes (measured on --procs, scaled)
   auto        pack=auto's K for a small and a large model on this device
 """
@@ -40,8 +43,8 @@ from sweep.packing import auto_pack_size  # noqa: E402
 from sweep.runner import run_dir_for, train_runs  # noqa: E402
 
 SIZES = {
-    "cuda": dict(ks=[1, 16, 256, 1024, 4096], steps=200, procs=4, single_epochs=3, n_train=60000),
-    "cpu": dict(ks=[1, 16, 64], steps=40, procs=2, single_epochs=1, n_train=4096),
+    "cuda": dict(ks=[1, 16, 256, 1024, 4096], steps=200, procs=4, single_epochs=3, n_train=60000, k_one=1024),
+    "cpu": dict(ks=[1, 16, 64], steps=40, procs=2, single_epochs=1, n_train=4096, k_one=16),
 }
 DIGITS = ["data=digits", "model.hidden=[64,64]", "batch_size=64", "optimizer=momentum", "wandb.mode=disabled"]
 
@@ -141,6 +144,81 @@ def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
         r["throughput_vs_k1"] = r["model_steps_per_s"] / base["model_steps_per_s"]
         r["graph_step_time_vs_k1"] = r["graph_step_ms"] / base["graph_step_ms"]
     return rows
+
+
+def _trainer(device: str, k: int, tmp: Path, *overrides: str) -> tuple[Trainer, torch.Tensor, torch.Tensor, np.ndarray]:
+    """A pack of k digits MLPs and `steps` random full batches for it (idx [steps, k, B]), lr on the device."""
+    chosen = {o.split("=")[0] for o in overrides}
+    base = make_cfg(
+        tmp, *[o for o in DIGITS if o.split("=")[0] not in chosen], f"device={device}", "epochs=1", *overrides
+    )
+    cfgs = [dict(copy.deepcopy(base), lr=0.01 + 1e-5 * i) for i in range(k)]
+    trainer = Trainer([Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)], 0, [None] * k)
+    n = trainer.data.x_train.shape[0]
+    idx = torch.randint(n, (40, k, trainer.batch), generator=torch.Generator().manual_seed(0)).to(trainer.device)
+    lr = torch.full((k,), 0.01, dtype=trainer.dtype, device=trainer.device)
+    return trainer, idx, lr, np.full(k, 0.01)
+
+
+def optimizers_bench(device: str, k: int, tmp: Path) -> list[dict]:
+    """Plain vs captured step per optimizer at one K (on a CPU both are the plain step)."""
+    rows = []
+    for name in ("momentum", "adam", "rmsprop", "adagrad"):
+        trainer, idx, lr, lr_host = _trainer(device, k, tmp / f"opt-{name}", f"optimizer={name}")
+        for i in range(3):
+            trainer._step(idx[i], lr, lr_host, want_norm=False)
+        plain = seconds_per_step(trainer._step, idx, lr, lr_host, device)
+        try:
+            trainer._advance(idx[0], lr, lr_host, want_norm=False)
+            fast, error = seconds_per_step(trainer._advance, idx, lr, lr_host, device), None
+        except Exception as e:  # the failure goes into the JSON; the other figures stand
+            fast, error = float("nan"), f"{type(e).__name__}: {e}"
+        row = {"optimizer": name, "k": k, "step_ms": 1e3 * plain, "graph_step_ms": 1e3 * fast}
+        row.update(captured=bool(trainer._graphs), error=error)
+        rows.append(row)
+        print(f"{name:9s} K={k}: plain {1e3 * plain:.3f} ms/step, captured {1e3 * fast:.3f} ({row['captured']})")
+    return rows
+
+
+def compile_bench(device: str, k: int, tmp: Path) -> dict:
+    """The step of one pack (momentum) five ways: which is fastest, and what compiling costs."""
+    from functools import partial
+
+    out: dict = {"k": k}
+    ways = ["plain", "cuda_graph", "compile", "compile_reduce_overhead", "compile_in_cuda_graph"]
+    for way in ways if device == "cuda" else ["plain", "compile"]:
+        trainer, idx, lr, lr_host = _trainer(device, k, tmp / f"compile-{way}")
+        step = partial(trainer._step, lr_host=None, want_norm=False)
+        try:
+            t0 = time.perf_counter()
+            if way == "plain":
+                fn = step
+            elif way == "cuda_graph":
+                trainer._advance(idx[0], lr, lr_host, want_norm=False)  # captures
+                fn = partial(trainer._advance, lr_host=lr_host, want_norm=False)
+            elif way == "compile_in_cuda_graph":
+                from sweep.graph_step import CapturedStep
+
+                compiled = torch.compile(step, fullgraph=True)
+                compiled(idx[0], lr)
+                graph = CapturedStep(compiled, idx[0], lr, trainer._forward_backward)
+                fn = graph.replay
+            else:
+                mode = "reduce-overhead" if way == "compile_reduce_overhead" else "default"
+                fn = torch.compile(step, fullgraph=True, mode=mode)
+            for i in range(3):
+                fn(idx[i], lr)
+            sync(device)
+            first = time.perf_counter() - t0
+            ms = 1e3 * seconds_per_step(lambda i, lr, _h, want_norm: fn(i, lr), idx, lr, lr_host, device)
+            out[way] = {"step_ms": ms, "setup_s": first}
+            print(f"{way:24s} K={k}: {ms:.3f} ms/step (set-up and first steps {first:.1f} s)", flush=True)
+        except Exception as e:
+            out[way] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+            print(f"{way:24s} failed: {out[way]['error']}", flush=True)
+    timed = {w: v["step_ms"] for w, v in out.items() if isinstance(v, dict) and "step_ms" in v}
+    out["fastest"] = min(timed, key=timed.get) if timed else None
+    return out
 
 
 def single_bench(device: str, epochs: int, n_train: int, tmp: Path) -> dict:
@@ -268,6 +346,17 @@ def table(res: dict) -> str:
     ]
     a = res["auto"]
     lines += [f"pack=auto: K={a['small_k']} (64-64-64-10), K={a['large_k']} (64-8192-8192-10)"]
+    lines += ["", "optimizer  K      ms/step  graph ms/step  captured"]
+    for r in res["optimizers"]:
+        lines.append(
+            f"{r['optimizer']:9s} {r['k']:5d} {r['step_ms']:10.3f} {r['graph_step_ms']:14.3f}  {r['captured']}"
+        )
+    c = res["compile"]
+    lines += ["", f"the step of K={c['k']} (momentum) five ways; fastest: {c['fastest']}"]
+    for way, v in c.items():
+        if isinstance(v, dict):
+            got = f"{v['step_ms']:.3f} ms/step (set-up {v['setup_s']:.1f} s)" if "step_ms" in v else v["error"]
+            lines.append(f"  {way:24s} {got}")
     return "\n".join(lines) + "\n"
 
 
@@ -275,7 +364,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: tests,pack,single,grid,auto")
+    ap.add_argument(
+        "--skip", default="", help="comma-separated parts to skip: tests,pack,single,optimizers,compile,grid,auto"
+    )
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_check: --device cuda but torch.cuda.is_available() is False here: use --device cpu")
@@ -297,6 +388,8 @@ def main() -> None:
         parts = {
             "pack": lambda: pack_bench(args.device, size["ks"], size["steps"], tmp),
             "single": lambda: single_bench(args.device, size["single_epochs"], size["n_train"], tmp),
+            "optimizers": lambda: optimizers_bench(args.device, size["k_one"], tmp),
+            "compile": lambda: compile_bench(args.device, size["k_one"], tmp),
             "grid": lambda: grid_bench(args.device, size["procs"], tmp),
             "auto": lambda: auto_bench(args.device, tmp),
         }
