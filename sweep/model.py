@@ -1,8 +1,9 @@
 """A pack of K MLPs with identical shapes, stored stacked: every parameter has a leading K axis.
 
 Parameters are the list [W1, b1, W2, b2, ...] with W [K, fan_in, fan_out] and b [K, 1, fan_out]; the forward pass
-is one batched matmul per layer (baddbmm), so K small models cost about one bigger model's kernel launches.
-A single run is K = 1.
+is one batched matmul per layer, so K small models cost about one bigger model's kernel launches. A single run is
+K = 1. Training takes its gradients from `losses_and_grads`: backpropagation written out for this one model
+family (two batched matmuls per layer, autograd's own activation-derivative kernels), with no graph recorded.
 """
 
 from __future__ import annotations
