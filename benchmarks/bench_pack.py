@@ -160,7 +160,7 @@ def one_step_ms(tmp: Path, glibc_defaults: bool) -> float:
     return 1e3 * statistics.median(rounds)
 
 
-def malloc_ab(pairs: int = 4) -> None:
+def malloc_ab(pairs: int = 8) -> None:
     """The plain step in fresh processes, alternately with glibc's defaults and with keep_freed_memory()."""
     ms: dict[str, list[float]] = {"glibc defaults": [], "keep_freed_memory": []}
     for _ in range(pairs):

@@ -34,9 +34,10 @@ def keep_freed_memory() -> None:
     A step allocates and frees the same MB-sized activations and gradients every time. glibc's defaults give
     blocks that size back to the OS (mmap above a moving threshold, trimming above 2x it) and fault them in
     again on the next step; kept in the heap they are reused warm. Measured on the 2-core CPU, a pack of 64
-    digits MLPs: 0 page faults per step instead of 5-38, and a steadier, ~10-30 % faster step
-    (benchmarks/bench_pack.py --malloc). The cost: up to 512 MB freed is not returned to the OS while the
-    process lives, which a training process would need again anyway."""
+    digits MLPs in 8 fresh processes each way (benchmarks/bench_pack.py --malloc): with glibc's defaults the
+    step took 1.7-2.1 ms, but 3.6 ms in 2 of them (5-38 page faults per step); kept, 1.7-2.0 ms in all, with no
+    page faults (median 1.14x). The cost: up to 512 MB freed is not returned to the OS while the process lives,
+    which a training process would need again anyway."""
     global _KEPT
     if _KEPT:
         return
