@@ -1,11 +1,13 @@
 """The pack's training step compiled by `torch.compile` (`compile=true`): the same step as `Trainer._step`,
 with its elementwise work fused into generated kernels by TorchInductor.
 
-On this project's 2-core CPU a pack of 64 digits MLPs steps 1.6-1.8x faster compiled (benchmarks/bench_pack.py)
-but the first compile costs ~7 s (and again when the pack shrinks), so it pays for runs of thousands of steps,
-not for the short course studies; it is off by default. Fused kernels round differently from the plain step:
-a compiled run agrees with a plain one to float32 rounding, not bit for bit, and a model's numbers may then
-depend on its pack's size. Resume stays deterministic (the same kernels are generated again).
+On this project's 2-core CPU a pack of 64 digits MLPs steps 1.2-1.3x faster compiled than the plain step
+(benchmarks/bench_pack.py --steps-only) but the first compile costs 4-20 s (and some more when the pack shrinks),
+so it pays for runs of thousands of steps, not for the short course studies; it is off by default. On CUDA the
+captured graph (sweep/graph_step.py) comes first; compiling applies where no graph does. Fused kernels round
+differently from the plain step: a compiled run agrees with a plain one to float32 rounding, not bit for bit,
+and a model's numbers may then depend on its pack's size. Resume stays deterministic (the same kernels are
+generated again).
 
 Only full batches of steps that record no grad norms are compiled (one shape, one graph); an epoch's smaller
 last batch and the sync steps take the plain step. Where compiling fails (no C++ compiler on a compute node,

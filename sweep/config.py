@@ -199,7 +199,7 @@ class RunConfig:
     checkpoint_every: int = 500  # steps between checkpoints (and one at the end)
     pack: Any = "auto"  # multirun: models trained together per process, an integer or "auto"
     cuda_graph: bool = True  # on CUDA, replay the step as one captured graph where it applies (same bits)
-    compile: bool = False  # torch.compile the step (pays for long runs; float32 rounding, not the same bits)
+    compile: bool = False  # torch.compile the step where no CUDA graph applies (long runs; rounding differs)
     out_dir: str = "runs"  # results go to out_dir/name/run_id/
     name: Optional[str] = None  # the sweep's name (wandb group); None: "single", or a timestamp in -m
     objective: str = "final_val_loss"  # -m: the summary value returned to Hydra's sweeper per run (sweep.compose)

@@ -227,13 +227,8 @@ class Trainer:
 
     def _advance(self, idx: Tensor, lr_t: Tensor, lr_host: np.ndarray, want_norm: bool) -> tuple[Tensor, Tensor | None]:
         """One step of the pack: replayed from its CUDA graph where it can be captured (see sweep/graph_step.py),
-        else the plain step, which `compile=true` compiles (sweep/compiled_step.py). All are the same maths."""
-        if self.compile and not want_norm and idx.shape[1] == self.batch and self.state.updater.compilable():
-            if self._compiled is None:
-                self._compiled = CompiledStep(partial(self._step, lr_host=None, want_norm=False))
-            done = self._compiled(idx, lr_t)
-            if done is not None:
-                return done
+        else the plain step, which `compile=true` compiles where no graph applies (sweep/compiled_step.py: the
+        CPU, or cuda_graph=false). All are the same maths."""
         if self.cuda_graph and self.state.updater.capturable(self.device):
             # two graphs: grad norms (a pass over every gradient) only at sync steps, as in the plain step
             graph = self._graphs.get(want_norm)
@@ -242,6 +237,12 @@ class Trainer:
                 graph = self._graphs[want_norm] = CapturedStep(step, idx, lr_t, self._forward_backward)
             if graph is not None and graph.fits(idx):
                 return graph.replay(idx, lr_t)
+        elif self.compile and not want_norm and idx.shape[1] == self.batch and self.state.updater.compilable():
+            if self._compiled is None:
+                self._compiled = CompiledStep(partial(self._step, lr_host=None, want_norm=False))
+            done = self._compiled(idx, lr_t)
+            if done is not None:
+                return done
         return self._step(idx, lr_t, lr_host, want_norm)
 
     def _rung(self, epoch: int, j: int) -> int:
