@@ -20,6 +20,7 @@ PROGRAMS = {
     "scratch": ["optimizer=adam", "lr=1e-2"],
     "torch": ["optimizer=adam", "lr=1e-2", "optimizer.impl=torch"],
     "anneal": ["optimizer=anneal", "lr=0.01", "optimizer.temperature=0.01"],
+    "compiled": ["optimizer=adam", "lr=1e-2", "compile=true"],  # its steps, compiled again, round the same
 }
 
 
