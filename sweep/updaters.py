@@ -121,11 +121,15 @@ class _StackedState(Updater):
         with torch.no_grad():
             for st, layer in zip(self.states, saved["opt_states"]):
                 for name, v in layer.items():
-                    if isinstance(st.get(name), Tensor) and st[name].ndim == 0:  # shared by the pack: a step count
-                        st[name].fill_(v)
+                    cur = st.get(name)
+                    if isinstance(cur, Tensor) and cur.ndim == 0:  # shared by the pack (a step count): in place
+                        cur.fill_(v)
                         continue
                     if not isinstance(v, Tensor):
                         st[name] = v
+                        continue
+                    if v.ndim == 0:  # shared by the pack and made on the first step: as saved, not per model
+                        st[name] = v.to(self.device)
                         continue
                     if st.get(name) is None:  # made lazily on the first step (a momentum buffer): make it now
                         st[name] = torch.zeros((self.k, *v.shape), dtype=v.dtype, device=self.device)
@@ -133,10 +137,10 @@ class _StackedState(Updater):
 
 
 def _model_slice(v: Any, k: int) -> Any:
-    """Model k's part of one state entry, for its checkpoint: its row of a stacked tensor (on the CPU); a step
-    count shared by the pack as a number, whether it is kept on the device or on the host."""
+    """Model k's part of one state entry, for its checkpoint (on the CPU): its row of a stacked tensor; an entry
+    the pack shares (a number, or a 0-dim tensor such as a step count kept on the device) whole."""
     if isinstance(v, Tensor):
-        return v[k].detach().cpu().clone() if v.ndim >= 1 else int(v.item())
+        return v[k].detach().cpu().clone() if v.ndim >= 1 else v.detach().cpu().clone()
     return v
 
 

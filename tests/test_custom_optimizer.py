@@ -53,6 +53,13 @@ MY_ADAM = textwrap.dedent('''
         else:
             buf.mul_(momentum).add_(grad)
         p.sub_(lr * buf)
+
+    def shrinking_steps(p, grad, state, *, lr, shrink=0.9):
+        """Steps that shrink by `shrink` each time: the scale is one number for the pack (a 0-dim tensor)."""
+        if "scale" not in state:
+            state["scale"] = torch.ones((), dtype=torch.float64, device=p.device)
+        p.sub_(lr * state["scale"] * grad)
+        state["scale"].mul_(shrink)
 ''')
 COMMON = [
     "epochs=2",
@@ -118,6 +125,24 @@ def test_a_students_optimizer_resumes_from_its_state_dict_bit_identically(studen
     assert 0 < s["resumed_from_step"] < s["total_steps"]
     assert s["final_train_loss"] == want["final_train_loss"] and s["final_test_loss"] == want["final_test_loss"]
     pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
+
+
+def test_a_students_update_function_with_a_0dim_state_resumes_bit_identically(student, one_thread, capfd):
+    """A value the whole pack shares (0.9**t, a 0-dim tensor made on the first step) comes back from the
+    checkpoints as that one 0-dim value, not as one entry per model (which broadcast wrongly in a pack of 2):
+    each resumed run is its uninterrupted self bit for bit."""
+    args = [*COMMON, "optimizer=custom", "optimizer.cls=hw1.optim.shrinking_steps", "lr=0.5"]
+    ref = [make_cfg(student / "ref", *args, f"seed={s}") for s in (0, 1)]
+    cut = [make_cfg(student / "cut", *args, f"seed={s}") for s in (0, 1)]
+    train_runs(ref, pack=2, progress=False)
+    with pytest.raises(Interrupted):
+        train_runs(cut, pack=2, progress=False, should_stop=stop_after(5))
+    for s in train_runs(cut, pack=2, progress=False):
+        assert s["status"] == "done" and 0 < s["resumed_from_step"] < s["total_steps"], s
+        assert s["pack_size"] == 2, "the resumed pack failed and its runs were retrained one by one"
+    assert "failed" not in capfd.readouterr().err
+    for a, b in zip(ref, cut):
+        pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(a).history), pd.read_parquet(run_dir_for(b).history))
 
 
 @pytest.mark.parametrize(
