@@ -12,7 +12,7 @@ import torch
 from conftest import make_cfg, stop_after
 
 from sweep.engine import Interrupted
-from sweep.results import load_torch
+from sweep.results import load_torch, save_torch
 from sweep.runner import run_dir_for, train_runs
 
 SMALL = ["model.hidden=[16]", "wandb.mode=disabled", "log_every=5", "checkpoint_every=10", "epochs=3"]
@@ -51,6 +51,24 @@ def test_a_stopped_run_resumes_from_its_checkpoint_and_ends_bit_identical(tmp_pa
         load_torch(run_dir_for(ref).checkpoint)["params"], load_torch(run_dir_for(cut).checkpoint)["params"]
     ):
         assert torch.equal(a, b)
+
+
+def test_a_checkpoint_with_the_step_count_as_a_number_resumes_bit_identical(tmp_path, one_thread):
+    """Checkpoints written before step counts lived on the device hold Adam's t as a Python int: such a
+    checkpoint resumes into the device counter, and the run ends as if never stopped."""
+    args = [*SMALL, "optimizer=adam", "lr=1e-2"]
+    ref, cut = make_cfg(tmp_path / "ref", *args), make_cfg(tmp_path / "cut", *args)
+    train_runs([ref], progress=False)
+    with pytest.raises(Interrupted):
+        train_runs([cut], progress=False, should_stop=stop_after(7))
+    ck = load_torch(run_dir_for(cut).checkpoint)
+    for layer in ck["opt_states"]:
+        assert isinstance(layer["step"], torch.Tensor) and layer["step"].ndim == 0
+        layer["step"] = int(layer["step"])  # as an older sweep wrote it
+    save_torch(run_dir_for(cut).checkpoint, ck)
+    (s,) = train_runs([cut], progress=False)
+    assert s["resumed_from_step"] == ck["step"] > 0
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
 
 
 def test_torch_impl_checkpoint_holds_the_trained_weights(tmp_path, one_thread):
