@@ -95,17 +95,21 @@ def autograd_step(trainer: Trainer, idx: torch.Tensor, lr: torch.Tensor) -> torc
     return loss.detach()
 
 
+def grid_pack(cfgs: list[dict]) -> tuple[Trainer, list[torch.Tensor], torch.Tensor]:
+    """The grid's pack of 64 as a Trainer, its first epoch's full batches (idx [64, B] each) and an lr vector."""
+    t = Trainer([Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)], 0, [None] * len(cfgs))
+    order = epoch_order(cfgs[0]["sampling"], t.data.x_train.shape[0], [c["seed"] for c in cfgs], 0, t.device)
+    idx = [order[:, j * t.batch : (j + 1) * t.batch] for j in range(t.steps_per_epoch - 1)]
+    return t, idx, torch.full((len(cfgs),), 0.01, dtype=t.dtype)
+
+
 def step_bench(tmp: Path, peak: float, rounds: int = 7, steps: int = 40) -> dict[str, float]:
     """ms per step of a pack of 64 (the grid's configs): autograd, written out, compiled; median of rounds."""
     cfgs = grid(tmp / "steps", "disabled")
     trainers = {}
-    for name in ("autograd", "written out", "compiled"):
-        runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
-        trainers[name] = Trainer(runs, 0, [None] * len(runs), progress=False)
+    for name in ("autograd", "written out", "compiled"):  # the same batches for each
+        trainers[name], idx, lr = grid_pack(cfgs)
     t = trainers["written out"]
-    order = epoch_order(cfgs[0]["sampling"], t.data.x_train.shape[0], [c["seed"] for c in cfgs], 0, t.device)
-    idx = [order[:, j * t.batch : (j + 1) * t.batch] for j in range(t.steps_per_epoch - 1)]  # full batches
-    lr = torch.full((len(cfgs),), 0.01, dtype=t.dtype)
     compiled = torch.compile(partial(trainers["compiled"]._step, lr_host=None, want_norm=False), fullgraph=True)
     steps_of = {
         "autograd": partial(autograd_step, trainers["autograd"]),
@@ -145,11 +149,7 @@ def one_step_ms(tmp: Path, glibc_defaults: bool) -> float:
         import sweep.engine
 
         sweep.engine.keep_freed_memory = lambda: None  # what the trainer calls on the CPU: skipped
-    cfgs = grid(tmp / "one", "disabled")
-    t = Trainer([Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)], 0, [None] * 64)
-    order = epoch_order(cfgs[0]["sampling"], t.data.x_train.shape[0], [c["seed"] for c in cfgs], 0, t.device)
-    idx = [order[:, j * t.batch : (j + 1) * t.batch] for j in range(t.steps_per_epoch - 1)]
-    lr = torch.full((64,), 0.01, dtype=t.dtype)
+    t, idx, lr = grid_pack(grid(tmp / "one", "disabled"))
     rounds = []
     for r in range(8):
         t0 = time.perf_counter()

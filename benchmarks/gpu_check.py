@@ -91,19 +91,29 @@ def seconds_per_step(step, idx, lr, lr_host, device: str) -> float:
     return (time.perf_counter() - t0) / len(idx)
 
 
+def _trainer(
+    device: str, k: int, tmp: Path, *overrides: str, steps: int = 40
+) -> tuple[Trainer, torch.Tensor, torch.Tensor, np.ndarray]:
+    """A pack of k digits MLPs (lrs 0.01 + 1e-5 i, one epoch) and `steps` random full batches for it
+    (idx [steps, k, B]), its lr on the device and on the host."""
+    chosen = {o.split("=")[0] for o in overrides}
+    digits = [o for o in DIGITS if o.split("=")[0] not in chosen]
+    base = make_cfg(tmp, *digits, f"device={device}", "epochs=1", "seed=0", *overrides)
+    cfgs = [dict(copy.deepcopy(base), lr=0.01 + 1e-5 * i) for i in range(k)]  # composing 4096 is slow
+    runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
+    trainer = Trainer(runs, 0, [None] * k, progress=False)
+    n = trainer.data.x_train.shape[0]
+    idx = torch.randint(n, (steps, k, trainer.batch), generator=torch.Generator().manual_seed(0))
+    lr = torch.full((k,), 0.01, dtype=trainer.dtype, device=trainer.device)
+    return trainer, idx.to(trainer.device), lr, np.full(k, 0.01)
+
+
 def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
     """Per K: the synchronised step loop alone, and train_runs end to end for one epoch-sized run."""
     rows = []
     for k in ks:
-        base = make_cfg(tmp / f"k{k}", *DIGITS, f"device={device}", "epochs=1", "seed=0")
-        cfgs = [dict(copy.deepcopy(base), lr=0.01 + 1e-5 * i) for i in range(k)]  # composing 4096 is slow
-        runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
-        trainer = Trainer(runs, 0, [None] * k, progress=False)
-        n = trainer.data.x_train.shape[0]
-        gen = torch.Generator().manual_seed(0)
-        idx = torch.randint(n, (steps, k, trainer.batch), generator=gen).to(trainer.device)
-        lr = torch.full((k,), 0.01, dtype=trainer.dtype, device=trainer.device)
-        lr_host = np.full(k, 0.01)
+        trainer, idx, lr, lr_host = _trainer(device, k, tmp / f"k{k}", steps=steps)
+        cfgs = [r.cfg for r in trainer.state.runs]
         for i in range(5):
             trainer._step(idx[i], lr, lr_host, want_norm=False)
         step_s = seconds_per_step(trainer._step, idx, lr, lr_host, device)
@@ -135,7 +145,7 @@ def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
             f"train_runs (1 epoch, {trainer.total} steps, results written) {wall:6.2f} s",
             flush=True,
         )
-        del trainer, runs
+        del trainer
         if device == "cuda":
             torch.cuda.empty_cache()
     base = rows[0]
@@ -144,20 +154,6 @@ def pack_bench(device: str, ks: list[int], steps: int, tmp: Path) -> list[dict]:
         r["throughput_vs_k1"] = r["model_steps_per_s"] / base["model_steps_per_s"]
         r["graph_step_time_vs_k1"] = r["graph_step_ms"] / base["graph_step_ms"]
     return rows
-
-
-def _trainer(device: str, k: int, tmp: Path, *overrides: str) -> tuple[Trainer, torch.Tensor, torch.Tensor, np.ndarray]:
-    """A pack of k digits MLPs and `steps` random full batches for it (idx [steps, k, B]), lr on the device."""
-    chosen = {o.split("=")[0] for o in overrides}
-    base = make_cfg(
-        tmp, *[o for o in DIGITS if o.split("=")[0] not in chosen], f"device={device}", "epochs=1", *overrides
-    )
-    cfgs = [dict(copy.deepcopy(base), lr=0.01 + 1e-5 * i) for i in range(k)]
-    trainer = Trainer([Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)], 0, [None] * k)
-    n = trainer.data.x_train.shape[0]
-    idx = torch.randint(n, (40, k, trainer.batch), generator=torch.Generator().manual_seed(0)).to(trainer.device)
-    lr = torch.full((k,), 0.01, dtype=trainer.dtype, device=trainer.device)
-    return trainer, idx, lr, np.full(k, 0.01)
 
 
 def optimizers_bench(device: str, k: int, tmp: Path) -> list[dict]:
