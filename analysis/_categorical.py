@@ -19,6 +19,7 @@ from analysis._common import (
     new_figure,
     note_right,
     palette,
+    seed_row,
 )
 from analysis.learning_curves import draw_curves
 
@@ -52,11 +53,7 @@ def compare(sw: Sweep, keys: list[str], title: str, extra: tuple | None = None):
         labels.append((y, group_label(keys, vals, runs), c))
         ok = g[g["status"] == "done"][metric].dropna().to_numpy(float)
         if len(ok):
-            right.scatter(ok, y + rng.uniform(-0.12, 0.12, len(ok)), color=c, s=28, alpha=0.85, zorder=3)
-            m, se, _ = mean_se(ok)
-            right.plot([m] * 2, [y - 0.3, y + 0.3], color=c, linewidth=2.5, zorder=4)
-            if not np.isnan(se):
-                right.errorbar(m, y, xerr=se, color=c, capsize=4, linewidth=1.6, zorder=4)
+            seed_row(right, y, ok, c, rng)
         bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
         note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
         if note:

@@ -293,6 +293,17 @@ def mean_se(values: Any) -> tuple[float, float, int]:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan, n
 
 
+def seed_row(ax, y: float, values: np.ndarray, color, rng: np.random.Generator) -> tuple[float, float, int]:
+    """One row of a per-seed plot at height y: each finished seed's value as a jittered dot, their mean as a bar
+    with ± SE (when n > 1). Returns `mean_se(values)`."""
+    ax.scatter(values, y + rng.uniform(-0.13, 0.13, len(values)), color=color, s=26, alpha=0.85, zorder=3)
+    m, se, n = mean_se(values)
+    ax.plot([m] * 2, [y - 0.32, y + 0.32], color=color, linewidth=2.5, zorder=4)
+    if not np.isnan(se):
+        ax.errorbar(m, y, xerr=se, color=color, capsize=4, linewidth=1.6, zorder=4)
+    return m, se, n
+
+
 def mean_se_by(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     """`mean_se` of `y` at each value of `x` (sorted), as columns mean, se, n; NaN rows of y ignored."""
     d = df[[x, y]].dropna()

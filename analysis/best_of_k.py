@@ -32,6 +32,7 @@ from analysis._common import (
     note_right,
     palette,
     plot_function,
+    seed_row,
 )
 from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
 from sweep.report import SELECTION_METRIC
@@ -90,11 +91,7 @@ def plot_best_of_k(sw: Sweep):
         labels.append((y, name, c))
         ok = g.loc[g["status"] == "done", SELECTION_METRIC].dropna().to_numpy(float)
         if len(ok):
-            left.scatter(ok, y + rng.uniform(-0.13, 0.13, len(ok)), color=c, s=24, alpha=0.8, zorder=3)
-            m, se, n = mean_se(ok)
-            left.plot([m] * 2, [y - 0.32, y + 0.32], color=c, linewidth=2.5, zorder=4)
-            if not np.isnan(se):
-                left.errorbar(m, y, xerr=se, color=c, capsize=4, linewidth=1.6, zorder=4)
+            seed_row(left, y, ok, c, rng)
         bad = int(g["status"].isin(BLOWN_UP).sum()) + int((g["status"] == "failed").sum())
         if bad:
             note_right(left, y, f"✕ {bad}/{len(g)} not done")

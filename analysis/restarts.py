@@ -22,6 +22,7 @@ from analysis._common import (
     note_right,
     palette,
     plot_function,
+    seed_row,
 )
 from sweep.report import SELECTION_METRIC, lower_is_better
 
@@ -53,11 +54,7 @@ def plot_restarts(sw: Sweep):
             ok = g[g["status"] == "done"][metric].dropna().to_numpy(float)
             if len(ok):
                 ax.hlines(y, ok.min(), ok.max(), color=c, linewidth=1.2, alpha=0.7)
-                ax.scatter(ok, y + rng.uniform(-0.15, 0.15, len(ok)), color=c, s=26, alpha=0.85, zorder=3)
-                m, se, _ = mean_se(ok)
-                ax.plot([m] * 2, [y - 0.32, y + 0.32], color=c, linewidth=2.5, zorder=4)
-                if not np.isnan(se):
-                    ax.errorbar(m, y, xerr=se, color=c, capsize=4, linewidth=1.6, zorder=4)
+                seed_row(ax, y, ok, c, rng)
                 if metric == "final_test_loss" and len(ok) > 1:
                     note_right(ax, y, f"sd {ok.std(ddof=1):.2g}", color="0.35")
             bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
