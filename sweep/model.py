@@ -113,9 +113,9 @@ def losses_and_grads(
     of each model's loss with respect to its parameters, stacked like `params`: backpropagation written out.
 
     The same numbers as autograd through `forward` and `per_model_loss` up to rounding (tests/test_model.py),
-    with half the time per step for a pack of 64 small MLPs on the CPU (no graph is recorded, the loss's
-    gradient is formed directly, the bias is added in place). Model k's gradient depends only on model k, so it
-    is the same whatever pack it trains in."""
+    and a pack of 64 small MLPs steps 1.13-1.15x faster on the CPU (benchmarks/bench_pack.py --steps-only: no
+    graph is recorded, the loss's gradient is formed directly, the bias is added in place). Model k's gradient
+    depends only on model k, so it is the same whatever pack it trains in."""
     out, inputs, pre = _forward(params, x, activation)
     b = out.shape[1]
     if task == "classification":
