@@ -10,13 +10,13 @@ The host is synchronised only every `log_every` steps (and at epoch ends): losse
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 
@@ -27,7 +27,15 @@ from sweep.device import keep_freed_memory, resolve_device
 from sweep.graph_step import CapturedStep
 from sweep.provenance import provenance, slurm_job_id
 from sweep.pruning import TrialPruning
-from sweep.results import DIVERGED_UNSET, RunDir, save_torch, summary_record, write_json, write_parquet
+from sweep.results import (
+    DIVERGED_UNSET,
+    RunDir,
+    history_bytes,
+    json_bytes,
+    summary_record,
+    torch_bytes,
+    write_all,
+)
 from sweep.sampling import epoch_order, generator, steps_per_epoch
 from sweep.schedule import PARAMS as SCHEDULE_PARAMS
 from sweep.schedule import lr_table
@@ -368,8 +376,8 @@ class Trainer:
                     keep.pop()
             n_buf = 0
             leaving = [run for k, run in enumerate(st.runs) if k not in keep]  # diverged or pruned
-            for run in leaving:
-                self._finish(run, step, time.perf_counter() - t0)
+            if leaving:
+                self._finish(leaving, step, time.perf_counter() - t0)
             if leaving:
                 st.keep(keep)
                 if self.pruning:
@@ -394,18 +402,20 @@ class Trainer:
             run.summary["status"] = "done"
             if collapsed(float(st.init_loss[k]), float(st.peak_loss[k]), run.history):
                 run.summary.update(status="collapsed", peak_loss=float(st.peak_loss[k]))
-            self._finish(run, step, wall)
+        self._finish(st.runs, step, wall)
 
     # ------------------------------------------------------------------ outputs
     def _checkpoint(self, step: int, wall: float) -> None:
-        """Every run's checkpoint.pt, then its history and summary so far. At the last step only the checkpoint
-        (it holds the history): `_finish` writes the final history and summary next."""
-        last = step == self.total
-        for k, run in enumerate(self.state.runs):
+        """Every run's checkpoint.pt, then its history and summary so far (each kind written for the whole pack at
+        once: results.write_all). At the last step only the checkpoints (they hold the history): `_finish` writes
+        the final history and summary next."""
+        runs = self.state.runs
+        cks = []
+        for k, run in enumerate(runs):
             ck = self.state.model_checkpoint(k)
             ck.update(
                 step=step,
-                history=run.history,
+                history=json.dumps(run.history),
                 wall_s=run.summary.get("wall_s_before", 0.0) + wall,
                 wall_share_s=run.wall_share_s,
                 row_loss_sum=run.row_loss_sum,
@@ -413,11 +423,12 @@ class Trainer:
                 run_id=run.run_id,
                 samples_per_s=self._summary(run, step, wall, "running")["samples_per_s"],
             )
-            save_torch(run.dir.checkpoint, ck)
-            if last:
-                continue
-            write_parquet(run.dir.history, pd.DataFrame(run.history))
-            write_json(run.dir.summary, self._summary(run, step, wall, status="running"))
+            cks.append((run.dir.checkpoint, torch_bytes(ck)))
+        write_all(cks)
+        if step == self.total:
+            return
+        write_all([(run.dir.history, history_bytes(run.history)) for run in runs])
+        write_all([(run.dir.summary, json_bytes(self._summary(run, step, wall, status="running"))) for run in runs])
 
     def _summary(self, run: Run, step: int, wall: float, status: str) -> dict:
         h = run.history
@@ -470,21 +481,34 @@ class Trainer:
             s["loss_evals"] = self.state.updater.loss_evals_per_step * step
         return s
 
-    def _finish(self, run: Run, step: int, wall: float) -> None:
-        status = run.summary.get("status", "done")
-        write_parquet(run.dir.history, pd.DataFrame(run.history))
-        summary = self._summary(run, step, wall, status=status)
-        if status == "diverged":  # its last metrics describe a model on its way to diverging: not results
-            summary.update(
-                step=summary["diverged_step"],
-                epochs_trained=summary["diverged_step"] / self.steps_per_epoch,
-                **dict.fromkeys(DIVERGED_UNSET),
-            )
-        write_json(run.dir.summary, summary)
-        run.summary.update(summary)
-        run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})
-        if status in ("diverged", "pruned"):  # nothing to resume: its result is the divergence, or the pruning
-            run.dir.checkpoint.unlink(missing_ok=True)
+    def _finish(self, runs: list[Run], step: int, wall: float) -> None:
+        """Final history and summary of runs leaving the pack (finished, diverged or pruned); the histories of all
+        of them land before any summary says a run has ended."""
+        write_all([(run.dir.history, history_bytes(run.history)) for run in runs])
+        summaries = []
+        for run in runs:
+            status = run.summary.get("status", "done")
+            summary = self._summary(run, step, wall, status=status)
+            if status == "diverged":  # its last metrics describe a model on its way to diverging: not results
+                summary.update(
+                    step=summary["diverged_step"],
+                    epochs_trained=summary["diverged_step"] / self.steps_per_epoch,
+                    **dict.fromkeys(DIVERGED_UNSET),
+                )
+            summaries.append(summary)
+        write_all([(run.dir.summary, json_bytes(summary)) for run, summary in zip(runs, summaries)])
+        for run, summary in zip(runs, summaries):
+            run.summary.update(summary)
+            run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})
+            if summary["status"] in ("diverged", "pruned"):  # nothing to resume: its result is the divergence
+                run.dir.checkpoint.unlink(missing_ok=True)
+
+
+def checkpoint_history(ck: dict) -> list[dict]:
+    """The history rows a checkpoint holds: JSON text (floats round-trip exactly; pickling ~60 row dicts object
+    by object cost 3x more per checkpoint), or a list in checkpoints written before."""
+    h = ck["history"]
+    return json.loads(h) if isinstance(h, str) else list(h)
 
 
 class _Progress:

@@ -25,11 +25,10 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 # ----------------------------------------------------------------------------------------------- layout
@@ -129,8 +128,14 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def json_bytes(obj: Any) -> bytes:
+    """A summary or record as the store writes it: indented, keys sorted."""
+    return (json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n").encode()
+
+
 def write_json(path: Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
+    data = json_bytes(obj)
+    atomic_write(path, lambda f: f.write(data))
 
 
 def write_yaml(path: Path, obj: Any) -> None:
@@ -145,16 +150,52 @@ def write_config(run_dir: RunDir, cfg: Mapping[str, Any]) -> None:
     write_yaml(run_dir.config, cfg)
 
 
-def write_parquet(path: Path, df: pd.DataFrame) -> None:
-    atomic_write(path, lambda f: df.to_parquet(f, index=False))
+def write_all(files: Sequence[tuple[Path, bytes | memoryview]]) -> None:
+    """Write each (path, data) as `atomic_write` does, several at once: a pack writes one file per run at a
+    checkpoint, and the fsyncs (most of a small file's cost, and far more on a cluster's network filesystem)
+    release the GIL, so they overlap in threads. Returns when every file is in place; if any write failed, raises
+    the first error once all have ended (each file is then its previous or its new version, never torn)."""
+    if len(files) <= 1:
+        for path, data in files:
+            atomic_write(path, lambda f, data=data: f.write(data))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, len(files)), thread_name_prefix="results") as pool:
+        futures = [pool.submit(atomic_write, path, lambda f, data=data: f.write(data)) for path, data in files]
+    for fut in futures:
+        fut.result()
+
+
+def history_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """history.parquet's content for a run's rows: columns in the order the rows first name them, the engine's
+    columns typed as HISTORY_COLUMNS says, a key a row lacks and NaN both stored as null (as pandas' writer
+    stores them). Built with pyarrow directly: through a DataFrame it cost 8x more (1.3 ms against 0.17 ms per
+    run measured here), which a pack pays for every run at every checkpoint."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    types = {k: pa.type_for_alias(v) for k, v in HISTORY_COLUMNS.items()}
+    table = pa.table({k: pa.array([row.get(k) for row in rows], type=types.get(k), from_pandas=True) for k in names})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def torch_bytes(obj: Any) -> memoryview:
+    """torch.save's bytes for obj (serialised in memory: a full disk then raises ENOSPC when the file is
+    written, not torch's "unexpected pos")."""
+    import torch  # here, not at the top: readers of results (status, collect) should not pay for torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getbuffer()
 
 
 def save_torch(path: Path, obj: Any) -> None:
-    import torch  # here, not at the top: readers of results (status, collect) should not pay for torch
-
-    buf = io.BytesIO()  # serialise in memory: a full disk then raises ENOSPC, not torch's "unexpected pos"
-    torch.save(obj, buf)
-    atomic_write(path, lambda f: f.write(buf.getbuffer()))
+    data = torch_bytes(obj)
+    atomic_write(path, lambda f: f.write(data))
 
 
 def load_torch(path: Path) -> Any:

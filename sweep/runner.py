@@ -23,7 +23,7 @@ from filelock import FileLock, Timeout
 
 from sweep.config import run_id as config_run_id
 from sweep.device import set_threads_from_allocation
-from sweep.engine import Interrupted, Run, Trainer
+from sweep.engine import Interrupted, Run, Trainer, checkpoint_history
 from sweep.packing import plan_packs
 from sweep.provenance import provenance, slurm_job_id
 from sweep.results import (
@@ -176,7 +176,7 @@ def _prepare(run: Run, pack_size: int) -> dict | None:
     """Write the run's config and load its checkpoint (None: start from scratch); raises for a bad checkpoint."""
     write_config(run.dir, run.cfg)
     ck = _load_checkpoint(run)
-    run.history = list(ck["history"]) if ck else []
+    run.history = checkpoint_history(ck) if ck else []
     run.wall_share_s = float(ck.get("wall_share_s", 0.0)) if ck else 0.0
     run.row_loss_sum = float(ck.get("row_loss_sum", 0.0)) if ck else 0.0
     run.row_steps = int(ck.get("row_steps", 0)) if ck else 0

@@ -8,9 +8,12 @@ import subprocess
 import sys
 import textwrap
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from sweep.results import RunDir, atomic_write, read_json, write_json
+from sweep.results import RunDir, atomic_write, history_bytes, read_json, write_all, write_json
 
 
 def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
@@ -139,3 +142,43 @@ def test_sweep_and_run_folders_name_their_files(tmp_path):
     assert r.read_claim_owner() is None
     write_json(r.claim_owner, {"host": "n1", "pid": 7})
     assert r.read_claim_owner() == {"host": "n1", "pid": 7}
+
+
+def test_write_all_writes_every_file_and_raises_only_after_the_others_landed(tmp_path):
+    """A pack's files are written together; one unwritable path raises, and every other file is complete."""
+    (tmp_path / "blocker").write_text("a file where a run folder should be")
+    good = [tmp_path / f"r{i}" / "summary.json" for i in range(6)]
+    write_json(good[0], {"step": 0})
+    files = [(p, json.dumps({"step": i}).encode()) for i, p in enumerate(good)]
+    with pytest.raises(OSError):
+        write_all([*files[:3], (tmp_path / "blocker" / "summary.json", b"{}"), *files[3:]])
+    assert [read_json(p) for p in good] == [{"step": i} for i in range(6)]
+    assert not [p for p in tmp_path.rglob(".*.tmp")]
+
+
+def test_history_bytes_types_the_engine_columns_and_stores_missing_values_as_null():
+    """Rows name different columns (training rows, evaluation rows): each column is typed as HISTORY_COLUMNS
+    says (train_steps stays an integer), a key a row lacks and NaN are null, and the columns keep the order the
+    rows first name them; pandas reads it as the rows' DataFrame."""
+    rows = [
+        {"step": 10, "epoch": 0.5, "lr_t": 0.1, "train_loss": 2.0, "train_steps": 10, "grad_norm": float("nan")},
+        {"step": 20, "epoch": 1.0, "lr_t": 0.05, "val_loss": 1.5, "val_acc": 0.25, "my_metric": 3},
+    ]
+    t = pq.read_table(pa.BufferReader(history_bytes(rows)))
+    assert t.schema.names == [
+        "step",
+        "epoch",
+        "lr_t",
+        "train_loss",
+        "train_steps",
+        "grad_norm",
+        "val_loss",
+        "val_acc",
+        "my_metric",
+    ]
+    assert t.schema.field("train_steps").type == pa.int64() and t.schema.field("step").type == pa.int64()
+    assert t.schema.field("grad_norm").type == pa.float64()  # never a number yet: still a float column
+    assert t.schema.field("my_metric").type == pa.int64()  # a column sweep does not know: inferred
+    assert t.column("grad_norm").to_pylist() == [None, None] and t.column("train_steps").to_pylist() == [10, None]
+    pd.testing.assert_frame_equal(t.to_pandas(), pd.DataFrame(rows), check_dtype=False)
+    assert pq.read_table(pa.BufferReader(history_bytes([]))).num_rows == 0  # a run stopped before its first row

@@ -71,6 +71,23 @@ def test_a_checkpoint_with_the_step_count_as_a_number_resumes_bit_identical(tmp_
     pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
 
 
+def test_a_checkpoint_with_the_history_as_a_list_of_rows_resumes_bit_identical(tmp_path, one_thread):
+    """Checkpoints hold the history as JSON text; those written before held it as a list of row dicts. Such a
+    checkpoint resumes with its rows, and the run ends as if never stopped."""
+    ref, cut = make_cfg(tmp_path / "ref", *SMALL), make_cfg(tmp_path / "cut", *SMALL)
+    train_runs([ref], progress=False)
+    with pytest.raises(Interrupted):
+        train_runs([cut], progress=False, should_stop=stop_after(7))
+    ck = load_torch(run_dir_for(cut).checkpoint)
+    assert isinstance(ck["history"], str)
+    ck["history"] = json.loads(ck["history"])  # as an older sweep wrote it
+    assert ck["history"], "the stopped run should have logged rows before its checkpoint"
+    save_torch(run_dir_for(cut).checkpoint, ck)
+    (s,) = train_runs([cut], progress=False)
+    assert s["resumed_from_step"] == ck["step"] > 0
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
+
+
 def test_torch_impl_checkpoint_holds_the_trained_weights(tmp_path, one_thread):
     """torch.optim updates its own leaves: the checkpoint must save those, not the untrained stacked copy."""
     common = [*SMALL, "optimizer=adam", "lr=1e-2", "dtype=float64"]
