@@ -11,6 +11,7 @@ The host is synchronised only every `log_every` steps (and at epoch ends): losse
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from sweep import model as mlp
 from sweep.compiled_step import CompiledStep
 from sweep.data import cached_splits
 from sweep.device import keep_freed_memory, resolve_device
-from sweep.graph_step import CapturedStep
+from sweep.graph_step import CapturedStep, replay_checked
 from sweep.provenance import provenance, slurm_job_id
 from sweep.pruning import TrialPruning
 from sweep.results import (
@@ -130,6 +131,11 @@ class PackState:
     def weights(self) -> list[Tensor]:
         """The current weights [K, ...] per layer."""
         return self.updater.weights(self.params)
+
+    def live_tensors(self) -> list[Tensor]:
+        """Every tensor a step of a stacked-state updater changes in place: the weights, then the optimizer
+        state (what `graph_step.replay_checked` compares)."""
+        return [*self.params, *self.updater.state_tensors()]
 
     def keep(self, idx: list[int]) -> None:
         """Drop every model not in idx (diverged, collapsed, failed, pruned) from all stacked tensors."""
@@ -243,6 +249,15 @@ class Trainer:
             if graph is None and idx.shape[1] == self.batch:  # full batches only: a fixed shape
                 step = partial(self._step, want_norm=want_norm)
                 graph = self._graphs[want_norm] = CapturedStep(step, idx, lr_t, self._forward_backward)
+                out, problem = replay_checked(graph, step, idx, lr_t, self.state.live_tensors)
+                if problem:
+                    print(
+                        f"sweep: the captured CUDA step is not bit-identical to the plain step here ({problem}); "
+                        "this pack trains with the plain step",
+                        file=sys.stderr,
+                    )
+                    self.cuda_graph, self._graphs = False, {}
+                return out
             if graph is not None and graph.fits(idx):
                 return graph.replay(idx, lr_t)
         elif self.compile and not want_norm and idx.shape[1] == self.batch and self.state.updater.compilable():

@@ -94,6 +94,10 @@ class Updater:
     def load(self, k: int, saved: dict[str, Any]) -> None:
         """Restore model k's optimizer state from its checkpoint."""
 
+    def state_tensors(self) -> list[Tensor]:
+        """The optimizer-state tensors a step changes in place (a capturable updater's: see graph_step)."""
+        return []
+
     def capturable(self, device: torch.device) -> bool:
         """Can the step be recorded once as a CUDA graph and replayed (sweep/graph_step.py)?"""
         return False
@@ -116,6 +120,9 @@ class _StackedState(Updater):
 
     def save(self, k: int) -> dict[str, Any]:
         return {"opt_states": [{n: _model_slice(v, k) for n, v in st.items()} for st in self.states]}
+
+    def state_tensors(self) -> list[Tensor]:
+        return [v for st in self.states for v in st.values() if isinstance(v, Tensor)]
 
     def load(self, k: int, saved: dict[str, Any]) -> None:
         with torch.no_grad():

@@ -133,7 +133,7 @@ def test_pack_auto_on_a_gpu_sizes_from_free_memory(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad"])
-def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, optimizer):
+def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, optimizer, monkeypatch, capsys):
     """The CUDA-graph step (sweep/graph_step.py) against the plain step, with a model diverging mid-way (the
     pack shrinks, the graph is captured again) and a smaller last batch per epoch (plain step there). Adam's,
     RMSprop's and Adagrad's step counts are device tensors advanced inside the graph."""
@@ -156,7 +156,10 @@ def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, opt
     plain = [make_cfg(tmp_path / "plain", *common, f"lr={lr}", "cuda_graph=false") for lr in lrs]
     graph = [make_cfg(tmp_path / "graph", *common, f"lr={lr}") for lr in lrs]
     train_runs(plain, pack=3, progress=False)
+    replays = count_replays(monkeypatch)
     train_runs(graph, pack=3, progress=False)
+    assert replays["n"] > 10, "the graph was never replayed: the test compared the plain step with itself"
+    assert "not bit-identical" not in capsys.readouterr().err  # the check at capture found no difference
     for a, b in zip(plain, graph):
         sa, sb = (json.loads(run_dir_for(c).summary.read_text()) for c in (a, b))
         assert sa["status"] == sb["status"] and sa.get("diverged_step") == sb.get("diverged_step")
@@ -167,3 +170,40 @@ def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, opt
             ):
                 assert torch.equal(x, y)
     assert json.loads(run_dir_for(graph[2]).summary.read_text())["status"] == "diverged"
+
+
+def count_replays(monkeypatch) -> dict:
+    """Count CapturedStep.replay calls from now on."""
+    from sweep.graph_step import CapturedStep
+
+    seen, replay = {"n": 0}, CapturedStep.replay
+
+    def counted(self, idx, lr):
+        seen["n"] += 1
+        return replay(self, idx, lr)
+
+    monkeypatch.setattr(CapturedStep, "replay", counted)
+    return seen
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+def test_a_captured_step_that_is_not_the_plain_step_is_refused_and_the_pack_trains_plain(tmp_path, monkeypatch, capsys):
+    """A graph whose replay differs from the plain step (here: it steps twice, as a wrong capture could) is
+    checked at its first replay, refused with one line, and the pack ends exactly as with cuda_graph=false."""
+    import pandas as pd
+
+    from sweep.graph_step import CapturedStep
+
+    common = ["epochs=2", "data=spirals", "data.n_samples=300", "batch_size=64", "model.hidden=[32]"]
+    common += ["wandb.mode=disabled", "device=cuda", "optimizer=adam", "log_every=4"]
+    plain = [make_cfg(tmp_path / "plain", *common, f"lr={lr}", "cuda_graph=false") for lr in (0.003, 0.01)]
+    wrong = [make_cfg(tmp_path / "wrong", *common, f"lr={lr}") for lr in (0.003, 0.01)]
+    train_runs(plain, pack=2, progress=False)
+    replay = CapturedStep.replay
+    monkeypatch.setattr(CapturedStep, "replay", lambda self, idx, lr: (replay(self, idx, lr), replay(self, idx, lr))[1])
+    train_runs(wrong, pack=2, progress=False)
+    err = capsys.readouterr().err
+    assert err.count("the captured CUDA step is not bit-identical to the plain step") == 1, err
+    for a, b in zip(plain, wrong):
+        pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(a).history), pd.read_parquet(run_dir_for(b).history))
