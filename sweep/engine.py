@@ -72,9 +72,8 @@ def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def _finite_or_none(values: np.ndarray, run: Run, runs: Sequence[Run]) -> float | None:
-    """values[k] for `run` while it is in the pack, as a float (None when not known or not finite)."""
-    k = next((i for i, r in enumerate(runs) if r is run), None)
+def _finite_or_none(values: np.ndarray, k: int | None) -> float | None:
+    """values[k] for model k of the pack, as a float (None when not in the pack, not known or not finite)."""
     if k is None or k >= len(values) or not np.isfinite(values[k]):
         return None
     return float(values[k])
@@ -123,6 +122,13 @@ class PackState:
     ) -> None:
         self.runs, self.params, self.updater = runs, params, updater
         self.init_loss, self.peak_loss = init_loss, peak_loss  # host [K] float64: the first and the largest loss
+        self._index_of: tuple[list[Run] | None, dict[int, int]] = (None, {})
+
+    def index(self, run: Run) -> int | None:
+        """The run's place k in the pack, None once it has left (a dict: a search per run made summaries O(K²))."""
+        if self._index_of[0] is not self.runs:  # keep() makes a new list
+            self._index_of = (self.runs, {id(r): k for k, r in enumerate(self.runs)})
+        return self._index_of[1].get(id(run))
 
     @property
     def device(self) -> torch.device:
@@ -425,8 +431,9 @@ class Trainer:
         once: results.write_all). At the last step only the checkpoints (they hold the history): `_finish` writes
         the final history and summary next."""
         runs = self.state.runs
-        cks = []
+        cks, summaries = [], []
         for k, run in enumerate(runs):
+            summaries.append(self._summary(run, step, wall, status="running"))
             ck = self.state.model_checkpoint(k)
             ck.update(
                 step=step,
@@ -436,16 +443,17 @@ class Trainer:
                 row_loss_sum=run.row_loss_sum,
                 row_steps=run.row_steps,
                 run_id=run.run_id,
-                samples_per_s=self._summary(run, step, wall, "running")["samples_per_s"],
+                samples_per_s=summaries[-1]["samples_per_s"],
             )
             cks.append((run.dir.checkpoint, torch_bytes(ck)))
         write_all(cks)
         if step == self.total:
             return
         write_all([(run.dir.history, history_bytes(run.history)) for run in runs])
-        write_all([(run.dir.summary, json_bytes(self._summary(run, step, wall, status="running"))) for run in runs])
+        write_all([(run.dir.summary, json_bytes(summary)) for run, summary in zip(runs, summaries)])
 
     def _summary(self, run: Run, step: int, wall: float, status: str) -> dict:
+        k = self.state.index(run)
         h = run.history
         tests = [r for r in h if "test_loss" in r]
         vals = [r for r in h if "val_loss" in r]
@@ -484,8 +492,8 @@ class Trainer:
             "samples_per_s": speed,
             "resumed_from_step": self.start_step,
             "steps_this_process": trained,
-            "first_loss": _finite_or_none(self.state.init_loss, run, self.state.runs),
-            "peak_loss": run.summary.get("peak_loss", _finite_or_none(self.state.peak_loss, run, self.state.runs)),
+            "first_loss": _finite_or_none(self.state.init_loss, k),
+            "peak_loss": run.summary.get("peak_loss", _finite_or_none(self.state.peak_loss, k)),
             "pack_size": run.summary.get("pack_size"),
             "device": str(self.device),
             "slurm_job_id": slurm_job_id(),

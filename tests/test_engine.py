@@ -260,3 +260,17 @@ def test_train_rows_average_log_every_steps_and_evaluation_rows_stand_apart(tmp_
     assert list(ev.step) == [s["steps_per_epoch"] * e for e in (1, 2, 3)]
     assert ev.train_loss.isna().all() and train.test_loss.isna().all() and ev.val_loss.notna().all()
     assert s["final_train_loss"] == train.train_loss.iloc[-1]
+
+
+def test_each_summary_has_its_own_models_first_and_peak_loss_after_the_pack_shrank(tmp_path, one_thread):
+    """first_loss and peak_loss are read from the pack's per-model arrays by the run's place in the pack, which
+    changes when a model leaves: the diverging model is first, so the others move down one place."""
+    common = ["epochs=2", "model.hidden=[8]", "wandb.mode=disabled", "log_every=1", "dtype=float64"]
+    cfgs = [make_cfg(tmp_path, *common, f"lr={lr}", f"seed={s}") for s, lr in enumerate((100.0, 0.05, 0.3))]
+    out = train_runs(cfgs, pack=3, progress=False)
+    assert [s["status"] for s in out] == ["diverged", "done", "done"]
+    for cfg, s in zip(cfgs[1:], out[1:]):
+        train = pd.read_parquet(run_dir_for(cfg).history).dropna(subset=["train_loss"])
+        assert s["first_loss"] == train["train_loss"].iloc[0]  # log_every=1: the first row is the first step
+        assert s["peak_loss"] == train["train_loss"].max()
+    assert out[1]["first_loss"] != out[2]["first_loss"]  # seeds differ: a mix-up would show
