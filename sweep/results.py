@@ -107,8 +107,10 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, wh
 
 
 # ----------------------------------------------------------------------------------------------- writing
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call write(f) on a temp file beside `path`, fsync it, and rename it to `path`."""
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None], durable: bool = True) -> None:
+    """Call write(f) on a temp file beside `path`, fsync it, and rename it to `path`. durable=False skips the
+    fsync, for a file that means nothing after the machine crashes (who holds a claim): still never torn for a
+    reader or a killed process, but possibly empty or missing after a power loss."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -116,7 +118,8 @@ def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
@@ -133,21 +136,32 @@ def json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n").encode()
 
 
-def write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any, durable: bool = True) -> None:
     data = json_bytes(obj)
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data), durable=durable)
 
 
-def write_yaml(path: Path, obj: Any) -> None:
+def config_files(run_dir: RunDir, cfg: Mapping[str, Any]) -> list[tuple[Path, bytes]]:
+    """The run's resolved config twice, in the order to write them: config.json for programs (order kept, so
+    the readers' columns follow the config), then config.yaml for people."""
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # the C emitter: ~10x faster per run
-    write_text(path, yaml.dump(obj, Dumper=dumper, sort_keys=False))
+    return [
+        (run_dir.config_json, (json.dumps(cfg, separators=(",", ":"), default=str) + "\n").encode()),
+        (run_dir.config, yaml.dump(cfg, Dumper=dumper, sort_keys=False).encode()),
+    ]
 
 
 def write_config(run_dir: RunDir, cfg: Mapping[str, Any]) -> None:
-    """The run's resolved config twice: config.json for programs (order kept, so the readers' columns follow the
-    config), then config.yaml for people."""
-    write_text(run_dir.config_json, json.dumps(cfg, separators=(",", ":"), default=str) + "\n")
-    write_yaml(run_dir.config, cfg)
+    for path, data in config_files(run_dir, cfg):
+        atomic_write(path, lambda f, data=data: f.write(data))
+
+
+def write_configs(pack: Sequence[tuple[RunDir, Mapping[str, Any]]]) -> None:
+    """Every run's config files, as `write_config` writes them, for a pack at once (`write_all`): all the
+    config.json files, then all the config.yaml files (a folder is a run folder once its config.yaml exists)."""
+    files = [config_files(d, cfg) for d, cfg in pack]
+    for i in range(2):
+        write_all([f[i] for f in files])
 
 
 def write_all(files: Sequence[tuple[Path, bytes | memoryview]]) -> None:

@@ -182,3 +182,27 @@ def test_history_bytes_types_the_engine_columns_and_stores_missing_values_as_nul
     assert t.column("grad_norm").to_pylist() == [None, None] and t.column("train_steps").to_pylist() == [10, None]
     pd.testing.assert_frame_equal(t.to_pandas(), pd.DataFrame(rows), check_dtype=False)
     assert pq.read_table(pa.BufferReader(history_bytes([]))).num_rows == 0  # a run stopped before its first row
+
+
+def test_only_a_durable_write_is_fsynced(tmp_path, monkeypatch):
+    """Results are fsynced; a claim's owner (durable=False) is not: it means nothing after a crash."""
+    import os
+
+    synced = []
+    fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), fsync(fd))[1])
+    write_json(tmp_path / "summary.json", {"step": 1})
+    assert len(synced) == 1
+    write_json(tmp_path / ".claim.json", {"pid": 1}, durable=False)
+    assert len(synced) == 1 and read_json(tmp_path / ".claim.json") == {"pid": 1}
+
+
+def test_a_packs_configs_are_the_files_write_config_writes(tmp_path):
+    from sweep.results import write_config, write_configs
+
+    cfgs = [{"seed": s, "lr": 10.0**-s, "model": {"hidden": [8] * s}} for s in range(1, 4)]
+    write_configs([(RunDir(tmp_path / "pack" / str(i)), c) for i, c in enumerate(cfgs)])
+    for i, c in enumerate(cfgs):
+        write_config(RunDir(tmp_path / "one" / str(i)), c)
+        for name in ("config.json", "config.yaml"):
+            assert (tmp_path / "pack" / str(i) / name).read_bytes() == (tmp_path / "one" / str(i) / name).read_bytes()

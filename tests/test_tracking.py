@@ -106,3 +106,13 @@ def test_disabled_writes_no_wandb_files(tmp_path):
     cfg = make_cfg(tmp_path, "epochs=1", "model.hidden=[16]", "wandb.mode=disabled")
     train_runs([cfg], progress=False)
     assert not (run_dir_for(cfg).root / "wandb").exists()
+
+
+def test_a_run_with_wandb_disabled_makes_no_wandb_id(tmp_path):
+    """A run trained with tracking off has no wandb id (nothing to keep, and making one cost a fsynced file per
+    run); in the same pack, a run that logs offline has its id."""
+    off = make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=disabled", "name=g")
+    on = make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=offline", "name=g", "seed=1")
+    train_runs([off, on], pack=2, progress=False)
+    assert not run_dir_for(off).wandb_id.exists()
+    assert len(run_dir_for(on).wandb_id.read_text().strip()) == 8

@@ -76,6 +76,17 @@ def test_one_bad_run_fails_alone_and_its_pack_finishes(tmp_path, one_thread):
     assert summary(cfgs[2])["final_train_loss"] == summary(alone)["final_train_loss"]
 
 
+def test_a_run_whose_config_cannot_be_written_fails_alone_and_its_pack_finishes(tmp_path, one_thread):
+    """A pack writes its runs' configs together; when one cannot be written (here a value YAML cannot represent)
+    each run writes its own, so only that run fails."""
+    cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3)]
+    cfgs[1]["data"]["note"] = object()
+    results = train_runs(cfgs, pack=3, progress=False)
+    assert [r["status"] for r in results] == ["done", "failed", "done"]
+    assert "RepresenterError" in run_dir_for(cfgs[1]).error.read_text()
+    assert all(run_dir_for(c).config.exists() and run_dir_for(c).config_json.exists() for c in (cfgs[0], cfgs[2]))
+
+
 def test_an_unreadable_summary_retrains_that_run_only(tmp_path, one_thread, capfd):
     cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2)]
     train_runs(cfgs, pack=2, progress=False)
