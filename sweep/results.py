@@ -144,11 +144,38 @@ def write_json(path: Path, obj: Any, durable: bool = True) -> None:
 def config_files(run_dir: RunDir, cfg: Mapping[str, Any]) -> list[tuple[Path, bytes]]:
     """The run's resolved config twice, in the order to write them: config.json for programs (order kept, so
     the readers' columns follow the config), then config.yaml for people."""
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # the C emitter: ~10x faster per run
     return [
         (run_dir.config_json, (json.dumps(cfg, separators=(",", ":"), default=str) + "\n").encode()),
-        (run_dir.config, yaml.dump(cfg, Dumper=dumper, sort_keys=False).encode()),
+        (run_dir.config, config_yaml(cfg).encode()),
     ]
+
+
+def config_yaml(cfg: Mapping[str, Any]) -> str:
+    """`yaml.dump(cfg, sort_keys=False)`, made one top-level entry at a time (a block mapping's text is its
+    entries' texts in order), each entry's text remembered: the K configs of a pack share all but a few entries,
+    and PyYAML's representer is Python even with the C emitter (1.1 ms a config; 4.6 s of a pack of 4,096)."""
+    if not cfg:
+        return _dump(cfg)
+    return "".join(_yaml_entry(k, v) for k, v in cfg.items())
+
+
+def _yaml_entry(key: str, value: Any) -> str:
+    memo = f"{key!r}: {value!r}"  # repr tells 1 from "1" and 1.0, and int keys from str keys, as YAML does
+    text = _YAML_ENTRIES.get(memo)
+    if text is None:
+        text = _dump({key: value})
+        if len(_YAML_ENTRIES) >= 4096:  # bounded: a long-lived process dumps many packs
+            _YAML_ENTRIES.clear()
+        _YAML_ENTRIES[memo] = text
+    return text
+
+
+_YAML_ENTRIES: dict[str, str] = {}
+
+
+def _dump(obj: Any) -> str:
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # the C emitter: ~10x faster per run
+    return yaml.dump(obj, Dumper=dumper, sort_keys=False)
 
 
 def write_config(run_dir: RunDir, cfg: Mapping[str, Any]) -> None:

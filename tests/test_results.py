@@ -206,3 +206,34 @@ def test_a_packs_configs_are_the_files_write_config_writes(tmp_path):
         write_config(RunDir(tmp_path / "one" / str(i)), c)
         for name in ("config.json", "config.yaml"):
             assert (tmp_path / "pack" / str(i) / name).read_bytes() == (tmp_path / "one" / str(i) / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["optimizer=adam", "schedule=cosine"], ["optimizer=momentum", "schedule=step"], ["optimizer=anneal"]],
+)
+def test_config_yaml_is_yamls_own_text_of_the_config(tmp_path, overrides):
+    """config.yaml is made an entry at a time from remembered texts: it must be exactly what yaml.dump writes."""
+    import yaml
+    from conftest import make_cfg
+
+    from sweep.results import config_yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    for seed in range(3):
+        cfg = make_cfg(tmp_path, *overrides, f"seed={seed}")
+        assert config_yaml(cfg) == yaml.dump(cfg, Dumper=dumper, sort_keys=False)
+
+
+def test_config_yaml_never_takes_one_value_for_another_that_prints_alike():
+    """Values JSON would not tell apart (1, 1.0, True; an int key and a str key; a tuple and a list) each get
+    their own text, whatever was dumped before."""
+    import yaml
+
+    from sweep.results import config_yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    cases = [{"a": 1}, {"a": 1.0}, {"a": True}, {"a": "1"}, {"a": {1: "x"}}, {"a": {"1": "x"}}, {"a": [1, 2]}, {}]
+    for _ in range(2):
+        for cfg in cases:
+            assert config_yaml(cfg) == yaml.dump(cfg, Dumper=dumper, sort_keys=False), cfg
