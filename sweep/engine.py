@@ -399,7 +399,6 @@ class Trainer:
             leaving = [run for k, run in enumerate(st.runs) if k not in keep]  # diverged or pruned
             if leaving:
                 self._finish(leaving, step, time.perf_counter() - t0)
-            if leaving:
                 st.keep(keep)
                 if self.pruning:
                     self.pruning.keep(keep)
@@ -523,7 +522,7 @@ class Trainer:
         for run, summary in zip(runs, summaries):
             run.summary.update(summary)
             run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})
-            if summary["status"] in ("diverged", "pruned"):  # nothing to resume: its result is the divergence
+            if summary["status"] in ("diverged", "pruned"):  # nothing to resume: its result is where it stopped
                 run.dir.checkpoint.unlink(missing_ok=True)
 
 

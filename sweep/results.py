@@ -127,8 +127,12 @@ def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None], durable
         raise
 
 
+def write_bytes(path: Path, data: bytes | memoryview, durable: bool = True) -> None:
+    atomic_write(path, lambda f: f.write(data), durable=durable)
+
+
 def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
+    write_bytes(path, text.encode())
 
 
 def json_bytes(obj: Any) -> bytes:
@@ -137,8 +141,7 @@ def json_bytes(obj: Any) -> bytes:
 
 
 def write_json(path: Path, obj: Any, durable: bool = True) -> None:
-    data = json_bytes(obj)
-    atomic_write(path, lambda f: f.write(data), durable=durable)
+    write_bytes(path, json_bytes(obj), durable=durable)
 
 
 def config_files(run_dir: RunDir, cfg: Mapping[str, Any]) -> list[tuple[Path, bytes]]:
@@ -180,7 +183,7 @@ def _dump(obj: Any) -> str:
 
 def write_config(run_dir: RunDir, cfg: Mapping[str, Any]) -> None:
     for path, data in config_files(run_dir, cfg):
-        atomic_write(path, lambda f, data=data: f.write(data))
+        write_bytes(path, data)
 
 
 def write_configs(pack: Sequence[tuple[RunDir, Mapping[str, Any]]]) -> None:
@@ -198,12 +201,12 @@ def write_all(files: Sequence[tuple[Path, bytes | memoryview]]) -> None:
     the first error once all have ended (each file is then its previous or its new version, never torn)."""
     if len(files) <= 1:
         for path, data in files:
-            atomic_write(path, lambda f, data=data: f.write(data))
+            write_bytes(path, data)
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(8, len(files)), thread_name_prefix="results") as pool:
-        futures = [pool.submit(atomic_write, path, lambda f, data=data: f.write(data)) for path, data in files]
+        futures = [pool.submit(write_bytes, path, data) for path, data in files]
     for fut in futures:
         fut.result()
 
@@ -235,8 +238,7 @@ def torch_bytes(obj: Any) -> memoryview:
 
 
 def save_torch(path: Path, obj: Any) -> None:
-    data = torch_bytes(obj)
-    atomic_write(path, lambda f: f.write(data))
+    write_bytes(path, torch_bytes(obj))
 
 
 def load_torch(path: Path) -> Any:

@@ -201,11 +201,9 @@ def _write_configs(runs: list[Run]) -> bool:
     try:
         write_configs([(run.dir, run.cfg) for run in runs])
         return True
-    except OSError as e:
-        if storage_problem(e):
+    except Exception as e:
+        if isinstance(e, OSError) and storage_problem(e):
             raise
-        return False
-    except Exception:
         return False
 
 
