@@ -16,6 +16,29 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 REPO = Path(__file__).resolve().parents[1]
 
+# A small pack for comparing a fast path (a CUDA graph, the compiled step) with the plain step: spirals, 3 epochs of
+# 3 full batches and a smaller last one (which takes the plain step); a sync every 3 steps, so that syncs (the
+# steps that also take grad norms: a CUDA graph of their own) fall on full batches too, not only on epoch ends.
+FAST_PATH_PACK = [
+    "epochs=3",
+    "data=spirals",
+    "data.n_samples=300",
+    "batch_size=64",
+    "model.hidden=[32,32]",
+    "wandb.mode=disabled",
+    "log_every=3",
+]
+
+
+def assert_same_histories(xs: list[dict], ys: list[dict]) -> None:
+    """Runs xs[i] and ys[i] wrote equal history.parquet files (every value, bit for bit)."""
+    import pandas as pd
+
+    from sweep.runner import run_dir_for
+
+    for x, y in zip(xs, ys, strict=True):
+        pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(x).history), pd.read_parquet(run_dir_for(y).history))
+
 
 def make_cfg(out_dir: Path, *overrides: str) -> dict:
     """A validated, resolved run config, composed exactly as `sweep run <overrides>` would."""

@@ -8,20 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_cfg
+from conftest import FAST_PATH_PACK, make_cfg
 
 from sweep.compiled_step import CompiledStep
 from sweep.runner import run_dir_for, train_runs
-
-COMMON = [
-    "epochs=3",
-    "data=spirals",
-    "data.n_samples=300",
-    "batch_size=64",
-    "model.hidden=[32,32]",
-    "wandb.mode=disabled",
-    "log_every=4",
-]
 
 
 @pytest.fixture
@@ -41,8 +31,10 @@ def compiled_calls(monkeypatch):
 
 def train_both(tmp_path, optimizer: str, lrs: tuple[float, ...]) -> list[tuple[dict, dict]]:
     """(plain, compiled) config pairs, each set trained as one pack."""
-    plain = [make_cfg(tmp_path / "plain", *COMMON, f"optimizer={optimizer}", f"lr={lr}") for lr in lrs]
-    comp = [make_cfg(tmp_path / "comp", *COMMON, f"optimizer={optimizer}", f"lr={lr}", "compile=true") for lr in lrs]
+    plain = [make_cfg(tmp_path / "plain", *FAST_PATH_PACK, f"optimizer={optimizer}", f"lr={lr}") for lr in lrs]
+    comp = [
+        make_cfg(tmp_path / "comp", *FAST_PATH_PACK, f"optimizer={optimizer}", f"lr={lr}", "compile=true") for lr in lrs
+    ]
     train_runs(plain, pack=len(lrs), progress=False)
     train_runs(comp, pack=len(lrs), progress=False)
     return list(zip(plain, comp))

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import make_cfg, stop_after
+from conftest import FAST_PATH_PACK, assert_same_histories, make_cfg, stop_after
 
 from sweep.engine import Run, Trainer
 from sweep.runner import run_dir_for, train_runs
@@ -137,21 +137,9 @@ def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, opt
     """The CUDA-graph step (sweep/graph_step.py) against the plain step, with a model diverging mid-way (the
     pack shrinks, the graph is captured again) and a smaller last batch per epoch (plain step there). Adam's,
     RMSprop's and Adagrad's step counts are device tensors advanced inside the graph."""
-    import pandas as pd
-
     from sweep.results import load_torch
 
-    common = [
-        "epochs=3",
-        "data=spirals",
-        "data.n_samples=300",
-        "batch_size=64",
-        "model.hidden=[32,32]",
-        "wandb.mode=disabled",
-        "device=cuda",
-        f"optimizer={optimizer}",
-        "log_every=4",
-    ]
+    common = [*FAST_PATH_PACK, "device=cuda", f"optimizer={optimizer}"]
     lrs = (0.05, 0.1, 50.0) if optimizer in ("sgd", "momentum", "nesterov") else (0.003, 0.01, 50.0)
     plain = [make_cfg(tmp_path / "plain", *common, f"lr={lr}", "cuda_graph=false") for lr in lrs]
     graph = [make_cfg(tmp_path / "graph", *common, f"lr={lr}") for lr in lrs]
@@ -160,10 +148,10 @@ def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, opt
     train_runs(graph, pack=3, progress=False)
     assert replays["n"] > 10, "the graph was never replayed: the test compared the plain step with itself"
     assert "not bit-identical" not in capsys.readouterr().err  # the check at capture found no difference
+    assert_same_histories(plain, graph)
     for a, b in zip(plain, graph):
         sa, sb = (json.loads(run_dir_for(c).summary.read_text()) for c in (a, b))
         assert sa["status"] == sb["status"] and sa.get("diverged_step") == sb.get("diverged_step")
-        pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(a).history), pd.read_parquet(run_dir_for(b).history))
         if sa["status"] == "done":
             for x, y in zip(
                 load_torch(run_dir_for(a).checkpoint)["params"], load_torch(run_dir_for(b).checkpoint)["params"]
@@ -191,12 +179,9 @@ def count_replays(monkeypatch) -> dict:
 def test_a_captured_step_that_is_not_the_plain_step_is_refused_and_the_pack_trains_plain(tmp_path, monkeypatch, capsys):
     """A graph whose replay differs from the plain step (here: it steps twice, as a wrong capture could) is
     checked at its first replay, refused with one line, and the pack ends exactly as with cuda_graph=false."""
-    import pandas as pd
-
     from sweep.graph_step import CapturedStep
 
-    common = ["epochs=2", "data=spirals", "data.n_samples=300", "batch_size=64", "model.hidden=[32]"]
-    common += ["wandb.mode=disabled", "device=cuda", "optimizer=adam", "log_every=4"]
+    common = [*FAST_PATH_PACK, "device=cuda", "optimizer=adam"]
     plain = [make_cfg(tmp_path / "plain", *common, f"lr={lr}", "cuda_graph=false") for lr in (0.003, 0.01)]
     wrong = [make_cfg(tmp_path / "wrong", *common, f"lr={lr}") for lr in (0.003, 0.01)]
     train_runs(plain, pack=2, progress=False)
@@ -205,5 +190,4 @@ def test_a_captured_step_that_is_not_the_plain_step_is_refused_and_the_pack_trai
     train_runs(wrong, pack=2, progress=False)
     err = capsys.readouterr().err
     assert err.count("the captured CUDA step is not bit-identical to the plain step") == 1, err
-    for a, b in zip(plain, wrong):
-        pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(a).history), pd.read_parquet(run_dir_for(b).history))
+    assert_same_histories(plain, wrong)

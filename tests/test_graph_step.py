@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_cfg
+from conftest import FAST_PATH_PACK, assert_same_histories, make_cfg
 
 from sweep.engine import Run, Trainer
 from sweep.graph_step import replay_checked
@@ -124,13 +124,11 @@ def test_the_trainer_checks_each_captured_graph_and_refuses_a_wrong_one(tmp_path
     graph that is not the plain step is refused once, with one line, and the pack trains plain."""
     import json
 
-    import pandas as pd
-
     from sweep import engine
     from sweep.runner import train_runs
     from sweep.updaters import Functional
 
-    common = [*COMMON, "epochs=2", "optimizer=adam", "log_every=4", "data=spirals", "data.n_samples=300"]
+    common = [*FAST_PATH_PACK, "optimizer=adam"]
     lrs = (0.003, 0.01, 50.0)
     plain = [make_cfg(tmp_path / "plain", *common, f"lr={lr}") for lr in lrs]
     graph = [make_cfg(tmp_path / "graph", *common, f"lr={lr}") for lr in lrs]
@@ -145,5 +143,4 @@ def test_the_trainer_checks_each_captured_graph_and_refuses_a_wrong_one(tmp_path
     assert CpuCapture.made == (4 if times == 1 else 1)  # 2 graphs (with and without norms), again after the drop
     statuses = [json.loads(run_dir_for(c).summary.read_text())["status"] for c in graph]
     assert statuses == ["done", "done", "diverged"]
-    for a, b in zip(plain, graph):
-        pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(a).history), pd.read_parquet(run_dir_for(b).history))
+    assert_same_histories(plain, graph)
