@@ -97,7 +97,7 @@ def autograd_step(trainer: Trainer, idx: torch.Tensor, lr: torch.Tensor) -> torc
 
 def grid_pack(cfgs: list[dict]) -> tuple[Trainer, list[torch.Tensor], torch.Tensor]:
     """The grid's pack of 64 as a Trainer, its first epoch's full batches (idx [64, B] each) and an lr vector."""
-    t = Trainer([Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)], 0, [None] * len(cfgs))
+    t = Trainer([Run(cfg=c, run_id=f"r{i}") for i, c in enumerate(cfgs)], 0, [None] * len(cfgs))
     order = epoch_order(cfgs[0]["sampling"], t.data.x_train.shape[0], [c["seed"] for c in cfgs], 0, t.device)
     idx = [order[:, j * t.batch : (j + 1) * t.batch] for j in range(t.steps_per_epoch - 1)]
     return t, idx, torch.full((len(cfgs),), 0.01, dtype=t.dtype)

@@ -100,7 +100,7 @@ def _trainer(
     digits = [o for o in DIGITS if o.split("=")[0] not in chosen]
     base = make_cfg(tmp, *digits, f"device={device}", "epochs=1", "seed=0", *overrides)
     cfgs = [dict(copy.deepcopy(base), lr=0.01 + 1e-5 * i) for i in range(k)]  # composing 4096 is slow
-    runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
+    runs = [Run(cfg=c, run_id=f"r{i}") for i, c in enumerate(cfgs)]
     trainer = Trainer(runs, 0, [None] * k, progress=False)
     n = trainer.data.x_train.shape[0]
     idx = torch.randint(n, (steps, k, trainer.batch), generator=torch.Generator().manual_seed(0))

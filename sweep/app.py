@@ -9,6 +9,7 @@ import contextlib
 import os
 import shlex
 from collections.abc import Iterator
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -28,14 +29,14 @@ def run(cfg: DictConfig) -> float | None:
         c = single_run(cfg)
     summary = train_guarded(lambda: train_runs([c], pack=1)[0])
     status = summary.get("status")
-    where = shlex.quote(f"{c['out_dir']}/{c['name']}/{summary.get('run_id')}")
+    where = f"sweep show {shlex.quote(str(Path(c['out_dir']) / c['name']))} {summary.get('run_id')}"
     if status == "claimed":
         print(
             f"sweep: run {summary['run_id']} is being trained by {summary.get('claimed_by')}: {where}; "
             "nothing to do here (`sweep status` follows it)"
         )
     elif summary.get("skipped"):
-        print(f"sweep: run {summary['run_id']} is already {status}: {where} (delete that folder to train again)")
+        print(f"sweep: run {summary['run_id']} is already {status}: {where} (a new name=... trains it again)")
     else:
         loss, acc = summary.get("final_test_loss"), summary.get("final_test_acc")
         extra = f", test loss {loss:.4g}" if loss is not None else ""

@@ -13,7 +13,8 @@ commands (and --version):
   status SWEEP_DIR         table of a sweep's runs by status (see `sweep status --help`)
   collect SWEEP_DIR        one row per run as parquet/csv (see `sweep collect --help`)
   report SWEEP_DIR         plots and a summary table in the sweep's folder
-  sync SWEEP_DIR           upload a sweep's offline wandb runs
+  show SWEEP_DIR RUN_ID    one run: its config, summary, curve (and traceback)
+  sync SWEEP_DIR           upload a sweep's runs to wandb (--offline: write wandb's offline files)
   check MODULE.CLS --like X  check your own optimizer against torch.optim's X (see `sweep check --help`)
 
 `sweep run --help` lists the config groups and keys; `sweep run --cfg job` prints the resolved config.
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         "status": "sweep.status",
         "collect": "sweep.collect",
         "report": "sweep.report",
+        "show": "sweep.show",
         "sync": "sweep.sync",
         "check": "sweep.check",
     }

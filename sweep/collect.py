@@ -36,24 +36,21 @@ from typing import Any
 import pandas as pd
 
 from sweep.results import (
-    CONFIG_FILES,
     CORRUPT,
     FLOAT_FIELDS,
     HISTORY_COLUMNS,
+    HISTORY_FILE,
     INT_FIELDS,
-    SUMMARY_FILE,
     SUMMARY_METRICS,
     atomic_write,
     check_sweep_dir,
     first_line,
-    parse_summary,
-    read_config,
     read_sweep_record,
-    read_text,
     report_skipped,
-    run_ids,
 )
 from sweep.results import sweep_dir_problem as sweep_dir_problem  # where the report and analysis look for it
+from sweep.store import run_ids as store_run_ids
+from sweep.store import scan
 
 # Summary fields whose name is also a config key with another meaning.
 RENAMED = {"device": "run_device", "name": "run_name", "epochs": "run_epochs"}
@@ -281,31 +278,24 @@ def _order(df: pd.DataFrame, swept: list[str], config_cols: list[str]) -> pd.Dat
 
 
 def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
-    """One row per run of the sweep that has a folder: run_id, swept keys, status and metrics, every config key
-    (flattened with dots), then the rest of summary.json. Runs still running show their latest checkpointed
-    values; a run folder without summary.json has status `pending`."""
+    """One row per run the sweep's store holds: run_id, swept keys, status and metrics, every config key
+    (flattened with dots), then the rest of its summary. Runs still running show their latest checkpointed
+    values; a run whose pack has not written its summary yet has status `pending`."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"no sweep folder {sweep_dir}")
     record = read_sweep_record(sweep_dir)
+    records = scan(sweep_dir)
     rows, config_cols, has_config = [], {}, []
-    root = str(sweep_dir)
-    for rid in run_ids(sweep_dir, record, all_runs):
-        d = f"{root}/{rid}"
-        cfg = read_config(d)
-        summary_text = read_text(f"{d}/{SUMMARY_FILE}")
-        if cfg is None and summary_text is None and not any(os.path.exists(f"{d}/{f}") for f in CONFIG_FILES):
-            continue  # listed in sweep.json, no folder yet (a run whose config is unreadable still gets a row)
-        flat = flatten_config(cfg) if cfg else {}
+    for rid in store_run_ids(sweep_dir, record, all_runs, records):
+        rec = records.get(rid)
+        if rec is None:
+            continue  # listed in sweep.json, not trained yet
+        flat = flatten_config(rec.config) if rec.config else {}
         config_cols.update(dict.fromkeys(flat))
         row: dict[str, Any] = {"run_id": rid, **flat}
         has_config.append(bool(flat))
-        summary = {}
-        if summary_text is not None:
-            summary, problem = parse_summary(summary_text)
-            if problem:
-                report_skipped(f"{d}/{SUMMARY_FILE}", problem)
-                summary = {"status": CORRUPT}
+        summary = {"status": CORRUPT} if rec.problem else (rec.summary or {})
         row.update(_summary_fields(summary))
         row.setdefault("status", "pending")
         rows.append(row)
@@ -386,6 +376,50 @@ def _history_tables(paths: list[str]) -> list[tuple[int, Any]]:
     return out
 
 
+def _store_history(sweep_dir: Path, ids: list[str]) -> list[tuple[Any, Any]]:
+    """(run index per row, table) pieces of the runs' histories: each pack's history.parquet read once and
+    kept to the rows of runs whose newest record it holds; a run folder's (earlier layout) file as it is."""
+    import numpy as np
+    import pyarrow as pa
+
+    records = scan(sweep_dir)
+    index = {rid: i for i, rid in enumerate(ids)}
+    by_pack: dict[Path, list[str]] = {}
+    legacy: list[str] = []
+    for rid in ids:
+        rec = records.get(rid)
+        if rec is None:
+            continue
+        if rec.pack is not None:
+            by_pack.setdefault(rec.pack, []).append(rid)
+        else:
+            legacy.append(f"{rec.legacy}/{HISTORY_FILE}")
+    out = []
+    for pack, members in by_pack.items():
+        path = pack / HISTORY_FILE
+        if not path.exists():
+            continue
+        try:
+            t = _read_history_file(str(path))
+        except (pa.ArrowException, OSError, ValueError) as e:
+            report_skipped(path, first_line(e))
+            continue
+        if "run_id" not in t.column_names or not t.num_rows:
+            continue
+        rid_col = t.column("run_id").to_pylist()
+        wanted = set(members)
+        keep = np.fromiter((r in wanted for r in rid_col), dtype=bool, count=len(rid_col))
+        if not keep.any():
+            continue
+        t = t.filter(pa.array(keep)).drop(["run_id"])
+        out.append((np.fromiter((index[r] for r, k in zip(rid_col, keep) if k), dtype=np.int64), t))
+    legacy_index = {p: index[os.path.basename(os.path.dirname(p))] for p in legacy}
+    for i, batch in _history_tables(legacy):
+        p = legacy[i]
+        out.append((np.full(batch.num_rows, legacy_index[p], dtype=np.int64), pa.Table.from_batches([batch])))
+    return out
+
+
 def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all_runs: bool = False) -> pd.DataFrame:
     """Every run's history.parquet stacked (long format): run_id, the swept keys, then step, epoch, lr_t (the
     scheduled rate; `lr`, the base rate, is a config key), train_loss, grad_norm, val_* and test_* (NaN except
@@ -398,21 +432,22 @@ def load_history(sweep_dir: Path | str, runs: pd.DataFrame | None = None, *, all
     runs = load_runs(sweep_dir, all_runs=all_runs) if runs is None else runs
     swept = list(runs.attrs.get("swept", []))
     ids = list(runs["run_id"])
-    batches = _history_tables([f"{sweep_dir}/{r}/history.parquet" for r in ids])
+    batches = _store_history(sweep_dir, ids)
     if not batches:
         df = pd.DataFrame(columns=["run_id", *swept, *HISTORY_COLUMNS])
         df.attrs.update(runs.attrs)
         return df
+    which = np.concatenate([w for w, _ in batches])
+    tables = [t for _, t in batches]
     table = (
-        pa.Table.from_batches([b for _, b in batches])
-        if len({b.schema for _, b in batches}) == 1
-        else pa.concat_tables([pa.Table.from_batches([b]) for _, b in batches], promote_options="permissive")
+        pa.concat_tables(tables)
+        if len({t.schema for t in tables}) == 1
+        else pa.concat_tables(tables, promote_options="permissive")
     )
     hist = table.to_pandas()
     if "lr" in hist.columns:  # histories recorded before the rename call the scheduled rate lr
         hist["lr_t"] = hist["lr_t"].fillna(hist["lr"]) if "lr_t" in hist.columns else hist["lr"]
         hist = hist.drop(columns="lr")
-    which = np.repeat(np.array([i for i, _ in batches]), [b.num_rows for _, b in batches])
     order = np.lexsort((hist["step"].to_numpy(), which)) if "step" in hist else np.argsort(which, kind="stable")
     hist = hist.iloc[order].reset_index(drop=True)
     which = which[order]

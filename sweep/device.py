@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
@@ -14,13 +15,49 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """The CPUs this process's cgroup may use (its CFS quota / period: a container's or a job's --cpus), or
+    None when unlimited or unknown. cgroup v2 (`cpu.max`) first, then v1 (`cpu.cfs_quota_us`)."""
+    try:
+        quota, period = Path(root, "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(Path(root, "cpu", "cpu.cfs_quota_us").read_text())
+        period = int(Path(root, "cpu", "cpu.cfs_period_us").read_text())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def choose_threads(share: int, affinity: int, quota: float | None, slurm: int | None) -> tuple[int, str]:
+    """(threads, why): the fewest CPUs any limit allows this process (its affinity mask, its cgroup quota, the
+    SLURM allocation), divided among `share` processes training at once. Oversubscribed threads thrash: torch's
+    default (every core) ran a study ~10x slower on a shared machine than one thread per process."""
+    limits = {"affinity": affinity}
+    if quota is not None:
+        limits["cgroup quota"] = max(1, int(quota))
+    if slurm is not None:
+        limits["SLURM_CPUS_PER_TASK"] = slurm
+    source, cpus = min(limits.items(), key=lambda kv: kv[1])
+    n = max(1, cpus // max(1, share))
+    return n, f"{n} of {cpus} CPUs ({source})" + (f" shared by {share} workers" if share > 1 else "")
+
+
+THREADS: dict[str, object] = {}  # the choice of set_threads_from_allocation, for the runs' provenance
+
+
 def set_threads_from_allocation(share: int = 1) -> None:
-    """Use the CPUs SLURM gave this task (or this machine's), divided among `share` concurrent workers:
-    oversubscribed threads thrash (measured here: 2 threads beside another busy process ran ~6x slower)."""
-    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
-    total = int(cpus) if cpus and cpus.isdigit() else (os.cpu_count() or 1)
-    if cpus or share > 1:
-        torch.set_num_threads(max(1, total // share))
+    """Set torch's CPU threads by `choose_threads` for this process and remember why (provenance)."""
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = os.cpu_count() or 1
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    n, why = choose_threads(share, affinity, cgroup_cpu_quota(), int(cpus) if cpus.isdigit() else None)
+    torch.set_num_threads(n)
+    THREADS.update(threads=n, why=why)
 
 
 # glibc mallopt parameters (malloc.h)

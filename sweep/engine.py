@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,19 +29,11 @@ from sweep.device import keep_freed_memory, resolve_device
 from sweep.graph_step import CapturedStep, replay_checked
 from sweep.provenance import provenance, slurm_job_id
 from sweep.pruning import TrialPruning
-from sweep.results import (
-    DIVERGED_UNSET,
-    RunDir,
-    history_bytes,
-    json_bytes,
-    summary_record,
-    torch_bytes,
-    write_all,
-)
+from sweep.results import DIVERGED_UNSET, summary_record
 from sweep.sampling import epoch_order, generator, steps_per_epoch
 from sweep.schedule import PARAMS as SCHEDULE_PARAMS
 from sweep.schedule import lr_table
-from sweep.tracking import Tracker
+from sweep.store import PackWriter, RunRecord
 from sweep.updaters import Updater, grad_norms, make_updater
 
 INIT_STREAM = 0  # the random stream of a model's initial weights (sweep.sampling.generator)
@@ -91,13 +84,15 @@ class Interrupted(Exception):
 
 @dataclass
 class Run:
-    """One run of a pack: its resolved config (a plain dict), identity and folder."""
+    """One run of a pack: its resolved config (a plain dict), identity, what the store held of it when it was
+    claimed, and the pack it is written to."""
 
     cfg: dict
     run_id: str
-    dir: RunDir
+    record: RunRecord | None = None
+    store: PackWriter | None = None
+    wandb_id: str | None = None
     history: list[dict] = field(default_factory=list)
-    tracker: Tracker = field(default_factory=Tracker)
     summary: dict = field(default_factory=dict)
     # this run's share of its pack's wall time (each sync interval split evenly among the models then in the
     # pack), over every process that trained it: summed over a sweep, the device time it really took
@@ -193,6 +188,11 @@ class Trainer:
         self._compiled: CompiledStep | None = None
         self.sizes = mlp.layer_sizes(self.data.num_inputs, c["model"]["hidden"], self.data.num_outputs)
         self.state = self._build_state(runs, checkpoints)
+        self.store = runs[0].store
+        if self.store is None:  # a trainer made directly (tests, benchmarks): a pack of its own in the sweep
+            self.store = PackWriter(Path(c["out_dir"]) / c["name"], {r.run_id: r.cfg for r in runs})
+            self.store.start({})
+        self._checkpoint_step: int | None = None  # the step of the pack's checkpoint this process last wrote
         cfgs = [r.cfg for r in runs]
         self.pruning = TrialPruning(cfgs) if TrialPruning.wanted(cfgs) else None
 
@@ -391,7 +391,6 @@ class Trainer:
                             ev[f"{part}_acc"] = float(acc_k[k])
                     rows.append(ev)
                 run.history.extend(rows)
-                run.tracker.log(rows)
                 if pruned is not None and pruned[k]:
                     run.summary.update(status="pruned", pruned_epoch=at_epoch)
                     keep.pop()
@@ -426,13 +425,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def _checkpoint(self, step: int, wall: float) -> None:
-        """Every run's checkpoint.pt, then its history and summary so far (each kind written for the whole pack at
-        once: results.write_all). At the last step only the checkpoints (they hold the history): `_finish` writes
-        the final history and summary next."""
+        """The pack's checkpoint (every model still in it, at this step), then its histories and summaries so
+        far. At the last step only the checkpoint (it holds the histories): `_finish` writes the rest next."""
         runs = self.state.runs
-        cks, summaries = [], []
+        models, summaries = {}, {}
         for k, run in enumerate(runs):
-            summaries.append(self._summary(run, step, wall, status="running"))
+            summaries[run.run_id] = self._summary(run, step, wall, status="running", checkpoint_step=step)
             ck = self.state.model_checkpoint(k)
             ck.update(
                 step=step,
@@ -442,16 +440,17 @@ class Trainer:
                 row_loss_sum=run.row_loss_sum,
                 row_steps=run.row_steps,
                 run_id=run.run_id,
-                samples_per_s=summaries[-1]["samples_per_s"],
+                samples_per_s=summaries[run.run_id]["samples_per_s"],
             )
-            cks.append((run.dir.checkpoint, torch_bytes(ck)))
-        write_all(cks)
+            models[run.run_id] = ck
+        self.store.write_checkpoint(step, models)
+        self._checkpoint_step = step
         if step == self.total:
             return
-        write_all([(run.dir.history, history_bytes(run.history)) for run in runs])
-        write_all([(run.dir.summary, json_bytes(summary)) for run, summary in zip(runs, summaries)])
+        self.store.write_histories({run.run_id: run.history for run in runs})
+        self.store.write_summaries(summaries)
 
-    def _summary(self, run: Run, step: int, wall: float, status: str) -> dict:
+    def _summary(self, run: Run, step: int, wall: float, status: str, checkpoint_step: int | None = None) -> dict:
         k = self.state.index(run)
         h = run.history
         tests = [r for r in h if "test_loss" in r]
@@ -496,6 +495,9 @@ class Trainer:
             "pack_size": run.summary.get("pack_size"),
             "device": str(self.device),
             "slurm_job_id": slurm_job_id(),
+            # this pack's checkpoint.pt holds the run at this step (None: it holds nothing of the run)
+            "checkpoint_step": checkpoint_step,
+            "wandb_id": run.wandb_id,
             "versions": provenance(),
         }
         s = summary_record(s, run_id=run.run_id, name=run.cfg.get("name"), status=status)
@@ -504,26 +506,24 @@ class Trainer:
         return s
 
     def _finish(self, runs: list[Run], step: int, wall: float) -> None:
-        """Final history and summary of runs leaving the pack (finished, diverged or pruned); the histories of all
-        of them land before any summary says a run has ended."""
-        write_all([(run.dir.history, history_bytes(run.history)) for run in runs])
-        summaries = []
+        """Final history and summary of runs leaving the pack (finished, diverged or pruned); their histories land
+        before any summary says a run has ended. A finished run's last state stays in the pack's checkpoint."""
+        self.store.write_histories({run.run_id: run.history for run in runs})
+        summaries = {}
         for run in runs:
             status = run.summary.get("status", "done")
-            summary = self._summary(run, step, wall, status=status)
+            kept = self._checkpoint_step if status in ("done", "collapsed") and self._checkpoint_step == step else None
+            summary = self._summary(run, step, wall, status=status, checkpoint_step=kept)
             if status == "diverged":  # its last metrics describe a model on its way to diverging: not results
                 summary.update(
                     step=summary["diverged_step"],
                     epochs_trained=summary["diverged_step"] / self.steps_per_epoch,
                     **dict.fromkeys(DIVERGED_UNSET),
                 )
-            summaries.append(summary)
-        write_all([(run.dir.summary, json_bytes(summary)) for run, summary in zip(runs, summaries)])
-        for run, summary in zip(runs, summaries):
-            run.summary.update(summary)
-            run.tracker.finish({k: v for k, v in summary.items() if k != "versions"})
-            if summary["status"] in ("diverged", "pruned"):  # nothing to resume: its result is where it stopped
-                run.dir.checkpoint.unlink(missing_ok=True)
+            summaries[run.run_id] = summary
+        self.store.write_summaries(summaries)
+        for run in runs:
+            run.summary.update(summaries[run.run_id])
 
 
 def checkpoint_history(ck: dict) -> list[dict]:

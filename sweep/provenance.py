@@ -33,8 +33,13 @@ def git_state(path: Path) -> dict:
         return {}
 
 
-@lru_cache(maxsize=1)
 def provenance() -> dict:
+    """Where a run came from (`code_provenance`) and the CPU threads it trained with."""
+    return {**code_provenance(), "threads": _threads()}
+
+
+@lru_cache(maxsize=1)
+def code_provenance() -> dict:
     """Where a run came from: code version (a SLURM job's code snapshot says where it was taken), environment."""
     here = Path(__file__).resolve().parent
     snapshot = read_json(here.parent / "SOURCE.json")
@@ -49,6 +54,13 @@ def provenance() -> dict:
         "git": git,
         "code": str(here.parent if snapshot else here),
     }
+
+
+def _threads() -> str:
+    """How many CPU threads torch trains with, and why (sweep.device.set_threads_from_allocation)."""
+    from sweep.device import THREADS
+
+    return str(THREADS.get("why") or f"{torch.get_num_threads()} (torch's default)")
 
 
 def slurm_job_id() -> str | None:

@@ -289,8 +289,8 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
         md += ["## Failed runs", ""]
         for _, r in failed.iterrows():
             vals = ", ".join(f"{short(k)}={value_label(k, r[k], sw.runs)}" for k in [*sw.config_keys, "seed"] if k in r)
-            err = str(r.get("error") or "").splitlines()[0] if r.get("error") else "see error.txt"
-            md.append(f"- `{r['run_id']}` ({vals}): {_md_escape(err)} (`{r['run_id']}/error.txt`)")
+            err = str(r.get("error") or "").splitlines()[0] if r.get("error") else "see `sweep show`"
+            md.append(f"- `{r['run_id']}` ({vals}): {_md_escape(err)} (`sweep show SWEEP {r['run_id']}`)")
         md.append("")
     md += _corrupt_section(sw)
     path = out / "report.md"

@@ -41,7 +41,8 @@ CONFIG_FILES = (CONFIG_JSON, CONFIG_YAML)  # where a run's config is read from, 
 # Files whose presence makes a folder a run folder.
 RUN_FILES = (SUMMARY_FILE, CONFIG_YAML)
 # Folders inside a sweep folder that are not runs.
-NOT_RUNS = {"code", "submitit", "report", ".hydra", "wandb"}
+NOT_RUNS = {"code", "submitit", "report", ".hydra", "wandb", "packs"}
+PACKS_DIR = "packs"  # the pack store's folder in a sweep (sweep/store.py)
 
 # ----------------------------------------------------------------------------------------------- statuses
 # running: training (or killed while training: resumable from its checkpoint)
@@ -477,9 +478,10 @@ def _child_dirs(d: Path, limit: int | None = None) -> list[Path]:
 
 
 def is_sweep_dir(d: Path | str) -> bool:
-    """A sweep folder has a sweep.json or at least one run folder (a sub-folder with summary.json/config.yaml)."""
+    """A sweep folder has a sweep.json, a pack store, or a run folder of the earlier layout (a sub-folder with
+    summary.json/config.yaml)."""
     d = Path(d)
-    return (d / SWEEP_FILE).is_file() or any(_has_run_files(c) for c in _child_dirs(d))
+    return (d / SWEEP_FILE).is_file() or (d / PACKS_DIR).is_dir() or any(_has_run_files(c) for c in _child_dirs(d))
 
 
 def sweep_dir_problem(path: Path | str, command: str = "sweep status") -> str | None:
@@ -498,7 +500,9 @@ def sweep_dir_problem(path: Path | str, command: str = "sweep status") -> str | 
     sweeps = [
         c
         for c in _child_dirs(d, limit=200)
-        if (c / SWEEP_FILE).is_file() or any(_has_run_files(g) for g in _child_dirs(c, limit=50))
+        if (c / SWEEP_FILE).is_file()
+        or (c / PACKS_DIR).is_dir()
+        or any(_has_run_files(g) for g in _child_dirs(c, limit=50))
     ]
     if sweeps:
         names = ", ".join(c.name for c in sweeps[:5]) + (", ..." if len(sweeps) > 5 else "")

@@ -13,59 +13,50 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from filelock import FileLock, Timeout
 
 from sweep.config import run_id as config_run_id
 from sweep.device import set_threads_from_allocation
 from sweep.engine import Interrupted, Run, Trainer, checkpoint_history
+from sweep.mirror import start_follower
 from sweep.packing import plan_packs
-from sweep.provenance import provenance, slurm_job_id
-from sweep.results import (
-    FINISHED,
-    RunDir,
-    clean_temporaries,
-    load_torch,
-    read_summary,
-    storage_problem,
-    summary_record,
-    write_config,
-    write_configs,
-    write_json,
-    write_text,
-)
-from sweep.tracking import Tracker
+from sweep.provenance import slurm_job_id
+from sweep.results import CORRUPT, FINISHED, RunDir, storage_problem, summary_record
+from sweep.store import Claims, PackWriter, RunRecord, load_start, scan
 
 
-def run_dir_for(cfg: dict) -> RunDir:
-    return RunDir(Path(cfg["out_dir"]) / cfg["name"] / config_run_id(cfg))
+def sweep_dir_for(cfg: dict) -> Path:
+    return Path(cfg["out_dir"]) / cfg["name"]
 
 
-def _load_checkpoint(run: Run) -> dict | None:
-    if not run.dir.checkpoint.exists():
-        return None
-    ck = load_torch(run.dir.checkpoint)
-    if ck.get("run_id") != run.run_id:
-        raise RuntimeError(f"{run.dir.checkpoint} belongs to run {ck.get('run_id')}, not {run.run_id}")
-    return ck
+def stored_status(cfg: dict) -> str | None:
+    """The status the store holds for this config's run (None: no record yet)."""
+    rec = scan(sweep_dir_for(cfg)).get(config_run_id(cfg))
+    return None if rec is None else rec.status
 
 
 def _fail(run: Run, exc: BaseException) -> None:
     tb = "".join(traceback.format_exception(exc))
-    write_text(run.dir.error, tb)
+    base = run.store.summaries.get(run.run_id) or run.summary
     summary = summary_record(
-        run.summary, run_id=run.run_id, name=run.cfg.get("name"), status="failed", error=f"{type(exc).__name__}: {exc}"
+        base,
+        run_id=run.run_id,
+        name=run.cfg.get("name"),
+        status="failed",
+        error=f"{type(exc).__name__}: {exc}",
+        traceback=tb,
+        wandb_id=run.wandb_id,
     )
-    write_json(run.dir.summary, summary)
+    run.store.write_summaries({run.run_id: summary})
     run.summary = summary
-    run.tracker.finish({"status": "failed"}, exit_code=1)
     print(
-        f"sweep: run {run.run_id} failed: {type(exc).__name__}: {exc} (traceback in {run.dir.error})", file=sys.stderr
+        f"sweep: run {run.run_id} failed: {type(exc).__name__}: {exc} (`sweep show {run.store.sweep_dir} "
+        f"{run.run_id}` has the traceback)",
+        file=sys.stderr,
     )
 
 
@@ -85,6 +76,9 @@ def train_runs(
     this machine's CPUs (each takes its share of threads).
     """
     set_threads_from_allocation(workers)
+    online = {sweep_dir_for(c) for c in cfgs if c["wandb"]["mode"] == "online"}
+    for d in sorted(online):  # wandb is a separate process that follows the store: never training's problem
+        start_follower(d)
     results: dict[str, dict] = {}
     with _ctrl_c_stops() as ctrl_c:
         stop = lambda: ctrl_c["pressed"] or should_stop()  # noqa: E731
@@ -125,34 +119,38 @@ def _train_planned(
     group: list[dict], results: dict[str, dict], should_stop: Callable[[], bool], progress: bool, ctrl_c: dict
 ) -> None:
     """Claim the unfinished runs of one planned pack, train them, and put their summaries into `results`."""
+    sweep_dir = sweep_dir_for(group[0])
     with ExitStack() as stack:
+        records = scan(sweep_dir)
         runs = []
         for cfg in group:
             rid = config_run_id(cfg)
-            d = run_dir_for(cfg)
-            d.root.mkdir(parents=True, exist_ok=True)
-            status = d.status()
-            if d.is_finished():
-                results[rid] = {"run_id": rid, "status": status, "skipped": True}
+            rec = records.get(rid)
+            if rec is not None and rec.status in FINISHED:
+                results[rid] = {"run_id": rid, "status": rec.status, "skipped": True}
                 continue
-            lock = FileLock(str(d.claim_lock))
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                results[rid] = {"run_id": rid, "status": "claimed", "skipped": True, "claimed_by": _claimant(d)}
+            if not Claims.claim(sweep_dir, rid):
+                results[rid] = {"run_id": rid, "status": "claimed", "skipped": True, "claimed_by": _claimant(rec)}
                 continue
-            stack.callback(lock.release)
-            clean_temporaries(d.root)  # ours alone while we hold the claim: torn writes of a killed process
-            if status == "corrupt":
-                print(
-                    f"sweep: {d.summary} is unreadable; training run {rid} again from its checkpoint", file=sys.stderr
-                )
-            # who trains it: `sweep status` calls a run whose process is gone "lost" instead of "running". Not
-            # fsynced: after a crash of the machine its process is gone whatever the file says (and an fsync per
-            # run was 1 ms of a pack's start, 4 s for K=4,096)
-            owner = {"host": platform.node(), "pid": os.getpid(), "slurm_job_id": slurm_job_id()}
-            write_json(d.claim_owner, owner, durable=False)
-            runs.append(Run(cfg=cfg, run_id=rid, dir=d))
+            stack.callback(Claims.release, sweep_dir, rid)
+            runs.append(Run(cfg=cfg, run_id=rid, record=rec))
+        if runs:
+            # another process may have finished a run between the scan and our claim: read the store again
+            records = scan(sweep_dir)
+            fresh = []
+            for r in runs:
+                rec = records.get(r.run_id)
+                if rec is not None and rec.status in FINISHED:
+                    results[r.run_id] = {"run_id": r.run_id, "status": rec.status, "skipped": True}
+                    continue
+                if rec is not None and rec.status == CORRUPT:
+                    print(
+                        f"sweep: {rec.summary_path} is unreadable; training run {r.run_id} again from its checkpoint",
+                        file=sys.stderr,
+                    )
+                r.record = rec
+                fresh.append(r)
+            runs = fresh
         if runs:
             try:
                 _train_pack(runs, should_stop, progress)
@@ -166,9 +164,9 @@ def _train_planned(
                 results[r.run_id] = r.summary
 
 
-def _claimant(d: RunDir) -> str:
-    """Who holds a run's claim, as "PID 123 on host" (from .claim.json), or "another process"."""
-    owner = d.read_claim_owner() or {}
+def _claimant(rec: RunRecord | None) -> str:
+    """Who holds a run's claim, as "PID 123 on host" (from its pack's .claim.json), or "another process"."""
+    owner = (rec.claim if rec is not None else None) or {}
     try:
         job = owner.get("slurm_job_id")
         return f"PID {owner['pid']} on {owner['host']}" + (f" (SLURM job {job})" if job else "")
@@ -176,12 +174,16 @@ def _claimant(d: RunDir) -> str:
         return "another process"
 
 
-def _prepare(run: Run, pack_size: int, config_written: bool) -> dict | None:
-    """Write the run's config (unless the pack wrote it) and load its checkpoint (None: start from scratch);
-    raises for a bad checkpoint."""
-    if not config_written:
-        write_config(run.dir, run.cfg)
-    ck = _load_checkpoint(run)
+def _owner() -> dict:
+    """Who trains a pack: `sweep status` calls a run whose process is gone "lost" instead of "running"."""
+    return {"host": platform.node(), "pid": os.getpid(), "slurm_job_id": slurm_job_id()}
+
+
+def _prepare(run: Run, pack_size: int, cache: dict) -> dict | None:
+    """Load the run's newest checkpoint (None: start from scratch) and its wandb id; raises for a bad
+    checkpoint."""
+    ck = load_start(run.record, cache)
+    run.wandb_id = wandb_id(run.record)
     run.history = checkpoint_history(ck) if ck else []
     run.wall_share_s = float(ck.get("wall_share_s", 0.0)) if ck else 0.0
     run.row_loss_sum = float(ck.get("row_loss_sum", 0.0)) if ck else 0.0
@@ -194,17 +196,13 @@ def _prepare(run: Run, pack_size: int, config_written: bool) -> dict | None:
     return ck
 
 
-def _write_configs(runs: list[Run]) -> bool:
-    """Write every run's config for the pack at once (with K runs, one at a time was a third of a short pack's
-    time: each file's create and fsync in turn). False when a run's config could not be written: then each run
-    writes its own in `_prepare`, so the run at fault fails alone. A full disk or unwritable folder raises."""
-    try:
-        write_configs([(run.dir, run.cfg) for run in runs])
-        return True
-    except Exception as e:
-        if isinstance(e, OSError) and storage_problem(e):
-            raise
-        return False
+def _writer(runs: list[Run]) -> PackWriter:
+    """The pack of these runs in the store, started: its configs and owner written."""
+    writer = PackWriter(sweep_dir_for(runs[0].cfg), {r.run_id: r.cfg for r in runs})
+    writer.start(_owner())
+    for r in runs:
+        r.store = writer
+    return writer
 
 
 def _train_pack(runs: list[Run], should_stop: Callable[[], bool], progress: bool) -> None:
@@ -214,27 +212,30 @@ def _train_pack(runs: list[Run], should_stop: Callable[[], bool], progress: bool
     checkpoint), so that one bad run fails by itself and the others finish (a model's trajectory does not depend
     on its pack, so they finish with the same numbers)."""
     starts: dict[int, list[tuple[Run, dict | None]]] = {}
-    written = _write_configs(runs)
+    cache: dict = {}
     for run in runs:
         try:
-            ck = _prepare(run, len(runs), written)
+            ck = _prepare(run, len(runs), cache)
             starts.setdefault(ck["step"] if ck else 0, []).append((run, ck))
-        except OSError as e:
-            if storage_problem(e):
-                raise
-            _fail(run, e)
         except Exception as e:
+            if isinstance(e, OSError) and storage_problem(e):
+                raise
+            _writer([run])
             _fail(run, e)
+    cache.clear()
     for start, members in sorted(starts.items()):
         sub = [r for r, _ in members]
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wandb-init") as wandb_thread:
-            error = _train_group(sub, start, [ck for _, ck in members], wandb_thread, should_stop, progress)
+        _writer(sub)
+        error = _train_group(sub, start, [ck for _, ck in members], should_stop, progress)
         if error is None:
             continue
         left = [r for r in sub if r.summary.get("status") not in FINISHED]
         if len(left) == 1:
             _fail(left[0], error)
             continue
+        records = scan(sweep_dir_for(left[0].cfg))  # the crashed pack's last checkpoint is where they resume
+        for r in left:
+            r.record = records.get(r.run_id)
         if _out_of_memory(error):  # pack=auto's estimate was too generous for this device: halve the pack
             half = (len(left) + 1) // 2
             print(
@@ -261,25 +262,13 @@ def _out_of_memory(error: BaseException) -> bool:
 
 
 def _train_group(
-    sub: list[Run],
-    start: int,
-    checkpoints: list,
-    wandb_thread: ThreadPoolExecutor,
-    should_stop: Callable[[], bool],
-    progress: bool,
+    sub: list[Run], start: int, checkpoints: list, should_stop: Callable[[], bool], progress: bool
 ) -> Exception | None:
     """Train runs that resume from the same step; returns the exception that crashed the pack, if any (its
     finished runs keep their results). Storage errors (full disk, read-only folder) and interruptions raise."""
     try:
-        shared: dict = {}  # one online failure sends the rest of the pack offline
-        for r in sub:  # wandb.mode=disabled: no tracker, and no wandb id to make and fsync per run
-            off = r.cfg["wandb"]["mode"] == "disabled"
-            r.tracker = Tracker() if off else Tracker.start(wandb_thread, shared=shared, **tracker_args(r))
-        trainer = Trainer(sub, start, checkpoints, should_stop=should_stop, progress=progress)
-        trainer.run()
+        Trainer(sub, start, checkpoints, should_stop=should_stop, progress=progress).run()
     except Interrupted:
-        for r in sub:
-            r.tracker.finish({"status": "requeued"}, exit_code=0)
         raise
     except KeyboardInterrupt:
         for r in sub:  # a second Ctrl-C: no new checkpoint, but the summary must not claim it is training
@@ -289,50 +278,38 @@ def _train_group(
     except Exception as e:
         if storage_problem(e):
             raise
-        for r in sub:
-            if r.summary.get("status") not in FINISHED:
-                r.tracker.finish({"status": "failed"}, exit_code=1)
         return e
     return None
 
 
 def _mark_interrupted(run: Run) -> None:
-    """Say in summary.json that the run stopped on request and resumes from its last checkpoint."""
-    previous, _ = read_summary(run.dir.summary)
-    base = previous if previous is not None else {"step": 0}
-    write_json(run.dir.summary, summary_record(base, run_id=run.run_id, name=run.cfg.get("name"), status="interrupted"))
-
-
-def tracker_args(run: Run) -> dict:
-    """Tracker.start's arguments for a run: its own wandb id (random once, kept in the run folder, so the same
-    config in two sweeps or two students' folders never shares a wandb run, and a resume continues it)."""
-    w = run.cfg["wandb"]
-    return dict(
-        run_id=wandb_id(run.dir),
-        run_dir=run.dir.root,
-        group=run.cfg["name"],
-        name=w.get("run_name") or run.run_id,
-        config=dict(run.cfg, run_id=run.run_id, versions=provenance()),
-        mode=w["mode"],
-        project=w["project"],
-        entity=w["entity"],
-        tags=list(w["tags"]),
-        init_timeout_s=w["init_timeout_s"],
+    """Say in the store that the run stopped on request and resumes from its last checkpoint."""
+    if run.store is None:
+        return
+    base = run.store.summaries.get(run.run_id) or {"step": 0}
+    run.store.write_summaries(
+        {run.run_id: summary_record(base, run_id=run.run_id, name=run.cfg.get("name"), status="interrupted")}
     )
 
 
-def wandb_id(d: RunDir) -> str:
-    """The run's wandb id, made once (8 random base-36 characters, as wandb makes them) and kept in its folder."""
-    try:
-        existing = d.wandb_id.read_text().strip()
-        if existing:
-            return existing
-    except OSError:
-        pass
+def wandb_id(rec: RunRecord | None) -> str:
+    """The run's wandb id: made once (8 random base-36 characters, as wandb makes them), then carried by every
+    summary of the run (or read from a run folder of the earlier layout), so the same config in two sweeps or
+    two students' folders never shares a wandb run, and a resume continues it."""
+    for r in (rec, *(rec.older if rec is not None else ())):
+        if r is None:
+            continue
+        if r.summary is not None and isinstance(r.summary.get("wandb_id"), str):
+            return r.summary["wandb_id"]
+        if r.legacy is not None:
+            try:
+                existing = RunDir(r.legacy).wandb_id.read_text().strip()
+                if existing:
+                    return existing
+            except OSError:
+                pass
     import secrets
     import string
 
     alphabet = string.ascii_lowercase + string.digits
-    new = "".join(secrets.choice(alphabet) for _ in range(8))
-    write_text(d.wandb_id, new + "\n")
-    return new
+    return "".join(secrets.choice(alphabet) for _ in range(8))

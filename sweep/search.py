@@ -284,7 +284,7 @@ def run_search(config: Any, launcher: Any, arguments: Sequence[str]) -> Any:
         number += len(jobs)
         told = [tell(study, t, ret.return_value) for t, ret in zip(trials, returns)]
         if not any(told):
-            raise ConfigError(f"every trial of a batch failed (see {folder}/*/error.txt); the search stops")
+            raise ConfigError(f"every trial of a batch failed (`sweep status {folder}` lists them); the search stops")
     return study
 
 

@@ -34,13 +34,10 @@ from sweep.results import (
     BLOWN_UP,
     CORRUPT,
     ENDED,
-    RunDir,
     check_sweep_dir,
-    read_summary,
     read_sweep_record,
-    report_skipped,
-    run_ids,
 )
+from sweep.store import RunRecord, run_ids, scan
 
 ORDER = (
     "pending",
@@ -108,17 +105,20 @@ def all_pack_tasks(record: dict) -> dict[str, list[str]]:
 
 
 # ----------------------------------------------------------------------------------------------- rows
-def corrupt_note(run_dir: Path, why: str) -> str:
-    """What to do about a run whose summary.json is corrupt. Never "run the same command again": the run would
-    read the same file; deleting the folder makes that command train the run afresh."""
-    return f"summary.json is corrupt ({why}); delete the run folder to retrain it: rm -r {shlex.quote(str(run_dir))}"
+def corrupt_note(summary_path: Path, why: str) -> str:
+    """What to do about a run whose summary is corrupt: the same command trains it again from its checkpoint."""
+    return f"{summary_path} is corrupt ({why}); run the same command again to train it again from its checkpoint"
 
 
-def _error_tail(path: Path, n: int = ERROR_LINES) -> str:
-    try:
-        lines = [ln.rstrip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
+def _error_tail(rec: RunRecord, n: int = ERROR_LINES) -> str:
+    """The last lines of a failed run's traceback (its summary's, or error.txt in a run folder)."""
+    text = (rec.summary or {}).get("traceback")
+    if not isinstance(text, str) and rec.legacy is not None:
+        try:
+            text = (rec.legacy / "error.txt").read_text(errors="replace")
+        except OSError:
+            text = None
+    lines = [ln.rstrip() for ln in (text or "").splitlines() if ln.strip()]
     return "\n".join(lines[-n:])
 
 
@@ -158,15 +158,16 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
     sweep_dir = Path(sweep_dir)
     record = read_sweep_record(sweep_dir)
     swept, values = _swept_values(record)
-    ids = run_ids(sweep_dir, record, all_runs=all_runs)
+    records = scan(sweep_dir)
+    ids = run_ids(sweep_dir, record, all_runs=all_runs, records=records)
     tasks = all_pack_tasks(record)
     now = time.time()
     rows = []
     for rid in ids:
-        run_dir = RunDir(sweep_dir / rid)
-        summary, problem = read_summary(run_dir.summary)
+        rec = records.get(rid)
+        summary, problem = (rec.summary, rec.problem) if rec is not None else (None, None)
         row: dict[str, Any] = {
-            "claim": run_dir.read_claim_owner(),
+            "claim": rec.claim if rec is not None else None,
             "run_id": rid,
             "values": values.get(rid, {k: "" for k in swept}),
             "disk": None if summary is None else summary["status"],
@@ -176,12 +177,11 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
             "note": "",
             "tasks": tasks.get(rid, []),
             "age": None,
-            "started": run_dir.config.exists(),
+            "started": rec is not None,
         }
         row["task"] = row["tasks"][-1] if row["tasks"] else None
         if problem:
-            report_skipped(run_dir.summary, problem)
-            row.update(disk=CORRUPT, note=corrupt_note(run_dir.root, problem))
+            row.update(disk=CORRUPT, note=corrupt_note(rec.summary_path, problem))
         if summary is not None:
             raw = summary.get("slurm_job_id")
             row.update(
@@ -190,12 +190,10 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
                 loss=summary.get("final_train_loss"),
                 raw_job=str(raw) if isinstance(raw, (str, int)) and raw != "" else None,
             )
-            try:
-                row["age"] = now - run_dir.summary.stat().st_mtime
-            except OSError:
-                pass
+            if rec.mtime is not None:
+                row["age"] = now - rec.mtime
             if row["disk"] == "failed":
-                row["note"] = _error_tail(run_dir.error) or str(summary.get("error") or "")
+                row["note"] = _error_tail(rec) or str(summary.get("error") or "")
             elif row["disk"] in BLOWN_UP:
                 at, loss = summary.get("diverged_step"), _loss(summary.get("diverged_loss"))
                 row["note"] = f"{row['disk']} at step {at}{loss}"

@@ -1,6 +1,10 @@
-"""`sweep sync SWEEP [--jobs N] [--dry-run]`: upload a sweep's offline wandb runs, several at a time.
+"""`sweep sync SWEEP [--jobs N] [--dry-run] [--offline]`: upload a sweep's runs to wandb.
 
-Each run trains with wandb in offline mode (compute nodes rarely have internet) and writes
+Runs of the pack store are sent from the store itself (sweep/mirror.py: training never talks to wandb); with
+--offline they are written as wandb offline runs under <sweep>/wandb/ for a later `wandb sync`.
+
+Sweeps written before the pack store kept wandb's offline files per run: each run trained with wandb offline
+and wrote
 `<run>/wandb/offline-run-<time>-<wandb id>/run-<wandb id>.wandb`; a run resumed after a requeue has one such
 folder per process. `wandb sync` uploads a folder and then writes `run-<run_id>.wandb.synced` beside the .wandb file
 (wandb 0.31: wandb/cli/beta_sync.py `_is_synced`), so a folder with that marker is skipped here too.
@@ -180,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="also sync runs still running (or lost): what their .wandb file holds so far",
     )
+    p.add_argument(
+        "--offline", action="store_true", help="write wandb offline runs under SWEEP/wandb (for `wandb sync`) instead"
+    )
     p.add_argument("--project", help="upload to this wandb project instead of the one the runs were made with")
     p.add_argument("--entity", help="upload to this wandb entity")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per run's sync (default 600)")
@@ -193,6 +200,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sweep_dir = check_sweep_dir(a.sweep, "sweep sync")
     if a.jobs < 1:
         fail(f"--jobs {a.jobs}: use at least 1")
+    from sweep.mirror import Mirror, mirror_once
+    from sweep.store import scan
+
+    mode = "offline" if a.offline else "online"
+    store_due = Mirror(sweep_dir, mode).due(scan(sweep_dir), a.include_unfinished)
     runs = plan(sweep_dir, include_unfinished=a.include_unfinished)
     due = [r for r in runs if r.skip_reason is None]
     skipped: dict[str, int] = {}
@@ -209,13 +221,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         waiting = [r for r in runs if r.skip_reason and r.skip_reason.startswith("not finished")]
         for r in waiting:
             print(f"# {r.run_id}: {r.skip_reason}; --include-unfinished to sync it anyway")
+        for rec in store_due:
+            print(f"# {rec.run_id}: {rec.status}, sent from the store")
         print(
-            f"sweep: would sync {len(due)} run(s) ({n_dirs} folder(s)) of {len(runs)}; skipped: {skip_text} "
-            "(dry run: nothing uploaded)"
+            f"sweep: would sync {len(due) + len(store_due)} run(s) ({len(store_due)} from the store, {n_dirs} "
+            f"offline folder(s)); skipped: {skip_text} (dry run: nothing uploaded)"
         )
         return
-    if not due:
-        print(f"sweep: nothing to sync in {sweep_dir} ({len(runs)} runs; skipped: {skip_text})")
+    if a.offline:
+        res = mirror_once(sweep_dir, "offline", include_unfinished=a.include_unfinished)
+        print(f"sweep: {len(res['sent'])} wandb offline run(s) written under {sweep_dir}/wandb; `wandb sync` uploads")
+        sys.exit(1 if res["failed"] else 0)
+    if not due and not store_due:
+        print(f"sweep: nothing to sync in {sweep_dir} ({len(runs)} offline runs; skipped: {skip_text})")
         return
     # No network (a compute node) or a server that never answers: say so at once instead of letting every
     # `wandb sync` hang for minutes.
@@ -227,9 +245,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"the wandb server {server_url()} did not answer within {a.connect_timeout:g} s: run `sweep sync` "
             "on a machine with internet access (or set WANDB_BASE_URL); nothing was uploaded"
         )
-    print(f"sweep: syncing {len(due)} run(s) ({n_dirs} folder(s)), {a.jobs} at a time; skipped: {skip_text}")
+    print(f"sweep: syncing {len(due) + len(store_due)} run(s), {a.jobs} at a time; skipped: {skip_text}")
     t0 = time.perf_counter()
     res = sync(runs, jobs=a.jobs, project=a.project, entity=a.entity, timeout=a.timeout)
+    if store_due:
+        if a.project or a.entity:  # the mirror takes them from each run's config
+            os.environ.update({k: v for k, v in (("WANDB_PROJECT", a.project), ("WANDB_ENTITY", a.entity)) if v})
+        sent = mirror_once(sweep_dir, "online", include_unfinished=a.include_unfinished, echo=lambda s: None)
+        res["synced"] += sent["sent"]
+        res["failed"] += list(sent["failed"])
+        for rid, why in sent["failed"].items():
+            print(f"sweep: sync of {rid} failed: {why}")
     extra = (
         f", {len(res['not_attempted'])} not attempted (fix the login, then run it again)"
         if res["not_attempted"]

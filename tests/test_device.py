@@ -54,7 +54,7 @@ def test_pack_state_lives_on_the_pack_device_through_steps_and_drops(tmp_path, o
         )
         for lr in (0.01, 0.02, 0.03)
     ]
-    runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
+    runs = [Run(cfg=c, run_id=f"r{i}") for i, c in enumerate(cfgs)]
     trainer = Trainer(runs, 0, [None] * 3, progress=False)
     meta = torch.device("meta")
     assert trainer.device == meta

@@ -20,7 +20,7 @@ COMMON = ["data=digits", "model.hidden=[16]", "batch_size=32", "wandb.mode=disab
 
 def pack(tmp_path, optimizer: str, k: int = 3) -> Trainer:
     cfgs = [make_cfg(tmp_path, *COMMON, f"optimizer={optimizer}", f"lr={0.01 * (i + 1)}") for i in range(k)]
-    runs = [Run(cfg=c, run_id=f"r{i}", dir=run_dir_for(c)) for i, c in enumerate(cfgs)]
+    runs = [Run(cfg=c, run_id=f"r{i}") for i, c in enumerate(cfgs)]
     t = Trainer(runs, 0, [None] * k, progress=False)
     idx = torch.arange(k * t.batch).view(k, t.batch) % t.data.x_train.shape[0]
     for _ in range(2):  # momentum buffers and step counts exist, as when a graph is captured

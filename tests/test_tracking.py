@@ -1,42 +1,52 @@
-"""wandb with the real SDK, offline: one run per model with the right id, group, config, history and summary."""
+"""wandb as a mirror of the store, with the real SDK offline: training writes no wandb file; the mirror makes one
+wandb run per run with the store's id, group, config, history and summary; online, a server that never answers
+is the mirror process's problem, not training's."""
 
 from __future__ import annotations
 
-import glob
+import json
+import socket
+import time
 
 from conftest import make_cfg, sweep_cli
+from store_helpers import history, summary, where
 from wandb_records import summarize
 
 from sweep.config import run_id
-from sweep.runner import run_dir_for, train_runs
+from sweep.engine import Interrupted
+from sweep.mirror import LOCK_FILE, WANDB_DIR, mirror_once
+from sweep.runner import train_runs
 
 SECRET = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _wandb_file(cfg) -> str:
-    (path,) = glob.glob(str(run_dir_for(cfg).root / "wandb" / "offline-run-*" / "run-*.wandb"))
-    return path
+def _wandb_files(sweep_dir) -> dict[str, dict]:
+    """The offline wandb runs under the sweep's wandb folder, by wandb id."""
+    out = {}
+    for path in sorted((sweep_dir / WANDB_DIR).glob("offline-run-*/run-*.wandb")):
+        rec = summarize(path)
+        out.setdefault(rec["run"]["id"], []).append(rec)
+    return out
 
 
-def test_offline_runs_of_a_pack_each_carry_their_own_config_history_and_summary(tmp_path):
+def test_training_writes_no_wandb_file_and_the_mirror_makes_each_run_from_the_store(tmp_path):
     cfgs = [
-        make_cfg(
-            tmp_path,
-            "epochs=2",
-            "model.hidden=[16]",
-            "wandb.mode=offline",
-            f"lr={lr}",
-            "name=grid",
-            "wandb.tags=[demo]",
-        )
+        make_cfg(tmp_path, "epochs=2", "model.hidden=[16]", "wandb.mode=offline", f"lr={lr}", "name=grid")
         for lr in (0.05, 0.2)
     ]
+    for c in cfgs:
+        c["wandb"]["tags"] = ["demo"]
     train_runs(cfgs, pack=2, progress=False)
+    sweep_dir = where(cfgs[0])[0]
+    assert not list(tmp_path.rglob("wandb")), "training wrote wandb files"
+    res = mirror_once(sweep_dir, "offline", echo=lambda s: None)
+    assert sorted(res["sent"]) == sorted(run_id(c) for c in cfgs) and not res["failed"]
+    files = _wandb_files(sweep_dir)
     for cfg in cfgs:
-        rec = summarize(_wandb_file(cfg))
-        wandb_id = run_dir_for(cfg).wandb_id.read_text().strip()
+        s = summary(cfg)
+        (rec,) = files[s["wandb_id"]]
         assert rec["run"] == {
-            "id": wandb_id,
+            "id": s["wandb_id"],
             "group": "grid",
             "job_type": "train",
             "tags": ["demo"],
@@ -45,74 +55,122 @@ def test_offline_runs_of_a_pack_each_carry_their_own_config_history_and_summary(
         assert rec["config"]["lr"] == cfg["lr"] and rec["config"]["optimizer"]["name"] == "sgd"
         assert rec["config"]["run_id"] == run_id(cfg)
         assert rec["config"]["versions"]["torch"] and "commit" in rec["config"]["versions"]["git"]
-        losses = [row["train_loss"] for row in rec["history"] if "train_loss" in row]
-        assert len(losses) == __import__("pandas").read_parquet(run_dir_for(cfg).history).train_loss.notna().sum()
-        assert rec["summary"]["status"] == "done" and rec["summary"]["run_id"] == run_id(cfg)
+        h = history(cfg)
+        logged = [row for row in rec["history"] if "train_loss" in row]
+        stored = h[h.train_loss.notna()]
+        assert [r["_step"] for r in logged] == list(stored.step)
+        assert [r["train_loss"] for r in logged] == list(stored.train_loss)
+        assert [r["val_loss"] for r in rec["history"] if "val_loss" in r] == list(h.val_loss.dropna())
+        assert rec["summary"]["status"] == "done" and rec["summary"]["final_val_loss"] == s["final_val_loss"]
+    # what was sent is remembered: a second mirror sends nothing
+    assert mirror_once(sweep_dir, "offline", echo=lambda s: None)["sent"] == []
 
 
-def test_wandb_ids_are_unique_per_sweep_stable_on_resume_and_runs_have_readable_names(tmp_path):
-    """The same config in two sweeps (or two students' folders) must not land in one wandb run, and a resumed
-    run must continue its own."""
+def test_wandb_ids_are_unique_per_sweep_and_stable_on_resume(tmp_path):
+    """The same config in two sweeps must not land in one wandb run, and a resumed run continues its own."""
+    a = make_cfg(tmp_path, "epochs=2", "model.hidden=[8]", "wandb.mode=offline", "name=first", "checkpoint_every=5")
+    b = dict(a, name="second")
+    calls = {"n": 0}
+
+    def stop_once():
+        calls["n"] += 1
+        return calls["n"] == 1
+
+    try:
+        train_runs([a], progress=False, should_stop=stop_once)
+        raise AssertionError("should have been interrupted")
+    except Interrupted:
+        pass
+    first = summary(a)
+    assert first["status"] == "running" and first["step"] < first["total_steps"]
+    train_runs([a], progress=False)
+    train_runs([b], progress=False)
+    assert summary(a)["status"] == "done" and summary(a)["resumed_from_step"] == first["step"]
+    assert summary(a)["wandb_id"] == first["wandb_id"]  # resumed: the same wandb run
+    assert run_id(a) == run_id(b) and summary(b)["wandb_id"] != first["wandb_id"]  # another sweep: another
+    assert len(first["wandb_id"]) == 8
+
+
+def test_grid_runs_are_named_by_their_swept_values(tmp_path):
     out = tmp_path / "runs"
-    args = [
-        "-m",
-        "epochs=1",
-        "model.hidden=[8]",
-        "wandb.mode=offline",
-        "optimizer=adam",
-        "lr=0.01,0.03",
-        "seed=2",
-        f"out_dir={out}",
-    ]
-    sweep_cli("run", *args, "name=first", check=True)
-    sweep_cli("run", *args, "name=second", check=True)
-    ids, names = {}, set()
-    for path in sorted(out.glob("*/*/wandb/offline-run-*/run-*.wandb")):
-        rec = summarize(path)
-        sweep, run = path.parts[-5], path.parts[-4]
-        assert rec["run"]["id"] == (out / sweep / run / "wandb_id").read_text().strip()
-        ids[(sweep, run)] = rec["run"]["id"]
-        names.add(rec["run"]["name"])
-    assert len(ids) == 4 and len(set(ids.values())) == 4, ids  # same run_id, different sweeps: different ids
+    sweep_cli(
+        "run", "-m", "epochs=1", "model.hidden=[8]", "wandb.mode=offline", "lr=0.01,0.03", f"out_dir={out}",
+        "name=g", check=True,
+    )  # fmt: skip
+    mirror_once(out / "g", "offline", echo=lambda s: None)
+    names = {recs[0]["run"]["name"] for recs in _wandb_files(out / "g").values()}
     assert names == {"lr=0.01", "lr=0.03"}
-    # the same sweep again: finished runs are skipped and the ids stay
-    sweep_cli("run", *args, "name=first", check=True)
-    assert {k: (out / k[0] / k[1] / "wandb_id").read_text().strip() for k in ids} == ids
 
 
-def test_online_without_network_falls_back_to_offline_and_keeps_the_key_out_of_files(tmp_path):
+def test_disabled_runs_are_never_mirrored(tmp_path):
+    cfg = make_cfg(tmp_path, "epochs=1", "model.hidden=[16]", "wandb.mode=disabled")
+    train_runs([cfg], progress=False)
+    assert mirror_once(where(cfg)[0], "offline", echo=lambda s: None)["sent"] == []
+    assert not list(tmp_path.rglob("wandb"))
+
+
+def _silent_server() -> socket.socket:
+    """A TCP server that accepts connections and never answers."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
+
+
+def test_online_with_a_server_that_never_answers_trains_and_the_mirror_says_what_it_could_not_send(tmp_path):
+    server = _silent_server()
     out = tmp_path / "runs"
+    env = {
+        "WANDB_API_KEY": SECRET,
+        "WANDB_MODE": None,
+        "WANDB_BASE_URL": f"http://127.0.0.1:{server.getsockname()[1]}",
+    }
     proc = sweep_cli(
-        "run",
-        "epochs=1",
-        "model.hidden=[16]",
-        "wandb.mode=online",
-        "wandb.init_timeout_s=5",
-        f"out_dir={out}",
-        env={"WANDB_API_KEY": SECRET, "WANDB_MODE": None},
-        timeout=120,
-        check=True,
-    )
-    assert "unreachable" in proc.stderr or "falling back to offline" in proc.stderr
+        "run", "epochs=1", "model.hidden=[16]", "wandb.mode=online", "wandb.init_timeout_s=3", f"out_dir={out}",
+        env=env, timeout=300, check=True,
+    )  # fmt: skip
     assert "done" in proc.stdout
-    assert glob.glob(str(out / "single" / "*" / "wandb" / "offline-run-*" / "run-*.wandb"))
+    sweep_dir = out / "single"
+    # the follower is a process of its own; it holds its lock until it has tried and given up
+    lock = sweep_dir / WANDB_DIR / LOCK_FILE
+    deadline = time.monotonic() + 240
+    from filelock import FileLock, Timeout
+
+    while True:
+        try:
+            with FileLock(str(lock), timeout=0):
+                break
+        except Timeout:
+            assert time.monotonic() < deadline, "the mirror never ended"
+            time.sleep(0.5)
+    log = (sweep_dir / WANDB_DIR / "mirror.log").read_text()
+    assert "could not send" in log and "sweep sync" in log
+    state = json.loads((sweep_dir / WANDB_DIR / "mirror.json").read_text())
+    assert not any(v.get("ended") for v in state.values())  # still due for `sweep sync`
+    dry = sweep_cli("sync", str(sweep_dir), "--dry-run", env=env, check=True)
+    assert "1 from the store" in dry.stdout
     for path in out.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), f"API key leaked into {path}"
     assert SECRET not in proc.stdout + proc.stderr
+    server.close()
 
 
-def test_disabled_writes_no_wandb_files(tmp_path):
-    cfg = make_cfg(tmp_path, "epochs=1", "model.hidden=[16]", "wandb.mode=disabled")
+def test_the_follower_ends_with_its_training_process(tmp_path):
+    """A follower whose parent is gone sends what is left and exits (no orphan polling forever)."""
+    cfg = make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=offline")
     train_runs([cfg], progress=False)
-    assert not (run_dir_for(cfg).root / "wandb").exists()
+    import subprocess
+    import sys
 
-
-def test_a_run_with_wandb_disabled_makes_no_wandb_id(tmp_path):
-    """A run trained with tracking off has no wandb id (nothing to keep, and making one cost a fsynced file per
-    run); in the same pack, a run that logs offline has its id."""
-    off = make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=disabled", "name=g")
-    on = make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=offline", "name=g", "seed=1")
-    train_runs([off, on], pack=2, progress=False)
-    assert not run_dir_for(off).wandb_id.exists()
-    assert len(run_dir_for(on).wandb_id.read_text().strip()) == 8
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweep.mirror", str(where(cfg)[0]), "--mode", "offline", "--follow"]
+        + ["--parent", str(dead.pid), "--poll", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert list(_wandb_files(where(cfg)[0])) == [summary(cfg)["wandb_id"]]

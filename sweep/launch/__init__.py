@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from sweep.compose import compose_grid, grid_composer, objective_value
 from sweep.config import run_id
-from sweep.results import SUMMARY_FILE, SWEEP_FILE, read_record, write_json, write_text
+from sweep.results import SWEEP_FILE, read_record, write_json, write_text
 
 HYDRA_DIR = ".hydra"  # Hydra's record of the multirun, inside the sweep's folder
 HYDRA_RECORD = "multirun.yaml"
@@ -147,8 +147,8 @@ def launch_grid(
     if failed:
         multirun.failed += failed
         print(
-            f"sweep: {failed} of {len(results)} runs failed; their tracebacks are in error.txt "
-            f"(`sweep status {shlex.quote(str(sweep_dir))}` lists them)",
+            f"sweep: {failed} of {len(results)} runs failed; `sweep status {shlex.quote(str(sweep_dir))}` lists them "
+            "and `sweep show SWEEP RUN_ID` prints a run's traceback",
             file=sys.stderr,
         )
     rets = []
@@ -177,7 +177,9 @@ def _summary(cfg: dict, result: dict, sweep_dir: Path) -> dict:
     run (whose result holds its status alone), its summary.json."""
     if result.get("status") != "done" or cfg["objective"] in result:
         return result
-    on_disk = read_record(sweep_dir / result["run_id"] / SUMMARY_FILE) or {}
+    from sweep.store import summary
+
+    on_disk = summary(sweep_dir, result["run_id"]) or {}
     return {**on_disk, "status": result["status"]}
 
 

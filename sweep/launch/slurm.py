@@ -39,7 +39,7 @@ from sweep.launch.worker import EARLY_TRAP, PREEMPT_MARK_ENV, PackJob, SearchJob
 from sweep.packing import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs
 from sweep.provenance import git_state
 from sweep.results import FINISHED, SweepDir, read_json, write_json
-from sweep.runner import run_dir_for
+from sweep.store import scan
 
 
 def _task_python() -> str:
@@ -196,10 +196,11 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
     active = active_tasks()
     elsewhere = _queued_elsewhere(record, active)
     pending: list[int] = []
-    for k, c in enumerate(cfgs):
-        d = run_dir_for(c)
-        if d.is_finished():
-            results[k]["status"] = d.status()
+    records = scan(sweep_dir)
+    for k in range(len(cfgs)):
+        rec = records.get(ids[k])
+        if rec is not None and rec.status in FINISHED:
+            results[k]["status"] = rec.status
         elif ids[k] in elsewhere:
             results[k].update(status="queued", slurm_job_id=elsewhere[ids[k]])
         else:
@@ -256,8 +257,10 @@ def submit(cfgs: list[dict], sweep_dir: Path) -> list[dict]:
         if waiting:
             print(f"sweep: waiting for job(s) {', '.join(waiting)} (cluster.wait=true) ...", flush=True)
             wait_for_jobs(waiting)
-        for k, c in enumerate(cfgs):
-            results[k]["status"] = run_dir_for(c).status() or "missing"
+        records = scan(sweep_dir)
+        for k in range(len(cfgs)):
+            rec = records.get(ids[k])
+            results[k]["status"] = (rec.status if rec is not None else None) or "missing"
         counts = Counter(r["status"] for r in results)
         print(
             f"sweep: {dict(counts)} after {time.perf_counter() - t0:.0f} s; "
