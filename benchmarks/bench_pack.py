@@ -34,7 +34,7 @@ from common import make_cfg, matmul_flops, params_of
 
 from sweep.data import cached_splits as dataset
 from sweep.engine import Run, Trainer
-from sweep.runner import run_dir_for, train_runs
+from sweep.runner import train_runs
 from sweep.sampling import epoch_order
 
 LRS = [f"{x:.4g}" for x in [0.005 * 1.4**i for i in range(16)]]

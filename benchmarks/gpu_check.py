@@ -40,7 +40,7 @@ from common import fake_mnist, make_cfg  # noqa: E402
 from sweep.data import cached_splits as dataset  # noqa: E402
 from sweep.engine import Run, Trainer  # noqa: E402
 from sweep.packing import auto_pack_size  # noqa: E402
-from sweep.runner import run_dir_for, train_runs  # noqa: E402
+from sweep.runner import train_runs  # noqa: E402
 
 SIZES = {
     "cuda": dict(ks=[1, 16, 256, 1024, 4096], steps=200, procs=4, single_epochs=3, n_train=60000, k_one=1024),

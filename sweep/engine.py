@@ -417,6 +417,8 @@ class Trainer:
         wall = time.perf_counter() - t0
         for run in st.runs:  # the time since the last sync, shared like the rest
             run.wall_share_s += (t0 + wall - last_sync) / len(st.runs)
+        if st.runs and self._checkpoint_step != step:  # resumed at the last step: the final state in this pack too
+            self._checkpoint(step, wall)
         for k, run in enumerate(st.runs):
             run.summary["status"] = "done"
             if collapsed(float(st.init_loss[k]), float(st.peak_loss[k]), run.history):

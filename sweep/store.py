@@ -415,10 +415,8 @@ def load_start(rec: RunRecord | None, cache: dict[Path, dict]) -> dict | None:
     ids = pack.get("run_ids") or []
     if rec.run_id not in ids:
         raise RuntimeError(f"{path} does not hold run {rec.run_id} (its summary says it does)")
-    if pack.get("step") != src.summary.get("checkpoint_step"):
-        raise RuntimeError(
-            f"{path} is at step {pack.get('step')}, its summary says {src.summary.get('checkpoint_step')}"
-        )
+    # a kill between the checkpoint and the summary leaves the checkpoint a step ahead: it is the newer state (it
+    # holds its own step and history), so the run resumes from it
     ck = unstack(pack["models"], ids.index(rec.run_id))
     ck["run_id"] = rec.run_id
     return ck

@@ -31,13 +31,10 @@ FAST_PATH_PACK = [
 
 
 def assert_same_histories(xs: list[dict], ys: list[dict]) -> None:
-    """Runs xs[i] and ys[i] wrote equal history.parquet files (every value, bit for bit)."""
-    import pandas as pd
+    """Runs xs[i] and ys[i] have equal histories in the store (every value, bit for bit)."""
+    from store_helpers import assert_same_histories as same
 
-    from sweep.runner import run_dir_for
-
-    for x, y in zip(xs, ys, strict=True):
-        pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(x).history), pd.read_parquet(run_dir_for(y).history))
+    same(xs, ys)
 
 
 def make_cfg(out_dir: Path, *overrides: str) -> dict:

@@ -11,10 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from conftest import sweep_cli
 
-from sweep import collect
+from sweep import collect, store
 from sweep.collect import flatten_config, frame_from_wandb_records, load_history, load_runs, write_frame
 from sweep.results import RunDir, write_config
 
@@ -60,11 +59,12 @@ def test_load_runs_one_row_per_run_swept_first_every_config_key(small_sweep):
     assert df["model.hidden"].eq("[16]").all()  # lists as compact JSON strings
     assert df.loc[df["status"] == "diverged", "diverged_step"].notna().all()
     assert df.loc[df["status"] == "done", "diverged_step"].isna().all()
-    # every config value equals what a full YAML parse of that run's config.yaml gives, but the tidied ones
+    # every config value equals the run's config as its pack stored it (runs.json), but the tidied ones
     from sweep.config import OPTIMIZER_KNOBS
 
+    records = store.scan(small_sweep)
     for _, row in df.iterrows():
-        full = flatten_config(yaml.safe_load((small_sweep / row["run_id"] / "config.yaml").read_text()))
+        full = flatten_config(records[row["run_id"]].config)
         for k, v in full.items():
             got = row[k]
             if k == "batch_size":
@@ -83,16 +83,23 @@ def test_load_runs_one_row_per_run_swept_first_every_config_key(small_sweep):
 def test_load_runs_without_sweep_json_infers_swept_keys_and_pending(small_sweep, copy_sweep):
     d = copy_sweep(small_sweep)
     (d / "sweep.json").unlink()
-    first = sorted(p for p in d.iterdir() if p.is_dir() and (p / "summary.json").exists())[0]
-    (first / "summary.json").unlink()  # started, no checkpoint yet
+    records = store.scan(d)
+    first, second = sorted(records)[:2]
+    pack = records[first].pack
+    summaries = json.loads((pack / "summary.json").read_text())
+    del summaries[first]  # its pack started, wrote nothing of it yet
+    (pack / "summary.json").write_text(json.dumps(summaries))
     (d / "submitit").mkdir()  # not a run
-    second = sorted(p for p in d.iterdir() if p.is_dir() and (p / "summary.json").exists())[1]
-    (second / "config.yaml").write_text("lr: [unclosed\n")  # hand-edited: its config is left out
+    pack = records[second].pack
+    configs = json.loads((pack / "runs.json").read_text())
+    configs[second] = "lr: [unclosed"  # hand-edited: its config is left out
+    (pack / "runs.json").write_text(json.dumps(configs))
     df = load_runs(d)
-    assert df.set_index("run_id").loc[second.name, "status"] in ("done", "diverged", "collapsed")
+    assert pd.isna(df.set_index("run_id").loc[second, "lr"])
+    assert df.set_index("run_id").loc[second, "status"] in ("done", "diverged", "collapsed")
     assert len(df) == 32
     assert set(df.attrs["swept"]) == set(SWEPT)
-    assert df.set_index("run_id").loc[first.name, "status"] == "pending"
+    assert df.set_index("run_id").loc[first, "status"] == "pending"
     assert len(df) == 32
 
 
@@ -163,7 +170,7 @@ def _sweep_of(configs: list[dict], root: Path) -> Path:
 
 def test_config_json_and_a_legacy_config_yaml_give_the_same_frame(small_sweep, tmp_path, capfd):
     """New runs are read from config.json; runs recorded before it existed, from config.yaml (C YAML parser)."""
-    base = yaml.safe_load((small_sweep / load_runs(small_sweep)["run_id"][0] / "config.yaml").read_text())
+    base = store.scan(small_sweep)[load_runs(small_sweep)["run_id"][0]].config
     configs = [base, *_variants(base)]
     sweep = _sweep_of(configs, tmp_path / "s")
     for i, c in enumerate(configs):
@@ -187,20 +194,26 @@ def test_config_json_is_read_first_and_a_bad_one_falls_back_to_config_yaml(tmp_p
     assert f"sweep: skipped {sweep / 'r01' / 'config.json'}: " in err and "read config.yaml instead" in err
 
 
-def test_reading_many_runs_is_fast(small_sweep, tmp_path):
-    """1,000 run folders in the real format load in well under a second each hundred (10,000: see
+@pytest.mark.parametrize("layout", ["packs", "run folders"])
+def test_reading_many_runs_is_fast(small_sweep, tmp_path, layout):
+    """1,000 runs in the real format (a pack each: the most files per run; or a run folder each, as sweeps made
+    before the pack store hold them) load in well under a second each hundred (10,000: see
     benchmarks/bench_collect.py, about 1 s)."""
-    run = load_runs(small_sweep).iloc[0]["run_id"]
-    cfg = yaml.safe_load((small_sweep / run / "config.yaml").read_text())
-    summary = json.loads((small_sweep / run / "summary.json").read_text())
+    rec = store.scan(small_sweep)[load_runs(small_sweep).iloc[0]["run_id"]]
+    cfg, summary = dict(rec.config), dict(rec.summary)
     d = tmp_path / "big"
     runs = []
     for i in range(1000):
         cfg.update(seed=i, lr=[0.001, 0.01, 0.1][i % 3])
-        rid = f"r{i:05d}"
-        (d / rid).mkdir(parents=True)
-        write_config(RunDir(d / rid), cfg)
-        (d / rid / "summary.json").write_text(json.dumps(dict(summary, run_id=rid, final_test_loss=i / 1000)))
+        rid = f"{i:012x}"
+        if layout == "packs":
+            w = store.PackWriter(d, {rid: cfg})
+            w.start({})
+            w.write_summaries({rid: dict(summary, run_id=rid, final_test_loss=i / 1000)})
+        else:
+            (d / rid).mkdir(parents=True)
+            write_config(RunDir(d / rid), cfg)
+            (d / rid / "summary.json").write_text(json.dumps(dict(summary, run_id=rid, final_test_loss=i / 1000)))
         runs.append({"run_id": rid, "overrides": [f"seed={i}", f"lr={cfg['lr']}"]})
     (d / "sweep.json").write_text(json.dumps({"name": "big", "swept": ["lr", "seed"], "runs": runs}))
     t0 = time.perf_counter()
@@ -215,9 +228,9 @@ def _wandb_records(sweep_dir: Path) -> list:
     """What wandb.Api().runs(...) would give for the sweep: the config as Tracker.open sent it, the summary as
     Tracker.finish wrote it (plus wandb's own keys and the last logged metrics)."""
     recs = []
+    records = store.scan(sweep_dir)
     for rid in load_runs(sweep_dir)["run_id"]:
-        cfg = yaml.safe_load((sweep_dir / rid / "config.yaml").read_text())
-        s = json.loads((sweep_dir / rid / "summary.json").read_text())
+        cfg, s = records[rid].config, dict(records[rid].summary)
         s.pop("versions", None)
         s.update({"_step": s.get("step"), "_runtime": 3.2, "_wandb": {"runtime": 3}, "train_loss": 0.1})
         recs.append(

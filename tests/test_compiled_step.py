@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from conftest import FAST_PATH_PACK, make_cfg
+from store_helpers import history, summary
 
 from sweep.compiled_step import CompiledStep
-from sweep.runner import run_dir_for, train_runs
+from sweep.runner import train_runs
 
 
 @pytest.fixture
@@ -38,14 +37,6 @@ def train_both(tmp_path, optimizer: str, lrs: tuple[float, ...]) -> list[tuple[d
     train_runs(plain, pack=len(lrs), progress=False)
     train_runs(comp, pack=len(lrs), progress=False)
     return list(zip(plain, comp))
-
-
-def summary(cfg: dict) -> dict:
-    return json.loads(run_dir_for(cfg).summary.read_text())
-
-
-def history(cfg: dict) -> pd.DataFrame:
-    return pd.read_parquet(run_dir_for(cfg).history)
 
 
 @pytest.mark.parametrize("optimizer,lrs", [("momentum", (0.05, 0.1, 50.0)), ("adam", (0.003, 0.01, 50.0))])

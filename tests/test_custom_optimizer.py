@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_cfg, stop_after, sweep_cli
+from store_helpers import history, summary
 
+from sweep import store
 from sweep.engine import Interrupted
-from sweep.runner import run_dir_for, train_runs
+from sweep.runner import train_runs
 
 MY_ADAM = textwrap.dedent('''
     import torch
@@ -97,15 +99,15 @@ def test_a_grid_of_a_students_optimizer_and_adam_runs_as_packs_and_matches_adam(
         check=True,
     )
     rec = json.loads((out / "hw" / "sweep.json").read_text())
+    records = store.scan(out / "hw")
     cfgs = {}
     for r in rec["runs"]:
-        d = out / "hw" / r["run_id"]
-        s = json.loads((d / "summary.json").read_text())
+        run = records[r["run_id"]]
+        s = run.summary
         assert s["status"] == "done" and s["pack_size"] == 2, s
-        import yaml
-
-        c = yaml.safe_load((d / "config.yaml").read_text())
-        cfgs[(c["optimizer"]["name"], c["seed"])] = (c, pd.read_parquet(d / "history.parquet"))
+        c = run.config
+        cfgs[(c["optimizer"]["name"], c["seed"])] = (c, store.history(out / "hw", r["run_id"]))
+    assert len(cfgs) == 4
     assert cfgs[("adam", 0)][0]["optimizer"]["cls"] is None  # the adam points do not carry the cls
     assert cfgs[("custom", 0)][0]["optimizer"]["cls"] == "hw1.optim.MyAdam"
     for seed in (0, 1):
@@ -121,10 +123,10 @@ def test_a_students_optimizer_resumes_from_its_state_dict_bit_identically(studen
     with pytest.raises(Interrupted):
         train_runs([cut], progress=False, should_stop=stop_after(5))
     (s,) = train_runs([cut], progress=False)
-    want = json.loads(run_dir_for(ref).summary.read_text())
+    want = summary(ref)
     assert 0 < s["resumed_from_step"] < s["total_steps"]
     assert s["final_train_loss"] == want["final_train_loss"] and s["final_test_loss"] == want["final_test_loss"]
-    pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
+    pd.testing.assert_frame_equal(history(ref), history(cut))
 
 
 def test_a_students_update_function_with_a_0dim_state_resumes_bit_identically(student, one_thread, capfd):
@@ -142,7 +144,7 @@ def test_a_students_update_function_with_a_0dim_state_resumes_bit_identically(st
         assert s["pack_size"] == 2, "the resumed pack failed and its runs were retrained one by one"
     assert "failed" not in capfd.readouterr().err
     for a, b in zip(ref, cut):
-        pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(a).history), pd.read_parquet(run_dir_for(b).history))
+        pd.testing.assert_frame_equal(history(a), history(b))
 
 
 @pytest.mark.parametrize(
@@ -174,10 +176,10 @@ def test_a_students_update_function_trains_the_pack_batched_and_resumes(student,
     train_runs(mine, pack=3, progress=False)
     train_runs(ref, pack=3, progress=False)
     for a, b in zip(mine, ref):
-        assert json.loads(run_dir_for(a).summary.read_text())["pack_size"] == 3  # one batched pack
+        assert summary(a)["pack_size"] == 3  # one batched pack
         np.testing.assert_allclose(
-            pd.read_parquet(run_dir_for(a).history).train_loss,
-            pd.read_parquet(run_dir_for(b).history).train_loss,
+            history(a).train_loss,
+            history(b).train_loss,
             rtol=1e-9,
         )
     cut = [make_cfg(student / "cut", *COMMON, *fn, f"lr={lr}") for lr in lrs]
@@ -185,10 +187,7 @@ def test_a_students_update_function_trains_the_pack_batched_and_resumes(student,
         train_runs(cut, pack=3, progress=False, should_stop=stop_after(5))
     again = train_runs(cut, pack=3, progress=False)
     for s, a in zip(again, mine):
-        assert (
-            s["resumed_from_step"] > 0
-            and s["final_train_loss"] == json.loads(run_dir_for(a).summary.read_text())["final_train_loss"]
-        )
+        assert s["resumed_from_step"] > 0 and s["final_train_loss"] == summary(a)["final_train_loss"]
 
 
 def test_a_killed_sweep_of_a_students_optimizer_resumes_bit_identically(student):
@@ -219,9 +218,9 @@ def test_a_killed_sweep_of_a_students_optimizer_resumes_bit_identically(student)
     )
     deadline, killed_at = time.time() + 120, None
     while time.time() < deadline and proc.poll() is None:
-        found = list(out.glob("single/*/summary.json"))
+        found = store.scan(out / "single")
         if found:
-            s = json.loads(found[0].read_text())
+            s = next(iter(found.values())).summary or {}
             if s.get("status") == "running" and s["step"] >= 100:
                 killed_at = s["step"]
                 break
@@ -230,7 +229,7 @@ def test_a_killed_sweep_of_a_students_optimizer_resumes_bit_identically(student)
     proc.wait()
     assert killed_at is not None, "the run finished before it could be killed; make it longer"
     sweep_cli("run", f"out_dir={out}", *args, cwd=student, check=True)
-    (run,) = [p.name for p in out.glob("single/*")]
-    got, want = (json.loads((o / "single" / run / "summary.json").read_text()) for o in (out, ref))
+    (run,) = store.scan(out / "single")  # one run, resumed (not a second one)
+    got, want = (store.summary(o / "single", run) for o in (out, ref))
     assert killed_at <= got["resumed_from_step"] < got["total_steps"]
     assert got["final_test_loss"] == want["final_test_loss"] and got["final_train_loss"] == want["final_train_loss"]

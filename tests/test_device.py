@@ -4,15 +4,14 @@ other than the CPU, on which every shape-level operation runs); on CUDA the real
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
-from conftest import FAST_PATH_PACK, assert_same_histories, make_cfg, stop_after
+from conftest import FAST_PATH_PACK, make_cfg, stop_after
+from store_helpers import assert_same_histories, checkpoint, summary
 
 from sweep.engine import Run, Trainer
-from sweep.runner import run_dir_for, train_runs
+from sweep.runner import train_runs
 
 CUDA = torch.cuda.is_available()
 
@@ -85,7 +84,7 @@ def test_a_diverging_model_leaves_a_cuda_pack_and_the_others_finish(tmp_path, im
     ]
     ok, bad = (make_cfg(tmp_path, f"lr={lr}", *common) for lr in (0.1, 50))
     train_runs([bad, ok], pack=2, progress=False)
-    statuses = [json.loads(run_dir_for(c).summary.read_text())["status"] for c in (bad, ok)]
+    statuses = [summary(c)["status"] for c in (bad, ok)]
     assert statuses == ["diverged", "done"]
 
 
@@ -112,7 +111,7 @@ def test_a_stopped_cuda_pack_resumes_from_its_checkpoint_bit_identically(tmp_pat
         train_runs(cut, pack=2, progress=False, should_stop=stop_after(6))
     again = train_runs(cut, pack=2, progress=False)
     for a, r in zip(again, ref):
-        want = json.loads(run_dir_for(r).summary.read_text())
+        want = summary(r)
         assert a["status"] == "done" and 0 < a["resumed_from_step"] < a["total_steps"]
         assert a["final_train_loss"] == want["final_train_loss"] and a["final_test_loss"] == want["final_test_loss"]
 
@@ -137,8 +136,6 @@ def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, opt
     """The CUDA-graph step (sweep/graph_step.py) against the plain step, with a model diverging mid-way (the
     pack shrinks, the graph is captured again) and a smaller last batch per epoch (plain step there). Adam's,
     RMSprop's and Adagrad's step counts are device tensors advanced inside the graph."""
-    from sweep.results import load_torch
-
     common = [*FAST_PATH_PACK, "device=cuda", f"optimizer={optimizer}"]
     lrs = (0.05, 0.1, 50.0) if optimizer in ("sgd", "momentum", "nesterov") else (0.003, 0.01, 50.0)
     plain = [make_cfg(tmp_path / "plain", *common, f"lr={lr}", "cuda_graph=false") for lr in lrs]
@@ -150,14 +147,12 @@ def test_the_captured_cuda_step_is_bit_identical_to_the_plain_step(tmp_path, opt
     assert "not bit-identical" not in capsys.readouterr().err  # the check at capture found no difference
     assert_same_histories(plain, graph)
     for a, b in zip(plain, graph):
-        sa, sb = (json.loads(run_dir_for(c).summary.read_text()) for c in (a, b))
+        sa, sb = (summary(c) for c in (a, b))
         assert sa["status"] == sb["status"] and sa.get("diverged_step") == sb.get("diverged_step")
         if sa["status"] == "done":
-            for x, y in zip(
-                load_torch(run_dir_for(a).checkpoint)["params"], load_torch(run_dir_for(b).checkpoint)["params"]
-            ):
+            for x, y in zip(checkpoint(a)["params"], checkpoint(b)["params"], strict=True):
                 assert torch.equal(x, y)
-    assert json.loads(run_dir_for(graph[2]).summary.read_text())["status"] == "diverged"
+    assert summary(graph[2])["status"] == "diverged"
 
 
 def count_replays(monkeypatch) -> dict:
@@ -191,3 +186,28 @@ def test_a_captured_step_that_is_not_the_plain_step_is_refused_and_the_pack_trai
     err = capsys.readouterr().err
     assert err.count("the captured CUDA step is not bit-identical to the plain step") == 1, err
     assert_same_histories(plain, wrong)
+
+
+def test_threads_follow_the_tightest_cpu_limit_and_the_workers_sharing_it(tmp_path):
+    from sweep.device import cgroup_cpu_quota, choose_threads
+
+    assert choose_threads(1, affinity=16, quota=None, slurm=None) == (16, "16 of 16 CPUs (affinity)")
+    assert choose_threads(1, affinity=16, quota=2.5, slurm=None) == (2, "2 of 2 CPUs (cgroup quota)")
+    assert choose_threads(2, affinity=16, quota=None, slurm=8)[0] == 4
+    assert choose_threads(4, affinity=2, quota=None, slurm=8) == (1, "1 of 2 CPUs (affinity) shared by 4 workers")
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_quota(str(tmp_path)) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_quota(str(tmp_path)) is None
+
+
+def test_a_runs_provenance_says_how_many_threads_it_trained_with(tmp_path):
+    import torch
+    from store_helpers import summary
+
+    from sweep.runner import train_runs
+
+    cfg = make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=disabled")
+    train_runs([cfg], progress=False, workers=2)
+    threads = summary(cfg)["versions"]["threads"]
+    assert threads.startswith(f"{torch.get_num_threads()} of ") and "shared by 2 workers" in threads

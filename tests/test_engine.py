@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -11,21 +10,15 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from conftest import make_cfg, sweep_cli
+from store_helpers import checkpoint, history, record, summary
 
+from sweep import store
 from sweep.config import run_id
-from sweep.runner import run_dir_for, train_runs
+from sweep.results import load_torch
+from sweep.runner import train_runs
 
 SMALL = ["model.hidden=[16]", "wandb.mode=disabled", "log_every=5"]
-
-
-def history(cfg) -> pd.DataFrame:
-    return pd.read_parquet(run_dir_for(cfg).history)
-
-
-def summary(cfg) -> dict:
-    return json.loads(run_dir_for(cfg).summary.read_text())
 
 
 @pytest.mark.parametrize(
@@ -191,39 +184,42 @@ def test_killed_run_resumes_from_checkpoint_bit_identically(tmp_path):
     sweep_cli("run", f"out_dir={ref_out}", *args, check=True)
     proc = subprocess.Popen(_run_cli(out, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    ckpt = None
+    run = None
     while time.time() < deadline and proc.poll() is None:
-        found = list(out.glob("single/*/summary.json"))
+        found = store.scan(out / "single")
         if found:
-            s = json.loads(found[0].read_text())
-            if s["status"] == "running" and s["step"] >= 100:
-                ckpt = found[0].parent / "checkpoint.pt"
+            (rid, rec), *_ = found.items()
+            s = rec.summary or {}
+            if s.get("status") == "running" and s["step"] >= 100:
+                run = rid
                 break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert ckpt is not None, "the run finished before it could be killed; make it longer"
-    killed_at = json.loads((ckpt.parent / "summary.json").read_text())["step"]
-    assert killed_at < json.loads((ckpt.parent / "summary.json").read_text())["total_steps"]
+    assert run is not None, "the run finished before it could be killed; make it longer"
+    killed = store.summary(out / "single", run)
+    killed_at = killed["step"]
+    assert killed_at < killed["total_steps"]
+    assert killed["checkpoint_step"] is not None  # the store holds a checkpoint of it to resume from
     sweep_cli("run", f"out_dir={out}", *args, check=True)
-    run = ckpt.parent.name
-    ref, got = (json.loads((o / "single" / run / "summary.json").read_text()) for o in (ref_out, out))
+    ref, got = (store.summary(o / "single", run) for o in (ref_out, out))
     assert got["status"] == "done"
     # it resumed (a restart from scratch would give the same bits): it started at a checkpoint it had written
     assert killed_at <= got["resumed_from_step"] < got["total_steps"]
     assert got["resumed_from_step"] + got["steps_this_process"] == got["total_steps"]
     for key in ("final_train_loss", "final_test_loss", "final_test_acc", "step"):
         assert got[key] == ref[key], key  # bit-identical, not approximately equal
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(ref_out / "single" / run / "history.parquet"),
-        pd.read_parquet(out / "single" / run / "history.parquet"),
-    )
+    pd.testing.assert_frame_equal(store.history(ref_out / "single", run), store.history(out / "single", run))
 
 
 def test_checkpoint_holds_model_optimizer_and_position(tmp_path):
     cfg = make_cfg(tmp_path, "epochs=2", "optimizer=adam", "lr=1e-2", *SMALL)
     train_runs([cfg], progress=False)
-    ck = torch.load(run_dir_for(cfg).checkpoint, weights_only=False)
+    rec = record(cfg)
+    assert rec.summary["checkpoint_step"] == rec.summary["total_steps"]  # a finished run's last state is kept
+    packed = load_torch(rec.pack / store.CHECKPOINT_FILE)  # the pack's file: its members at one step
+    assert packed["run_ids"] == [run_id(cfg)] and packed["step"] == summary(cfg)["total_steps"]
+    ck = checkpoint(cfg)  # the run's own state out of it
     assert ck["step"] == summary(cfg)["total_steps"] and ck["run_id"] == run_id(cfg)
     assert {"exp_avg", "exp_avg_sq", "step"} <= set(ck["opt_states"][0])
     assert ck["params"][0].shape == (64, 16)
@@ -270,7 +266,7 @@ def test_each_summary_has_its_own_models_first_and_peak_loss_after_the_pack_shra
     out = train_runs(cfgs, pack=3, progress=False)
     assert [s["status"] for s in out] == ["diverged", "done", "done"]
     for cfg, s in zip(cfgs[1:], out[1:]):
-        train = pd.read_parquet(run_dir_for(cfg).history).dropna(subset=["train_loss"])
+        train = history(cfg).dropna(subset=["train_loss"])
         assert s["first_loss"] == train["train_loss"].iloc[0]  # log_every=1: the first row is the first step
         assert s["peak_loss"] == train["train_loss"].max()
     assert out[1]["first_loss"] != out[2]["first_loss"]  # seeds differ: a mix-up would show

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import FAST_PATH_PACK, assert_same_histories, make_cfg
+from conftest import FAST_PATH_PACK, make_cfg
+from store_helpers import assert_same_histories, summary
 
 from sweep.engine import Run, Trainer
 from sweep.graph_step import replay_checked
-from sweep.runner import run_dir_for
 
 COMMON = ["data=digits", "model.hidden=[16]", "batch_size=32", "wandb.mode=disabled", "epochs=1"]
 
@@ -122,8 +122,6 @@ def test_the_trainer_checks_each_captured_graph_and_refuses_a_wrong_one(tmp_path
     """The engine's graph path, run on the CPU with a stand-in for the CUDA graph: a pack with a model that
     diverges (so the graph is captured again for the rest) ends bit-identical to the plain step either way; a
     graph that is not the plain step is refused once, with one line, and the pack trains plain."""
-    import json
-
     from sweep import engine
     from sweep.runner import train_runs
     from sweep.updaters import Functional
@@ -141,6 +139,6 @@ def test_the_trainer_checks_each_captured_graph_and_refuses_a_wrong_one(tmp_path
     err = capsys.readouterr().err
     assert err.count("not bit-identical to the plain step") == (times - 1), err
     assert CpuCapture.made == (4 if times == 1 else 1)  # 2 graphs (with and without norms), again after the drop
-    statuses = [json.loads(run_dir_for(c).summary.read_text())["status"] for c in graph]
+    statuses = [summary(c)["status"] for c in graph]
     assert statuses == ["done", "done", "diverged"]
     assert_same_histories(plain, graph)

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_cfg, stop_after
+from store_helpers import checkpoint, history, record, rewrite_checkpoint, summary
 
 from sweep.engine import Interrupted
-from sweep.results import load_torch, save_torch
-from sweep.runner import run_dir_for, train_runs
+from sweep.runner import train_runs
+from sweep.store import HISTORY_FILE, SUMMARY_FILE, PackWriter
 
 SMALL = ["model.hidden=[16]", "wandb.mode=disabled", "log_every=5", "checkpoint_every=10", "epochs=3"]
 PROGRAMS = {
@@ -22,10 +23,6 @@ PROGRAMS = {
     "anneal": ["optimizer=anneal", "lr=0.01", "optimizer.temperature=0.01"],
     "compiled": ["optimizer=adam", "lr=1e-2", "compile=true"],  # its steps, compiled again, round the same
 }
-
-
-def summary(cfg) -> dict:
-    return json.loads(run_dir_for(cfg).summary.read_text())
 
 
 @pytest.mark.parametrize("program", sorted(PROGRAMS))
@@ -46,10 +43,8 @@ def test_a_stopped_run_resumes_from_its_checkpoint_and_ends_bit_identical(tmp_pa
     assert summary(ref)["resumed_from_step"] == 0 and summary(ref)["steps_this_process"] == s["total_steps"]
     for key in ("final_train_loss", "final_test_loss", "final_test_acc"):
         assert s[key] == summary(ref)[key], key
-    pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
-    for a, b in zip(
-        load_torch(run_dir_for(ref).checkpoint)["params"], load_torch(run_dir_for(cut).checkpoint)["params"]
-    ):
+    pd.testing.assert_frame_equal(history(ref), history(cut))
+    for a, b in zip(checkpoint(ref)["params"], checkpoint(cut)["params"], strict=True):
         assert torch.equal(a, b)
 
 
@@ -61,14 +56,14 @@ def test_a_checkpoint_with_the_step_count_as_a_number_resumes_bit_identical(tmp_
     train_runs([ref], progress=False)
     with pytest.raises(Interrupted):
         train_runs([cut], progress=False, should_stop=stop_after(7))
-    ck = load_torch(run_dir_for(cut).checkpoint)
+    ck = checkpoint(cut)
     for layer in ck["opt_states"]:
         assert isinstance(layer["step"], torch.Tensor) and layer["step"].ndim == 0
         layer["step"] = int(layer["step"])  # as an older sweep wrote it
-    save_torch(run_dir_for(cut).checkpoint, ck)
+    rewrite_checkpoint(cut, ck)
     (s,) = train_runs([cut], progress=False)
     assert s["resumed_from_step"] == ck["step"] > 0
-    pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
+    pd.testing.assert_frame_equal(history(ref), history(cut))
 
 
 def test_a_checkpoint_with_the_history_as_a_list_of_rows_resumes_bit_identical(tmp_path, one_thread):
@@ -78,14 +73,14 @@ def test_a_checkpoint_with_the_history_as_a_list_of_rows_resumes_bit_identical(t
     train_runs([ref], progress=False)
     with pytest.raises(Interrupted):
         train_runs([cut], progress=False, should_stop=stop_after(7))
-    ck = load_torch(run_dir_for(cut).checkpoint)
+    ck = checkpoint(cut)
     assert isinstance(ck["history"], str)
     ck["history"] = json.loads(ck["history"])  # as an older sweep wrote it
     assert ck["history"], "the stopped run should have logged rows before its checkpoint"
-    save_torch(run_dir_for(cut).checkpoint, ck)
+    rewrite_checkpoint(cut, ck)
     (s,) = train_runs([cut], progress=False)
     assert s["resumed_from_step"] == ck["step"] > 0
-    pd.testing.assert_frame_equal(pd.read_parquet(run_dir_for(ref).history), pd.read_parquet(run_dir_for(cut).history))
+    pd.testing.assert_frame_equal(history(ref), history(cut))
 
 
 def test_torch_impl_checkpoint_holds_the_trained_weights(tmp_path, one_thread):
@@ -95,16 +90,34 @@ def test_torch_impl_checkpoint_holds_the_trained_weights(tmp_path, one_thread):
     torch_impl = make_cfg(tmp_path / "b", *common, "optimizer.impl=torch")
     train_runs([scratch], progress=False)
     train_runs([torch_impl], progress=False)
-    ps, pt = (load_torch(run_dir_for(c).checkpoint)["params"] for c in (scratch, torch_impl))
+    ps, pt = (checkpoint(c)["params"] for c in (scratch, torch_impl))
     for a, b in zip(ps, pt):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-9, atol=1e-12)
 
 
-def test_finished_runs_record_their_speed_even_when_resumed_at_the_last_step(tmp_path, one_thread):
+def test_finished_runs_record_their_speed_even_when_resumed_at_the_last_step(tmp_path, one_thread, monkeypatch):
+    """A kill between the final checkpoint and the final summary leaves the pack's history and summary of the
+    checkpoint before: the rerun resumes at the last step, trains nothing, and still records the speed."""
+    before: list[dict[str, bytes]] = []  # the pack's history and summary as each checkpoint was about to land
+    write_checkpoint = PackWriter.write_checkpoint
+
+    def recording(self, step, models):
+        before.append(
+            {f: (self.root / f).read_bytes() for f in (HISTORY_FILE, SUMMARY_FILE) if (self.root / f).exists()}
+        )
+        write_checkpoint(self, step, models)
+
+    monkeypatch.setattr(PackWriter, "write_checkpoint", recording)
     cfg = make_cfg(tmp_path, *SMALL)
-    (first,) = train_runs([cfg], progress=False)
-    run_dir_for(cfg).summary.unlink()  # e.g. a kill between the final checkpoint and the final summary
+    train_runs([cfg], progress=False)
+    monkeypatch.setattr(PackWriter, "write_checkpoint", write_checkpoint)
+    pack = record(cfg).pack
+    assert len(before) >= 2 and set(before[-1]) == {HISTORY_FILE, SUMMARY_FILE}
+    for name, data in before[-1].items():  # as if killed right after the final checkpoint landed
+        (pack / name).write_bytes(data)
+    assert summary(cfg)["status"] == "running"
     (again,) = train_runs([cfg], progress=False)
+    assert again["status"] == "done"
     assert again["resumed_from_step"] == again["total_steps"] and again["steps_this_process"] == 0
     # the speed measured when it trained (kept in the checkpoint), not 0 samples / the start-up time
-    assert again["samples_per_s"] == load_torch(run_dir_for(cfg).checkpoint)["samples_per_s"] > 0
+    assert again["samples_per_s"] == checkpoint(cfg)["samples_per_s"] > 0

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
-from conftest import make_cfg
-from filelock import FileLock
+import pytest
+from conftest import make_cfg, stop_after
+from store_helpers import ClaimHeld, record, summary, traceback_text
 
+from sweep.engine import Interrupted
 from sweep.packing import auto_pack_size, plan_packs
-from sweep.runner import run_dir_for, train_runs
+from sweep.runner import train_runs
+from sweep.store import CHECKPOINT_FILE, RUNS_FILE
 
 TINY = ["epochs=1", "model.hidden=[8]", "wandb.mode=disabled"]
 
@@ -36,25 +39,25 @@ def test_auto_pack_size_shrinks_for_models_that_would_not_fit(tmp_path):
 
 def test_a_run_claimed_by_another_process_is_skipped(tmp_path):
     a, b = (make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2))
-    d = run_dir_for(a)
-    d.root.mkdir(parents=True)
-    with FileLock(str(d.claim_lock)):  # another trainer holds run a
+    with ClaimHeld(a):  # another trainer (a process of its own) holds run a
         sa, sb = train_runs([a, b], pack=2, progress=False)
-    assert sa["status"] == "claimed" and not d.summary.exists()
-    assert sb["status"] == "done"
+    assert sa["status"] == "claimed" and record(a) is None  # nothing of run a was written
+    assert sb["status"] == "done" and summary(b)["status"] == "done"
 
 
 def test_a_failing_run_does_not_stop_its_pack(tmp_path):
     cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3)]
-    broken = run_dir_for(cfgs[1])
-    broken.root.mkdir(parents=True)
-    broken.checkpoint.write_bytes(b"not a checkpoint")  # e.g. a disk that corrupted it
+    with pytest.raises(Interrupted):  # run 1 stopped once: its pack holds a checkpoint it resumes from
+        train_runs([cfgs[1]], progress=False, should_stop=stop_after(1))
+    src = record(cfgs[1]).checkpoint_source()
+    assert src is not None and src.pack is not None
+    (src.pack / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")  # e.g. a disk that corrupted it
     results = train_runs(cfgs, pack=3, progress=False)
     assert [r["status"] for r in results] == ["done", "failed", "done"]
-    summary = json.loads(broken.summary.read_text())
-    assert summary["status"] == "failed" and "UnpicklingError" in summary["error"]
-    assert "Traceback" in broken.error.read_text()
-    assert all(json.loads(run_dir_for(c).summary.read_text())["pack_size"] == 3 for c in (cfgs[0], cfgs[2]))
+    s = summary(cfgs[1])
+    assert s["status"] == "failed" and "UnpicklingError" in s["error"]
+    assert "Traceback" in traceback_text(cfgs[1])
+    assert all(summary(c)["pack_size"] == 3 for c in (cfgs[0], cfgs[2]))
 
 
 def test_a_pack_too_large_for_memory_is_halved_until_it_fits(tmp_path, monkeypatch, capfd):
@@ -75,31 +78,31 @@ def test_a_pack_too_large_for_memory_is_halved_until_it_fits(tmp_path, monkeypat
     cfgs = [make_cfg(tmp_path / "pack", *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3, 0.4, 0.5)]
     results = train_runs(cfgs, pack=5, progress=False)
     assert [r["status"] for r in results] == ["done"] * 5
-    assert sorted(json.loads(run_dir_for(c).summary.read_text())["pack_size"] for c in cfgs) == [1, 2, 2, 2, 2]
+    assert sorted(summary(c)["pack_size"] for c in cfgs) == [1, 2, 2, 2, 2]
     err = capfd.readouterr().err
     assert "a pack of 5 runs does not fit in memory; training it as packs of 3" in err
     monkeypatch.setattr(Trainer, "run", real_run)
     alone = make_cfg(tmp_path / "alone", *TINY, "lr=0.3")
     train_runs([alone], progress=False)
-    assert json.loads(run_dir_for(alone).summary.read_text())["final_train_loss"] == results[2]["final_train_loss"]
+    assert summary(alone)["final_train_loss"] == results[2]["final_train_loss"]
 
 
 def test_runs_of_a_pack_record_their_share_of_its_wall_time_not_all_of_it(tmp_path):
     """Summing wall_s over a sweep must give the device time it took, not K times a pack's wall."""
     cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3, 0.4)]
     train_runs(cfgs, pack=4, progress=False)
-    s = [json.loads(run_dir_for(c).summary.read_text()) for c in cfgs]
+    s = [summary(c) for c in cfgs]
     assert len({x["pack_wall_s"] for x in s}) == 1  # one pack, one clock
     pack_wall = s[0]["pack_wall_s"]
     assert all(x["wall_s"] == s[0]["wall_s"] for x in s)  # nobody left early: equal shares
     assert 0 < 4 * s[0]["wall_s"] <= pack_wall  # a quarter each, not the pack's whole wall
 
 
-def test_a_run_records_its_config_for_people_and_for_programs(tmp_path):
-    """config.yaml to read, config.json to parse fast (collect reads it first): the same resolved config."""
-    import yaml
-
+def test_a_run_records_its_config_for_programs(tmp_path):
+    """The pack's runs.json holds each member's resolved config (JSON, fast to parse: collect reads it), and the
+    store reads it back as the run's config."""
     cfg = make_cfg(tmp_path, *TINY)
     train_runs([cfg], progress=False)
-    d = run_dir_for(cfg)
-    assert json.loads(d.config_json.read_text()) == yaml.safe_load(d.config.read_text()) == cfg
+    rec = record(cfg)
+    assert json.loads((rec.pack / RUNS_FILE).read_text()) == {rec.run_id: cfg}
+    assert rec.config == cfg

@@ -384,7 +384,13 @@ def test_a_locally_killed_run_is_lost_not_running(tmp_path):
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.glob("killed/*/checkpoint.pt"))) < 2:
+    from sweep import store
+
+    def checkpointed() -> int:  # runs whose pack's checkpoint holds them: training, resumable
+        recs = store.scan(out / "killed").values()
+        return sum(r.summary is not None and r.summary.get("checkpoint_step") is not None for r in recs)
+
+    while time.time() < deadline and checkpointed() < 2:
         time.sleep(0.05)
     assert {r["status"] for r in gather(out / "killed", use_slurm=False)["rows"]} == {"running"}
     proc.send_signal(signal.SIGKILL)

@@ -4,6 +4,7 @@ once broke `sweep`; each fails if its fix is taken out."""
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import socket
@@ -17,16 +18,13 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_cfg, sweep_cli
+from store_helpers import ClaimHeld, history, record, stopped_at, summary, traceback_text, where
 
-from sweep.results import save_torch
-from sweep.runner import run_dir_for, train_runs
+from sweep import store
+from sweep.runner import train_runs
 
 pytestmark = pytest.mark.faults
 TINY = ["epochs=2", "model.hidden=[8]", "wandb.mode=disabled", "log_every=5"]
-
-
-def summary(cfg) -> dict:
-    return json.loads(run_dir_for(cfg).summary.read_text())
 
 
 class _Planted:
@@ -39,12 +37,19 @@ class _Planted:
         return (Path.touch, (Path(self.marker),))
 
 
+def _torch_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
 def test_a_planted_checkpoint_does_not_run_code(tmp_path, one_thread):
+    """A pack checkpoint the run resumes from (its summary says so), replaced by a pickle that runs code."""
     cfg = make_cfg(tmp_path, *TINY)
-    d = run_dir_for(cfg)
-    d.root.mkdir(parents=True)
+    _, rid = where(cfg)
     marker = tmp_path / "pwned"
-    torch.save({"run_id": d.root.name, "evil": _Planted(str(marker))}, d.checkpoint)
+    planted = {"format": 1, "step": 3, "run_ids": [rid], "models": {"evil": _Planted(str(marker))}}
+    stopped_at(cfg, 3, _torch_bytes(planted))
     (s,) = train_runs([cfg], progress=False)
     assert not marker.exists(), "loading the checkpoint executed code"
     assert s["status"] == "failed" and "Weights only load failed" in s["error"]
@@ -53,13 +58,11 @@ def test_a_planted_checkpoint_does_not_run_code(tmp_path, one_thread):
 def test_one_bad_run_fails_alone_and_its_pack_finishes(tmp_path, one_thread):
     cfgs = [make_cfg(tmp_path / "pack", *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3)]
     alone = make_cfg(tmp_path / "alone", *TINY, "lr=0.3")
-    bad = run_dir_for(cfgs[1])
-    bad.root.mkdir(parents=True)
-    # a readable checkpoint whose weights have the wrong shapes (another model's): fails inside the pack
-    save_torch(
-        bad.checkpoint,
+    # a readable pack checkpoint whose weights have the wrong shapes (another model's): fails inside the pack
+    stopped_at(
+        cfgs[1],
+        3,
         {
-            "run_id": bad.root.name,
             "step": 3,
             "history": [],
             "wall_s": 0.0,
@@ -72,43 +75,73 @@ def test_one_bad_run_fails_alone_and_its_pack_finishes(tmp_path, one_thread):
     )
     results = train_runs(cfgs, pack=3, progress=False)
     assert [r["status"] for r in results] == ["done", "failed", "done"]
+    assert traceback_text(cfgs[1]).startswith("Traceback")  # kept in its summary
     train_runs([alone], progress=False)
     assert summary(cfgs[2])["final_train_loss"] == summary(alone)["final_train_loss"]
 
 
-def test_a_run_whose_config_cannot_be_written_fails_alone_and_its_pack_finishes(tmp_path, one_thread):
-    """A pack writes its runs' configs together; when one cannot be written (here a value YAML cannot represent)
-    each run writes its own, so only that run fails."""
+def test_a_config_value_json_cannot_represent_does_not_stop_its_pack(tmp_path, one_thread):
+    """A pack writes its runs' configs together (runs.json); a value JSON cannot represent is written as its
+    str (as the run id hashes it), so no run fails for its config and every run's config is recorded."""
     cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2, 0.3)]
     cfgs[1]["data"]["note"] = object()
     results = train_runs(cfgs, pack=3, progress=False)
-    assert [r["status"] for r in results] == ["done", "failed", "done"]
-    assert "RepresenterError" in run_dir_for(cfgs[1]).error.read_text()
-    assert all(run_dir_for(c).config.exists() and run_dir_for(c).config_json.exists() for c in (cfgs[0], cfgs[2]))
+    assert [r["status"] for r in results] == ["done", "done", "done"]
+    configs = [record(c).config for c in cfgs]
+    assert [c["lr"] for c in configs] == [0.1, 0.2, 0.3]
+    assert configs[1]["data"]["note"] == str(cfgs[1]["data"]["note"]) and "note" not in configs[0]["data"]
 
 
-def test_an_unreadable_summary_retrains_that_run_only(tmp_path, one_thread, capfd):
+def _tear_pack_summary(cfg) -> None:
+    """Cut the summary.json of the run's pack in half (a damaged disk: the writers never leave a torn file)."""
+    path = record(cfg).pack / store.SUMMARY_FILE
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+
+
+def _corrupt_summary_entry(cfg) -> None:
+    """Give the run's entry in its pack's summary.json a status no reader knows (the other entries intact)."""
+    rec = record(cfg)
+    path = rec.pack / store.SUMMARY_FILE
+    summaries = json.loads(path.read_text())
+    summaries[rec.run_id]["status"] = 5
+    path.write_bytes(store.summaries_bytes(summaries))
+
+
+@pytest.mark.parametrize(
+    ("pack", "damage"),
+    [(1, _tear_pack_summary), (2, _corrupt_summary_entry)],
+    ids=["torn-summary-file-of-its-own-pack", "corrupt-entry-in-a-shared-pack"],
+)
+def test_an_unreadable_summary_retrains_that_run_only(tmp_path, one_thread, capfd, pack, damage):
     cfgs = [make_cfg(tmp_path, *TINY, f"lr={lr}") for lr in (0.1, 0.2)]
-    train_runs(cfgs, pack=2, progress=False)
+    train_runs(cfgs, pack=pack, progress=False)
+    assert (record(cfgs[0]).pack == record(cfgs[1]).pack) == (pack == 2)
     before = summary(cfgs[0])
-    run_dir_for(cfgs[1]).summary.write_text('{"status": "do')  # torn
+    damage(cfgs[1])
     capfd.readouterr()
     again = train_runs(cfgs, pack=2, progress=False)
     assert again[0].get("skipped") and again[0]["status"] == "done"
     assert again[1]["status"] == "done" and again[1]["resumed_from_step"] == again[1]["total_steps"]
     assert summary(cfgs[0]) == before
     err = capfd.readouterr().err
-    assert "summary.json is unreadable" in err and len(err.strip().splitlines()) == 1
+    unreadable = [ln for ln in err.splitlines() if "summary.json is unreadable" in ln]
+    assert len(unreadable) == 1 and "training run " + where(cfgs[1])[1] in unreadable[0], err
+    # besides it, at most the reader's one `sweep: skipped <file>: <why>` line for the damaged file
+    others = [ln for ln in err.strip().splitlines() if ln not in unreadable]
+    assert len(others) <= 1 and all(ln.startswith("sweep: skipped ") for ln in others), err
 
 
 def test_temporaries_left_by_a_kill_are_removed(tmp_path, one_thread):
     cfg = make_cfg(tmp_path, *TINY)
-    d = run_dir_for(cfg)
-    d.root.mkdir(parents=True)
-    stale = d.root / ".checkpoint.pt.abc123.tmp"
+    sweep_dir, rid = where(cfg)
+    root = store.packs_dir(sweep_dir) / store.pack_id([rid])  # the folder of the pack that trains it
+    root.mkdir(parents=True)
+    stale = root / ".checkpoint.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")
     train_runs([cfg], progress=False)
-    assert not stale.exists() and not list(d.root.glob(".*.tmp"))
+    assert record(cfg).pack == root
+    assert not stale.exists() and not list(root.glob(".*.tmp"))
 
 
 def test_a_torn_sweep_record_elsewhere_does_not_stop_new_sweeps(tmp_path):
@@ -123,22 +156,27 @@ def test_a_torn_sweep_record_elsewhere_does_not_stop_new_sweeps(tmp_path):
 def test_a_grid_with_failed_runs_exits_nonzero_and_says_how_many(tmp_path):
     out = tmp_path / "runs"
     p = sweep_cli("run", "-m", *TINY, "lr=0.1,0.2", f"out_dir={out}", "name=g", check=True)
-    victim = next((out / "g").glob("*/checkpoint.pt"))
-    victim.write_bytes(b"garbage")
-    (victim.parent / "summary.json").unlink()
+    # one run made to resume (its summary: interrupted, checkpoint_step kept) from a garbage checkpoint; the other
+    # stays done, whether or not it shares the pack
+    records = store.scan(out / "g")
+    assert len(records) == 2 and {r.status for r in records.values()} == {"done"}
+    victim = next(iter(records.values()))
+    assert victim.summary["checkpoint_step"] is not None
+    summaries = json.loads(victim.summary_path.read_text())
+    summaries[victim.run_id]["status"] = "interrupted"
+    victim.summary_path.write_bytes(store.summaries_bytes(summaries))
+    (victim.pack / store.CHECKPOINT_FILE).write_bytes(b"garbage")
     p = sweep_cli("run", "-m", *TINY, "lr=0.1,0.2", f"out_dir={out}", "name=g")
     assert p.returncode == 1
     assert "1 of 2 runs failed" in p.stderr
 
 
 def test_a_run_being_trained_elsewhere_is_named_not_offered_for_deletion(tmp_path):
-    from filelock import FileLock
-
     cfg = make_cfg(tmp_path / "runs", *TINY)
-    d = run_dir_for(cfg)
-    d.root.mkdir(parents=True)
-    d.claim_owner.write_text(json.dumps({"host": "node7", "pid": 4242, "slurm_job_id": None}))
-    with FileLock(str(d.claim_lock)):
+    sweep_dir, rid = where(cfg)
+    # the pack of the process training it: its runs' configs and who it is (node7's PID 4242), and the claim held
+    store.PackWriter(sweep_dir, {rid: cfg}).start({"host": "node7", "pid": 4242, "slurm_job_id": None})
+    with ClaimHeld(cfg):
         p = sweep_cli("run", *TINY, f"out_dir={tmp_path / 'runs'}")
     assert p.returncode == 0, p.stderr
     assert "being trained by PID 4242 on node7" in p.stdout and "delete" not in p.stdout
@@ -171,7 +209,7 @@ def test_ctrl_c_checkpoints_says_how_to_resume_and_the_rerun_continues(tmp_path)
         text=True,
     )
     deadline = time.time() + 120
-    while time.time() < deadline and not list(out.glob("single/*/config.yaml")):
+    while time.time() < deadline and not list(out.glob("single/packs/*/runs.json")):
         time.sleep(0.05)
     time.sleep(0.5)
     assert proc.poll() is None, "the run finished before Ctrl-C; make it longer"
@@ -179,16 +217,18 @@ def test_ctrl_c_checkpoints_says_how_to_resume_and_the_rerun_continues(tmp_path)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "run the same command again to resume" in stderr
-    (sdir,) = out.glob("single/*")
-    s = json.loads((sdir / "summary.json").read_text())
+    cut, want_cfg = make_cfg(out, *args), make_cfg(ref, *args)
+    assert where(cut)[1] == where(want_cfg)[1] and list(store.scan(out / "single")) == [where(cut)[1]]
+    s = summary(cut)
     assert s["status"] == "interrupted" and 0 < s["step"] < s["total_steps"]
+    assert s["checkpoint_step"] == s["step"]
     sweep_cli("run", f"out_dir={out}", *args, check=True)
-    got = json.loads((sdir / "summary.json").read_text())
-    want = json.loads((ref / "single" / sdir.name / "summary.json").read_text())
+    got = summary(cut)
+    want = summary(want_cfg)
     assert got["resumed_from_step"] == s["step"] and got["final_test_loss"] == want["final_test_loss"]
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(sdir / "history.parquet"), pd.read_parquet(ref / "single" / sdir.name / "history.parquet")
-    )
+    h = history(cut)
+    assert len(h) > 0
+    pd.testing.assert_frame_equal(h, history(want_cfg))
 
 
 class _SilentServer:

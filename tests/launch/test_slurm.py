@@ -1,7 +1,7 @@
 """cluster.backend=slurm against the REAL one-node cluster of `slurm/dev-cluster-up` (no mocked sbatch).
 
 Every test runs the real CLI (`sweep run -m ... cluster=dev`) from the repo root, lets the array tasks run on the
-cluster and reads what they left: sweep.json, the run folders, submitit's logs, sacct. The cluster is expected
+cluster and reads what they left: sweep.json, the store (sweep.store: the packs' files), submitit's logs, sacct. The cluster is expected
 with SLURM_MAX_ARRAY=8 (chunking test) and 2 fake GPUs (gpu test), as the project's dev cluster is started.
 """
 
@@ -26,6 +26,9 @@ if _problem:
         f"!!! SLURM not available: start it with slurm/dev-cluster-up ({_problem}) !!!", allow_module_level=True
     )
 
+from store_helpers import stopped_at  # noqa: E402
+
+from sweep import store  # noqa: E402
 from sweep.config import run_id  # noqa: E402
 from sweep.launch.queue import max_array_size, wait_for_jobs  # noqa: E402
 from sweep.launch.slurm import _executor, _task_pack_size  # noqa: E402
@@ -78,7 +81,10 @@ def sacct_states(job_id: str, tasks: int = 1, timeout_s: float = 30) -> dict[str
 
 
 def summaries(sweep_dir: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/summary.json")}
+    """Run id -> the newest summary the sweep's store holds (a corrupt one fails the test)."""
+    records = store.scan(sweep_dir)
+    assert not [r.problem for r in records.values() if r.problem], {k: r.problem for k, r in records.items()}
+    return {rid: r.summary for rid, r in records.items() if r.summary is not None}
 
 
 def queued_ids() -> set[str]:
@@ -144,14 +150,15 @@ def test_packs_of_four_make_two_array_tasks(packed):
 
 def test_resubmission_skips_finished_runs(packed):
     sweep_dir = packed["dir"]
-    mtimes = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/summary.json")}
+    mtimes = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("packs/*/*")}  # every file of every pack
+    assert len(list(sweep_dir.glob("packs/*/summary.json"))) == 2
     before = queued_ids()
     proc, again = submit(packed["out"], *packed["args"])
     assert again == sweep_dir  # the same grid continues its sweep folder
     assert "nothing to submit (8 already finished)" in proc.stdout
     assert queued_ids() <= before  # no new job
     assert len(record(sweep_dir)["slurm"]) == 1
-    assert {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/summary.json")} == mtimes
+    assert {p: p.stat().st_mtime_ns for p in sweep_dir.glob("packs/*/*")} == mtimes
 
 
 def test_tasks_import_the_code_snapshot_not_the_checkout(packed):
@@ -209,9 +216,8 @@ def test_requeued_run_resumes_bit_identically(tmp_path):
     )
     job = record(sweep_dir)["slurm"][0]["packs"][0]["job_id"]
     rid = record(sweep_dir)["runs"][0]["run_id"]
-    summary = sweep_dir / rid / "summary.json"
     deadline = time.monotonic() + 120
-    while not (summary.exists() and json.loads(summary.read_text())["step"] >= 200):
+    while (store.summary(sweep_dir, rid) or {}).get("step", 0) < 200:
         assert time.monotonic() < deadline, "the run never started training on the cluster"
         time.sleep(0.5)
     # submitit's own Job._interrupt() does the same: signal the job's steps (where python runs), not the batch shell
@@ -222,14 +228,14 @@ def test_requeued_run_resumes_bit_identically(tmp_path):
 
     log = logs(sweep_dir) + logs(sweep_dir, "err")
     assert "caught SIGUSR2: checkpointing the pack" in log
-    total = json.loads(summary.read_text())["total_steps"]
+    total = store.summary(sweep_dir, rid)["total_steps"]
     assert re.search(rf"stopped at step \d+ of {total}; checkpoints saved", log)
     assert "Requeued job" in log and "SLURM_RESTART_COUNT=1" in log
     stopped = int(re.search(r"stopped at step (\d+)", log).group(1))
     assert 0 < stopped < total
 
-    got = json.loads(summary.read_text())
-    want = json.loads((tmp_path / "local" / "requeue" / rid / "summary.json").read_text())
+    got = store.summary(sweep_dir, rid)
+    want = store.summary(tmp_path / "local" / "requeue", rid)
     assert got["status"] == want["status"] == "done"
     # resumed, not restarted: deterministic training gives the same bits either way, so ask the finishing
     # process where it started (a restart from scratch would say 0 and train every step)
@@ -237,24 +243,26 @@ def test_requeued_run_resumes_bit_identically(tmp_path):
     assert got["resumed_from_step"] + got["steps_this_process"] == got["total_steps"] == total
     assert got["final_test_loss"] == want["final_test_loss"]  # bit-identical floats
     assert got["final_train_loss"] == want["final_train_loss"]
-    h_got = pd.read_parquet(sweep_dir / rid / "history.parquet")
-    h_want = pd.read_parquet(tmp_path / "local" / "requeue" / rid / "history.parquet")
+    h_got = store.history(sweep_dir, rid)
+    h_want = store.history(tmp_path / "local" / "requeue", rid)
+    assert len(h_got) > 0
     pd.testing.assert_frame_equal(h_got, h_want, check_exact=True)
 
 
 # ---------------------------------------------------------------------------------------------- failures
 def test_failing_run_does_not_stop_its_pack(tmp_path):
     args = ["lr=0.1,0.2,0.3", "pack=3", "name=failpack", *FAST]
-    bad = run_id(make_cfg(tmp_path, "lr=0.2", "pack=3", "name=failpack", *FAST))
-    (tmp_path / "failpack" / bad).mkdir(parents=True)
-    (tmp_path / "failpack" / bad / "checkpoint.pt").write_bytes(b"this is not a torch checkpoint")
+    bad_cfg = make_cfg(tmp_path, "lr=0.2", "pack=3", "name=failpack", *FAST)
+    bad = run_id(bad_cfg)
+    # an earlier pack stopped at step 3 with the run in its checkpoint, which is garbage: the run resumes from it
+    stopped_at(bad_cfg, 3, b"this is not a torch checkpoint")
     proc, sweep_dir = submit(tmp_path, *args)
     sub = record(sweep_dir)["slurm"][0]
     assert len(sub["packs"]) == 1 and bad in sub["packs"][0]["run_ids"]  # the bad run shares the pack
     ids = wait(sweep_dir)
     assert set(sacct_states(ids[0]).values()) == {"COMPLETED"}
     s = summaries(sweep_dir)
-    assert s[bad]["status"] == "failed" and (sweep_dir / bad / "error.txt").read_text().strip()
+    assert s[bad]["status"] == "failed" and s[bad]["traceback"].strip()
     others = {k: v for k, v in s.items() if k != bad}
     assert len(others) == 2 and {v["status"] for v in others.values()} == {"done"}
     assert {v["pack_size"] for v in others.values()} == {3}
@@ -305,7 +313,7 @@ def test_sbatch_script_runs_a_grid_in_one_allocation(tmp_path):
     text = out.read_text() if out.exists() else ""
     assert proc.returncode == 0, f"{proc.stdout}{proc.stderr}\n{text}"
     assert "sweep.sbatch: job" in text and "'done': 2" in text, text
-    s = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/*/summary.json")}
+    s = {k: v for d in (tmp_path / "runs").iterdir() if d.is_dir() and d.name != ".hydra" for k, v in summaries(d).items()}
     assert len(s) == 2 and {v["status"] for v in s.values()} == {"done"}
     assert {v["slurm_job_id"] for v in s.values()} == {re.search(r"job (\d+)", proc.stdout).group(1)}
 
@@ -515,6 +523,6 @@ def test_a_students_optimizer_runs_as_a_slurm_array_from_the_submission_director
         timeout=300,
     )
     assert p.returncode == 0, p.stdout + p.stderr
-    summaries = [json.loads(f.read_text()) for f in (out / "hw").glob("*/summary.json")]
-    assert len(summaries) == 4 and {s["status"] for s in summaries} == {"done"}, summaries
-    assert all(s["slurm_job_id"] for s in summaries)
+    got = list(summaries(out / "hw").values())
+    assert len(got) == 4 and {s["status"] for s in got} == {"done"}, got
+    assert all(s["slurm_job_id"] for s in got)

@@ -70,7 +70,7 @@ def _start_grid(tmp_path: Path) -> tuple[subprocess.Popen, set[int]]:
         start_new_session=True,
     )  # a kill of its group at teardown cannot reach pytest
     deadline = time.monotonic() + 120
-    while len(list((tmp_path / "orphans").glob("*/.claim.json"))) < 2:
+    while len(list((tmp_path / "orphans").glob("packs/*/.claim.json"))) < 2:  # pack=1: a pack per run
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"the grid never had 2 runs training:\n{(tmp_path / 'sweep.log').read_text()}")

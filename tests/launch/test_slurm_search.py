@@ -19,6 +19,7 @@ if _problem:
 
 from optuna.trial import TrialState  # noqa: E402
 
+from sweep import store  # noqa: E402
 from sweep.launch.queue import wait_for_jobs  # noqa: E402
 from sweep.search import STUDY_FILE, open_study  # noqa: E402
 
@@ -50,7 +51,10 @@ def _study(out: Path):
 
 
 def _runs(out: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in (out / "s").glob("*/summary.json")}
+    """Run id -> the newest summary the sweep's store holds (a corrupt one fails the test)."""
+    records = store.scan(out / "s")
+    assert not [r.problem for r in records.values() if r.problem], {k: r.problem for k, r in records.items()}
+    return {rid: r.summary for rid, r in records.items() if r.summary is not None}
 
 
 def test_two_workers_share_one_study_and_finish_exactly_n_trials(tmp_path):
@@ -74,7 +78,7 @@ def test_a_killed_search_resubmitted_loses_and_duplicates_nothing(tmp_path):
     while time.monotonic() < deadline:
         trials = _study(tmp_path).trials
         running = [t for t in trials if t.state == TrialState.RUNNING]
-        training = [p for p in (tmp_path / "s").glob("*/summary.json") if '"running"' in p.read_text()]
+        training = [r for r in store.scan(tmp_path / "s").values() if r.status == "running"]
         if len(running) >= 2 and training:
             break
         time.sleep(1)

@@ -85,8 +85,8 @@ def test_a_new_optimizer_is_one_module(tmp_path):
         sweep.optim.__path__.append({str(tmp_path / "plugin")!r})
         from conftest import make_cfg
         from sweep.config import ConfigError, validate
-        from sweep.runner import run_dir_for, train_runs
-        import pandas as pd
+        from store_helpers import summary
+        from sweep.runner import train_runs
         base = ["optimizer.name=signsgd", "data=spirals", "data.n_samples=200", "epochs=2", "batch_size=50",
                 "model.hidden=[8]", "wandb.mode=disabled", "dtype=float64", "log_every=1"]
         try:
@@ -97,7 +97,7 @@ def test_a_new_optimizer_is_one_module(tmp_path):
                 for b, lr in ((0.0, 0.01), (0.9, 0.003))]
         train_runs(cfgs, pack=2, progress=False)
         for c in cfgs:
-            s = pd.read_json(run_dir_for(c).summary, typ="series")
+            s = summary(c)
             print("RUN", s["status"], s["pack_size"], s["final_train_loss"] < s["first_loss"])
     """)
     proc = subprocess.run(
