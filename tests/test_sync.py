@@ -1,6 +1,7 @@
-"""sweep sync: which offline wandb runs are due, the commands, skipping synced ones (wandb's `.wandb.synced`
-marker), --dry-run, and running the commands in parallel (with a stand-in for `wandb` that marks what it was
-given as synced, so nothing is uploaded)."""
+"""sweep sync of sweeps written before the pack store, whose runs kept wandb's offline files in their folders:
+which offline wandb runs are due, the commands, skipping synced ones (wandb's `.wandb.synced` marker),
+--dry-run, and running the commands in parallel (with a stand-in for `wandb` that marks what it was given as
+synced, so nothing is uploaded). The pack store's runs are mirrored from the store: tests/test_tracking.py."""
 
 from __future__ import annotations
 
@@ -20,8 +21,23 @@ pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep
 
 
 @pytest.fixture
-def sweep_copy(small_sweep, copy_sweep):
-    return copy_sweep(small_sweep)
+def sweep_copy(small_sweep, tmp_path):
+    """small_sweep in the earlier layout: a folder per run with its summary, config and one offline wandb run
+    (`offline-run-<time>-<wandb id>/run-<wandb id>.wandb`, as wandb 0.31 names them)."""
+    from sweep.results import config_yaml
+    from sweep.store import scan
+
+    dst = tmp_path / "copy" / small_sweep.name
+    for rid, rec in scan(small_sweep).items():
+        d = dst / rid
+        wid = rec.summary["wandb_id"]
+        offline = d / "wandb" / f"offline-run-20261206_000000-{wid}"
+        offline.mkdir(parents=True)
+        (offline / f"run-{wid}.wandb").write_bytes(b":W&B" + bytes(3))
+        (d / "summary.json").write_text(json.dumps({k: v for k, v in rec.summary.items() if k != "wandb_id"}))
+        (d / "config.yaml").write_text(config_yaml(rec.config))
+        (d / "wandb_id").write_text(wid + "\n")
+    return dst
 
 
 @pytest.fixture(scope="module")
