@@ -13,7 +13,6 @@ final validation loss (the selection metric; diverged and collapsed runs count a
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import subprocess
 import sys
@@ -35,9 +34,15 @@ def run(out: Path, name: str, *args: str) -> float:
 
 
 def measure(folder: Path, epochs: int) -> dict:
+    from sweep.store import scan
+
     best, model_epochs, statuses = math.inf, 0.0, {}
-    for path in folder.glob("*/summary.json"):
-        s = json.loads(path.read_text())
+    for rec in scan(folder).values():
+        s = rec.summary
+        if s is None:  # a corrupt summary is counted (no result); a run with none yet is not
+            if rec.problem:
+                statuses[rec.status] = statuses.get(rec.status, 0) + 1
+            continue
         statuses[s["status"]] = statuses.get(s["status"], 0) + 1
         if s["status"] == "pruned":
             model_epochs += s["pruned_epoch"]

@@ -103,6 +103,7 @@ def bench_queue(tmp: Path, skip_cli: bool) -> None:
 
 def bench_grid(tmp: Path) -> None:
     from sweep.launch.slurm import wait_for_jobs
+    from sweep.store import scan
 
     print("(b) a 64-run grid on the dev cluster (digits 64-128-128-10, 5 epochs, lr x seed), submit -> all done")
     grid = [
@@ -124,7 +125,7 @@ def bench_grid(tmp: Path) -> None:
             cancel(ids)
             raise SystemExit(f"pack={pack}: jobs {ids} not finished after 30 min")
         times[pack] = time.perf_counter() - t0
-        statuses = [json.loads(p.read_text())["status"] for p in d.glob("*/summary.json")]
+        statuses = [r.status for r in scan(d).values() if r.status is not None]
         tasks = sum(1 for _ in (d / "submitit").glob("*_submitted.pkl"))
         print(
             f"    pack={pack:<2}: {times[pack]:6.1f} s  ({tasks} array task(s), "

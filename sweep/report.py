@@ -300,21 +300,30 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
 
 
 def _corrupt_section(sw) -> list[str]:
-    """report.md lines for runs whose summary.json is corrupt: how to retrain them (path shell-quoted)."""
+    """report.md lines for runs whose summary is corrupt: which file, and how to retrain them. A pack's summary
+    file holds its other members too: never "delete the folder" for it; a run folder of the earlier layout may
+    still be deleted to retrain the run afresh (path shell-quoted)."""
     from sweep.collect import CORRUPT
+    from sweep.store import scan
 
     bad = sw.runs[sw.runs["status"] == CORRUPT]
     if not len(bad):
         return []
+    records = scan(sw.dir)
     md = [
         "## Corrupt runs",
         "",
-        "Their summary.json could not be read; delete the run folder to retrain it "
-        "(the same `sweep run` command then trains it again).",
+        "Their summary could not be read; the same `sweep run` command trains them again from their checkpoint.",
         "",
     ]
     for rid in bad["run_id"]:
-        md.append(f"- `{rid}`: `rm -r {_md_escape(shlex.quote(str(sw.dir / rid)))}`")
+        rec = records.get(rid)
+        if rec is None or rec.pack is not None:
+            where = rec.summary_path if rec is not None else sw.dir / rid
+            md.append(f"- `{rid}`: `{_md_escape(str(where))}`")
+        else:
+            folder = _md_escape(shlex.quote(str(rec.legacy)))
+            md.append(f"- `{rid}`: `{_md_escape(str(rec.summary_path))}` (or retrain it afresh: `rm -r {folder}`)")
     return md + [""]
 
 

@@ -242,16 +242,24 @@ class RunRecord:
     def summary_path(self) -> Path:
         return self.where / SUMMARY_FILE
 
-    def checkpoint_source(self) -> RunRecord | None:
-        """The newest record whose checkpoint holds this run (a pack's: `checkpoint_step` set; a run folder's:
-        its checkpoint.pt), or None: the run starts from scratch."""
+    def checkpoint_sources(self) -> list[RunRecord]:
+        """The records whose checkpoint may hold this run, newest first: a pack's whose summary says so
+        (`checkpoint_step`), a pack's whose summary is unreadable but has a checkpoint.pt (it may hold the run:
+        `load_start` looks), and a run folder's checkpoint.pt."""
+        out = []
         for rec in (self, *self.older):
             if rec.pack is not None:
-                if rec.summary is not None and rec.summary.get("checkpoint_step") is not None:
-                    return rec
+                said = rec.summary is not None and rec.summary.get("checkpoint_step") is not None
+                if said or (rec.problem and (rec.pack / CHECKPOINT_FILE).is_file()):
+                    out.append(rec)
             elif rec.legacy is not None and (rec.legacy / "checkpoint.pt").is_file():
-                return rec
-        return None
+                out.append(rec)
+        return out
+
+    def checkpoint_source(self) -> RunRecord | None:
+        """The newest record whose checkpoint holds this run, or None: the run starts from scratch."""
+        sources = self.checkpoint_sources()
+        return sources[0] if sources else None
 
 
 def read_pack_summaries(pack: Path) -> tuple[dict[str, dict], str | None]:
@@ -400,26 +408,29 @@ def scan(sweep_dir: Path | str) -> dict[str, RunRecord]:
 def load_start(rec: RunRecord | None, cache: dict[Path, dict]) -> dict | None:
     """The per-model checkpoint a run resumes from (the newest that holds it), or None to start afresh.
     `cache` keeps each pack checkpoint loaded once (a pack of K reads its one file, not K times)."""
-    src = rec.checkpoint_source() if rec is not None else None
-    if src is None:
-        return None
-    if src.legacy is not None:
-        ck = load_torch(src.legacy / "checkpoint.pt")
-        if ck.get("run_id") != rec.run_id:
-            raise RuntimeError(f"{src.legacy / 'checkpoint.pt'} belongs to run {ck.get('run_id')}, not {rec.run_id}")
+    for src in rec.checkpoint_sources() if rec is not None else []:
+        if src.legacy is not None:
+            ck = load_torch(src.legacy / "checkpoint.pt")
+            if ck.get("run_id") != rec.run_id:
+                raise RuntimeError(
+                    f"{src.legacy / 'checkpoint.pt'} belongs to run {ck.get('run_id')}, not {rec.run_id}"
+                )
+            return ck
+        path = src.pack / CHECKPOINT_FILE
+        if path not in cache:
+            cache[path] = load_torch(path)
+        pack = cache[path]
+        ids = pack.get("run_ids") or []
+        if rec.run_id not in ids:
+            if src.problem:  # an unreadable summary said nothing: the run may be elsewhere
+                continue
+            raise RuntimeError(f"{path} does not hold run {rec.run_id} (its summary says it does)")
+        # a kill between the checkpoint and the summary leaves the checkpoint a step ahead: it is the newer state
+        # (it holds its own step and history), so the run resumes from it
+        ck = unstack(pack["models"], ids.index(rec.run_id))
+        ck["run_id"] = rec.run_id
         return ck
-    path = src.pack / CHECKPOINT_FILE
-    if path not in cache:
-        cache[path] = load_torch(path)
-    pack = cache[path]
-    ids = pack.get("run_ids") or []
-    if rec.run_id not in ids:
-        raise RuntimeError(f"{path} does not hold run {rec.run_id} (its summary says it does)")
-    # a kill between the checkpoint and the summary leaves the checkpoint a step ahead: it is the newer state (it
-    # holds its own step and history), so the run resumes from it
-    ck = unstack(pack["models"], ids.index(rec.run_id))
-    ck["run_id"] = rec.run_id
-    return ck
+    return None
 
 
 def read_history_rows(rec: RunRecord) -> Any:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 import yaml
 from conftest import sweep_cli
+
+from sweep import store
 
 FAST = ["epochs=1", "model.hidden=[16]", "wandb.mode=disabled"]
 
@@ -117,24 +118,27 @@ def test_bad_grid_point_fails_whole_multirun_before_training(tmp_path):
     proc = sweep_cli("run", "-m", "lr=0.1,fast", *FAST, f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
     assert proc.returncode == 2
     assert "lr=fast" in proc.stderr
-    assert not list((tmp_path / "runs").glob("*/*/summary.json"))
+    assert not list((tmp_path / "runs").rglob("summary.json"))  # no summary in any layout
 
 
 def test_run_writes_results_and_resubmitting_skips(tmp_path):
     out = tmp_path / "runs"
     first = sweep_cli("run", "optimizer=adam", "lr=1e-2", *FAST, f"out_dir={out}", check=True)
-    run_dir = next((out / "single").iterdir())
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "done" and summary["run_id"] == run_dir.name
-    assert f"run {run_dir.name} done" in first.stdout
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    sweep_dir = out / "single"
+    ((rid, rec),) = store.scan(sweep_dir).items()
+    summary = rec.summary
+    assert summary["status"] == "done" and summary["run_id"] == rid
+    assert f"run {rid} done" in first.stdout
+    cfg = rec.config
     assert cfg["optimizer"]["name"] == "adam" and cfg["lr"] == 1e-2 and cfg["name"] == "single"
-    hist = pd.read_parquet(run_dir / "history.parquet")
+    hist = store.history(sweep_dir, rid)
     assert {"step", "epoch", "lr_t", "train_loss", "grad_norm", "test_loss", "test_acc"} <= set(hist.columns)
-    mtime = (run_dir / "summary.json").stat().st_mtime_ns
+    packs = sorted(store.packs_dir(sweep_dir).iterdir())
+    mtime = rec.summary_path.stat().st_mtime_ns
     again = sweep_cli("run", "optimizer=adam", "lr=1e-2", *FAST, f"out_dir={out}", check=True)
     assert "already done" in again.stdout
-    assert (run_dir / "summary.json").stat().st_mtime_ns == mtime
+    assert rec.summary_path.stat().st_mtime_ns == mtime  # nothing written again ...
+    assert sorted(store.packs_dir(sweep_dir).iterdir()) == packs  # ... and no new pack
 
 
 def test_multirun_grid_runs_locally_as_packs_and_records_the_sweep(tmp_path):
@@ -144,7 +148,7 @@ def test_multirun_grid_runs_locally_as_packs_and_records_the_sweep(tmp_path):
     (sweep_dir,) = [p for p in out.iterdir() if p.name.startswith("sweep-")]
     record = json.loads((sweep_dir / "sweep.json").read_text())
     assert len(record["runs"]) == 4 and set(record["swept"]) == {"lr", "optimizer"}
-    statuses = [json.loads((sweep_dir / r["run_id"] / "summary.json").read_text())["status"] for r in record["runs"]]
+    statuses = [store.summary(sweep_dir, r["run_id"])["status"] for r in record["runs"]]
     assert statuses == ["done"] * 4
     again = sweep_cli("run", "-m", "optimizer=sgd,adam", "lr=0.01,0.1", *FAST, f"out_dir={out}", check=True)
     assert sweep_dir.name in again.stdout  # the same grid continues the same sweep folder

@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import yaml
 from conftest import REPO, sweep_cli
+
+from sweep import store
 
 TINY = ["epochs=2", "batch_size=8", "model.hidden=[8]", "data=spirals", "data.n_samples=64", "wandb.mode=disabled"]
 PLUGINS = {"PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "plugins"), os.environ.get("PYTHONPATH", "")])}
@@ -36,13 +39,14 @@ def test_a_sweeper_launching_batches_gets_floats_and_one_sweep_folder(tmp_path):
     sweep_dir, record = _the_sweep(out)
     runs = {_lr(r["overrides"]): r["run_id"] for r in record["runs"]}
     assert list(runs) == ["lr=0.01", "lr=0.02", "lr=1000"] and record["swept"] == ["lr"]
-    assert {p.parent.name for p in sweep_dir.glob("*/summary.json")} == set(runs.values())
+    stored = store.scan(sweep_dir)
+    assert set(stored) == set(runs.values()) and all(r.summary is not None for r in stored.values())
     hydra_record = yaml.safe_load((sweep_dir / ".hydra" / "multirun.yaml").read_text())
     assert hydra_record["hydra"]["sweep"]["dir"] == str(sweep_dir / ".hydra")  # the sweeper's later files go there
 
     jobs = {_lr(j["overrides"]): j for j in json.loads(returned.read_text())}
     assert list(jobs) == list(runs) and {j["type"] for j in jobs.values()} == {"float"}
-    summary = {lr: json.loads((sweep_dir / rid / "summary.json").read_text()) for lr, rid in runs.items()}
+    summary = {lr: store.summary(sweep_dir, rid) for lr, rid in runs.items()}
     assert summary["lr=1000"]["status"] == "diverged" and jobs["lr=1000"]["value"] == 123.5
     for lr in ("lr=0.01", "lr=0.02"):
         assert summary[lr]["status"] == "done"
@@ -70,11 +74,16 @@ def test_a_failed_run_returns_nan_and_later_batches_still_run(tmp_path):
     out, returned = tmp_path / "runs", tmp_path / "returned.json"
     fixed = [*TINY, "name=g", f"out_dir={out}"]
     sweep_cli("run", "-m", "lr=0.1", *fixed, check=True)
-    (victim,) = (out / "g").glob("*/checkpoint.pt")
+    ((rid, rec),) = store.scan(out / "g").items()
+    pack, done = rec.pack, rec.summary
+    assert done["checkpoint_step"] is not None  # its pack's checkpoint.pt holds it
 
     def corrupt() -> None:
-        victim.write_bytes(b"garbage")
-        (victim.parent / "summary.json").unlink(missing_ok=True)
+        """The run as if killed while training: its summary names the pack's checkpoint, which is garbage."""
+        (pack / "checkpoint.pt").write_bytes(b"garbage")
+        summaries = json.loads((pack / "summary.json").read_text())
+        summaries[rid] = dict(done, status="running", written_at=time.time_ns())
+        (pack / "summary.json").write_text(json.dumps(summaries))
 
     corrupt()
     study = ["hydra/sweeper=two_batches", f"hydra.sweeper.out={returned}", "lr=0.1,0.3", *fixed]
@@ -90,4 +99,4 @@ def test_a_failed_run_returns_nan_and_later_batches_still_run(tmp_path):
     record = json.loads((out / "g" / "sweep.json").read_text())
     assert [_lr(r["overrides"]) for r in record["runs"]] == ["lr=0.1", "lr=0.3", "lr=0.4"]  # every command's runs
     (later,) = [r["run_id"] for r in record["runs"] if _lr(r["overrides"]) == "lr=0.4"]
-    assert json.loads((out / "g" / later / "summary.json").read_text())["status"] == "done"
+    assert store.summary(out / "g", later)["status"] == "done"

@@ -9,6 +9,8 @@ import zipfile
 
 from conftest import REPO
 
+from sweep import store
+
 
 def test_wheel_composes_configs_and_runs_multirun(tmp_path):
     subprocess.run(
@@ -71,4 +73,6 @@ def test_wheel_composes_configs_and_runs_multirun(tmp_path):
         cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
-    assert len(list((tmp_path / "runs").glob("*/*/summary.json"))) == 2
+    (sweep_dir,) = [d for d in (tmp_path / "runs").iterdir() if d.is_dir() and not d.name.startswith(".")]
+    records = store.scan(sweep_dir)
+    assert len(records) == 2 and {r.status for r in records.values()} == {"done"}

@@ -160,3 +160,27 @@ def test_configurations_are_ranked_on_validation_and_test_is_only_reported():
     t = summary_table(runs)
     assert list(t["optimizer.name"]) == ["adam", "sgd"]
     assert t["final_test_loss_mean"].iloc[0] == pytest.approx(0.605)
+
+
+def test_corrupt_runs_are_named_by_their_summary_file_and_retrained_by_the_same_command(tmp_path):
+    """A pack's summary file holds its other runs too: report.md names the file and never says to delete the
+    pack's folder; a run folder of the earlier layout may still be deleted (its path shell-quoted)."""
+    import shlex
+
+    from analysis import Sweep
+    from sweep import store
+    from sweep.report import _corrupt_section
+
+    d = tmp_path / "sw"
+    w = store.PackWriter(d, {"aaa": {"lr": 0.1}, "bbb": {"lr": 0.2}})
+    w.start({})
+    w.write_summaries({"aaa": {"run_id": "aaa", "status": "done"}, "bbb": {"run_id": "bbb", "status": 5}})
+    old = d / "old run"
+    old.mkdir()
+    (old / "config.yaml").write_text("lr: 0.3\n")
+    (old / "summary.json").write_text("[]")
+    md = "\n".join(_corrupt_section(Sweep(d)))
+    assert md.startswith("## Corrupt runs") and "the same `sweep run` command trains them again" in md
+    assert f"- `bbb`: `{w.root / 'summary.json'}`\n" in md and "`aaa`" not in md
+    assert f"- `old run`: `{old / 'summary.json'}` (or retrain it afresh: `rm -r {shlex.quote(str(old))}`)" in md
+    assert f"rm -r {w.root}" not in md and f"rm -r {d / 'bbb'}" not in md

@@ -10,10 +10,12 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import store_helpers
 from conftest import make_cfg, sweep_cli
 
+from sweep import store
 from sweep.config import ConfigError, run_id
-from sweep.runner import run_dir_for, train_runs
+from sweep.runner import train_runs
 from sweep.search import PRUNED_AT, STUDY_FILE, open_study, parse_space
 
 SMALL = ["model.hidden=[16]", "wandb.mode=disabled", "data=spirals", "data.n_samples=300", "batch_size=50"]
@@ -22,6 +24,11 @@ SPACE = ["lr=tag(log, interval(1e-3, 1))", "optimizer=sgd,adam"]
 
 def _search(out: Path, *args: str, check: bool = True):
     return sweep_cli("run", "-m", *args, *SPACE, *SMALL, f"out_dir={out}", check=check)
+
+
+def _summaries(folder: Path) -> dict[str, dict]:
+    """{run_id: summary} of every run the sweep folder holds a summary of."""
+    return {rid: r.summary for rid, r in store.scan(folder).items() if r.summary is not None}
 
 
 def _study(out: Path, pruner: str = "none", epochs: int = 1):
@@ -72,7 +79,7 @@ def test_bad_searches_are_refused_before_anything_runs(tmp_path, args, message):
     proc = sweep_cli("run", "-m", *args, *SMALL, f"out_dir={tmp_path}")
     assert proc.returncode != 0
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert not list(tmp_path.glob("*/*/summary.json"))
+    assert not list(tmp_path.rglob("summary.json"))  # no summary in any layout
 
 
 def test_a_random_search_asks_what_optunas_own_sequential_study_asks(tmp_path):
@@ -88,10 +95,10 @@ def test_a_random_search_asks_what_optunas_own_sequential_study_asks(tmp_path):
         ref.tell(t, 0.0)
     assert [t.params for t in study.trials] == [t.params for t in ref.trials]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    assert len(list(folder.glob("*/summary.json"))) == 6
+    assert len(_summaries(folder)) == 6
     for t in study.trials:  # each trial's parameters are its run's, and its value the run's objective
         cfg = make_cfg(tmp_path, f"lr={t.params['lr']!r}", f"optimizer={t.params['optimizer']}", *SMALL, "epochs=1")
-        s = json.loads((folder / run_id(cfg) / "summary.json").read_text())
+        s = store.summary(folder, run_id(cfg))
         assert t.value == (s["final_val_loss"] if s["status"] == "done" else float("inf")), s["status"]
 
 
@@ -102,7 +109,7 @@ def test_the_same_command_continues_the_study(tmp_path):
     folder, study = _study(tmp_path)
     assert folder.name == "again"
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
-    assert len(list(folder.glob("*/summary.json"))) == len({json.dumps(t.params) for t in study.trials}) == 5
+    assert len(_summaries(folder)) == len({json.dumps(t.params) for t in study.trials}) == 5
 
 
 @pytest.mark.parametrize("rungs", [1, 2])
@@ -124,20 +131,21 @@ def test_pruned_models_leave_their_pack_and_the_others_train_as_if_alone(tmp_pat
     folder, study = _study(tmp_path, "asha", 4)
     states = [t.state.name for t in study.trials]
     assert "PRUNED" in states and "COMPLETE" in states, states
-    assert len(list(folder.glob("*/summary.json"))) == 8
+    assert len(_summaries(folder)) == 8
     for t in study.trials:
         overrides = [f"lr={t.params['lr']!r}", f"optimizer={t.params['optimizer']}"]
         cfg = make_cfg(tmp_path / "alone", *overrides, *SMALL, "epochs=4", "dtype=float64", "log_every=3")
         train_runs([cfg], progress=False)
-        alone = pd.read_parquet(run_dir_for(cfg).history)
-        packed_dir = folder / run_id(cfg)  # the same config: a search's keys are not part of a run's identity
-        s = json.loads((packed_dir / "summary.json").read_text())
-        packed = pd.read_parquet(packed_dir / "history.parquet")
+        alone = store_helpers.history(cfg)
+        rid = run_id(cfg)  # the same config: a search's keys are not part of a run's identity
+        s = store.summary(folder, rid)
+        packed = store.history(folder, rid)
         assert s["pack_size"] > 1
         if t.state.name == "PRUNED":
             assert s["status"] == "pruned" and s["pruned_epoch"] == t.user_attrs["pruned_at_epoch"] < 4
             assert s["epochs_trained"] == s["pruned_epoch"]
-            assert not (packed_dir / "checkpoint.pt").exists()
+            # nothing to resume: no checkpoint holds it
+            assert s["checkpoint_step"] is None and store.checkpoint(folder, rid) is None
             alone = alone[alone["step"] <= packed["step"].max()]
         else:
             assert s["status"] == "done" and s["final_val_loss"] == pytest.approx(t.value, rel=1e-12)
@@ -209,7 +217,7 @@ def test_a_trial_that_diverges_at_a_rung_is_told_diverged_not_pruned(tmp_path):
     for t in study.trials:
         overrides = [f"lr={t.params['lr']!r}", f"optimizer={t.params['optimizer']}", "epochs=3", "diverge_factor=1.5"]
         cfg = make_cfg(tmp_path, *overrides, *SMALL)
-        s = json.loads((folder / run_id(cfg) / "summary.json").read_text())
+        s = store.summary(folder, run_id(cfg))
         statuses.append(s["status"])
         assert (t.state.name == "PRUNED") == (s["status"] == "pruned"), (t.state.name, s["status"])
         if s["status"] == "diverged":

@@ -398,3 +398,39 @@ def test_a_locally_killed_run_is_lost_not_running(tmp_path):
     rows = gather(out / "killed", use_slurm=False)["rows"]
     assert {r["status"] for r in rows} == {"lost"}
     assert "run the same command again" in rows[0]["note"]
+
+
+def test_failed_and_corrupt_runs_of_the_pack_store(tmp_path):
+    """A failed run's traceback is its summary's (its last lines in the note); a pack's torn summary file makes
+    each of its runs corrupt, a bad entry only its own run, and the note names the file and says that the same
+    command trains the run again (the store's newer record then wins): nothing to delete."""
+    from sweep import store
+
+    d = tmp_path / "runs" / "sw"
+    tb = "Traceback (most recent call last):\n  File x\nRuntimeError: boom\n"
+    one = store.PackWriter(d, {"aaa": {"lr": 0.1}, "bbb": {"lr": 0.2}, "ddd": {"lr": 0.4}})
+    one.start({})
+    base = {"step": 3, "total_steps": 100, "final_train_loss": 0.5}
+    one.write_summaries(
+        {
+            "aaa": dict(base, run_id="aaa", status="failed", error="RuntimeError: boom", traceback=tb),
+            "bbb": dict(base, run_id="bbb", status="done", step=100),
+            "ddd": dict(base, run_id="ddd", status=5),
+        }
+    )
+    two = store.PackWriter(d, {"ccc": {"lr": 0.3}, "eee": {"lr": 0.5}})
+    two.start({})
+    (two.root / "summary.json").write_text('{"ccc": {"status": "running", "st')  # torn
+    rows = {r["run_id"]: r for r in gather(d, use_slurm=False)["rows"]}
+    assert rows["aaa"]["status"] == "failed"
+    assert "RuntimeError: boom" in rows["aaa"]["note"] and "File x" in rows["aaa"]["note"]
+    assert rows["bbb"]["status"] == "done"
+    for rid, where, why in (
+        ("ddd", one.root, "status 5 is not one of"),
+        ("ccc", two.root, "not valid JSON"),
+        ("eee", two.root, "not valid JSON"),
+    ):
+        note = rows[rid]["note"]
+        assert rows[rid]["status"] == "corrupt" and "rm -r" not in note, (rid, note)
+        assert note.startswith(f"{where / 'summary.json'} is corrupt ({why}"), (rid, note)
+        assert note.endswith("run the same command again to train it again from its checkpoint"), (rid, note)

@@ -12,6 +12,8 @@ from hydra import compose, initialize_config_module
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from sweep import store
+
 SWEEPS = sorted(p.stem for p in (REPO / "conf" / "sweeps").glob("*.yaml"))
 # what each study must sweep (as sweep.json's override keys)
 MUST_SWEEP = {
@@ -88,9 +90,9 @@ def test_one_named_sweep_runs_for_real_shrunk_by_overrides(tmp_path):
     assert record["name"] == "init" and record["swept"] == ["init", "init.bias"]  # the file sweeps init.bias
     assert len(record["runs"]) == 4
     for r in record["runs"]:
-        s = json.loads((out / "init" / r["run_id"] / "summary.json").read_text())
+        s = store.summary(out / "init", r["run_id"])
         assert s["status"] == "done" and s["epochs"] == 1
-    inits = {json.loads((out / "init" / r["run_id"] / "summary.json").read_text())["run_id"] for r in record["runs"]}
+    inits = {store.summary(out / "init", r["run_id"])["run_id"] for r in record["runs"]}
     assert len(inits) == 4
 
 

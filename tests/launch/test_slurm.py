@@ -1,8 +1,8 @@
 """cluster.backend=slurm against the REAL one-node cluster of `slurm/dev-cluster-up` (no mocked sbatch).
 
 Every test runs the real CLI (`sweep run -m ... cluster=dev`) from the repo root, lets the array tasks run on the
-cluster and reads what they left: sweep.json, the store (sweep.store: the packs' files), submitit's logs, sacct. The cluster is expected
-with SLURM_MAX_ARRAY=8 (chunking test) and 2 fake GPUs (gpu test), as the project's dev cluster is started.
+cluster and reads what they left: sweep.json, the store (sweep.store), submitit's logs, sacct. The cluster is
+expected with SLURM_MAX_ARRAY=8 (chunking test) and 2 fake GPUs (gpu test), as the project's dev cluster is started.
 """
 
 from __future__ import annotations
@@ -313,7 +313,8 @@ def test_sbatch_script_runs_a_grid_in_one_allocation(tmp_path):
     text = out.read_text() if out.exists() else ""
     assert proc.returncode == 0, f"{proc.stdout}{proc.stderr}\n{text}"
     assert "sweep.sbatch: job" in text and "'done': 2" in text, text
-    s = {k: v for d in (tmp_path / "runs").iterdir() if d.is_dir() and d.name != ".hydra" for k, v in summaries(d).items()}
+    sweeps = [d for d in (tmp_path / "runs").iterdir() if d.is_dir() and d.name != ".hydra"]
+    s = {k: v for d in sweeps for k, v in summaries(d).items()}
     assert len(s) == 2 and {v["status"] for v in s.values()} == {"done"}
     assert {v["slurm_job_id"] for v in s.values()} == {re.search(r"job (\d+)", proc.stdout).group(1)}
 
