@@ -58,23 +58,24 @@ def minibatch_variance(G, sizes, draws: int = DRAWS, seed: int = 0) -> tuple[np.
 
 
 def _setup(sw: Sweep, run_id: str):
-    """(cfg, data, initial params of seed 0, final params of run_id) from the run's config.yaml and checkpoint."""
+    """(cfg, data, initial params of seed 0, final params of run_id) from the run's stored config and checkpoint."""
     import torch
-    import yaml
 
     from sweep.data import cached_splits
     from sweep.model import init_params, layer_sizes
     from sweep.sampling import generator
+    from sweep.store import load_start, scan
 
-    cfg = yaml.safe_load((sw.dir / run_id / "config.yaml").read_text())
+    rec = scan(sw.dir)[run_id]
+    cfg = rec.config
     data = cached_splits(cfg["data"], device="cpu", dtype=torch.float32)
     sizes = layer_sizes(data.num_inputs, cfg["model"]["hidden"], data.num_outputs)
     init = init_params(sizes, [cfg["init"]], [generator(0)], dtype=torch.float32, device=torch.device("cpu"))
     start = [p[0] for p in init]
     end = None
-    ck = sw.dir / run_id / "checkpoint.pt"
-    if ck.exists():
-        end = [p.float() for p in torch.load(ck, map_location="cpu", weights_only=False)["params"]]
+    ck = load_start(rec, {})
+    if ck is not None:
+        end = [p.float() for p in ck["params"]]
     return cfg, data, start, end
 
 

@@ -9,13 +9,12 @@ learn, but identically: spread 0); with all-zero weights and biases no gradient 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from analysis._categorical import compare
 from analysis._common import BLOWN_UP, Sweep, cli, group_label, groups, mean_se, plot_function
 from analysis._findings import pm, ranking, selection_note, set_finding
+from sweep.store import load_start, scan
 
 INIT_KEYS = ("init.name", "init.std", "init.scale", "init.bias")
 
@@ -32,20 +31,24 @@ def unit_spread(weights: list) -> list[float]:
     return out
 
 
-def run_spread(run_dir: Path) -> tuple[float, float]:
+def run_spread(ck: dict | None) -> tuple[float, float]:
     """(the smallest `unit_spread` over the hidden layers: the most symmetric layer, the RMS of the hidden layers'
-    weights: 0 when no gradient ever reached them) of a run's last checkpoint; NaNs without one."""
-    path = Path(run_dir) / "checkpoint.pt"
-    if not path.exists():
+    weights: 0 when no gradient ever reached them) of a run's last checkpoint (`sweep.store.load_start`); NaNs
+    without one."""
+    if ck is None:
         return float("nan"), float("nan")
-    import torch
-
-    ck = torch.load(path, map_location="cpu", weights_only=False)
     weights = [p.numpy() for p in ck["params"] if p.ndim == 2 and p.shape[0] > 1]
     spread = unit_spread(weights)
     hidden = np.concatenate([w.ravel() for w in weights[:-1]]) if len(weights) > 1 else np.zeros(0)
     rms = float(np.sqrt(np.mean(hidden.astype(np.float64) ** 2))) if hidden.size else float("nan")
     return (min(spread) if spread else float("nan")), rms
+
+
+def _last_checkpoint(rec, cache: dict) -> dict | None:
+    """The run's checkpoint at its end (None for a diverged or pruned run: its weights are no result)."""
+    if rec is None or rec.status in ("diverged", "pruned"):
+        return None
+    return load_start(rec, cache)
 
 
 @plot_function("init")
@@ -54,7 +57,8 @@ def plot_init(sw: Sweep):
     sw.need(*INIT_KEYS, any_of=True, what="init (or init.std / init.scale / init.bias)")
     keys = sw.config_keys
     runs = sw.runs.copy()
-    measured = [run_spread(sw.dir / rid) for rid in runs["run_id"]]
+    records, cache = scan(sw.dir), {}
+    measured = [run_spread(_last_checkpoint(records.get(rid), cache)) for rid in runs["run_id"]]
     runs["unit_spread"] = [m[0] for m in measured]
     runs["hidden_rms"] = [m[1] for m in measured]
     fig = compare(
