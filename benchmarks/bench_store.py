@@ -106,17 +106,13 @@ def collect_time(n_runs: int, pack: int = 1000) -> dict:
         cfgs = grid(out, 64, 1, "disabled")
         train_runs(cfgs, pack=64, progress=False)
         (src,) = (out / "bench" / "packs").iterdir()
-        summaries = json.loads((src / "summary.json").read_text())
-        configs = json.loads((src / "runs.json").read_text())
-        base_s, base_c = list(summaries.values()), list(configs.values())
+        base_s = list(json.loads((src / "summary.json").read_text()).values())
+        base_c = list(json.loads((src / "runs.json").read_text()).values())
         for p in range(n_runs // pack):
             ids = [f"{p:06x}{i:06x}" for i in range(pack)]
-            d = out / "big" / "packs" / f"p{p:05d}"
-            d.mkdir(parents=True)
-            s = {rid: dict(base_s[i % 64], run_id=rid) for i, rid in enumerate(ids)}
-            c = {rid: dict(base_c[i % 64], seed=i) for i, rid in enumerate(ids)}
-            (d / "summary.json").write_bytes(store.summaries_bytes(s))
-            (d / "runs.json").write_text(json.dumps(c, separators=(",", ":")))
+            w = store.PackWriter(out / "big", {rid: dict(base_c[i % 64], seed=i) for i, rid in enumerate(ids)})
+            w.start({})
+            w.write_summaries({rid: dict(base_s[i % 64], run_id=rid) for i, rid in enumerate(ids)})
         t0 = time.perf_counter()
         df = load_runs(out / "big")
         wall = time.perf_counter() - t0

@@ -26,7 +26,6 @@ short table. `--from-wandb ENTITY/PROJECT --group NAME` builds the same frame fr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -45,15 +44,15 @@ from sweep.results import (
     atomic_write,
     check_sweep_dir,
     first_line,
+    flatten_config,
     read_sweep_record,
     report_skipped,
+    summary_fields,
 )
 from sweep.results import sweep_dir_problem as sweep_dir_problem  # where the report and analysis look for it
+from sweep.store import pack_dirs, read_rows, scan
 from sweep.store import run_ids as store_run_ids
-from sweep.store import scan
 
-# Summary fields whose name is also a config key with another meaning.
-RENAMED = {"device": "run_device", "name": "run_name", "epochs": "run_epochs"}
 # Config keys that say where/how a run was executed, never what it computed (not inferred as swept, never
 # a reason to tell two configurations apart); `choices.cluster` is the Hydra choice of the cluster group.
 _NOT_SWEPT_PREFIXES = (
@@ -71,65 +70,6 @@ _NOT_SWEPT_PREFIXES = (
     "choices.wandb",
     "choices.hydra",
 )
-
-
-# ----------------------------------------------------------------------------------------------- flattening
-_COMPOUND = (list, tuple, dict)
-_SCALARS = frozenset((str, int, float, bool, type(None)))
-
-
-def _cell(v: Any) -> Any:
-    """Lists and dicts as compact JSON (hashable, sortable, parquet-safe); scalars unchanged."""
-    if v.__class__ in _COMPOUND or isinstance(v, _COMPOUND):
-        return json.dumps(v, separators=(",", ":"), default=str)
-    return v
-
-
-def flatten(d: dict, prefix: str = "", out: dict | None = None) -> dict:
-    """{'optimizer': {'name': 'sgd'}} -> {'optimizer.name': 'sgd'}; lists (and empty dicts) stay whole values."""
-    out = {} if out is None else out
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            flatten(v, key + ".", out)
-        else:
-            out[key] = v
-    return out
-
-
-def flatten_config(cfg: dict, prefix: str = "", out: dict | None = None) -> dict:
-    """A config as frame cells: `flatten`, then `_cell` of each value, in one pass (per run, this costs load_runs
-    about as much as parsing config.json)."""
-    out = {} if out is None else out
-    for k, v in cfg.items():
-        if v.__class__ in _SCALARS:
-            out[f"{prefix}{k}"] = v
-        elif isinstance(v, dict) and v:
-            flatten_config(v, f"{prefix}{k}.", out)
-        elif isinstance(v, _COMPOUND):
-            out[f"{prefix}{k}"] = json.dumps(v, separators=(",", ":"), default=str)
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-_VERSIONS: dict[str, dict] = {}
-
-
-def _summary_fields(s: dict) -> dict:
-    out = {
-        RENAMED.get(k, k): (v if v.__class__ not in _COMPOUND else _cell(v))
-        for k, v in s.items()
-        if k != "run_id" and k != "versions"
-    }
-    v = s.get("versions")
-    if isinstance(v, dict):
-        key = repr(v)  # the same few environments recur across a sweep's runs
-        flat = _VERSIONS.get(key)
-        if flat is None:
-            flat = _VERSIONS[key] = {f"versions.{a}": _cell(b) for a, b in flatten(v).items()}
-        out.update(flat)
-    return out
 
 
 # ----------------------------------------------------------------------------------------------- the run frame
@@ -280,28 +220,46 @@ def _order(df: pd.DataFrame, swept: list[str], config_cols: list[str]) -> pd.Dat
 def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
     """One row per run the sweep's store holds: run_id, swept keys, status and metrics, every config key
     (flattened with dots), then the rest of its summary. Runs still running show their latest checkpointed
-    values; a run whose pack has not written its summary yet has status `pending`."""
+    values; a run whose pack has not written its summary yet has status `pending`. Each pack is read from its
+    rows.parquet (`sweep.store.rows_bytes`) where that is current, else from its JSON; a run in several packs
+    is shown by its newest record."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"no sweep folder {sweep_dir}")
     record = read_sweep_record(sweep_dir)
-    records = scan(sweep_dir)
-    rows, config_cols, has_config = [], {}, []
-    for rid in store_run_ids(sweep_dir, record, all_runs, records):
-        rec = records.get(rid)
-        if rec is None:
-            continue  # listed in sweep.json, not trained yet
-        flat = flatten_config(rec.config) if rec.config else {}
-        config_cols.update(dict.fromkeys(flat))
-        row: dict[str, Any] = {"run_id": rid, **flat}
-        has_config.append(bool(flat))
-        summary = {"status": CORRUPT} if rec.problem else (rec.summary or {})
-        row.update(_summary_fields(summary))
-        row.setdefault("status", "pending")
-        rows.append(row)
-    df = _numeric(pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["run_id", *SUMMARY_METRICS]))
+    frames, config_cols, indexed = [], {}, set()
+    for pack in pack_dirs(sweep_dir):
+        got = read_rows(pack)
+        if got is not None:
+            frame, cols = got
+            frames.append(frame.assign(_has_config=True))
+            config_cols.update(dict.fromkeys(cols))
+            indexed.add(pack)
+    rows = []
+    for rec in scan(sweep_dir, skip=indexed).values():
+        for r in (rec, *rec.older):
+            flat = flatten_config(r.config) if r.config else {}
+            config_cols.update(dict.fromkeys(flat))
+            summary = {"status": CORRUPT} if r.problem else (r.summary or {})
+            rows.append({"run_id": r.run_id, "written_at": r.written_at, **flat, **summary_fields(summary),
+                         "_has_config": bool(flat)})  # fmt: skip
+    if rows:
+        frames.append(pd.DataFrame.from_records(rows))
+    if frames:
+        every = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        newest = every.sort_values("written_at", ascending=False, kind="stable").drop_duplicates("run_id")
+        ids = store_run_ids(sweep_dir, record, all_runs, dict.fromkeys(newest["run_id"]))
+        present = set(newest["run_id"])
+        df = newest.set_index("run_id").reindex([i for i in ids if i in present]).reset_index()
+        if "status" not in df:
+            df["status"] = None
+        df["status"] = df["status"].fillna("pending")
+        has_config = [v is True for v in df.pop("_has_config").tolist()]
+    else:
+        df, has_config = None, []
+    df = _numeric(df if df is not None and len(df) else pd.DataFrame(columns=["run_id", *SUMMARY_METRICS]))
     cfg_cols = list(config_cols)
-    readable = pd.Series(has_config, index=df.index) if rows else None
+    readable = pd.Series(has_config, index=df.index) if len(df) else None
     swept = (
         swept_columns(record.get("swept") or [], df.columns)
         if record.get("swept") is not None
@@ -501,7 +459,7 @@ def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
         flat = flatten_config(config)
         config_cols.update(dict.fromkeys(flat))
         summary = {k: v for k, v in _as_dict(_get(rec, "summary")).items() if not str(k).startswith("_")}
-        row: dict[str, Any] = {"run_id": _get(rec, "id"), **flat, **_summary_fields(summary)}
+        row: dict[str, Any] = {"run_id": _get(rec, "id"), **flat, **summary_fields(summary)}
         if "status" not in summary:
             row["status"] = _WANDB_STATES.get(str(_get(rec, "state", "")), "pending")
         group = _get(rec, "group")

@@ -107,6 +107,69 @@ os.umask(_UMASK)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, where PyYAML was built with libyaml
 
 
+# Summary fields whose name is also a config key with another meaning.
+RENAMED = {"device": "run_device", "name": "run_name", "epochs": "run_epochs"}
+
+# ----------------------------------------------------------------------------------------------- a run as one row
+_COMPOUND = (list, tuple, dict)
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _cell(v: Any) -> Any:
+    """Lists and dicts as compact JSON (hashable, sortable, parquet-safe); scalars unchanged."""
+    if v.__class__ in _COMPOUND or isinstance(v, _COMPOUND):
+        return json.dumps(v, separators=(",", ":"), default=str)
+    return v
+
+
+def flatten(d: dict, prefix: str = "", out: dict | None = None) -> dict:
+    """{'optimizer': {'name': 'sgd'}} -> {'optimizer.name': 'sgd'}; lists (and empty dicts) stay whole values."""
+    out = {} if out is None else out
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            flatten(v, key + ".", out)
+        else:
+            out[key] = v
+    return out
+
+
+def flatten_config(cfg: dict, prefix: str = "", out: dict | None = None) -> dict:
+    """A config as frame cells: `flatten`, then `_cell` of each value, in one pass (per run, this costs load_runs
+    about as much as parsing config.json)."""
+    out = {} if out is None else out
+    for k, v in cfg.items():
+        if v.__class__ in _SCALARS:
+            out[f"{prefix}{k}"] = v
+        elif isinstance(v, dict) and v:
+            flatten_config(v, f"{prefix}{k}.", out)
+        elif isinstance(v, _COMPOUND):
+            out[f"{prefix}{k}"] = json.dumps(v, separators=(",", ":"), default=str)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+_VERSIONS: dict[str, dict] = {}
+
+
+def summary_fields(s: dict) -> dict:
+    """A summary as frame cells: fields renamed where a config key has the name, versions flattened."""
+    out = {
+        RENAMED.get(k, k): (v if v.__class__ not in _COMPOUND else _cell(v))
+        for k, v in s.items()
+        if k != "run_id" and k != "versions"
+    }
+    v = s.get("versions")
+    if isinstance(v, dict):
+        key = repr(v)  # the same few environments recur across a sweep's runs
+        flat = _VERSIONS.get(key)
+        if flat is None:
+            flat = _VERSIONS[key] = {f"versions.{a}": _cell(b) for a, b in flatten(v).items()}
+        out.update(flat)
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- writing
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None], durable: bool = True) -> None:
     """Call write(f) on a temp file beside `path`, fsync it, and rename it to `path`. durable=False skips the

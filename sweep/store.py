@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
 import threading
@@ -40,11 +41,13 @@ from sweep.results import (
     SUMMARY_FILE,
     RunDir,
     first_line,
+    flatten_config,
     history_bytes,
     json_bytes,
     load_torch,
     read_text,
     report_skipped,
+    summary_fields,
     summary_problem,
     torch_bytes,
     write_all,
@@ -58,6 +61,8 @@ RUNS_FILE = "runs.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 CLAIM_OWNER = ".claim.json"
 CLAIMS_FILE = ".claims"
+ROWS_FILE = "rows.parquet"  # the members as `sweep collect` rows: rebuilt from summary.json with every write
+ROWS_MIN = 32  # packs from this size keep rows.parquet: below it, parsing their JSON costs less than a table
 LEGACY = -1  # written_at of a record from a run folder: older than any pack's
 
 
@@ -166,6 +171,7 @@ class PackWriter:
         self.cfgs = dict(cfgs)
         self.summaries: dict[str, dict] = {}
         self.histories: dict[str, list[dict]] = {}
+        self._flat: dict[str, dict] | None = None  # the members' configs flattened, made at the first summary
 
     def start(self, owner: Mapping[str, Any], previous: Mapping[str, dict] | None = None) -> None:
         """Make the folder; write the members' configs and who trains them. `previous`: the summaries this pack
@@ -195,9 +201,58 @@ class PackWriter:
         for rid, s in summaries.items():
             self.summaries[rid] = {**s, "written_at": now}
         write_bytes(self.root / SUMMARY_FILE, summaries_bytes(self.summaries))
+        if len(self.cfgs) >= ROWS_MIN:
+            if self._flat is None:
+                self._flat = {rid: flatten_config(cfg) for rid, cfg in self.cfgs.items()}
+            write_bytes(self.root / ROWS_FILE, rows_bytes(self._flat, self.summaries), durable=False)
 
     def write_all(self, files: Sequence[tuple[str, bytes]]) -> None:
         write_all([(self.root / name, data) for name, data in files])
+
+
+def rows_bytes(flat_cfgs: Mapping[str, dict], summaries: Mapping[str, dict]) -> bytes:
+    """rows.parquet: one row per member as `sweep collect` shows it (run_id, written_at, the config flattened,
+    the summary's fields), so reading a sweep of many runs is reading a few tables, not parsing every run's JSON.
+    It is an index of summary.json, written after it: readers trust it only when it is not older (a kill in
+    between, or a hand edit of summary.json, sends them to summary.json). Not fsynced: it can be rebuilt."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = []
+    for rid, flat in flat_cfgs.items():
+        s = summaries.get(rid)
+        row = {"run_id": rid, "written_at": int(s.get("written_at") or 0) if s else LEGACY - 1, **flat}
+        if s is not None:
+            row.update(summary_fields(s))
+        rows.append(row)
+    arrays = {}
+    for name in dict.fromkeys(k for r in rows for k in r):
+        values = [r.get(name) for r in rows]
+        try:
+            arrays[name] = pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):  # mixed types: as text
+            arrays[name] = pa.array([None if v is None else str(v) for v in values])
+    config_keys = list(dict.fromkeys(k for flat in flat_cfgs.values() for k in flat))
+    table = pa.table(arrays).replace_schema_metadata({"config_columns": json.dumps(config_keys)})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def read_rows(pack: Path) -> tuple[Any, list[str]] | None:
+    """(rows.parquet as a pandas frame, its config columns) when it is at least as new as summary.json, else
+    None (then read the pack through `scan`)."""
+    import pyarrow.parquet as pq
+
+    rows, summ = _stamp(pack / ROWS_FILE), _stamp(pack / SUMMARY_FILE)
+    if not rows or (summ and rows[0] < summ[0]):
+        return None
+    try:
+        table = pq.read_table(pack / ROWS_FILE)
+        cols = json.loads((table.schema.metadata or {}).get(b"config_columns", b"[]"))
+    except Exception:  # an unreadable index: the JSON it indexes is the truth
+        return None
+    return table.to_pandas(), cols
 
 
 def summaries_bytes(summaries: Mapping[str, dict]) -> bytes:
@@ -368,16 +423,24 @@ def _legacy_record(run_dir: Path) -> RunRecord | None:
     return rec
 
 
-def scan(sweep_dir: Path | str) -> dict[str, RunRecord]:
-    """Every run the sweep's folder holds, by run id: its newest record (the others in `older`)."""
+def pack_dirs(sweep_dir: Path | str) -> list[Path]:
+    """The sweep's pack folders, sorted."""
+    try:
+        with os.scandir(packs_dir(sweep_dir)) as it:
+            return sorted(Path(e.path) for e in it if e.is_dir() and not e.name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def scan(sweep_dir: Path | str, skip: set[Path] | frozenset = frozenset()) -> dict[str, RunRecord]:
+    """Every run the sweep's folder holds, by run id: its newest record (the others in `older`). Packs in
+    `skip` are left out (a reader that took them from their rows.parquet)."""
     sweep_dir = Path(sweep_dir)
     found: dict[str, list[RunRecord]] = {}
-    try:
-        packs = sorted(e.path for e in os.scandir(packs_dir(sweep_dir)) if e.is_dir() and not e.name.startswith("."))
-    except (FileNotFoundError, NotADirectoryError):
-        packs = []
-    for p in packs:
-        for rec in _pack_records(Path(p)):
+    for p in pack_dirs(sweep_dir):
+        if p in skip:
+            continue
+        for rec in _pack_records(p):
             found.setdefault(rec.run_id, []).append(rec)
     try:
         entries = list(os.scandir(sweep_dir))

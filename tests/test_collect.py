@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sweep_cli
+from conftest import make_cfg, sweep_cli
 
 from sweep import collect, store
 from sweep.collect import flatten_config, frame_from_wandb_records, load_history, load_runs, write_frame
@@ -195,10 +195,9 @@ def test_config_json_is_read_first_and_a_bad_one_falls_back_to_config_yaml(tmp_p
 
 
 @pytest.mark.parametrize("layout", ["packs", "run folders"])
-def test_reading_many_runs_is_fast(small_sweep, tmp_path, layout):
+def test_reading_many_runs_gives_one_row_each_in_order(small_sweep, tmp_path, layout):
     """1,000 runs in the real format (a pack each: the most files per run; or a run folder each, as sweeps made
-    before the pack store hold them) load in well under a second each hundred (10,000: see
-    benchmarks/bench_collect.py, about 1 s)."""
+    before the pack store hold them) give one row each, in sweep.json's order."""
     rec = store.scan(small_sweep)[load_runs(small_sweep).iloc[0]["run_id"]]
     cfg, summary = dict(rec.config), dict(rec.summary)
     d = tmp_path / "big"
@@ -216,12 +215,9 @@ def test_reading_many_runs_is_fast(small_sweep, tmp_path, layout):
             (d / rid / "summary.json").write_text(json.dumps(dict(summary, run_id=rid, final_test_loss=i / 1000)))
         runs.append({"run_id": rid, "overrides": [f"seed={i}", f"lr={cfg['lr']}"]})
     (d / "sweep.json").write_text(json.dumps({"name": "big", "swept": ["lr", "seed"], "runs": runs}))
-    t0 = time.perf_counter()
-    df = load_runs(d)
-    dt = time.perf_counter() - t0
+    df = load_runs(d)  # how fast: benchmarks/bench_store.py (a time asserted here fails on a busy machine)
     assert len(df) == 1000 and df["seed"].tolist() == list(range(1000))
     assert df["final_test_loss"].iloc[-1] == pytest.approx(0.999)
-    assert dt < 2.0, f"load_runs took {dt:.2f} s for 1,000 runs"
 
 
 def _wandb_records(sweep_dir: Path) -> list:
@@ -376,3 +372,28 @@ def test_validation_columns_survive_a_first_history_without_them(tmp_path):
     ).to_parquet(sweep / "r01" / "history.parquet")
     hist = load_history(sweep)
     assert hist["val_loss"].dropna().tolist() == [0.8] and hist["train_steps"].dropna().tolist() == [10]
+
+
+def test_a_packs_row_index_gives_the_frame_its_json_gives_and_stands_aside_when_older(tmp_path):
+    from sweep.runner import train_runs
+
+    cfgs = [
+        make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=disabled", f"lr={0.01 * (i + 1):.2f}", "name=g")
+        for i in range(store.ROWS_MIN)
+    ]
+    train_runs(cfgs, pack=len(cfgs), progress=False)
+    sweep = tmp_path / "g"
+    (pack,) = store.pack_dirs(sweep)
+    index = (pack / store.ROWS_FILE).read_bytes()
+    fast = load_runs(sweep)
+    (pack / store.ROWS_FILE).unlink()
+    slow = load_runs(sweep)
+    pd.testing.assert_frame_equal(fast, slow, check_dtype=False, check_like=True)
+    # summary.json edited after its index was written: the JSON is the truth
+    (pack / store.ROWS_FILE).write_bytes(index)
+    summaries = json.loads((pack / "summary.json").read_text())
+    first = next(iter(summaries))
+    summaries[first]["final_test_loss"] = 123.0
+    time.sleep(0.01)
+    (pack / "summary.json").write_text(json.dumps(summaries))
+    assert load_runs(sweep).set_index("run_id").loc[first, "final_test_loss"] == 123.0
