@@ -11,6 +11,7 @@ The host is synchronised only every `log_every` steps (and at epoch ends): losse
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -204,6 +205,9 @@ class Trainer:
         params = mlp.init_params(self.sizes, inits, gens, dtype=self.dtype, device=self.device)
         init_loss = np.full(len(runs), np.nan)
         peak_loss = np.full(len(runs), np.nan)
+        for ck in checkpoints:
+            if ck is not None:
+                self._check_checkpoint(ck, params)
         with torch.no_grad():
             for k, ck in enumerate(checkpoints):
                 if ck is not None:
@@ -216,6 +220,21 @@ class Trainer:
             if ck is not None:
                 updater.load(k, ck)
         return PackState(runs, params, updater, init_loss, peak_loss)
+
+    def _check_checkpoint(self, ck: dict, params: list[Tensor]) -> None:
+        """Refuse a checkpoint that is not this run's model at a step of this run: weights of another shape
+        (copying a scalar or one row would broadcast silently), or a step outside 0..total."""
+        saved = ck.get("params")
+        if not isinstance(saved, list) or len(saved) != len(params):
+            n = len(saved) if isinstance(saved, list) else type(saved).__name__
+            raise ValueError(f"the checkpoint holds {n} weight tensors, the model {len(params)}")
+        for i, (p, w) in enumerate(zip(params, saved)):
+            if not isinstance(w, Tensor) or w.shape != p.shape[1:]:
+                got = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
+                raise ValueError(f"the checkpoint's weight {i} has shape {got}, the model's {tuple(p.shape[1:])}")
+        step = ck.get("step")
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= self.total:
+            raise ValueError(f"the checkpoint is at step {step!r}, outside this run's 0..{self.total}")
 
     def _lr_rows(self, steps: np.ndarray) -> np.ndarray:
         """Learning rates [len(steps), K]; models of one pack may even use different schedules."""
@@ -410,6 +429,7 @@ class Trainer:
             if st.runs and (step - last_ckpt >= ckpt_every or step == self.total or stop):
                 self._checkpoint(step, time.perf_counter() - t0)
                 last_ckpt = step
+                _hold_if_asked(step, self.total)
             if stop and step < self.total:
                 bar.close()
                 raise Interrupted(f"stopped at step {step} of {self.total}; checkpoints saved")
@@ -526,6 +546,17 @@ class Trainer:
         self.store.write_summaries(summaries)
         for run in runs:
             run.summary.update(summaries[run.run_id])
+
+
+def _hold_if_asked(step: int, total: int) -> None:
+    """For tests that kill a trainer: with SWEEP_HOLD_AFTER_CHECKPOINT=N, the first checkpoint at a step >= N
+    (before the last step) is announced on stderr and the process waits there to be killed, so the kill lands
+    at a step the run chose, not at a moment a clock guessed."""
+    at = os.environ.get("SWEEP_HOLD_AFTER_CHECKPOINT")
+    if at and at.isdigit() and int(at) <= step < total:
+        print(f"sweep: held after the checkpoint at step {step}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(60)
 
 
 def checkpoint_history(ck: dict) -> list[dict]:

@@ -125,8 +125,23 @@ class _StackedState(Updater):
         return [v for st in self.states for v in st.values() if isinstance(v, Tensor)]
 
     def load(self, k: int, saved: dict[str, Any]) -> None:
+        layers = saved.get("opt_states")
+        if not isinstance(layers, list) or len(layers) != len(self.states):
+            n = len(layers) if isinstance(layers, list) else type(layers).__name__
+            raise ValueError(f"the checkpoint's optimizer state has {n} layers, the model {len(self.states)}")
+        for st, layer in zip(self.states, layers):
+            lacks = [n for n, v in st.items() if isinstance(v, Tensor) and v.ndim >= 1 and n not in layer]
+            if lacks:
+                raise ValueError(f"the checkpoint's optimizer state lacks {', '.join(lacks)}")
+            for name, v in layer.items():
+                cur = st.get(name)
+                if isinstance(v, Tensor) and isinstance(cur, Tensor) and cur.ndim >= 1 and v.shape != cur.shape[1:]:
+                    raise ValueError(
+                        f"the checkpoint's optimizer state {name} has shape {tuple(v.shape)}, "
+                        f"the model's {tuple(cur.shape[1:])}"
+                    )
         with torch.no_grad():
-            for st, layer in zip(self.states, saved["opt_states"]):
+            for st, layer in zip(self.states, layers):
                 for name, v in layer.items():
                     cur = st.get(name)
                     if isinstance(cur, Tensor) and cur.ndim == 0:  # shared by the pack (a step count): in place

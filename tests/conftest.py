@@ -37,6 +37,27 @@ def assert_same_histories(xs: list[dict], ys: list[dict]) -> None:
     same(xs, ys)
 
 
+def kill_when_held(cmd: list[str], step: int, cwd: Path | None = None) -> int:
+    """Start `cmd` (a `sweep run`), wait until it announces that it holds after its checkpoint at a step >= `step`
+    (SWEEP_HOLD_AFTER_CHECKPOINT, honoured by the trainer), SIGKILL it there, and return that step."""
+    import re
+    import signal
+
+    env = dict(os.environ, SWEEP_HOLD_AFTER_CHECKPOINT=str(step))
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    held, seen = None, []
+    for line in proc.stderr:
+        seen.append(line)
+        m = re.search(r"held after the checkpoint at step (\d+)", line)
+        if m:
+            held = int(m.group(1))
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert held is not None, "the run ended without holding at a checkpoint:\n" + "".join(seen[-20:])
+    return held
+
+
 def make_cfg(out_dir: Path, *overrides: str) -> dict:
     """A validated, resolved run config, composed exactly as `sweep run <overrides>` would."""
     from sweep.compose import resolved  # registers the schema and the launcher

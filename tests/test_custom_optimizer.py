@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_cfg, stop_after, sweep_cli
+from conftest import kill_when_held, make_cfg, stop_after, sweep_cli
 from store_helpers import history, summary
 
 from sweep import store
@@ -193,15 +193,12 @@ def test_a_students_update_function_trains_the_pack_batched_and_resumes(student,
 def test_a_killed_sweep_of_a_students_optimizer_resumes_bit_identically(student):
     """SIGKILL mid-run (no checkpoint on the way out), then the same command: the student's optimizer state
     comes back from its state_dict and the run ends as if never stopped."""
-    import signal
-    import subprocess
     import sys
-    import time
 
     args = [
         "optimizer=custom",
         "optimizer.cls=hw1.optim.MyAdam",
-        "epochs=60",
+        "epochs=10",
         "model.hidden=[32,32]",
         "wandb.mode=disabled",
         "log_every=5",
@@ -210,24 +207,7 @@ def test_a_killed_sweep_of_a_students_optimizer_resumes_bit_identically(student)
     ]
     ref, out = student / "ref", student / "killed"
     sweep_cli("run", f"out_dir={ref}", *args, cwd=student, check=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sweep.cli", "run", f"out_dir={out}", *args],
-        cwd=student,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline, killed_at = time.time() + 120, None
-    while time.time() < deadline and proc.poll() is None:
-        found = store.scan(out / "single")
-        if found:
-            s = next(iter(found.values())).summary or {}
-            if s.get("status") == "running" and s["step"] >= 100:
-                killed_at = s["step"]
-                break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert killed_at is not None, "the run finished before it could be killed; make it longer"
+    killed_at = kill_when_held([sys.executable, "-m", "sweep.cli", "run", f"out_dir={out}", *args], 100, student)
     sweep_cli("run", f"out_dir={out}", *args, cwd=student, check=True)
     (run,) = store.scan(out / "single")  # one run, resumed (not a second one)
     got, want = (store.summary(o / "single", run) for o in (out, ref))

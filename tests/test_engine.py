@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_cfg, sweep_cli
+from conftest import kill_when_held, make_cfg, sweep_cli
 from store_helpers import checkpoint, history, record, summary
 
 from sweep import store
@@ -171,7 +168,7 @@ def _run_cli(out, *args):
 
 def test_killed_run_resumes_from_checkpoint_bit_identically(tmp_path):
     args = [
-        "epochs=40",
+        "epochs=10",
         "checkpoint_every=20",
         "log_every=5",
         "model.hidden=[64,64]",
@@ -182,24 +179,11 @@ def test_killed_run_resumes_from_checkpoint_bit_identically(tmp_path):
     ]
     ref_out, out = tmp_path / "ref", tmp_path / "killed"
     sweep_cli("run", f"out_dir={ref_out}", *args, check=True)
-    proc = subprocess.Popen(_run_cli(out, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    run = None
-    while time.time() < deadline and proc.poll() is None:
-        found = store.scan(out / "single")
-        if found:
-            (rid, rec), *_ = found.items()
-            s = rec.summary or {}
-            if s.get("status") == "running" and s["step"] >= 100:
-                run = rid
-                break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert run is not None, "the run finished before it could be killed; make it longer"
+    held = kill_when_held(_run_cli(out, *args), 100)
+    (run,) = store.scan(out / "single")
     killed = store.summary(out / "single", run)
     killed_at = killed["step"]
-    assert killed_at < killed["total_steps"]
+    assert killed_at == held < killed["total_steps"] and killed["status"] == "running"
     assert killed["checkpoint_step"] is not None  # the store holds a checkpoint of it to resume from
     sweep_cli("run", f"out_dir={out}", *args, check=True)
     ref, got = (store.summary(o / "single", run) for o in (ref_out, out))

@@ -288,3 +288,44 @@ def test_training_never_talks_to_a_wandb_server(tmp_path):
     from sweep.store import scan
 
     assert [r.status for r in scan(tmp_path / "w").values()] == ["done"] * 4
+
+
+def _trained_checkpoint(tmp_path, **overrides) -> tuple[dict, dict]:
+    """A config and a real checkpoint of it at step 3 (its own tree), with `overrides` applied to the tree."""
+    cfg = make_cfg(tmp_path, *TINY, "optimizer=adam", "lr=0.01", "checkpoint_every=3")
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] == 1
+
+    from sweep.engine import Interrupted
+
+    with pytest.raises(Interrupted):
+        train_runs([cfg], progress=False, should_stop=stop)
+    ck = store.checkpoint(*where(cfg))
+    ck.update(overrides)
+    return cfg, ck
+
+
+@pytest.mark.parametrize(
+    "attack, says",
+    [
+        (lambda ck: ck.update(params=[torch.tensor(0.5)] * len(ck["params"])), "weight 0 has shape ()"),
+        (lambda ck: ck.update(params=[p[:1] for p in ck["params"]]), "weight 0 has shape (1,"),
+        (lambda ck: ck.update(step=10**6), "at step 1000000, outside this run's 0.."),
+        (lambda ck: ck.update(opt_states=[]), "optimizer state has 0 layers"),
+        (lambda ck: ck.update(opt_states=[{} for _ in ck["opt_states"]]), "optimizer state lacks exp_avg"),
+    ],
+    ids=["scalar weights", "one-row weights", "step past the end", "no optimizer state", "emptied state"],
+)
+def test_a_checkpoint_that_is_not_this_runs_state_fails_that_run_with_one_line(tmp_path, one_thread, attack, says):
+    """Copying a scalar or one row into the weights broadcast silently; a step past the end made `done` without
+    training; an emptied optimizer state resumed as if fresh. Each is now the run's own failure, said."""
+    cfg, ck = _trained_checkpoint(tmp_path)
+    attack(ck)
+    from store_helpers import rewrite_checkpoint
+
+    rewrite_checkpoint(cfg, ck)
+    (s,) = train_runs([cfg], progress=False)
+    assert s["status"] == "failed" and says in s["error"], s.get("error")
