@@ -14,7 +14,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from sweep.compose import resolved, single_run  # importing sweep.compose registers the schema and plugins
+from sweep.compose import (  # importing sweep.compose registers the schema and plugins
+    objective_value,
+    resolved,
+    single_run,
+)
 from sweep.errors import exit_on_user_error, train_guarded
 
 __all__ = ["main", "resolved", "run"]  # resolved: for callers from before sweep.compose (use that instead)
@@ -22,8 +26,10 @@ __all__ = ["main", "resolved", "run"]  # resolved: for callers from before sweep
 
 @hydra.main(version_base="1.3", config_path="pkg://sweep.conf", config_name="config")
 def run(cfg: DictConfig) -> float | None:
-    """Train the one run `cfg` describes (resuming it when a checkpoint exists); returns its final test loss."""
-    from sweep.runner import train_runs  # after validation-only paths (--cfg, --help) have returned
+    """Train the one run `cfg` describes (resuming it when a checkpoint exists); returns its `objective` (as
+    sweep's launcher does: a validation metric, never a test one), which a Hydra sweeper run with another
+    launcher (`hydra/launcher=basic`) optimizes."""
+    from sweep.runner import train_runs, with_stored_summary  # after the validation-only paths have returned
 
     with exit_on_user_error():  # here, not through Hydra's job-failure log ("Error executing job ...")
         c = single_run(cfg)
@@ -44,7 +50,7 @@ def run(cfg: DictConfig) -> float | None:
         print(f"sweep: run {summary.get('run_id')} {status}{extra} -> {where}")
     if status == "failed":
         raise SystemExit(1)
-    return summary.get("final_test_loss")
+    return objective_value(c, with_stored_summary(c, summary))
 
 
 def main() -> None:

@@ -33,10 +33,13 @@ def sweep_dir_for(cfg: dict) -> Path:
     return Path(cfg["out_dir"]) / cfg["name"]
 
 
-def stored_status(cfg: dict) -> str | None:
-    """The status the store holds for this config's run (None: no record yet)."""
+def with_stored_summary(cfg: dict, result: dict) -> dict:
+    """A run's result as train_runs gave it, or, for a run it skipped as finished (whose result holds only its
+    status), the summary the store holds for it: what an objective is read from."""
+    if not result.get("skipped") or result.get("status") not in FINISHED:
+        return result
     rec = scan(sweep_dir_for(cfg)).get(config_run_id(cfg))
-    return None if rec is None else rec.status
+    return {**(rec.summary or {}), **result} if rec is not None else result
 
 
 def _fail(run: Run, exc: BaseException) -> None:

@@ -232,3 +232,22 @@ def test_version_and_python_dash_m_sweep():
     assert sweep_cli("--version", check=True).stdout.strip() == f"sweep {__version__}"
     p = subprocess.run([sys.executable, "-m", "sweep", "--version"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == f"sweep {__version__}"
+
+
+def test_a_single_run_hands_hydra_its_validation_objective_never_a_test_metric(tmp_path):
+    """With another launcher (`hydra/sweeper=optuna hydra/launcher=basic`) the sweeper optimizes what the app
+    returns: once the test loss, now the configured objective (final_val_loss by default)."""
+    from hydra import compose, initialize_config_module
+    from store_helpers import summary
+
+    from sweep import app
+    from sweep.compose import resolved
+
+    overrides = [f"out_dir={tmp_path}", "epochs=1", "model.hidden=[8]", "wandb.mode=disabled"]
+    with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+        value = app.run.__wrapped__(cfg)
+        best = app.run.__wrapped__(compose(config_name="config", overrides=[*overrides, "objective=best_val_acc"]))
+    s = summary(resolved(cfg))
+    assert value == s["final_val_loss"] and value != s["final_test_loss"]
+    assert best == s["best_val_acc"]
