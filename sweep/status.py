@@ -31,7 +31,6 @@ from typing import Any
 
 from sweep.launch.queue import GONE, JobState, job_phase, slurm_states
 from sweep.results import (
-    BLOWN_UP,
     CORRUPT,
     ENDED,
     check_sweep_dir,
@@ -151,6 +150,15 @@ def _loss(x: Any) -> str:
     return f" (loss {x:.3g})" if isinstance(x, (int, float)) and not isinstance(x, bool) else ""
 
 
+def _collapse_note(summary: dict) -> str:
+    """Why a run is `collapsed`: its loss blew up and it ended no better than it began (it has no step at which
+    it diverged: it trained to the end)."""
+    first, peak, last = (summary.get(k) for k in ("first_loss", "peak_loss", "final_train_loss"))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (first, peak, last)) and first:
+        return f"collapsed: loss peaked at {peak:.3g} ({peak / first:.0f}x its first, {first:.3g}), ended at {last:.3g}"
+    return "collapsed: its loss blew up and ended no better than it began"
+
+
 def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = True) -> dict[str, Any]:
     """The rows of the status table and the counts: {'rows': [...], 'counts': Counter, 'swept': [...],
     'slurm': 'sacct' | 'squeue' | None, 'name': str}. A corrupt summary.json is one `sweep: skipped` line on
@@ -194,9 +202,11 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
                 row["age"] = now - rec.mtime
             if row["disk"] == "failed":
                 row["note"] = _error_tail(rec) or str(summary.get("error") or "")
-            elif row["disk"] in BLOWN_UP:
+            elif row["disk"] == "diverged":
                 at, loss = summary.get("diverged_step"), _loss(summary.get("diverged_loss"))
-                row["note"] = f"{row['disk']} at step {at}{loss}"
+                row["note"] = f"diverged at step {at}{loss}"
+            elif row["disk"] == "collapsed":
+                row["note"] = _collapse_note(summary)
             elif row["disk"] == "interrupted":
                 row["note"] = "stopped on request; run the same command again to resume from its checkpoint"
         rows.append(row)

@@ -434,3 +434,15 @@ def test_failed_and_corrupt_runs_of_the_pack_store(tmp_path):
         assert rows[rid]["status"] == "corrupt" and "rm -r" not in note, (rid, note)
         assert note.startswith(f"{where / 'summary.json'} is corrupt ({why}"), (rid, note)
         assert note.endswith("run the same command again to train it again from its checkpoint"), (rid, note)
+
+
+def test_a_collapsed_run_says_how_it_collapsed_not_step_none(tmp_path):
+    """A collapsed run trained to the end (no step at which it diverged): once 'collapsed at step None'."""
+    from sweep.status import gather
+
+    run = tmp_path / "s" / "r1"
+    run.mkdir(parents=True)
+    summary = {"run_id": "r1", "status": "collapsed", "first_loss": 2.3, "peak_loss": 9.2, "final_train_loss": 2.31}
+    (run / "summary.json").write_text(json.dumps(summary))
+    (row,) = gather(tmp_path / "s", use_slurm=False)["rows"]
+    assert row["note"] == "collapsed: loss peaked at 9.2 (4x its first, 2.3), ended at 2.31"
