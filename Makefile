@@ -43,6 +43,7 @@ bench: setup                     ## speed benchmarks: ratios measured in one run
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_pack.py
 	$(BIN)/python benchmarks/bench_search.py --out benchmarks/results/bench_search.txt
+	$(BIN)/python benchmarks/bench_store.py --out benchmarks/results/bench_store.txt
 
 # The GPU machine (Python 3.12, CUDA torch, no network) lacks these: their py3.12 wheels travel in .whl/ (ignored),
 # with sweep's own wheel. `make gpu-wheels` here, then on the GPU machine, in one call:

@@ -18,6 +18,7 @@ what it could not send is said on stderr and stays due for the next `sweep sync`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -200,13 +201,13 @@ def follow(sweep_dir: Path | str, mode: str, parent: int | None, poll_s: float =
     sent: set[str] = set()
     try:
         while True:
+            time.sleep(poll_s)  # first a pack's start-up: nothing to send yet, and the CPUs are training's
             last = not _alive(parent)
             for rec in m.due(scan(sweep_dir), include_unfinished=True):
                 if m.send(rec, finish=last) and rec.status in ENDED:
                     sent.add(rec.run_id)
             if last:
                 break
-            time.sleep(poll_s)
     finally:
         m.close()
         lock.release()
@@ -242,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--poll", type=float, default=5.0, help="seconds between looks at the store (default 5)")
     a = p.parse_args(list(argv) if argv is not None else None)
     if a.follow:
+        with contextlib.suppress(OSError):
+            os.nice(10)  # beside a training process on the same CPUs: training goes first
         res = follow(a.sweep, a.mode, a.parent, a.poll)
     else:
         res = mirror_once(a.sweep, a.mode)
