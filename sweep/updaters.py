@@ -119,7 +119,13 @@ class _StackedState(Updater):
                     st[name] = v[sel].clone()
 
     def save(self, k: int) -> dict[str, Any]:
-        return {"opt_states": [{n: _model_slice(v, k) for n, v in st.items()} for st in self.states]}
+        # which entries the pack shares (a 0-dim tensor: a step count, a student's one value): a model's slice of
+        # a per-model [K] entry is 0-dim too, so the checkpoint says which is which
+        shared = [[n for n, v in st.items() if isinstance(v, Tensor) and v.ndim == 0] for st in self.states]
+        return {
+            "opt_states": [{n: _model_slice(v, k) for n, v in st.items()} for st in self.states],
+            "opt_shared": shared,
+        }
 
     def state_tensors(self) -> list[Tensor]:
         return [v for st in self.states for v in st.values() if isinstance(v, Tensor)]
@@ -140,20 +146,23 @@ class _StackedState(Updater):
                         f"the checkpoint's optimizer state {name} has shape {tuple(v.shape)}, "
                         f"the model's {tuple(cur.shape[1:])}"
                     )
+        # checkpoints written before opt_shared: a 0-dim entry was taken as shared
+        shared_names = saved.get("opt_shared") or [None] * len(layers)
         with torch.no_grad():
-            for st, layer in zip(self.states, layers):
+            for st, layer, shared in zip(self.states, layers, shared_names):
                 for name, v in layer.items():
                     cur = st.get(name)
-                    if isinstance(cur, Tensor) and cur.ndim == 0:  # shared by the pack (a step count): in place
-                        cur.fill_(v)
-                        continue
                     if not isinstance(v, Tensor):
                         st[name] = v
                         continue
-                    if v.ndim == 0:  # shared by the pack and made on the first step: as saved, not per model
+                    is_shared = v.ndim == 0 if shared is None else name in shared
+                    if is_shared and isinstance(cur, Tensor) and cur.ndim == 0:  # a step count on the device
+                        cur.fill_(v)
+                        continue
+                    if is_shared:  # shared by the pack and made on the first step: as saved, not per model
                         st[name] = v.to(self.device)
                         continue
-                    if st.get(name) is None:  # made lazily on the first step (a momentum buffer): make it now
+                    if cur is None or not isinstance(cur, Tensor) or cur.ndim == 0:  # made lazily: make it now
                         st[name] = torch.zeros((self.k, *v.shape), dtype=v.dtype, device=self.device)
                     st[name][k].copy_(v)
 

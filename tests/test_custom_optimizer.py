@@ -56,6 +56,13 @@ MY_ADAM = textwrap.dedent('''
             buf.mul_(momentum).add_(grad)
         p.sub_(lr * buf)
 
+    def own_steps(p, grad, state, *, lr):
+        """Steps that shrink by each model's own gradient: one value per model of the pack (a [K] tensor)."""
+        if "scale" not in state:
+            state["scale"] = torch.ones(p.shape[0], dtype=p.dtype, device=p.device)
+        p.sub_(lr * state["scale"].view(-1, *[1] * (p.dim() - 1)) * grad)
+        state["scale"].div_(1 + grad.flatten(1).norm(dim=1))
+
     def shrinking_steps(p, grad, state, *, lr, shrink=0.9):
         """Steps that shrink by `shrink` each time: the scale is one number for the pack (a 0-dim tensor)."""
         if "scale" not in state:
@@ -143,6 +150,21 @@ def test_a_students_update_function_with_a_0dim_state_resumes_bit_identically(st
         assert s["status"] == "done" and 0 < s["resumed_from_step"] < s["total_steps"], s
         assert s["pack_size"] == 2, "the resumed pack failed and its runs were retrained one by one"
     assert "failed" not in capfd.readouterr().err
+    for a, b in zip(ref, cut):
+        pd.testing.assert_frame_equal(history(a), history(b))
+
+
+def test_a_students_update_function_with_per_model_state_resumes_bit_identically(student, one_thread):
+    """A [K] state (one value per model) was checkpointed as one 0-dim slice per model and restored as the
+    shared value: every model resumed with the last model's. Each resumed run is now its uninterrupted self."""
+    args = [*COMMON, "optimizer=custom", "optimizer.cls=hw1.optim.own_steps"]
+    ref = [make_cfg(student / "ref", *args, f"lr={lr}") for lr in (0.05, 0.2, 0.5)]
+    cut = [make_cfg(student / "cut", *args, f"lr={lr}") for lr in (0.05, 0.2, 0.5)]
+    train_runs(ref, pack=3, progress=False)
+    with pytest.raises(Interrupted):
+        train_runs(cut, pack=3, progress=False, should_stop=stop_after(5))
+    for s in train_runs(cut, pack=3, progress=False):
+        assert s["status"] == "done" and 0 < s["resumed_from_step"] < s["total_steps"], s
     for a, b in zip(ref, cut):
         pd.testing.assert_frame_equal(history(a), history(b))
 
