@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._common import BLOWN_UP, groups, mean_se, value_label
-from sweep.report import SELECTION_METRIC, lower_is_better, metric_name
+from sweep.results import SELECTION_METRIC, lower_is_better, metric_name
 
 
 def set_finding(fig, text: str | None) -> None:

@@ -29,7 +29,7 @@ from analysis._common import (
     sequential_colors,
 )
 from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
-from sweep.report import SELECTION_METRIC
+from sweep.results import SELECTION_METRIC
 
 ANNEAL = "anneal"
 

@@ -39,7 +39,7 @@ from analysis._common import (
     value_label,
 )
 from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
-from sweep.report import SELECTION_METRIC
+from sweep.results import SELECTION_METRIC
 
 
 def batch_positions(runs: pd.DataFrame) -> pd.Series:

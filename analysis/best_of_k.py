@@ -35,7 +35,7 @@ from analysis._common import (
     seed_row,
 )
 from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
-from sweep.report import SELECTION_METRIC
+from sweep.results import SELECTION_METRIC
 
 MIN_SEEDS = 5
 

@@ -33,7 +33,7 @@ from analysis._common import (
     se_band,
 )
 from analysis._findings import best_row, blown_text, config_stats, pm, selection_note, set_finding, span, within_factor
-from sweep.report import SELECTION_METRIC
+from sweep.results import SELECTION_METRIC
 
 MARK_ROW = 0.055  # axes fraction per row of divergence marks
 MAX_LR_TICKS = 8  # more distinct rates than this (random search) get a continuous log axis, not a tick each

@@ -24,7 +24,7 @@ from analysis._common import (
     plot_function,
     seed_row,
 )
-from sweep.report import SELECTION_METRIC, lower_is_better
+from sweep.results import SELECTION_METRIC, lower_is_better
 
 MAX_CONFIGS = 30
 

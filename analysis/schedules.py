@@ -30,7 +30,7 @@ from analysis._common import (
     value_label,
 )
 from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
-from sweep.report import SELECTION_METRIC, lower_is_better
+from sweep.results import SELECTION_METRIC, lower_is_better
 
 SCHEDULE_KEYS = (
     "schedule.name",

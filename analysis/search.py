@@ -13,7 +13,7 @@ import numpy as np
 
 from analysis._common import Skip, Sweep, cli, fit_title, log_y, new_figure, plot_function
 from analysis._findings import set_finding
-from sweep.search import STUDY_FILE, read_study  # optuna itself loads only when a study is there
+from sweep.study import STUDY_FILE, read_study  # optuna itself loads only when a study is there
 
 
 @plot_function("search")

@@ -21,6 +21,21 @@ from sweep.compose import (  # importing sweep.compose registers the schema and 
 )
 from sweep.errors import exit_on_user_error, train_guarded
 
+
+def register_plugins() -> None:
+    """Register sweep's launcher and sweeper classes with Hydra: an editable install hides hydra_plugins/ from
+    Hydra's scan. After the scan, which re-executes Hydra's core plugin modules (redefining BasicSweeper)."""
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()
+    from hydra_plugins.sweep_launcher.sweep_launcher import SweepLauncher, SweepSweeper
+
+    for plugin in (SweepLauncher, SweepSweeper):
+        Plugins.instance().register(plugin)
+
+
+register_plugins()
+
 __all__ = ["main", "resolved", "run"]  # resolved: for callers from before sweep.compose (use that instead)
 
 

@@ -3,9 +3,9 @@
 same inputs with the same line: static checks (sweep.config.validate), then the ones that need this machine
 (`check_device_here`) or the data (sweep.preflight).
 
-Importing this module registers sweep's schema and its Hydra plugins, so that Hydra's compose API (tests,
-notebooks, benchmarks) composes exactly what `sweep run` composes. It sits below sweep.app (the entry point)
-and sweep.launch, and imports neither (the launcher plugin reaches sweep.launch only when Hydra calls it).
+Importing this module registers sweep's schema and its plugins' configs, so that Hydra's compose API (tests,
+notebooks, benchmarks) composes exactly what `sweep run` composes. It sits below sweep.app (the entry point,
+which registers the plugins' classes) and sweep.launch, and imports neither.
 """
 
 from __future__ import annotations
@@ -16,19 +16,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
 from sweep.config import CUSTOM_ONLY, OptimizerConfig, RunConfig, register_configs, validate
 from sweep.errors import ConfigError, reworded
 
-Plugins.instance()  # scan first: the scan re-executes Hydra's core plugin modules, redefining BasicSweeper
-from hydra_plugins.sweep_launcher.sweep_launcher import SweepLauncher, SweepSweeper  # noqa: E402
-
 register_configs()
-for _plugin in (SweepLauncher, SweepSweeper):
-    Plugins.instance().register(_plugin)  # an editable install hides hydra_plugins/ from Hydra's scan
 
 SINGLE_RUN_NAME = "single"
 NOTHING_RAN = "; nothing was run or submitted"

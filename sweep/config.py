@@ -26,7 +26,7 @@ from sweep.data import DataConfig
 from sweep.errors import ConfigError
 from sweep.optim import registry as optimizer_registry
 from sweep.optim.spec import finite as _finite
-from sweep.search import PRUNERS, SAMPLERS
+from sweep.study import PRUNERS, SAMPLERS
 
 
 # --------------------------------------------------------------------------------------------- optimizers
@@ -248,11 +248,31 @@ DATA_PATH_KEYS = ("root", "cache_dir")
 ENV_ALLOWED_KEYS = ("hydra", "cluster.setup")
 
 
+@dataclass
+class SweepLauncherConf:
+    """`hydra/launcher=sweep` (hydra_plugins/sweep_launcher holds the class)."""
+
+    _target_: str = "hydra_plugins.sweep_launcher.sweep_launcher.SweepLauncher"
+
+
+@dataclass
+class SweepSweeperConf:
+    """`hydra/sweeper=sweep`: Hydra's BasicSweeperConf's fields, our class."""
+
+    _target_: str = "hydra_plugins.sweep_launcher.sweep_launcher.SweepSweeper"
+    max_batch_size: Optional[int] = None
+    params: Optional[dict[str, str]] = None
+
+
 def register_configs() -> None:
     """Register the schema that conf/config.yaml starts from: every group's YAML is merged into a typed node,
-    so an unknown key or a wrong type fails at composition, before anything runs. Also guard `${oc.env:...}`
+    so an unknown key or a wrong type fails at composition, before anything runs. Also the configs of sweep's
+    Hydra plugins (their classes are registered by the entry point, sweep.app), and guard `${oc.env:...}`
     (see `_guarded_env`)."""
-    ConfigStore.instance().store(name="run_schema", node=RunConfig)
+    store = ConfigStore.instance()
+    store.store(name="run_schema", node=RunConfig)
+    store.store(group="hydra/launcher", name="sweep", node=SweepLauncherConf, provider="sweep")
+    store.store(group="hydra/sweeper", name="sweep", node=SweepSweeperConf, provider="sweep")
     OmegaConf.register_new_resolver("oc.env", _guarded_env, replace=True)
 
 

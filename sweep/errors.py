@@ -32,6 +32,25 @@ class DataError(UserError):
     """A problem with the data config or the data files (raised by sweep.data)."""
 
 
+class Interrupted(Exception):
+    """Training stopped on request (preemption, time limit, Ctrl-C) after checkpointing every run of the pack."""
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """One line for an OSError of the results store (full disk, read-only folder, a file where a folder should
+    be), or None for anything else."""
+    import errno
+
+    if not isinstance(exc, OSError):
+        return None
+    where = exc.filename or "the results folder"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device holding {where}: free space (or set out_dir=...) and rerun to resume"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        return f"cannot write {where}: {exc.strerror}; choose a writable out_dir=..."
+    return None
+
+
 def one_line(exc: BaseException) -> str | None:
     """The one-line message for a user error, or None when `exc` is a bug that deserves its traceback."""
     from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
@@ -40,8 +59,6 @@ def one_line(exc: BaseException) -> str | None:
     if isinstance(exc, UserError):
         return str(exc)
     if isinstance(exc, OSError):  # the results store: a full disk, a read-only or file-typed out_dir
-        from sweep.results import storage_problem
-
         msg = storage_problem(exc)
         if msg is not None:  # (Hydra's MissingConfigException is an OSError too: read on)
             return msg
@@ -142,8 +159,6 @@ def reworded(prefix: str = "", suffix: str = "") -> Iterator[None]:
 def train_guarded(train: Callable[[], T]) -> T:
     """Call train(); an interruption becomes one line and exit status 130, a user error (a full disk, an
     unwritable out_dir) one line and exit status 2, here rather than through Hydra's job-failure log."""
-    from sweep.engine import Interrupted  # torch: only where training happens
-
     try:
         with exit_on_user_error():
             return train()

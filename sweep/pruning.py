@@ -17,7 +17,7 @@ class TrialPruning:
     """The trials among a pack's runs, and their study (opened once per pack)."""
 
     def __init__(self, cfgs: Sequence[dict]) -> None:
-        from sweep.search import open_study
+        from sweep.study import open_study
 
         first = next(c for c in cfgs if _is_trial(c))
         self.rungs_per_epoch = int(first["search"].get("rungs_per_epoch", 1))
@@ -39,7 +39,7 @@ class TrialPruning:
         `epoch` epochs trained) and return which are to stop now."""
         import optuna
 
-        from sweep.search import PRUNED_AT
+        from sweep.study import PRUNED_AT
 
         out = [False] * len(self.ids)
         # The pack's trials reach the rung together; Optuna's pruners judge one trial at a time against those

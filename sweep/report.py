@@ -20,20 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweep.results import BLOWN_UP, FINISHED
+from sweep.results import BLOWN_UP, FINISHED, SELECTION_METRIC, lower_is_better, metric_name
 
 REPORT_DIR = "report"
 # The metric that ranks configurations ("best" first, the bold row, best lr per schedule, best of k restarts):
 # the validation split's, never test's (test is reported for what validation chose). Lower is better unless it
 # is an accuracy.
-SELECTION_METRIC = "final_val_loss"
 # Metrics summarised per configuration in `summary_table` (mean, std, SE over the finished seeds).
 SUMMARISED = ("final_val_loss", "final_val_acc", "final_test_loss", "final_test_acc", "wall_s")
-
-
-def lower_is_better(metric: str = SELECTION_METRIC) -> bool:
-    """Whether a smaller value of `metric` is better (a loss) or a larger one (an accuracy)."""
-    return not metric.endswith("acc")
 
 
 def default_keys(runs: pd.DataFrame) -> list[str]:
@@ -122,11 +116,6 @@ def separated(table: pd.DataFrame, metric: str = SELECTION_METRIC) -> tuple[bool
         f"{metric_name(metric)} by {gap:.3g}, within the sum of their standard errors ({margin:.3g}), "
         "so nothing is bold; more seeds would tell."
     )
-
-
-def metric_name(metric: str) -> str:
-    """`final_test_loss` -> final test loss."""
-    return metric.replace("_", " ")
 
 
 def _pm(mean: float, se: float) -> str:

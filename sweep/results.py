@@ -170,6 +170,21 @@ def summary_fields(s: dict) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------------------------------- choosing
+# What the report, the plots and the notebooks choose configurations on: validation, never test.
+SELECTION_METRIC = "final_val_loss"
+
+
+def lower_is_better(metric: str = SELECTION_METRIC) -> bool:
+    """Whether a smaller value of `metric` is better (a loss) or a larger one (an accuracy)."""
+    return not metric.endswith("acc")
+
+
+def metric_name(metric: str) -> str:
+    """`final_test_loss` -> final test loss."""
+    return metric.replace("_", " ")
+
+
 # ----------------------------------------------------------------------------------------------- writing
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None], durable: bool = True) -> None:
     """Call write(f) on a temp file beside `path`, fsync it, and rename it to `path`. durable=False skips the
@@ -311,21 +326,6 @@ def load_torch(path: Path) -> Any:
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def storage_problem(exc: BaseException) -> str | None:
-    """One line for an OSError of the results store (full disk, read-only folder, a file where a folder should
-    be), or None for anything else."""
-    import errno
-
-    if not isinstance(exc, OSError):
-        return None
-    where = exc.filename or "the results folder"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"no space left on the device holding {where}: free space (or set out_dir=...) and rerun to resume"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
-        return f"cannot write {where}: {exc.strerror}; choose a writable out_dir=..."
-    return None
 
 
 def clean_temporaries(folder: Path) -> int:

@@ -21,11 +21,12 @@ import torch
 
 from sweep.config import run_id as config_run_id
 from sweep.device import set_threads_from_allocation
-from sweep.engine import Interrupted, Run, Trainer, checkpoint_history
+from sweep.engine import Run, Trainer, checkpoint_history
+from sweep.errors import Interrupted, storage_problem
 from sweep.mirror import start_follower
 from sweep.packing import plan_packs
 from sweep.provenance import slurm_job_id
-from sweep.results import CORRUPT, FINISHED, RunDir, storage_problem, summary_record
+from sweep.results import CORRUPT, FINISHED, RunDir, summary_record
 from sweep.store import Claims, PackWriter, RunRecord, load_start, scan
 
 

@@ -16,10 +16,13 @@ one does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import math
 import os
+import shlex
 import socket
 import zlib
 from collections.abc import Sequence
@@ -27,13 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep.errors import ConfigError
+import submitit
 
-SAMPLERS = ("grid", "random", "tpe")
-PRUNERS = ("none", "asha", "hyperband", "median")
-STUDY_FILE = "study.journal"
-STUDY_NAME = "search"
-PRUNED_AT = "pruned_at_epoch"  # a trial's user attribute, set by the pack that pruned it
+from sweep.errors import ConfigError
+from sweep.study import (
+    PRUNED_AT,
+    STUDY_FILE,
+    _as_override,
+    make_sampler,
+    open_study,
+)
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,6 @@ class Space:
     def overrides(self, values: dict[str, Any]) -> list[str]:
         """The overrides of one trial with parameter values `values`."""
         return [*self.fixed, *(f"{k}={_as_override(v)}" for k, v in values.items())]
-
-
-def _as_override(value: Any) -> str:
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def parse_space(arguments: Sequence[str]) -> Space:
@@ -89,61 +91,6 @@ def parse_space(arguments: Sequence[str]) -> Space:
     if not params:
         raise ConfigError("a search needs at least one swept parameter, e.g. 'lr=tag(log, interval(1e-4, 1))'")
     return Space(tuple(fixed), params)
-
-
-def make_sampler(name: str, seed: int) -> Any:
-    import optuna
-
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    raise ConfigError(f"search.name={name!r} is not a sampler; choices: {', '.join(SAMPLERS)}")
-
-
-def make_pruner(name: str, rungs: int) -> Any:
-    """Optuna's pruner for `search.pruner`; budgets are in rungs (a trial reports its validation loss at each:
-    `search.rungs_per_epoch` per epoch, so `rungs` = epochs x rungs_per_epoch)."""
-    import optuna
-
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    if name == "asha":  # rungs at 1, 3, 9, ...; the best third goes on at each
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=rungs, reduction_factor=3)
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
-    raise ConfigError(f"search.pruner={name!r} is unknown; choices: {', '.join(PRUNERS)}")
-
-
-def open_study(path: Path | str, search: dict, epochs: int, *, create: bool) -> Any:
-    """The study of a search folder's journal (created when `create`)."""
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = JournalStorage(JournalFileBackend(str(path)))
-    pruner = make_pruner(search["pruner"], epochs * int(search.get("rungs_per_epoch", 1)))
-    if create:
-        return optuna.create_study(
-            storage=storage,
-            study_name=STUDY_NAME,
-            sampler=make_sampler(search["name"], search["seed"]),
-            pruner=pruner,
-            direction=search["direction"],
-            load_if_exists=True,
-        )
-    return optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=pruner)
-
-
-def read_study(journal: Path | str) -> Any:
-    """A search folder's study, to read (no sampler or pruner of its own: `sweep status`, `sweep report`)."""
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    return optuna.load_study(study_name=STUDY_NAME, storage=JournalStorage(JournalFileBackend(str(journal))))
 
 
 def search_name(arguments: Sequence[str], search: dict) -> str:
@@ -267,11 +214,9 @@ def batch_size(search: dict, pack: Any, device: str) -> int:
 def run_search(config: Any, launcher: Any, arguments: Sequence[str]) -> Any:
     """`sweep run -m search=random|tpe ...`. Locally: the ask/tell loop, training each batch of trials through
     `launcher` (sweep's: validated, packed). With cluster=slurm: `search.workers` SLURM tasks that each run that
-    loop on the shared study (sweep/launch/worker.py SearchJob). Returns the study."""
+    loop on the shared study (SearchJob, below). Returns the study."""
     search, space, name, folder, study = prepare(config, arguments)
     if config.cluster.backend == "slurm":
-        from sweep.launch.slurm import submit_search
-
         submit_search(config, list(arguments), folder)
         return study
     me = this_worker()
@@ -334,27 +279,67 @@ def work(arguments: Sequence[str], folder: Path | str, should_stop: Any = lambda
                 told["told" if ok else "failed"] += 1
 
 
+# ----------------------------------------------------------------------------------------------- on SLURM
+class SearchJob(submitit.helpers.Checkpointable):
+    """One worker of a search (sweep/search.py `work`): asks, trains and tells batches of trials on the shared
+    study until `search.trials` are done; on SIGUSR2 it checkpoints its pack and is requeued, then finishes its
+    own trials first."""
+
+    def __init__(self, submit_dir: str) -> None:
+        self.submit_dir = submit_dir
+
+    def __call__(self, arguments: list[str], folder: str) -> dict[str, int]:
+        from sweep.launch.worker import stoppable
+        from sweep.provenance import slurm_job_id
+
+        def log() -> None:
+            print(f"sweep: search worker {slurm_job_id() or '?'} on {socket.gethostname()}", flush=True)
+
+        with stoppable(self.submit_dir, log) as stop:
+            told = work(arguments, folder, should_stop=lambda: stop.requested)
+        print(f"sweep: search worker done: {told}", flush=True)
+        return told
+
+    def checkpoint(self, arguments: list[str], folder: str) -> submitit.helpers.DelayedSubmission:
+        """After a requeue: the worker finishes its own trials (from their checkpoints), then asks for more."""
+        return submitit.helpers.DelayedSubmission(self, arguments, folder)
+
+
+def submit_search(config: Any, arguments: list[str], folder: Path) -> str:
+    """Queue `search.workers` array tasks that share the search's study (SearchJob); returns the array
+    id. With cluster.wait, blocks until they have ended. The same command run again continues the study."""
+    from omegaconf import OmegaConf
+
+    from sweep.launch.queue import wait_for_jobs
+    from sweep.launch.slurm import _executor, _now, snapshot_code
+    from sweep.results import SweepDir, read_json, write_json
+
+    cluster = OmegaConf.to_container(config.cluster, resolve=True)
+    workers = int(config.search.workers)
+    code_dir = snapshot_code(folder)
+    ex = _executor(cluster, folder, code_dir)
+    with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's error; it is raised anyway
+        jobs = ex.map_array(SearchJob(os.getcwd()), [list(arguments)] * workers, [str(folder)] * workers)
+    array_id = jobs[0].job_id.split("_")[0]
+    record_path = SweepDir(folder).record
+    record = read_json(record_path) or {"name": folder.name, "argv": list(arguments), "created": _now()}
+    entry = {"time": _now(), "job_ids": [array_id], "code": str(code_dir), "cluster": cluster.get("name")}
+    record.setdefault("slurm", []).append(dict(entry, queued=0, packs=[], search_workers=workers))
+    write_json(record_path, record)
+    print(
+        f"sweep: search {folder.name}: {workers} worker(s) queued as array {array_id} "
+        f"(logs: {shlex.quote(str(jobs[0].paths.stdout))}); `sweep status {shlex.quote(str(folder))}` for the table",
+        flush=True,
+    )
+    if cluster.get("wait"):
+        wait_for_jobs([array_id])
+    return array_id
+
+
 def _is_sweep(argument: str) -> bool:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     return OverridesParser.create().parse_overrides([argument])[0].is_sweep_override()
-
-
-def describe(journal: Path | str) -> str:
-    """One line for `sweep status`: the trials by state and the best so far (value, trial, parameters)."""
-    study = read_study(journal)
-    trials = study.get_trials(deepcopy=False)
-    states = {}
-    for t in trials:
-        states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
-    by_state = ", ".join(f"{n} {s}" for s, n in states.items())
-    line = f"search: {len(trials)} trials ({by_state or 'none yet'})"
-    done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
-    if done:
-        best = min(done, key=lambda t: t.value if study.direction.name == "MINIMIZE" else -t.value)
-        params = " ".join(f"{k}={_as_override(v)}" for k, v in best.params.items())
-        line += f"; best so far {best.value:.4g} (trial {best.number}: {params})"
-    return line
 
 
 def _state(name: str) -> Any:

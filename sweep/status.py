@@ -407,7 +407,7 @@ def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None =
 
 def _print_search(console: Any, sweep_dir: Path) -> None:
     """A search's trials by state and its best so far, under the table (only where the folder holds a study)."""
-    from sweep.search import STUDY_FILE, describe
+    from sweep.study import STUDY_FILE, describe
 
     if (Path(sweep_dir) / STUDY_FILE).is_file():
         console.print(describe(Path(sweep_dir) / STUDY_FILE), highlight=False)

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from conftest import sweep_cli
 
-from sweep.report import SELECTION_METRIC, markdown_table, separated, summary_table
+from sweep.report import markdown_table, separated, summary_table
+from sweep.results import SELECTION_METRIC
 
 pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
 

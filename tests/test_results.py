@@ -65,7 +65,7 @@ def test_run_dir_status(tmp_path):
 def test_storage_problems_are_one_line_that_names_the_path_and_the_fix():
     import errno
 
-    from sweep.results import storage_problem
+    from sweep.errors import storage_problem
 
     full = storage_problem(OSError(errno.ENOSPC, "No space left on device", "/runs/x/checkpoint.pt"))
     assert full.startswith("no space left on the device holding /runs/x/checkpoint.pt") and "rerun" in full

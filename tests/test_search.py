@@ -16,7 +16,8 @@ from conftest import make_cfg, sweep_cli
 from sweep import store
 from sweep.config import ConfigError, run_id
 from sweep.runner import train_runs
-from sweep.search import PRUNED_AT, STUDY_FILE, open_study, parse_space
+from sweep.search import parse_space
+from sweep.study import PRUNED_AT, STUDY_FILE, open_study
 
 SMALL = ["model.hidden=[16]", "wandb.mode=disabled", "data=spirals", "data.n_samples=300", "batch_size=50"]
 SPACE = ["lr=tag(log, interval(1e-3, 1))", "optimizer=sgd,adam"]
@@ -175,7 +176,7 @@ def test_a_packs_trials_are_judged_together_whatever_their_place(tmp_path, order
     """Trials of a pack reach a rung together and are judged best first: the decisions depend on the values, not
     on the models' places in the pack (judged in pack order, the first had no competitor and always went on)."""
     from sweep.pruning import TrialPruning
-    from sweep.search import open_study
+    from sweep.study import open_study
 
     search = {"name": "random", "seed": 0, "pruner": "asha", "direction": "minimize", "rungs_per_epoch": 1}
     journal = tmp_path / STUDY_FILE

@@ -5,36 +5,24 @@ overrides at once, so sweep can validate all of them before anything runs or is 
 
 The launcher keeps Hydra's contract, so any sweeper plugin (Optuna, Nevergrad, ...) drives it: each job returns
 a float (see sweep.compose.objective_value), and the batches a sweeper launches one after another share one sweep
-folder. (sweep.compose registers both classes itself: an editable install hides hydra_plugins/ from Hydra's
-scan.)
+folder. (sweep.app registers both classes itself: an editable install hides hydra_plugins/ from Hydra's scan;
+their configs live in sweep.config.)
 """
 
 # No `from __future__ import annotations` here: Hydra's plugin scan executes this module before it is in
 # sys.modules, and dataclasses then cannot resolve string annotations.
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Optional
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
-from hydra.core.config_store import ConfigStore
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from sweep.config import register_configs
 
-@dataclass
-class SweepLauncherConf:
-    _target_: str = "hydra_plugins.sweep_launcher.sweep_launcher.SweepLauncher"
-
-
-@dataclass
-class SweepSweeperConf(BasicSweeperConf):
-    _target_: str = "hydra_plugins.sweep_launcher.sweep_launcher.SweepSweeper"
-
-
-ConfigStore.instance().store(group="hydra/launcher", name="sweep", node=SweepLauncherConf, provider="sweep")
-ConfigStore.instance().store(group="hydra/sweeper", name="sweep", node=SweepSweeperConf, provider="sweep")
+register_configs()  # the plugins' configs (sweep.config holds them), for a Hydra that found this module by its scan
 
 
 class SweepSweeper(BasicSweeper):
@@ -65,16 +53,16 @@ class SweepLauncher(Launcher):
     def __init__(self, **_: Any) -> None:
         self.config: Optional[DictConfig] = None
         self.hydra_context: Optional[HydraContext] = None
-        self.multirun: Any = None  # sweep.launch.Multirun: what this multirun's batches share
+        self.multirun: Any = None  # sweep.launch.grid.Multirun: what this multirun's batches share
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from sweep.launch import Multirun
+        from sweep.launch.grid import Multirun
 
         self.config, self.hydra_context = config, hydra_context
         self.multirun = Multirun()
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from sweep.launch import launch_grid
+        from sweep.launch.grid import launch_grid
 
         assert self.config is not None and self.hydra_context is not None
         return launch_grid(self.hydra_context.config_loader, self.config, job_overrides, self.multirun)

@@ -35,7 +35,7 @@ from typing import Any
 import submitit
 
 from sweep.launch.queue import active_tasks, max_array_size, wait_for_jobs
-from sweep.launch.worker import EARLY_TRAP, PREEMPT_MARK_ENV, PackJob, SearchJob
+from sweep.launch.worker import EARLY_TRAP, PREEMPT_MARK_ENV, PackJob
 from sweep.packing import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs
 from sweep.provenance import git_state
 from sweep.results import FINISHED, SweepDir, read_json, write_json
@@ -351,33 +351,6 @@ def _submit_group(
             entry["queued"] += len(p)
             for c in p:
                 results[index_of[id(c)]].update(status="queued", slurm_job_id=j.job_id)
-
-
-def submit_search(config: Any, arguments: list[str], folder: Path) -> str:
-    """Queue `search.workers` array tasks that share the search's study (worker.SearchJob); returns the array
-    id. With cluster.wait, blocks until they have ended. The same command run again continues the study."""
-    from omegaconf import OmegaConf
-
-    cluster = OmegaConf.to_container(config.cluster, resolve=True)
-    workers = int(config.search.workers)
-    code_dir = snapshot_code(folder)
-    ex = _executor(cluster, folder, code_dir)
-    with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's error; it is raised anyway
-        jobs = ex.map_array(SearchJob(os.getcwd()), [list(arguments)] * workers, [str(folder)] * workers)
-    array_id = jobs[0].job_id.split("_")[0]
-    record_path = SweepDir(folder).record
-    record = read_json(record_path) or {"name": folder.name, "argv": list(arguments), "created": _now()}
-    entry = {"time": _now(), "job_ids": [array_id], "code": str(code_dir), "cluster": cluster.get("name")}
-    record.setdefault("slurm", []).append(dict(entry, queued=0, packs=[], search_workers=workers))
-    write_json(record_path, record)
-    print(
-        f"sweep: search {folder.name}: {workers} worker(s) queued as array {array_id} "
-        f"(logs: {shlex.quote(str(jobs[0].paths.stdout))}); `sweep status {shlex.quote(str(folder))}` for the table",
-        flush=True,
-    )
-    if cluster.get("wait"):
-        wait_for_jobs([array_id])
-    return array_id
 
 
 def _print_submission(

@@ -116,7 +116,7 @@ def stoppable(submit_dir: str, log: Callable[[], None]) -> Iterator[StopSignal]:
     """A task's training, stopped on the preemption signal: enter the submission directory (srun starts the task
     in the code snapshot; runs use the submission dir), log, install the signal; when training stops on it
     (checkpoints written: Interrupted), hand the signal to submitit, which requeues the task."""
-    from sweep.engine import Interrupted
+    from sweep.errors import Interrupted
 
     try:
         os.chdir(submit_dir)
@@ -162,30 +162,6 @@ class PackJob(submitit.helpers.Checkpointable):
     def checkpoint(self, pack_cfgs: list[dict]) -> submitit.helpers.DelayedSubmission:
         """Rerun the same pack after the requeue: finished runs are skipped, the others resume from checkpoints."""
         return submitit.helpers.DelayedSubmission(self, pack_cfgs)
-
-
-class SearchJob(submitit.helpers.Checkpointable):
-    """One worker of a search (sweep/search.py `work`): asks, trains and tells batches of trials on the shared
-    study until `search.trials` are done; on SIGUSR2 it checkpoints its pack and is requeued, then finishes its
-    own trials first."""
-
-    def __init__(self, submit_dir: str) -> None:
-        self.submit_dir = submit_dir
-
-    def __call__(self, arguments: list[str], folder: str) -> dict[str, int]:
-        from sweep.search import work
-
-        def log() -> None:
-            print(f"sweep: search worker {slurm_job_id() or '?'} on {socket.gethostname()}", flush=True)
-
-        with stoppable(self.submit_dir, log) as stop:
-            told = work(arguments, folder, should_stop=lambda: stop.requested)
-        print(f"sweep: search worker done: {told}", flush=True)
-        return told
-
-    def checkpoint(self, arguments: list[str], folder: str) -> submitit.helpers.DelayedSubmission:
-        """After a requeue: the worker finishes its own trials (from their checkpoints), then asks for more."""
-        return submitit.helpers.DelayedSubmission(self, arguments, folder)
 
 
 def preempt_signal() -> signal.Signals:

@@ -21,7 +21,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from sweep import store  # noqa: E402
 from sweep.launch.queue import wait_for_jobs  # noqa: E402
-from sweep.search import STUDY_FILE, open_study  # noqa: E402
+from sweep.study import STUDY_FILE, open_study  # noqa: E402
 
 pytestmark = pytest.mark.slurm
 
