@@ -25,9 +25,10 @@ slurm-up:                        ## start (or check) the one-node SLURM cluster 
 slurm-down:
 	$(SUDO) slurm/dev-cluster-down
 
-lint: setup                      ## ruff: lint and format check (configured in pyproject.toml)
+lint: setup                      ## ruff (lint, format) and the import contract (tests/test_layers.py)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
 
 format: setup                    ## ruff: apply the fixable lint rules and the format
 	$(BIN)/ruff check --fix .

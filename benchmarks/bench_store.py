@@ -85,6 +85,10 @@ def one(k: int, epochs: int, wandb: str) -> dict:
             t0 = time.perf_counter()
             train_runs(cfgs, pack=k, progress=False)
             wall = time.perf_counter() - t0
+        if wandb == "online":  # its mirror follows this process, which lives on: end it before the next one
+            import subprocess
+
+            subprocess.run(["pkill", "-f", f"sweep.mirror {out}"], check=False)
         inodes = sum(len(d) + len(f) for _, d, f in os.walk(out / "bench")) + 1
         rest = wall - sum(spent.values())
         return {"k": k, "epochs": epochs, "wandb": wandb, "wall_s": wall, **spent, "rest": rest, "inodes": inodes}

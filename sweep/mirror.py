@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sweep.results import ENDED, read_json, write_json
-from sweep.store import RunRecord, read_history_rows, scan
+from sweep.results import ENDED, HISTORY_FILE, read_json, write_json
+from sweep.store import RunRecord, file_stamp, read_history_rows, scan
 
 WANDB_DIR = "wandb"  # wandb's own folder in the sweep (wandb.init(dir=sweep)); it holds the mirror's state too
 STATE_FILE = "mirror.json"
@@ -50,18 +50,9 @@ def wandb_config(rec: RunRecord) -> dict:
     return dict(rec.config or {}, run_id=rec.run_id, versions=(rec.summary or {}).get("versions"))
 
 
-def _rows(rec: RunRecord, after: int | None) -> list[dict]:
-    """The run's history rows with a step after `after`, NaN/None cells left out (as the trainer logged them)."""
-    t = read_history_rows(rec)
-    if t is None:
-        return []
-    out = []
-    for row in t.to_pylist():
-        step = row.get("step")
-        if step is None or (after is not None and step <= after):
-            continue
-        out.append({k: v for k, v in row.items() if v is not None and v == v})
-    return out
+def _clean(row: dict) -> dict:
+    """A history row as the trainer logged it: NaN and None cells left out."""
+    return {k: v for k, v in row.items() if v is not None and v == v}
 
 
 class Mirror:
@@ -74,6 +65,28 @@ class Mirror:
         self.state: dict[str, dict] = read_json(state_path(self.sweep_dir)) or {}
         self.open_runs: dict[str, Any] = {}
         self.failed: dict[str, str] = {}
+        self._histories: dict[Path, tuple[tuple, dict[str, list[dict]]]] = {}  # by pack: read once per change
+
+    def rows(self, rec: RunRecord, after: int | None) -> list[dict]:
+        """The run's history rows with a step after `after` (a pack's history file is read once per change,
+        not once per run: a pack of 4,096 runs is one read per look)."""
+        if rec.pack is None:
+            t = read_history_rows(rec)
+            rows = [] if t is None else [_clean(r) for r in t.to_pylist()]
+        else:
+            path = rec.pack / HISTORY_FILE
+            stamp = file_stamp(path)
+            hit = self._histories.get(rec.pack)
+            if hit is None or hit[0] != stamp:
+                by_run: dict[str, list[dict]] = {}
+                if stamp:
+                    import pyarrow.parquet as pq
+
+                    for r in pq.read_table(path).to_pylist():
+                        by_run.setdefault(r.pop("run_id"), []).append(_clean(r))
+                hit = self._histories[rec.pack] = (stamp, by_run)
+            rows = hit[1].get(rec.run_id, [])
+        return [r for r in rows if "step" in r and (after is None or r["step"] > after)]
 
     def _key(self, wandb_id: str) -> str:
         return f"{self.mode}:{wandb_id}"
@@ -123,7 +136,7 @@ class Mirror:
             run = self.open_runs.get(wid)
             if run is None:
                 run = self.open_runs[wid] = self._open(rec)
-            rows = _rows(rec, st.get("step"))
+            rows = self.rows(rec, st.get("step"))
             for row in rows:
                 run.log({k: v for k, v in row.items() if k != "step"}, step=int(row["step"]))
             if rows:
@@ -199,13 +212,20 @@ def follow(sweep_dir: Path | str, mode: str, parent: int | None, poll_s: float =
         return {"sent": [], "failed": {}, "already_followed": True}
     m = Mirror(sweep_dir, mode, echo=lambda s: print(s, file=sys.stderr, flush=True))
     sent: set[str] = set()
+    failures = 0  # passes in a row that wandb refused: the next look waits twice as long (at most 5 min)
     try:
         while True:
-            time.sleep(poll_s)  # first a pack's start-up: nothing to send yet, and the CPUs are training's
+            time.sleep(min(poll_s * 2**failures, 300.0))  # the first wait: a pack's start-up, CPUs are training's
             last = not _alive(parent)
+            ok = True
             for rec in m.due(scan(sweep_dir), include_unfinished=True):
-                if m.send(rec, finish=last) and rec.status in ENDED:
+                if not m.send(rec, finish=last):
+                    ok = False
+                    if not last:  # the server is down or refusing: the rest waits for the next look
+                        break
+                elif rec.status in ENDED:
                     sent.add(rec.run_id)
+            failures = 0 if ok else failures + 1
             if last:
                 break
     finally:

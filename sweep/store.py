@@ -244,7 +244,7 @@ def read_rows(pack: Path) -> tuple[Any, list[str]] | None:
     None (then read the pack through `scan`)."""
     import pyarrow.parquet as pq
 
-    rows, summ = _stamp(pack / ROWS_FILE), _stamp(pack / SUMMARY_FILE)
+    rows, summ = file_stamp(pack / ROWS_FILE), file_stamp(pack / SUMMARY_FILE)
     if not rows or (summ and rows[0] < summ[0]):
         return None
     try:
@@ -350,7 +350,8 @@ def read_pack_configs(pack: Path) -> dict[str, dict]:
 _PACK_CACHE: dict[str, tuple[tuple, list[RunRecord]]] = {}
 
 
-def _stamp(path: Path) -> tuple:
+def file_stamp(path: Path) -> tuple:
+    """(mtime_ns, size, inode) of a file, () when it is missing: a rename of a new version changes it."""
     try:
         st = path.stat()
         return (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -361,7 +362,7 @@ def _stamp(path: Path) -> tuple:
 def _pack_records(pack: Path) -> list[RunRecord]:
     """The records of one pack folder, parsed again only when its files changed (a grid of N packs of one run
     reads its sweep before every pack)."""
-    stamp = tuple(_stamp(pack / f) for f in (SUMMARY_FILE, RUNS_FILE, CLAIM_OWNER))
+    stamp = tuple(file_stamp(pack / f) for f in (SUMMARY_FILE, RUNS_FILE, CLAIM_OWNER))
     hit = _PACK_CACHE.get(str(pack))
     if hit is None or hit[0] != stamp:
         if len(_PACK_CACHE) > 100_000:
