@@ -34,6 +34,7 @@ WANDB_DIR = "wandb"  # wandb's own folder in the sweep (wandb.init(dir=sweep)); 
 STATE_FILE = "mirror.json"
 LOCK_FILE = "mirror.lock"
 LOG_FILE = "mirror.log"
+FIRST_LOOK_S = 5.0  # a follower's first look at the store, after its training process started
 
 
 def state_path(sweep_dir: Path) -> Path:
@@ -243,10 +244,15 @@ def start_follower(sweep_dir: Path, mode: str = "online") -> None:
 
     log_dir = Path(sweep_dir) / WANDB_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
+    args = [str(sweep_dir), "--mode", mode, "--follow", "--parent", str(os.getpid())]
+    # the child lowers its priority and waits before importing anything: a pack's start-up is training's
+    code = (
+        "import os, sys, time; os.nice(10); time.sleep(float(sys.argv[1])); "
+        "from sweep.mirror import main; main(sys.argv[2:])"
+    )
     with open(log_dir / LOG_FILE, "ab") as log:
         subprocess.Popen(
-            [sys.executable, "-m", "sweep.mirror", str(sweep_dir), "--mode", mode, "--follow"]
-            + ["--parent", str(os.getpid())],
+            [sys.executable, "-c", code, str(FIRST_LOOK_S), *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -153,6 +153,8 @@ def _loss(x: Any) -> str:
 def _collapse_note(summary: dict) -> str:
     """Why a run is `collapsed`: its loss blew up and it ended no better than it began (it has no step at which
     it diverged: it trained to the end)."""
+    if summary.get("diverged_step") is not None:  # a summary that names a step (written by hand, or older)
+        return f"collapsed at step {summary['diverged_step']}{_loss(summary.get('diverged_loss'))}"
     first, peak, last = (summary.get(k) for k in ("first_loss", "peak_loss", "final_train_loss"))
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (first, peak, last)) and first:
         return f"collapsed: loss peaked at {peak:.3g} ({peak / first:.0f}x its first, {first:.3g}), ended at {last:.3g}"

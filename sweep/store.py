@@ -240,7 +240,7 @@ def rows_bytes(flat_cfgs: Mapping[str, dict], summaries: Mapping[str, dict]) -> 
 
 
 def read_rows(pack: Path) -> tuple[Any, list[str]] | None:
-    """(rows.parquet as a pandas frame, its config columns) when it is at least as new as summary.json, else
+    """(rows.parquet as a pyarrow table, its config columns) when it is at least as new as summary.json, else
     None (then read the pack through `scan`)."""
     import pyarrow.parquet as pq
 
@@ -252,7 +252,7 @@ def read_rows(pack: Path) -> tuple[Any, list[str]] | None:
         cols = json.loads((table.schema.metadata or {}).get(b"config_columns", b"[]"))
     except Exception:  # an unreadable index: the JSON it indexes is the truth
         return None
-    return table.to_pandas(), cols
+    return table, cols
 
 
 def summaries_bytes(summaries: Mapping[str, dict]) -> bytes:
