@@ -8,13 +8,14 @@ import json
 import socket
 import time
 
+import pytest
 from conftest import make_cfg, sweep_cli
 from store_helpers import history, summary, where
 from wandb_records import summarize
 
 from sweep.config import run_id
 from sweep.engine import Interrupted
-from sweep.mirror import LOCK_FILE, WANDB_DIR, mirror_once
+from sweep.mirror import WANDB_DIR, mirror_once
 from sweep.runner import train_runs
 
 SECRET = "0123456789abcdef0123456789abcdef01234567"
@@ -131,20 +132,15 @@ def test_online_with_a_server_that_never_answers_trains_and_the_mirror_says_what
     )  # fmt: skip
     assert "done" in proc.stdout
     sweep_dir = out / "single"
-    # the follower is a process of its own; it holds its lock until it has tried and given up
-    lock = sweep_dir / WANDB_DIR / LOCK_FILE
+    # the follower is a process of its own: it says in its log what it could not send, once its training
+    # process has ended and it has given up on the server
+    log_path = sweep_dir / WANDB_DIR / "mirror.log"
     deadline = time.monotonic() + 240
-    from filelock import FileLock, Timeout
-
-    while True:
-        try:
-            with FileLock(str(lock), timeout=0):
-                break
-        except Timeout:
-            assert time.monotonic() < deadline, "the mirror never ended"
-            time.sleep(0.5)
-    log = (sweep_dir / WANDB_DIR / "mirror.log").read_text()
-    assert "could not send" in log and "sweep sync" in log
+    while "could not send" not in (log_path.read_text() if log_path.exists() else ""):
+        assert time.monotonic() < deadline, "the mirror never said what it could not send"
+        time.sleep(0.5)
+    log = log_path.read_text()
+    assert "sweep sync" in log
     state = json.loads((sweep_dir / WANDB_DIR / "mirror.json").read_text())
     assert not any(v.get("ended") for v in state.values())  # still due for `sweep sync`
     dry = sweep_cli("sync", str(sweep_dir), "--dry-run", env=env, check=True)
@@ -174,3 +170,61 @@ def test_the_follower_ends_with_its_training_process(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert list(_wandb_files(where(cfg)[0])) == [summary(cfg)["wandb_id"]]
+
+
+class _Answering:
+    """A local wandb-like server answering every request with `status` (500: a server in trouble)."""
+
+    def __init__(self, status: int) -> None:
+        import http.server
+        import threading
+
+        code = status
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = do_HEAD = do_PUT = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.mark.parametrize("server", ["down", "errors"])
+def test_a_server_down_or_answering_errors_is_reported_and_the_runs_stay_due(tmp_path, monkeypatch, server):
+    """`sweep sync`'s mirror against a server that refuses connections or answers 500: each run is reported
+    failed (never counted as synced) and stays due, and the store is untouched."""
+    cfg = make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=offline", "wandb.init_timeout_s=3")
+    train_runs([cfg], progress=False)
+    sweep_dir = where(cfg)[0]
+    if server == "down":
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+        s.close()  # nothing listens there now
+        stop = None
+    else:
+        stop = _Answering(500)
+        url = stop.url
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    try:
+        res = mirror_once(sweep_dir, "online", echo=lambda s: None)
+    finally:
+        if stop:
+            stop.close()
+    assert res["sent"] == [] and list(res["failed"]) == [run_id(cfg)]
+    state = json.loads((sweep_dir / WANDB_DIR / "mirror.json").read_text())
+    assert not any(v.get("ended") for v in state.values())
+    assert summary(cfg)["status"] == "done"
