@@ -121,10 +121,18 @@ def train(make: Callable[[Any], torch.optim.Optimizer], *, resume: bool = False,
                 return run
             run.params.append(params)
             run.losses.append(loss.item())
-    except Exception as e:  # the student's code raised: that is the check's finding, not a crash of ours
+    except (Exception, SystemExit) as e:  # the student's code raised (or called sys.exit): the check's finding
         run.blew_up = len(run.params)
-        run.error = f"raised {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        run.error = _raised(e)
     return run
+
+
+def _raised(e: BaseException) -> str:
+    """What the student's code did, as a finding: `raised ValueError: ...`, or `called sys.exit(0)` (which would
+    otherwise end `sweep check` itself with that status and no report)."""
+    if isinstance(e, SystemExit):
+        return f"called sys.exit({e.code!r})"
+    return f"raised {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
 
 
 def rel_diff(a: Tensor, b: Tensor) -> Tensor:
@@ -615,8 +623,8 @@ def load_class(spec: str) -> type[torch.optim.Optimizer]:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except Exception as e:  # the student's module may raise anything while it imports
-        fail(f"cannot import module '{module_name}' (for {spec}): {type(e).__name__}: {_first_line(e)}")
+    except (Exception, SystemExit) as e:  # the student's module may raise anything (or exit) while it imports
+        fail(f"cannot import module '{module_name}' (for {spec}): {_raised(e)}")
     if not hasattr(module, attr):
         found = sorted(
             n
@@ -640,10 +648,10 @@ def check_constructor(spec: str, cls: type[torch.optim.Optimizer], like_name: st
     for kwargs in [{**like.fixed, **c} for c in like.cases]:
         try:
             cls([torch.zeros(2, dtype=torch.float64, requires_grad=True)], **kwargs)
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
             fail(
-                f"{spec}({args}) raised {type(e).__name__}: {_first_line(e)}; the --like {like_name} checks "
+                f"{spec}({args}) {_raised(e)}; the --like {like_name} checks "
                 f"pass {', '.join(names)} as torch.optim.{like.torch_cls.__name__} takes them"
             )
 

@@ -329,3 +329,21 @@ def test_a_checkpoint_that_is_not_this_runs_state_fails_that_run_with_one_line(t
     rewrite_checkpoint(cfg, ck)
     (s,) = train_runs([cfg], progress=False)
     assert s["status"] == "failed" and says in s["error"], s.get("error")
+
+
+def test_sweep_check_grades_an_optimizer_that_calls_sys_exit_instead_of_exiting_with_it(tmp_path):
+    """`sys.exit(0)` in a student's step() ended `sweep check` with status 0 and no output: a pass. Now it is
+    that check's failure ('called sys.exit(0)') and the grade is a fail; at import it is one line, exit 2."""
+    (tmp_path / "quits.py").write_text(
+        "import sys, torch\nclass MyAdam(torch.optim.Adam):\n    def step(self, closure=None):\n        sys.exit(0)\n"
+    )
+    p = sweep_cli("check", "quits.MyAdam", "--like", "adam", cwd=tmp_path, timeout=240)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "called sys.exit(0)" in p.stdout and "FAIL" in p.stdout
+    (tmp_path / "quits_early.py").write_text("import sys\nsys.exit(0)\n")
+    p = sweep_cli("check", "quits_early.MyAdam", "--like", "adam", cwd=tmp_path, timeout=240)
+    assert p.returncode == 2
+    assert (
+        p.stderr.strip()
+        == "sweep: error: cannot import module 'quits_early' (for quits_early.MyAdam): called sys.exit(0)"
+    )
