@@ -86,6 +86,13 @@ def one_line(exc: BaseException) -> str | None:
             f"cannot parse override {override}: quote values with "
             "non-ASCII characters, e.g. \"name='日本語'\" or \"wandb.tags=['日本語']\""
         )
+    if text.startswith("Ambiguous value for argument"):  # a comma list in a single run: most often a missing -m
+        arg = text.split("'")[1] if text.count("'") >= 2 else "key=a,b"
+        key = arg.split("=", 1)[0]
+        return (
+            f"{arg} is a list of values: add -m to run one job each (sweep run -m {arg}), "
+            f"or write {key}=[...] for a list value"
+        )
     if isinstance(exc, ValueError) and "can be specified" in text:  # Hydra's mutually exclusive flags
         return text.splitlines()[0] + " (e.g. `sweep run --cfg job` without -m)"
     if isinstance(exc, (OverrideParseException, HydraException, OmegaConfBaseException)):

@@ -77,6 +77,11 @@ def test_cfg_job_prints_resolved_config_without_training(tmp_path):
         ),
         ("sweeps=restarts", "add it with a leading '+': +sweeps=restarts"),
         ("wandb.tags=[日本]", "quote values with non-ASCII characters"),
+        (  # a grid without -m: Hydra's own hint ('add --multirun') was cut by the rewording
+            "lr=0.1,0.01",
+            "lr=0.1,0.01 is a list of values: add -m to run one job each (sweep run -m lr=0.1,0.01), "
+            "or write lr=[...] for a list value",
+        ),
     ],
 )
 def test_bad_input_is_one_line_nonzero_exit_and_nothing_written(tmp_path, override, message):
