@@ -386,3 +386,8 @@ def _print_submission(
         )
     else:
         print(f"sweep: nothing to submit ({skipped})")
+        if finished:  # the same command again (on another cluster, after a fix): say how to train afresh
+            print(
+                f"sweep: finished runs are kept in {shlex.quote(str(sweep_dir))}; to train them again, give the "
+                "sweep a new folder: add name=<new name>"
+            )

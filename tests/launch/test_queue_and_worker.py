@@ -56,7 +56,9 @@ def test_the_submission_counts_collapsed_runs_as_finished(capsys, tmp_path):
         {"run_id": "c", "status": "diverged", "slurm_job_id": None},
     ]
     _print_submission([{}] * 3, results, tmp_path, {}, {}, 0.1)
-    assert "nothing to submit (3 already finished)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "nothing to submit (3 already finished)" in out
+    assert "to train them again, give the sweep a new folder: add name=<new name>" in out  # not a dead end
 
 
 # ------------------------------------------------------------------------------------------------ the worker
