@@ -29,6 +29,37 @@ NOTHING_RAN = "; nothing was run or submitted"
 _ABSENT = object()
 
 
+def check_sweep_overrides(arguments: Sequence[str]) -> None:
+    """Refuse, in one line, a comma list that holds a sweep (`seed=range(0,3),7`): Hydra's sweeper fails on it
+    with an error about `Set[str]` and `tags` that says nothing of the override."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep, RangeSweep, Sweep
+
+    for o in OverridesParser.create().parse_overrides(list(arguments)):
+        value = o.value() if o.is_sweep_override() else None
+        if isinstance(value, ChoiceSweep) and any(isinstance(v, Sweep) for v in value.list):
+            key, flat = o.get_key_element(), []
+            for v in value.list:
+                if isinstance(v, RangeSweep) and v.stop is not None:
+                    flat += [str(x) for x in _frange(v.start, v.stop, v.step)]
+                elif not isinstance(v, Sweep):
+                    flat.append(str(v))
+                else:
+                    flat = []
+                    break
+            fix = f"write its values as one list: {key}={','.join(flat)}" if flat else "write its values as one list"
+            raise ConfigError(f"{o.input_line}: a comma list cannot hold range(), choice() or interval(); {fix}")
+
+
+def _frange(start: float, stop: float, step: float) -> list[float | int]:
+    """The values Hydra's range(start, stop, step) sweeps over (ints where all three are ints)."""
+    out, x = [], start
+    while (step > 0 and x < stop) or (step < 0 and x > stop):
+        out.append(x)
+        x += step
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- one config
 def resolved(cfg: DictConfig | dict, name: str | None = None, grid_has_custom: bool = False) -> dict:
     """The validated, fully resolved config as a plain dict (what the engine and results store receive).

@@ -86,6 +86,9 @@ def one_line(exc: BaseException) -> str | None:
             f"cannot parse override {override}: quote values with "
             "non-ASCII characters, e.g. \"name='日本語'\" or \"wandb.tags=['日本語']\""
         )
+    yaml_problem = _yaml_problem(exc)
+    if yaml_problem:
+        return yaml_problem
     if text.startswith("Ambiguous value for argument"):  # a comma list in a single run: most often a missing -m
         arg = text.split("'")[1] if text.count("'") >= 2 else "key=a,b"
         key = arg.split("=", 1)[0]
@@ -101,6 +104,20 @@ def one_line(exc: BaseException) -> str | None:
             lines.append(str(cause).splitlines()[0])
         return "; ".join(lines[:2]) if lines else type(exc).__name__
     return None
+
+
+def _yaml_problem(exc: BaseException) -> str | None:
+    """One line for a config file that is not YAML (a `--config-dir` file written by hand), or None."""
+    try:
+        import yaml
+    except ImportError:
+        return None
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return None
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+    what = "; ".join(x for x in (exc.context, exc.problem) if x)
+    return f"cannot parse {where} as YAML: {what}; fix the file (or leave it out of --config-dir)"
 
 
 def _user_error_cause(exc: BaseException, kinds: tuple[type, ...]) -> BaseException | None:

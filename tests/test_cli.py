@@ -256,3 +256,20 @@ def test_a_single_run_hands_hydra_its_validation_objective_never_a_test_metric(t
     s = summary(resolved(cfg))
     assert value == s["final_val_loss"] and value != s["final_test_loss"]
     assert best == s["best_val_acc"]
+
+
+def test_a_malformed_yaml_in_config_dir_is_one_line(tmp_path):
+    (tmp_path / "cd" / "cluster").mkdir(parents=True)
+    (tmp_path / "cd" / "cluster" / "bad.yaml").write_text("name: [unclosed\n")
+    p = sweep_cli("run", "--config-dir", str(tmp_path / "cd"), "cluster=bad", f"out_dir={tmp_path / 'runs'}")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert p.stderr.startswith(f"sweep: error: cannot parse {tmp_path / 'cd' / 'cluster' / 'bad.yaml'}, line 2")
+    assert "expected ',' or ']'" in p.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_comma_list_holding_a_range_is_one_line_with_its_values(tmp_path):
+    """Hydra's sweeper failed on `seed=range(0,3),7` with 'Unexpected type annotation: Set[str]; full_key: tags'."""
+    p = sweep_cli("run", "-m", "seed=range(0,3),7", "epochs=1", f"out_dir={tmp_path / 'runs'}")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "seed=range(0,3),7: a comma list cannot hold range()" in p.stderr and "seed=0,1,2,7" in p.stderr
+    assert not (tmp_path / "runs").exists()

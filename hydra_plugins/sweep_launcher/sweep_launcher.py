@@ -35,6 +35,9 @@ class SweepSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> Any:
         """A grid (search=grid) as Hydra's basic sweeper expands it; search=random|tpe: sweep/search.py."""
         assert self.config is not None
+        from sweep.compose import check_sweep_overrides
+
+        check_sweep_overrides(arguments)
         if self.config.search.name == "grid":
             returns = super().sweep(arguments)
             # A failed run returns NaN like any run without a result, so a batch never ends the multirun; a
