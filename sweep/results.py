@@ -325,7 +325,13 @@ def load_torch(path: Path) -> Any:
     run code when a sweep is resumed; checkpoints hold only tensors, numbers, strings, lists and dicts."""
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torn, empty, foreign or planted: say which file, and what to do
+        raise RuntimeError(
+            f"cannot load the checkpoint {path}: {type(e).__name__}: {first_line(e)}; delete it to train its "
+            "runs from the start"
+        ) from e
 
 
 def clean_temporaries(folder: Path) -> int:

@@ -347,3 +347,14 @@ def test_sweep_check_grades_an_optimizer_that_calls_sys_exit_instead_of_exiting_
         p.stderr.strip()
         == "sweep: error: cannot import module 'quits_early' (for quits_early.MyAdam): called sys.exit(0)"
     )
+
+
+@pytest.mark.parametrize("data", [b"", b"PK\x03\x04 torn"], ids=["empty", "truncated"])
+def test_an_empty_or_torn_checkpoint_names_the_file_and_the_fix(tmp_path, one_thread, data):
+    """Once 'EOFError:' or 'OSError: [Errno 22]' alone; now the file, the error and what to do."""
+    cfg = make_cfg(tmp_path, *TINY)
+    pack = stopped_at(cfg, 3, data)
+    (s,) = train_runs([cfg], progress=False)
+    assert s["status"] == "failed"
+    assert f"cannot load the checkpoint {pack / store.CHECKPOINT_FILE}: " in s["error"]
+    assert s["error"].endswith("delete it to train its runs from the start")
