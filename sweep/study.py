@@ -44,13 +44,71 @@ def make_pruner(name: str, rungs: int) -> Any:
     raise ConfigError(f"search.pruner={name!r} is unknown; choices: {', '.join(PRUNERS)}")
 
 
+def journal_storage(path: Path | str) -> Any:
+    """Optuna's journal storage on `path`, after mending what a killed or starved process can leave:
+
+    - a torn last record (a full disk, a kill mid-write): Optuna's reader fails on it with a JSONDecodeError,
+      so every later `sweep status` and the search itself crashed. The torn bytes are moved aside to
+      `<journal>.torn-<n>` (one line on stderr) and the complete records kept;
+    - a lock symlink that points at nothing (its process was killed, then the folder moved): Optuna's lock
+      spins on it at full CPU for ever, so it is removed (one line on stderr).
+    """
+    import os
+    import sys
+
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+    path = Path(path)
+    lock = Path(str(path) + ".lock")
+    if lock.is_symlink() and not lock.exists():
+        lock.unlink(missing_ok=True)
+        print(f"sweep: removed {lock}: a lock left by a killed process, pointing at nothing", file=sys.stderr)
+    if path.exists():  # under the journal's own lock: a worker appending now is not a torn record
+        held = JournalFileSymlinkLock(os.fspath(path))
+        held.acquire()
+        try:
+            _mend_torn_tail(path)
+        finally:
+            held.release()
+    return JournalStorage(JournalFileBackend(os.fspath(path)))
+
+
+def _mend_torn_tail(path: Path) -> None:
+    """Move a journal's torn last record (no newline, or a last line that is not JSON) aside."""
+    import json
+    import sys
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if not data:
+        return
+    if data.endswith(b"\n"):  # whole lines: the last one must be a record
+        keep = data.rfind(b"\n", 0, len(data) - 1) + 1
+        try:
+            json.loads(data[keep:])
+            return
+        except ValueError:
+            pass
+    else:  # Optuna writes each record with its newline: bytes after the last one are a torn write
+        keep = data.rfind(b"\n") + 1
+    tail = data[keep:]
+    n = 1
+    while Path(f"{path}.torn-{n}").exists():
+        n += 1
+    Path(f"{path}.torn-{n}").write_bytes(tail)
+    with open(path, "r+b") as f:
+        f.truncate(keep)
+    print(f"sweep: {path} ended in a torn record ({len(tail)} bytes), moved to {path}.torn-{n}", file=sys.stderr)
+
+
 def open_study(path: Path | str, search: dict, epochs: int, *, create: bool) -> Any:
     """The study of a search folder's journal (created when `create`)."""
     import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
-    storage = JournalStorage(JournalFileBackend(str(path)))
+    storage = journal_storage(path)
     pruner = make_pruner(search["pruner"], epochs * int(search.get("rungs_per_epoch", 1)))
     if create:
         return optuna.create_study(
@@ -67,10 +125,8 @@ def open_study(path: Path | str, search: dict, epochs: int, *, create: bool) -> 
 def read_study(journal: Path | str) -> Any:
     """A search folder's study, to read (no sampler or pruner of its own: `sweep status`, `sweep report`)."""
     import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
-    return optuna.load_study(study_name=STUDY_NAME, storage=JournalStorage(JournalFileBackend(str(journal))))
+    return optuna.load_study(study_name=STUDY_NAME, storage=journal_storage(journal))
 
 
 def describe(journal: Path | str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -418,3 +419,53 @@ def test_printed_paths_are_shell_quoted(tmp_path):
     assert note.startswith(f"{d / 'r0' / 'summary.json'} is corrupt (") and "rm -r" not in note
     md = write_report(d, echo=lambda *a: None).read_text()
     assert f"rm -r {shlex.quote(str(d / 'r0'))}" in md
+
+
+def _journal_with_trials(path: Path, n: int = 3) -> None:
+    from sweep.study import open_study
+
+    search = {"name": "random", "seed": 0, "pruner": "none", "direction": "minimize"}
+    study = open_study(path, search, 1, create=True)
+    for i in range(n):
+        t = study.ask({"x": __import__("optuna").distributions.FloatDistribution(0, 1)})
+        study.tell(t, float(i))
+
+
+@pytest.mark.parametrize(
+    "torn", [b'{"op_code": 5, "worker_id": "a', b'{"op_code": 5, "wor\n'], ids=["no newline", "bad line"]
+)
+def test_a_torn_journal_is_mended_and_its_complete_trials_kept(tmp_path, capfd, torn):
+    """A full disk (or a kill) mid-append tore study.journal's last record: the search, `sweep status` and
+    `sweep report` then crashed with a JSONDecodeError until the file was fixed by hand."""
+    from sweep.study import STUDY_FILE, read_study
+
+    journal = tmp_path / STUDY_FILE
+    _journal_with_trials(journal)
+    whole = journal.read_bytes()
+    with open(journal, "ab") as f:
+        f.write(torn)
+    study = read_study(journal)
+    assert len(study.trials) == 3 and [t.value for t in study.trials] == [0.0, 1.0, 2.0]
+    assert journal.read_bytes() == whole and (tmp_path / f"{STUDY_FILE}.torn-1").read_bytes() == torn
+    assert "ended in a torn record" in capfd.readouterr().err
+
+
+def test_a_lock_left_pointing_at_nothing_does_not_spin_the_search(tmp_path):
+    """A killed process's lock symlink whose target moved away made Optuna's lock loop at full CPU for ever."""
+    import os
+
+    from sweep.study import STUDY_FILE, read_study
+
+    journal = tmp_path / STUDY_FILE
+    _journal_with_trials(journal, 1)
+    os.symlink(tmp_path / "moved-away" / STUDY_FILE, str(journal) + ".lock")
+    # a search asks a trial: a write, under the lock (in a process of its own, so a spin is a timeout here)
+    code = (
+        "import sys, optuna; from sweep.study import open_study; "
+        "s = open_study(sys.argv[1], {'name': 'random', 'seed': 0, 'pruner': 'none', 'direction': 'minimize'}, "
+        "1, create=True); s.ask({'x': optuna.distributions.FloatDistribution(0, 1)})"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(journal)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "a lock left by a killed process" in p.stderr
+    assert len(read_study(journal).trials) == 2 and not os.path.lexists(str(journal) + ".lock")
