@@ -279,10 +279,10 @@ def _train_group(
             if r.summary.get("status") not in FINISHED:
                 _mark_interrupted(r)
         raise
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # SystemExit: a student's optimizer called sys.exit; it fails alone
         if storage_problem(e):
             raise
-        return e
+        return e if isinstance(e, Exception) else RuntimeError(f"the optimizer called sys.exit({e.code!r})")
     return None
 
 

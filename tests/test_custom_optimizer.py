@@ -63,6 +63,23 @@ MY_ADAM = textwrap.dedent('''
         p.sub_(lr * state["scale"].view(-1, *[1] * (p.dim() - 1)) * grad)
         state["scale"].div_(1 + grad.flatten(1).norm(dim=1))
 
+    class Quits(torch.optim.SGD):
+        """A student's step that ends the process the way a script would, from its third step."""
+
+        def step(self, closure=None):
+            import sys
+
+            self.n = getattr(self, "n", 0) + 1
+            if self.n >= 3:
+                sys.exit(0)
+            return super().step(closure)
+
+    class QuitsAtOnce(torch.optim.SGD):
+        def step(self, closure=None):
+            import sys
+
+            sys.exit(0)
+
     def shrinking_steps(p, grad, state, *, lr, shrink=0.9):
         """Steps that shrink by `shrink` each time: the scale is one number for the pack (a 0-dim tensor)."""
         if "scale" not in state:
@@ -235,3 +252,25 @@ def test_a_killed_sweep_of_a_students_optimizer_resumes_bit_identically(student)
     got, want = (store.summary(o / "single", run) for o in (out, ref))
     assert killed_at <= got["resumed_from_step"] < got["total_steps"]
     assert got["final_test_loss"] == want["final_test_loss"] and got["final_train_loss"] == want["final_train_loss"]
+
+
+def test_an_optimizer_that_calls_sys_exit_fails_its_own_runs_and_the_grid_goes_on(student):
+    """`sys.exit(0)` in a student's step() ended the whole `sweep run -m` with status 0, no failure recorded and
+    later configs never trained. Now its runs fail (said), the others train, and the grid exits 1."""
+    out = student / "runs"
+    p = sweep_cli(
+        "run", "-m", "optimizer=custom,adam", "optimizer.cls=hw1.optim.Quits", "lr=0.01", "epochs=1",
+        "model.hidden=[8]", "wandb.mode=disabled", f"out_dir={out}", "name=g", cwd=student,
+    )  # fmt: skip
+    assert p.returncode == 1, p.stdout + p.stderr
+    by_optimizer = {r.config["optimizer"]["name"]: r for r in store.scan(out / "g").values()}
+    assert by_optimizer["adam"].status == "done"
+    assert by_optimizer["custom"].status == "failed"
+    assert "called sys.exit(0)" in by_optimizer["custom"].summary["error"]
+    # exiting at once is seen by the check before anything runs: one line, exit 2, nothing trained
+    p = sweep_cli(
+        "run", "-m", "optimizer=custom,adam", "optimizer.cls=hw1.optim.QuitsAtOnce", "epochs=1",
+        f"out_dir={out}", "name=h", cwd=student,
+    )  # fmt: skip
+    assert p.returncode == 2 and "QuitsAtOnce(params, lr=0.1, **{}) failed: called sys.exit(0)" in p.stderr, p.stderr
+    assert not (out / "h").exists()

@@ -103,12 +103,15 @@ def check(cfg_optimizer: dict, lr: float) -> None:
         opt.step()
     except ConfigError:
         raise
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # SystemExit: the student's code called sys.exit
         kwargs: Any = dict(cfg_optimizer.get("kwargs") or {})
-        raise ConfigError(
-            f"optimizer.cls={cfg_optimizer.get('cls')}(params, lr={lr}, **{kwargs}) failed: "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        ) from None
+        what = (
+            f"called sys.exit({e.code!r})"
+            if isinstance(e, SystemExit)
+            else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        )
+        cls = cfg_optimizer.get("cls")
+        raise ConfigError(f"optimizer.cls={cls}(params, lr={lr}, **{kwargs}) failed: {what}") from None
 
 
 def _text_or_none(v: Any) -> bool:
