@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweep.results import BLOWN_UP, FINISHED, SELECTION_METRIC, lower_is_better, metric_name
+from sweep.results import BLOWN_UP, FINISHED, SELECTION_METRIC, clean_temporaries, lower_is_better, metric_name
 
 REPORT_DIR = "report"
 # The metric that ranks configurations ("best" first, the bold row, best lr per schedule, best of k restarts):
@@ -237,6 +237,7 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
         raise ValueError(problem)
     out = Path(out_dir) if out_dir is not None else sweep_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
+    clean_temporaries(out)  # a killed report's half-written plots (.<name>.png.<random>.tmp)
     sw = Sweep(sweep_dir)
     record = read_sweep_record(sweep_dir)
     drawn, skipped = [], []

@@ -18,8 +18,11 @@ pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep
 
 def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
     d = copy_sweep(small_sweep)
+    (d / "report").mkdir()
+    (d / "report" / ".schedules.png.k3j_x1.tmp").write_bytes(b"half a png")  # what a killed report leaves
     p = sweep_cli("report", str(d), cwd=tmp_path, check=True, timeout=180)  # not from the repo: still works
     out = d / "report"
+    assert not list(out.glob(".*.tmp")), "a killed report's leftovers stay"
     assert "report.md" in p.stdout
     pngs = sorted(x.stem for x in out.glob("*.png"))
     assert pngs == sorted(
