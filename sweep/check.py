@@ -624,7 +624,8 @@ def load_class(spec: str) -> type[torch.optim.Optimizer]:
     try:
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as e:  # the student's module may raise anything (or exit) while it imports
-        fail(f"cannot import module '{module_name}' (for {spec}): {_raised(e)}")
+        what = _raised(e) if isinstance(e, SystemExit) else f"{type(e).__name__}: {_first_line(e)}"
+        fail(f"cannot import module '{module_name}' (for {spec}): {what}")
     if not hasattr(module, attr):
         found = sorted(
             n
