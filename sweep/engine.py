@@ -414,6 +414,8 @@ class Trainer:
             leaving = [run for k, run in enumerate(st.runs) if k not in keep]  # diverged or pruned
             if leaving:
                 self._finish(leaving, step, time.perf_counter() - t0)
+                if pruned is not None:  # their summaries have landed: their trials are done
+                    self.pruning.tell_pruned([k for k, p in enumerate(pruned) if p])
                 st.keep(keep)
                 if self.pruning:
                     self.pruning.keep(keep)

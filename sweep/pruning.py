@@ -62,6 +62,17 @@ class TrialPruning:
                 trial.set_user_attr(PRUNED_AT, epoch)
         return out
 
+    def tell_pruned(self, ks: Sequence[int]) -> None:
+        """Tell the study now that trials ks (places in the pack) are pruned, once their summaries have landed:
+        left RUNNING until the whole batch returned, a trial of a search killed in between was asked again,
+        failed on its finished run and replaced by a new one. The asker skips trials told here."""
+        import optuna
+        from optuna.trial import TrialState
+
+        for k in ks:
+            if self.ids[k] is not None:
+                self.study.tell(optuna.trial.Trial(self.study, self.ids[k]), state=TrialState.PRUNED)
+
 
 def _is_trial(cfg: dict) -> bool:
     s: Any = cfg.get("search") or {}

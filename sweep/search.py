@@ -170,7 +170,10 @@ def tell(study: Any, trial: Any, value: Any) -> bool:
     """Tell the study how `trial` ended: pruned (its pack said so), its objective (a float; diverged and
     collapsed runs give objective_if_failed), or failed (no result: it will be asked again). True unless failed."""
     number = trial.number if hasattr(trial, "number") else int(trial)
-    if PRUNED_AT in study.get_trials(deepcopy=False)[number].user_attrs:  # set by its pack (sweep/pruning.py)
+    frozen = study.get_trials(deepcopy=False)[number]
+    if frozen.state.is_finished():  # told by its pack already (pruned: sweep/pruning.py)
+        return frozen.state.name != "FAIL"
+    if PRUNED_AT in frozen.user_attrs:  # set by its pack (sweep/pruning.py)
         study.tell(number, state=_state("PRUNED"))
         return True
     if _is_number(value):

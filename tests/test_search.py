@@ -4,6 +4,7 @@ prunes inside packs; the study lives in the sweep's folder and a second run of t
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +225,38 @@ def test_a_trial_that_diverges_at_a_rung_is_told_diverged_not_pruned(tmp_path):
         if s["status"] == "diverged":
             assert t.value == float("inf") and PRUNED_AT not in t.user_attrs
     assert "diverged" in statuses and "pruned" in statuses, statuses
+
+
+def test_a_pruned_trial_is_told_by_its_pack_so_a_killed_search_does_not_ask_it_again(tmp_path):
+    """A pruned trial stayed RUNNING until its batch returned: a search killed in that window asked it again,
+    failed it on its finished run and trained extra trials (25 trials and 17 runs for 12, measured). Now the
+    pack tells the study once the pruned run's summary has landed; what a rerun finds RUNNING is only what
+    was really unfinished."""
+    from sweep.search import ask, retry_stale, trial_overrides
+
+    search = {"name": "random", "seed": 0, "pruner": "asha", "direction": "minimize", "rungs_per_epoch": 1}
+    journal = tmp_path / "s" / STUDY_FILE
+    journal.parent.mkdir()
+    study = open_study(journal, search, 3, create=True)
+    space = parse_space(SPACE)
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    trials = ask(study, space, 8, f"local:{socket.gethostname()}:{gone.pid}")  # asked by a process now gone
+    cfgs = [
+        make_cfg(tmp_path, *trial_overrides(space, t, "s", journal), *SMALL, "epochs=3", "search=random",
+                 "search.pruner=asha")
+        for t in trials
+    ]  # fmt: skip
+    train_runs(cfgs, pack=8, progress=False)  # the batch trained; the asker is killed before it tells
+    states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+    pruned = [n for n, s in states.items() if s == "PRUNED"]
+    assert pruned and set(states.values()) == {"PRUNED", "RUNNING"}, states
+    for n in pruned:
+        assert store.summary(tmp_path / "s", run_id(cfgs[n]))["status"] == "pruned"
+    retry_stale(study, f"local:{socket.gethostname()}:{os.getpid()}")  # the rerun: fails, re-asks the running
+    again = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+    assert all(again[n] == "PRUNED" for n in pruned)
+    assert sum(s == "FAIL" for s in again.values()) == 8 - len(pruned)
