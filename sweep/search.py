@@ -99,6 +99,13 @@ def search_name(arguments: Sequence[str], search: dict) -> str:
     return f"search-{search['name']}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
+def _running(study: Any) -> int:
+    """Trials asked and not told yet (another process trains them, or this one will)."""
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
 def _done(study: Any) -> int:
     from optuna.trial import TrialState
 
@@ -222,11 +229,18 @@ def run_search(config: Any, launcher: Any, arguments: Sequence[str]) -> Any:
     if config.cluster.backend == "slurm":
         submit_search(config, list(arguments), folder)
         return study
+    from filelock import FileLock
+
     me = this_worker()
-    retry_stale(study, me)
     batch, number = batch_size(search, config.pack, config.device), 0
-    while (left := int(search["trials"]) - _done(study)) > 0:
-        trials = ask(study, space, min(batch, left), me)
+    lock = FileLock(str(folder / (STUDY_FILE + ".ask.lock")))
+    while True:
+        with lock:  # as the SLURM workers do: two searches at once never ask more than the trials left
+            retry_stale(study, me)
+            left = int(search["trials"]) - _done(study) - _running(study)
+            trials = ask(study, space, min(batch, left), me) if left > 0 else []
+        if not trials:
+            break
         jobs = [trial_overrides(space, t, name, folder / STUDY_FILE) for t in trials]
         returns = launcher.launch(jobs, initial_job_idx=number)
         number += len(jobs)
@@ -242,7 +256,6 @@ def work(arguments: Sequence[str], folder: Path | str, should_stop: Any = lambda
     A requeued task first finishes its own trials. Returns what it told: {state: count}."""
     from filelock import FileLock
     from hydra import compose, initialize_config_module
-    from optuna.trial import TrialState
 
     from sweep.compose import objective_value, resolved
     from sweep.runner import train_runs
@@ -263,8 +276,7 @@ def work(arguments: Sequence[str], folder: Path | str, should_stop: Any = lambda
             with lock:
                 trials = retry_stale(study, me)
                 if not trials:
-                    running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-                    left = int(search["trials"]) - _done(study) - running
+                    left = int(search["trials"]) - _done(study) - _running(study)
                     trials = ask(study, space, min(batch, left), me) if left > 0 else []
             if not trials:
                 return told

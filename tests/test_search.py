@@ -260,3 +260,20 @@ def test_a_pruned_trial_is_told_by_its_pack_so_a_killed_search_does_not_ask_it_a
     again = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
     assert all(again[n] == "PRUNED" for n in pruned)
     assert sum(s == "FAIL" for s in again.values()) == 8 - len(pruned)
+
+
+def test_two_identical_searches_at_once_complete_the_trials_asked_for_not_twice(tmp_path):
+    """The SLURM workers asked under a lock, the local loop did not: two identical local searches at once
+    completed 8 trials for search.trials=4. Both now ask under the study's lock, counting running trials."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "sweep.cli", "run", "-m", "search=random", "search.trials=4", "search.batch=2",
+           "name=twice", *SPACE, *SMALL, f"out_dir={tmp_path}"]  # fmt: skip
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, out + err
+    _, study = _study(tmp_path)
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 4 and len(states) == 4, states
