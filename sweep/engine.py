@@ -58,6 +58,21 @@ def collapsed(first_loss: float, peak_loss: float, history: Sequence[dict]) -> b
     return peak_loss > COLLAPSE_PEAK * first_loss and last_train_loss(history) >= COLLAPSE_END * first_loss
 
 
+def divergence(losses: np.ndarray, init_loss: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which models diverged among the step losses [steps since the last sync, K], and the row of each one's
+    first bad step: a loss that is not finite or above `factor` x the model's first loss. One bad step is
+    enough, wherever it falls between two syncs."""
+    bad = ~np.isfinite(losses) | (losses > factor * init_loss)
+    return bad.any(axis=0), np.argmax(bad, axis=0)
+
+
+def best_on_validation(history: Sequence[dict]) -> dict | None:
+    """The evaluation row with the lowest validation loss (the summary's `best_val_*`, and the test numbers
+    reported there): early stopping chooses on validation, never on test. None before the first evaluation."""
+    vals = [r for r in history if "val_loss" in r]
+    return min(vals, key=lambda r: r["val_loss"]) if vals else None
+
+
 def last_train_loss(history: Sequence[dict]) -> float:
     """The train loss of the last train row (evaluation rows carry none); NaN before the first."""
     return next((r["train_loss"] for r in reversed(history) if "train_loss" in r), float("nan"))
@@ -370,8 +385,7 @@ class Trainer:
             # epoch, validation only (what the pruner decides on)
             parts = ("val", "test") if j == self.steps_per_epoch - 1 else ("val",) if rung else ()
             held_out = {p: self._evaluate(getattr(self.data, f"x_{p}"), getattr(self.data, f"y_{p}")) for p in parts}
-            bad = ~np.isfinite(losses) | (losses > factor * st.init_loss)  # [steps since the last sync, K]
-            diverged = bad.any(axis=0)
+            diverged, first_bad = divergence(losses, st.init_loss, factor)
             at_epoch = step / self.steps_per_epoch
             pruned = None
             if rung:  # a model that diverged leaves as diverged: the pruner does not hear of it
@@ -379,7 +393,7 @@ class Trainer:
             keep = []
             for k, run in enumerate(st.runs):
                 if diverged[k]:
-                    first = int(np.argmax(bad[:, k]))
+                    first = int(first_bad[k])
                     run.summary.update(
                         status="diverged", diverged_step=step - n_buf + first + 1, diverged_loss=float(losses[first, k])
                     )
@@ -476,7 +490,7 @@ class Trainer:
         h = run.history
         tests = [r for r in h if "test_loss" in r]
         vals = [r for r in h if "val_loss" in r]
-        best = min(vals, key=lambda r: r["val_loss"]) if vals else None  # early stopping on validation
+        best = best_on_validation(h)
         wall_total = run.summary.get("wall_s_before", 0.0) + wall
         trained = step - self.start_step
         speed = trained * self.batch / wall if trained > 0 and wall > 0 else run.summary.get("samples_per_s_before")

@@ -254,3 +254,38 @@ def test_each_summary_has_its_own_models_first_and_peak_loss_after_the_pack_shra
         assert s["first_loss"] == train["train_loss"].iloc[0]  # log_every=1: the first row is the first step
         assert s["peak_loss"] == train["train_loss"].max()
     assert out[1]["first_loss"] != out[2]["first_loss"]  # seeds differ: a mix-up would show
+
+
+def test_one_bad_step_between_syncs_is_a_divergence_wherever_it_falls():
+    """A model is diverged when any step since the last sync was bad (not every step), and its first bad step is
+    where it diverged."""
+    import numpy as np
+
+    from sweep.engine import divergence
+
+    init = np.array([2.0, 2.0, 2.0])
+    losses = np.array(
+        [
+            [1.9, 1.9, 1.9],
+            [1.8, 500.0, 1.8],  # model 1: one spike above 100 x its first loss, then back
+            [1.7, 1.7, np.nan],  # model 2: not finite at the last step only
+            [1.6, 1.6, np.nan],
+        ]
+    )
+    diverged, first = divergence(losses, init, 100.0)
+    assert diverged.tolist() == [False, True, True]
+    assert first[1] == 1 and first[2] == 2
+
+
+def test_the_best_epoch_is_chosen_on_validation_and_test_is_reported_there():
+    from sweep.engine import best_on_validation
+
+    history = [
+        {"step": 10, "train_loss": 1.0},
+        {"step": 10, "epoch": 1.0, "val_loss": 0.50, "test_loss": 0.40},
+        {"step": 20, "epoch": 2.0, "val_loss": 0.30, "test_loss": 0.45},  # best on validation
+        {"step": 30, "epoch": 3.0, "val_loss": 0.35, "test_loss": 0.20},  # best on test: never chosen
+    ]
+    assert best_on_validation(history)["epoch"] == 2.0
+    assert best_on_validation(history)["test_loss"] == 0.45
+    assert best_on_validation([{"step": 1, "train_loss": 1.0}]) is None

@@ -143,6 +143,10 @@ def test_pruned_models_leave_their_pack_and_the_others_train_as_if_alone(tmp_pat
         s = store.summary(folder, rid)
         packed = store.history(folder, rid)
         assert s["pack_size"] > 1
+        # the pruner heard each rung's validation loss (never a test loss), as the run's history records it
+        evals = packed.dropna(subset=["val_loss"])
+        at_rungs = {int(round(e * rungs)): v for e, v in zip(evals["epoch"], evals["val_loss"])}
+        assert t.intermediate_values and all(at_rungs[r] == v for r, v in t.intermediate_values.items())
         if t.state.name == "PRUNED":
             assert s["status"] == "pruned" and s["pruned_epoch"] == t.user_attrs["pruned_at_epoch"] < 4
             assert s["epochs_trained"] == s["pruned_epoch"]
