@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sweep.results import ENDED, HISTORY_FILE, read_json, write_json
+from sweep.results import ENDED, HISTORY_FILE, pid_alive, read_json, write_json
 from sweep.store import RunRecord, file_stamp, read_history_rows, scan
 
 WANDB_DIR = "wandb"  # wandb's own folder in the sweep (wandb.init(dir=sweep)); it holds the mirror's state too
@@ -188,18 +188,6 @@ def mirror_once(sweep_dir: Path | str, mode: str, *, include_unfinished: bool = 
     return {"sent": sent, "failed": dict(m.failed)}
 
 
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def follow(sweep_dir: Path | str, mode: str, parent: int | None, poll_s: float = 5.0) -> dict:
     """Keep wandb's runs up to date with the store while `parent` (the training process) lives, then send
     what is left and close every run. One follower per sweep: a second one returns at once."""
@@ -218,7 +206,7 @@ def follow(sweep_dir: Path | str, mode: str, parent: int | None, poll_s: float =
     try:
         while True:
             time.sleep(min(poll_s * 2**failures, 300.0))  # the first wait: a pack's start-up, CPUs are training's
-            last = not _alive(parent)
+            last = parent is not None and not pid_alive(parent)
             ok = True
             for rec in m.due(scan(sweep_dir), include_unfinished=True):
                 if not m.send(rec, finish=last):

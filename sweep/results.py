@@ -344,6 +344,20 @@ def clean_temporaries(folder: Path) -> int:
     return n
 
 
+def pid_alive(pid: Any) -> bool:
+    """Is process `pid` of this host still there? What cannot be told (not an int, another user's process) is
+    taken as alive: a run or trial is called lost only when its process is known to be gone."""
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def read_json(path: Path) -> dict | None:
     """The JSON object in `path`, or None when the file does not exist."""
     try:

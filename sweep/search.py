@@ -33,6 +33,7 @@ from typing import Any
 import submitit
 
 from sweep.errors import ConfigError
+from sweep.results import pid_alive
 from sweep.study import (
     PRUNED_AT,
     STUDY_FILE,
@@ -129,13 +130,7 @@ def worker_alive(worker: str, queued: set[str] | None) -> bool:
         _, host, pid = worker.split(":", 2)
         if host != socket.gethostname():
             return True
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except (PermissionError, ValueError):
-            return True
-        return True
+        return not pid.isdigit() or pid_alive(int(pid))
     return queued is None or worker in queued
 
 

@@ -20,7 +20,6 @@ Without SLURM (no sacct/squeue, or a local sweep) that part is skipped and the f
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shlex
 import time
@@ -34,6 +33,7 @@ from sweep.results import (
     CORRUPT,
     ENDED,
     check_sweep_dir,
+    pid_alive,
     read_sweep_record,
 )
 from sweep.store import RunRecord, run_ids, scan
@@ -236,22 +236,10 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
     }
 
 
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return True  # unknown: do not call it lost
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _process_gone(r: dict) -> bool:
     """True (with a note) when the run's claim names a process of this host that no longer exists."""
     claim = r.get("claim") or {}
-    if claim.get("host") != platform.node() or _pid_alive(claim.get("pid")):
+    if claim.get("host") != platform.node() or pid_alive(claim.get("pid")):
         return False
     r["note"] = (
         f"its process (pid {claim.get('pid')}) is gone without a final status; "
