@@ -140,6 +140,10 @@ class WandbConfig:
     project: str = "sweep"
     entity: Optional[str] = None
     tags: list[str] = field(default_factory=list)
+    group: Optional[str] = None  # default: the sweep's name
+    name: Optional[str] = None  # default: the swept values (a grid) or the run id
+    notes: Optional[str] = None
+    job_type: str = "train"
     init_timeout_s: float = 15.0  # online only: give up and fall back to offline after this long
 
 

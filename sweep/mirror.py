@@ -116,9 +116,10 @@ class Mirror:
             warnings.simplefilter("ignore")
             return wandb.init(
                 id=rec.summary["wandb_id"],
-                name=w.get("run_name") or rec.run_id,
+                name=w.get("name") or w.get("run_name") or rec.run_id,
                 group=w.get("group") or cfg.get("name"),
-                job_type="train",
+                job_type=w.get("job_type") or "train",
+                notes=w.get("notes"),
                 project=w.get("project"),
                 entity=w.get("entity"),
                 tags=list(w.get("tags") or []),

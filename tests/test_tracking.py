@@ -228,3 +228,19 @@ def test_a_server_down_or_answering_errors_is_reported_and_the_runs_stay_due(tmp
     state = json.loads((sweep_dir / WANDB_DIR / "mirror.json").read_text())
     assert not any(v.get("ended") for v in state.values())
     assert summary(cfg)["status"] == "done"
+
+
+def test_wandbs_usual_settings_reach_wandb_and_stay_out_of_the_run_id(tmp_path):
+    """wandb.group, name, notes and job_type were refused as unknown keys (+wandb.notes was stored and never
+    sent); they are config keys now, sent by the mirror, and not part of a run's identity."""
+    plain = make_cfg(tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=offline", "name=s")
+    cfg = make_cfg(
+        tmp_path, "epochs=1", "model.hidden=[8]", "wandb.mode=offline", "name=s", "wandb.group=lecture3",
+        "wandb.name=baseline", "wandb.notes=first try", "wandb.job_type=eval",
+    )  # fmt: skip
+    assert run_id(cfg) == run_id(plain)
+    train_runs([cfg], progress=False)
+    mirror_once(where(cfg)[0], "offline", echo=lambda s: None)
+    ((rec,),) = _wandb_files(where(cfg)[0]).values()
+    assert rec["run"]["group"] == "lecture3" and rec["run"]["name"] == "baseline"
+    assert rec["run"]["notes"] == "first try" and rec["run"]["job_type"] == "eval"

@@ -55,6 +55,8 @@ def summarize(path: Path) -> dict:
                 "tags": list(r.run.tags),
                 "name": r.run.display_name,
             }
+            if r.run.notes:
+                result["run"]["notes"] = r.run.notes
             for item in r.run.config.update:
                 result["config"][item.key] = json.loads(item.value_json)
         elif kind == "config":
