@@ -98,9 +98,9 @@ BAD = [
     (["myopt", "--like", "adam"], r"'myopt' is not MODULE\.CLASS"),
     (["buggy.NoLr", "--like", "adam"], r"buggy\.NoLr\(lr=0\.01\) raised TypeError: .*'lr'"),
     (
-        ["myopt.MySGD", "--like", "adam"],
-        r"myopt\.MySGD\(lr=0\.01, betas=.*\) raised TypeError: .*'betas'; "
-        r"the --like adam checks pass lr, betas, eps, weight_decay, amsgrad",
+        ["myopt.MyAdam", "--like", "momentum"],
+        r"myopt\.MyAdam\(lr=0\.05, momentum=0\.9\) raised TypeError: .*'momentum'; "
+        r"the --like momentum checks pass lr, momentum, weight_decay, dampening, maximize",
     ),
     (
         ["myopt.MyAdam", "--like", "adamm"],
@@ -224,3 +224,31 @@ def test_notebook_runs_the_checks_and_saves_pngs(student_dir: Path, monkeypatch:
     for png in ("student_loss_curves", "student_difference"):
         img = matplotlib.image.imread(student_dir / f"{png}.png")
         assert img.shape[1] > 700 and img[..., :3].std() > 0.05, png
+
+
+def test_a_class_lacking_an_argument_is_graded_on_the_rest_with_those_rows_skipped(student_dir: Path) -> None:
+    """An SGD without `maximize` (or `dampening`) once got one error line and no grade; now the rows it cannot
+    run are SKIPPED with the reason, the others graded, and the exit status is theirs."""
+    proc = check(student_dir, "myopt.MySGD", "--like", "momentum")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SKIPPED: MySGD(lr=0.05, momentum=0.9, dampening=0.5) raised TypeError" in proc.stdout
+    assert "SKIPPED: MySGD(lr=0.01, momentum=0.9, maximize=True) raised TypeError" in proc.stdout
+    assert "4/4 checks passed (2 skipped: see SKIPPED)" in proc.stdout
+
+
+@pytest.mark.parametrize("ignores", ["dampening", "maximize"])
+def test_a_momentum_sgd_that_ignores_an_argument_fails_that_row(tmp_path: Path, ignores: str) -> None:
+    """No check set dampening or maximize: an SGD ignoring either passed 4/4."""
+    (tmp_path / "sloppy.py").write_text(
+        "import torch\n"
+        "class MySGD(torch.optim.SGD):\n"
+        "    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,\n"
+        "                 maximize=False):\n"
+        f"        {ignores} = {0.0 if ignores == 'dampening' else False}  # the student's slip\n"
+        "        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,\n"
+        "                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)\n"
+    )
+    proc = check(tmp_path, "sloppy.MySGD", "--like", "momentum")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL ")]
+    assert len(failed) == 1 and f"{ignores}=" in failed[0], proc.stdout
