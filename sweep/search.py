@@ -100,6 +100,12 @@ def search_name(arguments: Sequence[str], search: dict) -> str:
     return f"search-{search['name']}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
+def _asked_by_others(study: Any, me: str) -> bool:
+    """Has another process asked trials of this study (a second search started beside this one, or before it)?
+    Seeded alike, two searches would propose the same trials, whose runs (one run_id) only one may train."""
+    return any(t.user_attrs.get(WORKER, me) != me for t in study.get_trials(deepcopy=False))
+
+
 def _running(study: Any) -> int:
     """Trials asked and not told yet (another process trains them, or this one will)."""
     from optuna.trial import TrialState
@@ -229,9 +235,13 @@ def run_search(config: Any, launcher: Any, arguments: Sequence[str]) -> Any:
     me = this_worker()
     batch, number = batch_size(search, config.pack, config.device), 0
     lock = FileLock(str(folder / (STUDY_FILE + ".ask.lock")))
+    reseeded = False
     while True:
         with lock:  # as the SLURM workers do: two searches at once never ask more than the trials left
             retry_stale(study, me)
+            if not reseeded and _asked_by_others(study, me):  # another search beside this one: its own stream
+                mixed = search["seed"] + len(study.trials) + zlib.crc32(me.encode())
+                study.sampler, reseeded = make_sampler(search["name"], mixed), True
             left = int(search["trials"]) - _done(study) - _running(study)
             trials = ask(study, space, min(batch, left), me) if left > 0 else []
         if not trials:
