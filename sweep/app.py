@@ -14,11 +14,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from sweep.compose import (  # importing sweep.compose registers the schema and plugins
-    objective_value,
-    resolved,
-    single_run,
-)
+from sweep.compose import objective_value, single_run  # importing it registers the schema and plugin configs
 from sweep.errors import exit_on_user_error, train_guarded
 
 
@@ -36,7 +32,7 @@ def register_plugins() -> None:
 
 register_plugins()
 
-__all__ = ["main", "resolved", "run"]  # resolved: for callers from before sweep.compose (use that instead)
+__all__ = ["main", "run"]
 
 
 @hydra.main(version_base="1.3", config_path="pkg://sweep.conf", config_name="config")

@@ -73,11 +73,6 @@ ERROR_LINES = 3
 MAX_ROWS = 500  # more runs than this: rows of finished-and-fine runs are left out (--all shows them)
 
 
-def pack_tasks(record: dict) -> dict[str, str]:
-    """run_id -> the SLURM task id (`123_4`, or `123` for a plain job) of its latest submission in sweep.json."""
-    return {rid: tasks[-1] for rid, tasks in all_pack_tasks(record).items()}
-
-
 def all_pack_tasks(record: dict) -> dict[str, list[str]]:
     """run_id -> the SLURM task ids of every submission of it in sweep.json, oldest first (a sweep submitted
     again while running lists a run twice). Read defensively: an entry or pack lacking a field is skipped."""

@@ -20,7 +20,6 @@ from torch import Tensor
 #   functional: `update` on the stacked [K, ...] tensors, hyperparameters as numbers or K-vectors
 #   anneal:     Metropolis steps (no gradient)
 #   custom:     a student's class (per-model instances) or update function (functional), named in the config
-UPDATERS = ("functional", "anneal", "custom")
 
 
 @dataclass(frozen=True)
