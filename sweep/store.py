@@ -50,7 +50,6 @@ from sweep.results import (
     summary_fields,
     summary_problem,
     torch_bytes,
-    write_all,
     write_bytes,
 )
 from sweep.results import (
@@ -205,9 +204,6 @@ class PackWriter:
             if self._flat is None:
                 self._flat = {rid: flatten_config(cfg) for rid, cfg in self.cfgs.items()}
             write_bytes(self.root / ROWS_FILE, rows_bytes(self._flat, self.summaries), durable=False)
-
-    def write_all(self, files: Sequence[tuple[str, bytes]]) -> None:
-        write_all([(self.root / name, data) for name, data in files])
 
 
 def rows_bytes(flat_cfgs: Mapping[str, dict], summaries: Mapping[str, dict]) -> bytes:
