@@ -366,6 +366,7 @@ def _store_history(sweep_dir: Path, ids: list[str]) -> list[tuple[Any, Any]]:
     kept to the rows of runs whose newest record it holds; a run folder's (earlier layout) file as it is."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     records = scan(sweep_dir)
     index = {rid: i for i, rid in enumerate(ids)}
@@ -391,13 +392,11 @@ def _store_history(sweep_dir: Path, ids: list[str]) -> list[tuple[Any, Any]]:
             continue
         if "run_id" not in t.column_names or not t.num_rows:
             continue
-        rid_col = t.column("run_id").to_pylist()
-        wanted = set(members)
-        keep = np.fromiter((r in wanted for r in rid_col), dtype=bool, count=len(rid_col))
-        if not keep.any():
+        t = t.filter(pc.is_in(t.column("run_id"), value_set=pa.array(members)))  # in C++: packs can be large
+        if not t.num_rows:
             continue
-        t = t.filter(pa.array(keep)).drop(["run_id"])
-        out.append((np.fromiter((index[r] for r, k in zip(rid_col, keep) if k), dtype=np.int64), t))
+        which = pd.Series(t.column("run_id").to_numpy(zero_copy_only=False)).map(index).to_numpy(np.int64)
+        out.append((which, t.drop(["run_id"])))
     legacy_index = {p: index[os.path.basename(os.path.dirname(p))] for p in legacy}
     for i, batch in _history_tables(legacy):
         p = legacy[i]

@@ -1,17 +1,12 @@
-"""The results store: its layout, its statuses and its fields, the one vocabulary every writer and reader uses.
+"""The results store's vocabulary: its statuses and fields, atomic files, and the sweep-level layout. The pack
+store (sweep/store.py) holds the runs; this module also reads the layout of sweeps written before it.
 
     out_dir/<name>/sweep.json               the sweep's record: name, swept keys, runs and their overrides, submissions
                    code/<hash>/             the code snapshot SLURM tasks import (sweep.launch.slurm)
                    submitit/                submitit's pickles and logs
-                   <run_id>/config.yaml     resolved config, for people (no secrets: wandb keys never enter configs)
-                            config.json     the same config, for programs (parsed ~40x faster than the YAML)
-                            history.parquet rows every log_every steps (+ test metrics at epoch ends): HISTORY_COLUMNS
-                            summary.json    status (STATUSES), final metrics, timings: SUMMARY_METRICS and more
-                            checkpoint.pt   everything needed to continue bit-identically
-                            error.txt       traceback of a failed run
-                            wandb_id        the run's wandb id, random once, kept across resumes
-                            wandb/          wandb's offline runs, one per process that trained it (sweep sync)
-                            .claim.lock     held by the process training the run; .claim.json says who that is
+                   packs/<pack_id>/         the runs, a few files per pack (sweep/store.py)
+                   <run_id>/                a run of the earlier layout (`RunDir`: config.yaml/json, history.parquet,
+                                            summary.json, checkpoint.pt, error.txt, wandb_id, wandb/): still read
 
 A write goes to a temporary file in the same folder and is renamed over the target, so a process killed at any
 instant leaves the previous complete file or the new complete file, never a torn one. Readers never trust a file

@@ -125,36 +125,32 @@ def _train_planned(
     """Claim the unfinished runs of one planned pack, train them, and put their summaries into `results`."""
     sweep_dir = sweep_dir_for(group[0])
     with ExitStack() as stack:
-        records = scan(sweep_dir)
-        runs = []
+        # claim first, then read the store once: a run another process finished before our claim is seen
+        mine, theirs = [], []
         for cfg in group:
             rid = config_run_id(cfg)
+            if Claims.claim(sweep_dir, rid):
+                stack.callback(Claims.release, sweep_dir, rid)
+                mine.append((cfg, rid))
+            else:
+                theirs.append(rid)
+        records = scan(sweep_dir)
+        for rid in theirs:
+            rec = records.get(rid)
+            if rec is not None and rec.status in FINISHED:
+                results[rid] = {"run_id": rid, "status": rec.status, "skipped": True}
+            else:
+                results[rid] = {"run_id": rid, "status": "claimed", "skipped": True, "claimed_by": _claimant(rec)}
+        runs = []
+        for cfg, rid in mine:
             rec = records.get(rid)
             if rec is not None and rec.status in FINISHED:
                 results[rid] = {"run_id": rid, "status": rec.status, "skipped": True}
                 continue
-            if not Claims.claim(sweep_dir, rid):
-                results[rid] = {"run_id": rid, "status": "claimed", "skipped": True, "claimed_by": _claimant(rec)}
-                continue
-            stack.callback(Claims.release, sweep_dir, rid)
+            if rec is not None and rec.status == CORRUPT:
+                say = f"sweep: {rec.summary_path} is unreadable; training run {rid} again from its checkpoint"
+                print(say, file=sys.stderr)
             runs.append(Run(cfg=cfg, run_id=rid, record=rec))
-        if runs:
-            # another process may have finished a run between the scan and our claim: read the store again
-            records = scan(sweep_dir)
-            fresh = []
-            for r in runs:
-                rec = records.get(r.run_id)
-                if rec is not None and rec.status in FINISHED:
-                    results[r.run_id] = {"run_id": r.run_id, "status": rec.status, "skipped": True}
-                    continue
-                if rec is not None and rec.status == CORRUPT:
-                    print(
-                        f"sweep: {rec.summary_path} is unreadable; training run {r.run_id} again from its checkpoint",
-                        file=sys.stderr,
-                    )
-                r.record = rec
-                fresh.append(r)
-            runs = fresh
         if runs:
             try:
                 _train_pack(runs, should_stop, progress)

@@ -151,10 +151,14 @@ def launch_grid(
             "and `sweep show SWEEP RUN_ID` prints a run's traceback",
             file=sys.stderr,
         )
-    rets = []
+    rets, records = [], None
     for c, ov, res in zip(cfgs, job_overrides, results):
         r = JobReturn(overrides=list(ov), status=JobStatus.COMPLETED)
-        r.return_value = objective_value(c, _summary(c, res, sweep_dir))
+        if _needs_stored_summary(c, res) and records is None:  # the store read once for the whole grid
+            from sweep.store import scan
+
+            records = scan(sweep_dir)
+        r.return_value = objective_value(c, _summary(c, res, records or {}))
         rets.append(r)
     return rets
 
@@ -172,14 +176,18 @@ def _with_runs(runs: Sequence[dict], ids: Sequence[str], job_overrides: Sequence
     return out
 
 
-def _summary(cfg: dict, result: dict, sweep_dir: Path) -> dict:
-    """The summary of a launched run: what training returned, or, for a run it skipped as finished or a SLURM
-    run (whose result holds its status alone), its summary.json."""
-    if result.get("status") != "done" or cfg["objective"] in result:
-        return result
-    from sweep.store import summary
+def _needs_stored_summary(cfg: dict, result: dict) -> bool:
+    """A run skipped as finished, or a SLURM run: its result holds its status alone, not its objective."""
+    return result.get("status") == "done" and cfg["objective"] not in result
 
-    on_disk = summary(sweep_dir, result["run_id"]) or {}
+
+def _summary(cfg: dict, result: dict, records: dict) -> dict:
+    """The summary of a launched run: what training returned, or, for a run it skipped as finished or a SLURM
+    run, the summary the store (`records`: sweep.store.scan) holds."""
+    if not _needs_stored_summary(cfg, result):
+        return result
+    rec = records.get(result["run_id"])
+    on_disk = (rec.summary if rec is not None else None) or {}
     return {**on_disk, "status": result["status"]}
 
 
