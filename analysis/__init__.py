@@ -4,7 +4,7 @@ Each plot is a function `plot_<name>(sweep, out=None)`: `sweep` is a sweep folde
 it once for several plots); it returns the Figure, or the path written when `out` is given, or None when the
 sweep lacks what the plot needs (the reason is in `plot_<name>.last_skip`). Each is also a command:
 
-    python -m analysis.<name> SWEEP [-o out.png]       (default: SWEEP/report/<name>.png)
+    python -m sweep.analysis.<name> SWEEP [-o out.png]       (default: SWEEP/report/<name>.png)
 
     lr_sensitivity   final loss vs learning rate per optimizer        needs lr swept
     learning_curves  loss vs epoch per configuration                  any sweep with histories
@@ -45,11 +45,11 @@ __all__ = ["PLOTS", "Skip", "Sweep", *_FUNCTIONS]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that `python -m analysis.<name>` does not import its module twice (runpy warns about that).
+    # Lazy, so that `python -m sweep.analysis.<name>` does not import its module twice (runpy warns about that).
     if name in _FUNCTIONS:
-        return getattr(importlib.import_module(f"analysis.{_FUNCTIONS[name]}"), name)
+        return getattr(importlib.import_module(f"sweep.analysis.{_FUNCTIONS[name]}"), name)
     if name == "PLOTS":
-        return {n: getattr(importlib.import_module(f"analysis.{n}"), f"plot_{n}") for n in NAMES}
+        return {n: getattr(importlib.import_module(f"sweep.analysis.{n}"), f"plot_{n}") for n in NAMES}
     if name in ("Skip", "Sweep"):
-        return getattr(importlib.import_module("analysis._common"), name)
-    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+        return getattr(importlib.import_module("sweep.analysis._common"), name)
+    raise AttributeError(f"module 'sweep.analysis' has no attribute {name!r}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import (
+from sweep.analysis._common import (
     AGGREGATE,
     BLOWN_UP,
     Sweep,
@@ -21,7 +21,7 @@ from analysis._common import (
     palette,
     seed_row,
 )
-from analysis.learning_curves import draw_curves
+from sweep.analysis.learning_curves import draw_curves
 
 
 def compare(sw: Sweep, keys: list[str], title: str, extra: tuple | None = None):

@@ -438,16 +438,16 @@ def plot_function(name: str) -> Callable:
 
 
 def cli(fn: Callable, argv: Sequence[str] | None = None) -> None:
-    """`python -m analysis.<name> SWEEP [-o out.png]` (default: SWEEP/report/<name>.png)."""
+    """`python -m sweep.analysis.<name> SWEEP [-o out.png]` (default: SWEEP/report/<name>.png)."""
     p = argparse.ArgumentParser(
-        prog=f"python -m analysis.{fn.plot_name}", description=(fn.__doc__ or "").strip().splitlines()[0]
+        prog=f"python -m sweep.analysis.{fn.plot_name}", description=(fn.__doc__ or "").strip().splitlines()[0]
     )
     p.add_argument("sweep", type=Path, help="the sweep folder (out_dir/<name>)")
     p.add_argument("-o", "--out", type=Path, help=f"the PNG to write (default SWEEP/report/{fn.plot_name}.png)")
     a = p.parse_args(list(argv) if argv is not None else None)
     from sweep.collect import sweep_dir_problem
 
-    problem = sweep_dir_problem(a.sweep, f"python -m analysis.{fn.plot_name}")
+    problem = sweep_dir_problem(a.sweep, f"python -m sweep.analysis.{fn.plot_name}")
     if problem:  # never write SWEEP/report/ into a folder that is not a sweep
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)

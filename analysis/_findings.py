@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis._common import BLOWN_UP, groups, mean_se, value_label
+from sweep.analysis._common import BLOWN_UP, groups, mean_se, value_label
 from sweep.results import SELECTION_METRIC, lower_is_better, metric_name
 
 

@@ -4,14 +4,14 @@ and a proposal, 2 per step; a gradient method 1 per step, plus its gradient, whi
 optimizer at its learning rate chosen on validation loss (mean ± standard error over the seeds that finished);
 and annealing at every proposal scale (lr), to show how much its result depends on it.
 
-    python -m analysis.annealing SWEEP [-o out.png]
+    python -m sweep.analysis.annealing SWEEP [-o out.png]
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from analysis._common import (
+from sweep.analysis._common import (
     AGGREGATE,
     Skip,
     Sweep,
@@ -28,7 +28,7 @@ from analysis._common import (
     se_band,
     sequential_colors,
 )
-from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
+from sweep.analysis._findings import best_row, config_stats, pm, selection_note, set_finding
 from sweep.results import SELECTION_METRIC
 
 ANNEAL = "anneal"

@@ -7,7 +7,7 @@ the algorithm's costs, not the wall time of a
 machine (which depends on how runs were packed). Log2 batch-size axis; `full` = full-batch gradient descent, at
 the training-set size where known, else at the right end.
 
-    python -m analysis.batch_size SWEEP [-o out.png]
+    python -m sweep.analysis.batch_size SWEEP [-o out.png]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis._common import (
+from sweep.analysis._common import (
     AGGREGATE,
     Sweep,
     blown_up_note,
@@ -38,7 +38,7 @@ from analysis._common import (
     short,
     value_label,
 )
-from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
+from sweep.analysis._findings import best_row, config_stats, pm, selection_note, set_finding
 from sweep.results import SELECTION_METRIC
 
 

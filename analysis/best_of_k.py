@@ -6,7 +6,7 @@ test loss of the restart that validation picks (dashed). A run that diverged or 
 loss: it is never picked unless all k blew up; where that can happen the curve is not drawn (and the finding
 says so).
 
-    python -m analysis.best_of_k SWEEP [-o out.png]
+    python -m sweep.analysis.best_of_k SWEEP [-o out.png]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from analysis._common import (
+from sweep.analysis._common import (
     AGGREGATE,
     BLOWN_UP,
     Skip,
@@ -34,7 +34,7 @@ from analysis._common import (
     plot_function,
     seed_row,
 )
-from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
+from sweep.analysis._findings import best_row, config_stats, pm, selection_note, set_finding
 from sweep.results import SELECTION_METRIC
 
 MIN_SEEDS = 5

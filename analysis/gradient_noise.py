@@ -5,15 +5,15 @@ training (the finished run with the best validation loss). Sampling without repl
 exactly tr(Σ)/B · (N − B)/(N − 1) (Σ the per-example gradient covariance): ∝ 1/B until B nears N, and 0 for the
 full batch.
 
-    python -m analysis.gradient_noise SWEEP [-o out.png]
+    python -m sweep.analysis.gradient_noise SWEEP [-o out.png]
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import Skip, Sweep, cli, fit_title, log_y, new_figure, no_minor_x, plot_function
-from analysis._findings import best_row, config_stats, set_finding
+from sweep.analysis._common import Skip, Sweep, cli, fit_title, log_y, new_figure, no_minor_x, plot_function
+from sweep.analysis._findings import best_row, config_stats, set_finding
 
 DRAWS = 100  # minibatches per batch size (up to 20x more for the smallest: `minibatch_variance`)
 

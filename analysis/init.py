@@ -4,16 +4,16 @@ the end of training (`unit_spread`: 0 when every unit of a layer has the same in
 leave them; about 1 for a random start). All-zero weights with a non-zero bias show the symmetry problem (units
 learn, but identically: spread 0); with all-zero weights and biases no gradient reaches the hidden layers at all.
 
-    python -m analysis.init SWEEP [-o out.png]
+    python -m sweep.analysis.init SWEEP [-o out.png]
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis._categorical import compare
-from analysis._common import BLOWN_UP, Sweep, cli, group_label, groups, mean_se, plot_function
-from analysis._findings import pm, ranking, selection_note, set_finding
+from sweep.analysis._categorical import compare
+from sweep.analysis._common import BLOWN_UP, Sweep, cli, group_label, groups, mean_se, plot_function
+from sweep.analysis._findings import pm, ranking, selection_note, set_finding
 from sweep.store import load_start, scan
 
 INIT_KEYS = ("init.name", "init.std", "init.scale", "init.bias")

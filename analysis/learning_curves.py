@@ -3,14 +3,14 @@ seeds that finished with a ± standard-error band, train loss at every logged st
 on a log loss axis; runs that diverged or collapsed are drawn one by one (dashed, counted in the legend), never
 averaged in. With many configurations the rows split by the first swept key (e.g. one row per optimizer).
 
-    python -m analysis.learning_curves SWEEP [-o out.png]
+    python -m sweep.analysis.learning_curves SWEEP [-o out.png]
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from analysis._common import (
+from sweep.analysis._common import (
     AGGREGATE,
     BLOWN_UP,
     Skip,
@@ -29,7 +29,7 @@ from analysis._common import (
     se_band,
     short,
 )
-from analysis._common import palette as group_colors
+from sweep.analysis._common import palette as group_colors
 
 MAX_LINES = 8
 MAX_ROWS = 6

@@ -3,7 +3,7 @@ rate, one line per optimizer (or per combination of the other swept keys): the m
 seeds that finished, on a log lr axis (a tick per rate of a grid; a continuous axis for many rates, e.g. random
 search); runs that diverged or collapsed are marked ✕ at the top (counted, never averaged).
 
-    python -m analysis.lr_sensitivity SWEEP [-o out.png]
+    python -m sweep.analysis.lr_sensitivity SWEEP [-o out.png]
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from analysis._common import (
+from sweep.analysis._common import (
     AGGREGATE,
     BLOWN_UP,
     Sweep,
@@ -32,7 +32,16 @@ from analysis._common import (
     plot_function,
     se_band,
 )
-from analysis._findings import best_row, blown_text, config_stats, pm, selection_note, set_finding, span, within_factor
+from sweep.analysis._findings import (
+    best_row,
+    blown_text,
+    config_stats,
+    pm,
+    selection_note,
+    set_finding,
+    span,
+    within_factor,
+)
 from sweep.results import SELECTION_METRIC
 
 MARK_ROW = 0.055  # axes fraction per row of divergence marks

@@ -1,14 +1,14 @@
 """How much the outcome depends on the seed alone: the distribution of the final test loss (and accuracy) over
 the seeds (restarts) of each configuration, each seed a dot, with the mean ± standard error and the range.
 
-    python -m analysis.restarts SWEEP [-o out.png]
+    python -m sweep.analysis.restarts SWEEP [-o out.png]
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import (
+from sweep.analysis._common import (
     AGGREGATE,
     BLOWN_UP,
     Skip,

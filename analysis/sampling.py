@@ -1,14 +1,14 @@
 """Sampling modes compared (shuffle each epoch, shuffle once, with replacement): learning curves and every seed's
 final test metric per mode.
 
-    python -m analysis.sampling SWEEP [-o out.png]
+    python -m sweep.analysis.sampling SWEEP [-o out.png]
 """
 
 from __future__ import annotations
 
-from analysis._categorical import compare
-from analysis._common import Sweep, cli, plot_function
-from analysis._findings import ranking, set_finding
+from sweep.analysis._categorical import compare
+from sweep.analysis._common import Sweep, cli, plot_function
+from sweep.analysis._findings import ranking, set_finding
 
 
 @plot_function("sampling")

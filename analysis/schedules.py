@@ -3,14 +3,14 @@ histories) and the train loss it gave. When other keys were swept too (optimizer
 is shown at its best setting: the configuration with the best mean of the report's selection metric (validation
 loss) among those whose every seed finished; curves are the mean ± standard error over the seeds that finished.
 
-    python -m analysis.schedules SWEEP [-o out.png]
+    python -m sweep.analysis.schedules SWEEP [-o out.png]
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis._common import (
+from sweep.analysis._common import (
     AGGREGATE,
     Skip,
     Sweep,
@@ -29,7 +29,7 @@ from analysis._common import (
     short,
     value_label,
 )
-from analysis._findings import best_row, config_stats, pm, selection_note, set_finding
+from sweep.analysis._findings import best_row, config_stats, pm, selection_note, set_finding
 from sweep.results import SELECTION_METRIC, lower_is_better
 
 SCHEDULE_KEYS = (

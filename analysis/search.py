@@ -2,7 +2,7 @@
 spent (model-epochs, in the order trials were asked; a pruned or diverged trial counts the epochs it trained),
 and Optuna's parameter importances (fANOVA over the completed trials).
 
-    python -m analysis.search SWEEP [-o out.png]
+    python -m sweep.analysis.search SWEEP [-o out.png]
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from analysis._common import Skip, Sweep, cli, fit_title, log_y, new_figure, plot_function
-from analysis._findings import set_finding
+from sweep.analysis._common import Skip, Sweep, cli, fit_title, log_y, new_figure, plot_function
+from sweep.analysis._findings import set_finding
 from sweep.study import STUDY_FILE, read_study  # optuna itself loads only when a study is there
 
 

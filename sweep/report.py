@@ -42,7 +42,7 @@ def default_keys(runs: pd.DataFrame) -> list[str]:
 def mean_std_se(values: pd.Series) -> tuple[float, float, float]:
     """(mean, sample std, standard error) of the finite values: the plots' aggregate (`analysis._common.mean_se`)
     plus the std; std and SE are NaN for fewer than two values (one seed has no spread), all NaN for none."""
-    from analysis._common import mean_se
+    from sweep.analysis._common import mean_se
 
     mean, se, n = mean_se(values)
     return mean, se * math.sqrt(n) if n > 1 else math.nan, se
@@ -53,8 +53,7 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
     the seeds averaged), and `<metric>_mean`, `_std`, `_se` over the finished (done) seeds of SUMMARISED;
     sorted best first by SELECTION_METRIC's mean (configurations with no finished seed last). Diverged,
     collapsed and failed runs are counted, never averaged."""
-    import_analysis()
-    from analysis._common import groups
+    from sweep.analysis._common import groups
 
     keys = [k for k in (default_keys(runs) if keys is None else keys) if k != "seed" and k in runs]
     rows = []
@@ -134,8 +133,8 @@ def markdown_table(
 ) -> str:
     """The summary table as markdown: n as done/seeds, blow-ups counted, metrics as mean ± SE; the best row's
     SELECTION_METRIC bold only when `separated` says it is distinguishable from the next."""
-    from analysis._common import short as short_key
-    from analysis._common import value_label
+    from sweep.analysis._common import short as short_key
+    from sweep.analysis._common import value_label
 
     # a collapsed column only where a run collapsed: older sweeps keep the table they always had
     blown = [b for b in BLOWN_UP if b == "diverged" or (b in table and table[b].sum())]
@@ -165,7 +164,7 @@ def markdown_table(
 
 
 def _describe(sw, record: dict) -> list[str]:
-    from analysis._common import value_label
+    from sweep.analysis._common import value_label
 
     runs = sw.runs
     counts = runs["status"].value_counts().to_dict() if len(runs) else {}
@@ -206,29 +205,10 @@ def _describe(sw, record: dict) -> list[str]:
     return out
 
 
-def import_analysis() -> bool:
-    """Make `analysis` importable: it lives beside the `sweep` package in the repository (not in the wheel)."""
-    import importlib
-    import sys
-
-    try:
-        importlib.import_module("analysis")
-        return True
-    except ModuleNotFoundError:
-        pass
-    root = Path(__file__).resolve().parents[1]
-    if (root / "analysis" / "__init__.py").exists():
-        sys.path.append(str(root))
-        importlib.import_module("analysis")
-        return True
-    return False
-
-
 def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=print) -> Path:
     """Draw every applicable plot and write report.md into out_dir (default SWEEP/report); returns report.md."""
-    import_analysis()
-    import analysis
-    from analysis._common import Sweep, atomic_write, short, value_label
+    from sweep import analysis
+    from sweep.analysis._common import Sweep, atomic_write, short, value_label
     from sweep.collect import read_sweep_record, sweep_dir_problem
 
     sweep_dir = Path(sweep_dir)
@@ -318,7 +298,6 @@ def _corrupt_section(sw) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from sweep.errors import fail
 
     p = argparse.ArgumentParser(
         prog="sweep report", description="Plots and a summary table (report.md) of a sweep, in SWEEP/report/."
@@ -329,8 +308,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     from sweep.collect import check_sweep_dir
 
     sweep_dir = check_sweep_dir(a.sweep, "sweep report")
-    if not import_analysis():
-        fail("the `analysis` package is not importable: run from the repository root (or add it to PYTHONPATH)")
     t0 = time.perf_counter()
     path = write_report(sweep_dir, a.out)
     print(f"sweep: report -> {path} ({time.perf_counter() - t0:.1f} s)")

@@ -1,6 +1,6 @@
 """analysis: every plot draws from a real sweep (non-trivial PNG, titles that say what was swept over how many
 seeds, labelled axes, log lr axis, diverged runs marked), skips cleanly when its key was not swept, and runs as
-`python -m analysis.<name>`."""
+`python -m sweep.analysis.<name>`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-import analysis
+from sweep import analysis
 
 ON_SMALL = ["lr_sensitivity", "learning_curves", "batch_size", "restarts", "schedules"]
 ON_INIT = ["learning_curves", "init", "sampling", "restarts"]
@@ -209,7 +209,7 @@ def test_ordered_values_get_a_sequential_colormap(tmp_path):
     """Lines per learning rate (ordered) are coloured along viridis, not the categorical cycle."""
     from matplotlib.colors import to_rgba
 
-    from analysis._common import sequential_colors
+    from sweep.analysis._common import sequential_colors
 
     rows = [
         {

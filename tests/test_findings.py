@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import analysis
-from analysis._findings import best_row, config_stats, pm, within_factor
+from sweep import analysis
+from sweep.analysis._findings import best_row, config_stats, pm, within_factor
 
 
 def frame(rows, swept):
@@ -78,7 +78,7 @@ def test_lr_sensitivity_states_its_finding(tmp_path):
 def test_expected_best_of_k_is_exact():
     from itertools import combinations
 
-    from analysis.best_of_k import expected_best_of_k
+    from sweep.analysis.best_of_k import expected_best_of_k
 
     val = np.array([0.5, 0.2, 0.9, 0.4, 0.3])
     test = np.array([0.55, 0.25, 0.8, 0.35, 0.3])

@@ -10,15 +10,16 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("sweep", "analysis", "hydra_plugins")
+# folder -> the package it installs as (pyproject.toml's package-dir)
+PACKAGES = {"sweep": "sweep", "analysis": "sweep.analysis", "hydra_plugins": "hydra_plugins"}
 READERS = ("sweep.cli", "sweep.status", "sweep.collect", "sweep.sync", "sweep.show", "sweep.report", "sweep.study")
 
 
 def modules() -> dict[str, Path]:
     out = {}
-    for pkg in PACKAGES:
-        for p in (REPO / pkg).rglob("*.py"):
-            name = ".".join(p.relative_to(REPO).with_suffix("").parts)
+    for folder, pkg in PACKAGES.items():
+        for p in (REPO / folder).rglob("*.py"):
+            name = ".".join((pkg, *p.relative_to(REPO / folder).with_suffix("").parts))
             out[name.removesuffix(".__init__")] = p
     return out
 

@@ -171,8 +171,8 @@ def test_corrupt_runs_are_named_by_their_summary_file_and_retrained_by_the_same_
     pack's folder; a run folder of the earlier layout may still be deleted (its path shell-quoted)."""
     import shlex
 
-    from analysis import Sweep
     from sweep import store
+    from sweep.analysis import Sweep
     from sweep.report import _corrupt_section
 
     d = tmp_path / "sw"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-import analysis
-from analysis.gradient_noise import minibatch_variance
-from analysis.init import unit_spread
+from sweep import analysis
+from sweep.analysis.gradient_noise import minibatch_variance
+from sweep.analysis.init import unit_spread
 
 pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep, init_sweep
 
@@ -119,8 +119,8 @@ def test_annealing_skips_without_anneal(small_sweep):
 def test_a_config_whose_every_run_blew_up_before_a_finite_loss_stays_in_the_legend():
     import pandas as pd
 
-    from analysis._common import new_figure
-    from analysis.learning_curves import draw_curves
+    from sweep.analysis._common import new_figure
+    from sweep.analysis.learning_curves import draw_curves
 
     runs = pd.DataFrame(
         {

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import sweep_cli
 
-import analysis
+from sweep import analysis
 from sweep.collect import load_history, load_runs
 from sweep.report import summary_table, write_report
 from sweep.status import gather
