@@ -21,6 +21,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from sweep.config import CUSTOM_ONLY, OptimizerConfig, RunConfig, register_configs, validate
 from sweep.errors import ConfigError, reworded
+from sweep.optim import custom as custom_optimizer
 
 register_configs()
 
@@ -78,7 +79,7 @@ def resolved(cfg: DictConfig | dict, name: str | None = None, grid_has_custom: b
         cfg = _only_custom_reads_cls(cfg)
     _refuse_removed_keys(cfg, _schema())
     validate(cfg)
-    c = dict(cfg)
+    c = custom_optimizer.with_code(dict(cfg))
     if choices is not None:
         c["choices"] = choices
     check_device_here(c)

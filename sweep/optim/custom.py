@@ -15,15 +15,22 @@ the student's, model by model; checkpoints hold its `state_dict()`.
 It is called once per step on the stacked parameters of the whole pack ([K, ...] tensors, with lr a [K, 1, ...]
 tensor that broadcasts over them), so a student's functional optimizer trains fully batched; its state tensors
 are sliced, checkpointed and resumed like sweep's own.
+
+The student's source is part of each run's identity: `optimizer.code` (set by sweep, never by hand) is a hash of
+the module's file, or of every .py file of its top-level package, so fixing the code and rerunning trains new
+runs instead of returning the old results; a run whose code changed after it was configured (a SLURM job
+queued before the edit) fails with a line saying so instead of training other code under the old record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -63,6 +70,43 @@ def load_class(path: str | None) -> Any:
     return cls
 
 
+MAX_SOURCE_FILES = 2000  # a package bigger than a homework is hashed by its first files (sorted) only
+
+
+def code_version(path: str) -> str:
+    """sha256 (16 hex digits) of the source `optimizer.cls=path` comes from: every .py file (names and bytes) of
+    the top-level package holding the module, or the module's own file when it is not in a package. ConfigError
+    as `load_class` when it cannot be imported."""
+    load_class(path)
+    top = path.split(".")[0]
+    module = sys.modules[path.rpartition(".")[0]]
+    package_dirs = list(getattr(sys.modules[top], "__path__", []))
+    if package_dirs:
+        files = sorted({f for d in package_dirs for f in Path(d).rglob("*.py") if "__pycache__" not in f.parts})
+        files, roots = files[:MAX_SOURCE_FILES], [Path(d).parent for d in package_dirs]
+    else:
+        files = [Path(module.__file__)] if getattr(module, "__file__", None) else []
+        roots = [f.parent for f in files]
+    h = hashlib.sha256()
+    for f in files:
+        root = next((r for r in roots if f.is_relative_to(r)), f.parent)
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def check_code_unchanged(cfg_optimizer: dict) -> None:
+    """ConfigError (one line) when the student's source differs from the version the run was configured with."""
+    recorded = cfg_optimizer.get("code")
+    if recorded is None:  # a run configured before sweep recorded the code
+        return
+    now = code_version(cfg_optimizer.get("cls"))
+    if now != recorded:
+        raise ConfigError(
+            f"optimizer.cls={cfg_optimizer.get('cls')}: the code changed since this run was configured "
+            f"(code {recorded}, now {now}); run the command again to train the new code as new runs"
+        )
+
+
 def is_functional(obj: Any) -> bool:
     """An update function (batched over the pack), as opposed to an Optimizer class (one instance per model)."""
     return inspect.isfunction(obj)
@@ -74,6 +118,7 @@ def functional_update(cfg_optimizer: dict) -> Callable[..., None] | None:
     fn = load_class(cfg_optimizer.get("cls"))
     if not is_functional(fn):
         return None
+    check_code_unchanged(cfg_optimizer)
     kwargs = dict(cfg_optimizer.get("kwargs") or {})
 
     def update(p: torch.Tensor, grad: torch.Tensor, state: dict, *, lr: Any, **_: Any) -> None:
@@ -85,6 +130,7 @@ def functional_update(cfg_optimizer: dict) -> Callable[..., None] | None:
 def make(cfg_optimizer: dict, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
     """One instance of the configured class on `params`: cls(params, lr=lr, **kwargs)."""
     cls = load_class(cfg_optimizer.get("cls"))
+    check_code_unchanged(cfg_optimizer)
     return cls(params, lr=lr, **dict(cfg_optimizer.get("kwargs") or {}))
 
 
@@ -128,6 +174,20 @@ def _custom_rule(o: dict) -> str | None:
     return None
 
 
+def with_code(cfg: dict) -> dict:
+    """`cfg` with `optimizer.code` set to the student's source version when the optimizer is custom (what
+    composition does once per config, before run_id is taken); other configs unchanged."""
+    o = cfg.get("optimizer") or {}
+    if o.get("name") != "custom":
+        return cfg
+    if o.get("code") is not None:
+        raise ConfigError(
+            f"optimizer.code={o['code']} is set by sweep (a hash of the source of optimizer.cls), not by hand: "
+            "remove it"
+        )
+    return dict(cfg, optimizer=dict(o, code=code_version(o["cls"])))
+
+
 SPECS = (
     OptimizerSpec(
         "custom",
@@ -136,6 +196,7 @@ SPECS = (
         knobs=(
             Knob("cls", Optional[str], None, _text_or_none, "MODULE.CLASS", added_later=True),
             Knob("kwargs", Any, None, _mapping_or_none, "a mapping, e.g. {betas:[0.9,0.99]}", added_later=True),
+            Knob("code", Optional[str], None, _text_or_none, "set by sweep, not by hand", added_later=True),
         ),
         check=_custom_rule,
     ),

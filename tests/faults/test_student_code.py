@@ -1,0 +1,91 @@
+"""Faults of a student's optimizer code (issue: faults survived, round three): a fixed optimizer must train anew,
+state a checkpoint cannot hold must still resume, and code that hangs must fail its own runs, said, while the
+rest of the grid trains. Each test is an attack that once broke `sweep`; each fails if its fix is taken out."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+from conftest import make_cfg, sweep_cli
+
+from sweep import store
+from sweep.runner import train_runs
+
+pytestmark = pytest.mark.faults
+TINY = ["epochs=1", "model.hidden=[8]", "wandb.mode=disabled", "lr=0.01"]
+
+SCALED_SGD = textwrap.dedent("""
+    import torch
+
+    SCALE = {scale}
+
+    class ScaledSGD(torch.optim.Optimizer):
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, dict(lr=lr))
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-group["lr"] * SCALE)
+""")
+
+
+@pytest.fixture
+def student(tmp_path, monkeypatch):
+    """A folder holding the student's package hw1/, as the current directory (where `sweep` is run)."""
+    (tmp_path / "hw1").mkdir()
+    (tmp_path / "hw1" / "__init__.py").write_text("")
+    (tmp_path / "hw1" / "optim.py").write_text(SCALED_SGD.format(scale=2.0))
+    monkeypatch.chdir(tmp_path)
+    # in-process runs import hw1 from this folder: not another test's hw1, cached or earlier on sys.path
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in [m for m in sys.modules if m == "hw1" or m.startswith("hw1.")]:
+        monkeypatch.delitem(sys.modules, name)
+    yield tmp_path
+    for name in [m for m in sys.modules if m == "hw1" or m.startswith("hw1.")]:
+        del sys.modules[name]
+
+
+def test_fixing_a_students_optimizer_and_rerunning_trains_the_fixed_code(student):
+    """Rerunning after a fix returned the old results (`{'done': 2} in 0.0 s`): nothing recorded which version of
+    the student's code ran. Now the source's hash is `optimizer.code`, part of the run's identity."""
+    out = student / "runs"
+    args = ["run", "-m", "optimizer=custom", "optimizer.cls=hw1.optim.ScaledSGD", "seed=0,1", *TINY]
+    sweep_cli(*args, f"out_dir={out}", "name=hw", cwd=student, check=True)
+    first = store.scan(out / "hw")
+    assert len(first) == 2 and {r.status for r in first.values()} == {"done"}
+    (code,) = {r.config["optimizer"]["code"] for r in first.values()}
+    assert code and len(code) == 16
+
+    (student / "hw1" / "optim.py").write_text(SCALED_SGD.format(scale=1.0))  # the fix
+    sweep_cli(*args, f"out_dir={out}", "name=hw", cwd=student, check=True)
+    runs = store.scan(out / "hw")
+    assert len(runs) == 4 and {r.status for r in runs.values()} == {"done"}  # two more runs, trained on the fix
+    fixed = [r for r in runs.values() if r.config["optimizer"]["code"] != code]
+    assert len(fixed) == 2
+    old_loss = sorted(r.summary["final_train_loss"] for r in first.values())
+    assert sorted(r.summary["final_train_loss"] for r in fixed) != old_loss
+
+    # the same code again: nothing to train (a file of another folder does not count)
+    (student / "notes.py").write_text("x = 1\n")
+    p = sweep_cli(*args, f"out_dir={out}", "name=hw", cwd=student, check=True)
+    assert len(store.scan(out / "hw")) == 4, p.stdout + p.stderr
+
+
+def test_a_run_whose_code_changed_after_it_was_configured_fails_said(student):
+    """A SLURM job queued before the student's edit would train the new code under the old code's record."""
+    cfg = make_cfg(student / "runs", "optimizer=custom", "optimizer.cls=hw1.optim.ScaledSGD", *TINY)
+    (student / "hw1" / "helpers.py").write_text("EPS = 1e-8\n")  # any file of the package is part of the code
+    (result,) = train_runs([cfg])
+    assert result["status"] == "failed"
+    assert "the code changed since this run was configured" in result["error"]
+    assert store.history(student / "runs" / "single", result["run_id"]).empty  # nothing trained
+
+
+def test_setting_optimizer_code_by_hand_is_refused(student):
+    p = sweep_cli("run", "optimizer=custom", "optimizer.cls=hw1.optim.ScaledSGD", "optimizer.code=abc", *TINY)
+    assert p.returncode == 2 and "optimizer.code=abc is set by sweep" in p.stderr, p.stderr
