@@ -128,11 +128,35 @@ class Claims:
 _LIST = "__per_model__"  # a leaf whose K values could not be stacked: kept as a list
 
 
-def stack_trees(trees: Sequence[Any]) -> Any:
-    """K per-model checkpoint trees (dicts, lists, tensors, numbers, strings) as one tree whose tensor leaves
-    are stacked along a new first axis: one torch.save of a pack's state writes L tensors, not K x L."""
+_NUMPY = "__numpy__"  # a numpy array or scalar of a student's optimizer state, kept as a tensor
+
+
+def _numpy_as_tensor(x: Any) -> Any:
+    """A numpy array or scalar leaf as {_NUMPY: kind, "t": tensor}: checkpoints load with weights_only=True,
+    which refuses numpy's pickles, so a student's optimizer keeping numpy state could never resume."""
+    import numpy as np
     import torch
 
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biufc":
+        return {_NUMPY: "array", "t": torch.from_numpy(np.ascontiguousarray(x).copy())}
+    if isinstance(x, np.generic) and np.asarray(x).dtype.kind in "biufc":
+        return {_NUMPY: "scalar", "t": torch.from_numpy(np.asarray(x).copy())}
+    return x
+
+
+def _tensor_as_numpy(tree: dict) -> Any:
+    """`_numpy_as_tensor`'s inverse: the numpy array or scalar, as the optimizer kept it."""
+    a = tree["t"].numpy().copy()
+    return a[()] if tree[_NUMPY] == "scalar" else a
+
+
+def stack_trees(trees: Sequence[Any]) -> Any:
+    """K per-model checkpoint trees (dicts, lists, tensors, numbers, strings, numpy arrays) as one tree whose
+    tensor leaves are stacked along a new first axis: one torch.save of a pack's state writes L tensors, not
+    K x L. numpy leaves travel as tensors (`_numpy_as_tensor`) and come back as numpy from `unstack`."""
+    import torch
+
+    trees = [_numpy_as_tensor(t) for t in trees]
     first = trees[0]
     if isinstance(first, dict) and all(isinstance(t, dict) and t.keys() == first.keys() for t in trees):
         return {k: stack_trees([t[k] for t in trees]) for k in first}
@@ -153,7 +177,8 @@ def unstack(tree: Any, k: int) -> Any:
             return tree["t"][k].clone()
         if kind == "list":
             return tree["v"][k]
-        return {key: unstack(v, k) for key, v in tree.items()}
+        out = {key: unstack(v, k) for key, v in tree.items()}
+        return _tensor_as_numpy(out) if out.get(_NUMPY) in ("array", "scalar") else out
     if isinstance(tree, list):
         return [unstack(v, k) for v in tree]
     return tree

@@ -255,7 +255,26 @@ class PerModel(Updater):
         return {"torch_opt": self.opts[k].state_dict()}
 
     def load(self, k, saved):  # its leaves were made from the restored weights
-        self.opts[k].load_state_dict(saved["torch_opt"])
+        load_state_dict(self.opts[k], saved["torch_opt"])
+
+
+def load_state_dict(opt: torch.optim.Optimizer, sd: dict) -> None:
+    """`opt.load_state_dict(sd)`, numpy values of its per-parameter state included: torch's casting treats a
+    numpy array as a sequence and fails, so they are set aside, and put back as they were saved."""
+    kept = {}
+    state = {}
+    for i, entry in sd.get("state", {}).items():
+        plain = {}
+        for key, v in entry.items() if isinstance(entry, dict) else ():
+            if isinstance(v, (np.ndarray, np.generic)):
+                kept[i, key] = v
+            else:
+                plain[key] = v
+        state[i] = plain if isinstance(entry, dict) else entry
+    opt.load_state_dict(dict(sd, state=state))
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for (i, key), v in kept.items():
+        opt.state[params[i]][key] = v
 
 
 class Anneal(_StackedState):

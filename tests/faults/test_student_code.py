@@ -8,9 +8,12 @@ import sys
 import textwrap
 
 import pytest
-from conftest import make_cfg, sweep_cli
+from conftest import make_cfg, stop_after, sweep_cli
+from store_helpers import assert_same_histories
 
 from sweep import store
+from sweep.config import run_id as store_id
+from sweep.engine import Interrupted
 from sweep.runner import train_runs
 
 pytestmark = pytest.mark.faults
@@ -34,12 +37,37 @@ SCALED_SGD = textwrap.dedent("""
 """)
 
 
+NUMPY_MOMENTUM = textwrap.dedent("""
+    import numpy as np
+    import torch
+
+    class NumpyMomentum(torch.optim.Optimizer):
+        \"\"\"Heavy ball whose state is numpy: a velocity array and a step count (np.int64).\"\"\"
+
+        def __init__(self, params, lr=0.1, momentum=0.9):
+            super().__init__(params, dict(lr=lr, momentum=momentum))
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    state = self.state[p]
+                    if not state:
+                        state["v"] = np.zeros(tuple(p.shape), dtype=np.float64)
+                        state["t"] = np.int64(0)
+                    state["t"] = state["t"] + 1
+                    state["v"] = group["momentum"] * state["v"] + p.grad.double().cpu().numpy()
+                    p.sub_(torch.from_numpy(state["v"]).to(p), alpha=group["lr"])
+""")
+
+
 @pytest.fixture
 def student(tmp_path, monkeypatch):
     """A folder holding the student's package hw1/, as the current directory (where `sweep` is run)."""
     (tmp_path / "hw1").mkdir()
     (tmp_path / "hw1" / "__init__.py").write_text("")
     (tmp_path / "hw1" / "optim.py").write_text(SCALED_SGD.format(scale=2.0))
+    (tmp_path / "hw1" / "numpy_state.py").write_text(NUMPY_MOMENTUM)
     monkeypatch.chdir(tmp_path)
     # in-process runs import hw1 from this folder: not another test's hw1, cached or earlier on sys.path
     monkeypatch.setattr(sys, "path", list(sys.path))
@@ -89,3 +117,20 @@ def test_a_run_whose_code_changed_after_it_was_configured_fails_said(student):
 def test_setting_optimizer_code_by_hand_is_refused(student):
     p = sweep_cli("run", "optimizer=custom", "optimizer.cls=hw1.optim.ScaledSGD", "optimizer.code=abc", *TINY)
     assert p.returncode == 2 and "optimizer.code=abc is set by sweep" in p.stderr, p.stderr
+
+
+def test_an_optimizer_keeping_numpy_state_resumes_bit_identically(student):
+    """Checkpoints load with weights_only=True, which refused the numpy arrays of a student's optimizer state:
+    such a run could never resume ("Weights only load failed", many lines). numpy state now travels as tensors
+    and comes back as numpy, of the same dtype."""
+    args = ["optimizer=custom", "optimizer.cls=hw1.numpy_state.NumpyMomentum", "seed=0", "dtype=float64",
+            "epochs=2", "model.hidden=[8]", "wandb.mode=disabled", "checkpoint_every=5", "log_every=5"]  # fmt: skip
+    ref, cut = make_cfg(student / "ref", *args), make_cfg(student / "cut", *args)
+    train_runs([ref], progress=False)
+    with pytest.raises(Interrupted):
+        train_runs([cut], progress=False, should_stop=stop_after(4))
+    saved = store.checkpoint(student / "cut" / "single", store_id(cut))
+    assert saved is not None and saved["step"] > 0
+    (s,) = train_runs([cut], progress=False)
+    assert s["status"] == "done" and 0 < s["resumed_from_step"] < s["total_steps"], s
+    assert_same_histories([ref], [cut])
