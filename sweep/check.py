@@ -30,11 +30,13 @@ import torch
 from torch import Tensor, nn
 
 import sweep.optim as so
+from sweep.deadline import StepTimeout, time_limit
 from sweep.errors import fail
 from sweep.optim.base import FunctionalOptimizer
 
 STEPS, RESUME_AT = 150, 75
 RTOL = 1e-6
+CHECK_TIMEOUT_S = 60.0  # 150 steps of a 500-parameter MLP take well under a second: longer is a hang
 # a variant "follows" the student when it matches the student over this many steps from the start
 CAUSE_WINDOW = 10
 N, D_IN, HIDDEN, CLASSES, BATCH = 96, 12, 16, 4, 32
@@ -121,6 +123,8 @@ def train(make: Callable[[Any], torch.optim.Optimizer], *, resume: bool = False,
                 return run
             run.params.append(params)
             run.losses.append(loss.item())
+    except StepTimeout:
+        raise  # a hang ends the whole check (every other check would wait as long)
     except (Exception, SystemExit) as e:  # the student's code raised (or called sys.exit): the check's finding
         run.blew_up = len(run.params)
         run.error = _raised(e)
@@ -553,10 +557,14 @@ def likely_cause(like: Like, result: Result, failed_plain: bool) -> str | None:
 
 
 def run_checks(
-    student_cls: type[torch.optim.Optimizer], like: Like, skip: dict[str, str] | None = None
+    student_cls: type[torch.optim.Optimizer],
+    like: Like,
+    skip: dict[str, str] | None = None,
+    timeout_s: float | None = None,
 ) -> list[Result]:
     """Every check of `like` on the student's class; causes are looked for on failures only (they cost runs).
-    `skip`: check labels the class cannot run (`check_constructor`), each with why: shown, not run."""
+    `skip`: check labels the class cannot run (`check_constructor`), each with why: shown, not run.
+    `timeout_s`: the student's run of one check taking longer raises StepTimeout (a hang)."""
     results = []
     skip = skip or {}
     for check in checks_for(like):
@@ -568,7 +576,8 @@ def run_checks(
         kw = dict(check.kwargs)
         ref = train(lambda ps: like.torch_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
         ours = train(lambda ps: like.sweep_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
-        student = train(lambda ps: student_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
+        with time_limit(timeout_s, f"{student_cls.__name__} in the check '{check.label}'"):
+            student = train(lambda ps: student_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
         results.append(Result(check, student, ref, compare(student, ref), compare(student, ours)))
     plain_failed = any(not r.passed for r in results if not (r.check.resume or r.check.sometimes))
     for r in results:
@@ -717,6 +726,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("cls", metavar="MODULE.CLS", help="e.g. myopt.MyAdam (myopt.py in the current directory)")
     p.add_argument("--like", required=True, metavar="NAME", help=f"the reference: {', '.join(LIKES)}")
     p.add_argument("--plot", metavar="PNG", help="draw the student's and torch.optim's loss curves to PNG")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=CHECK_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds the student's optimizer may take for one check before it counts as hung ({CHECK_TIMEOUT_S:g})",
+    )
     a = p.parse_args(list(argv) if argv is not None else None)
     if a.like not in LIKES:
         fail(f"unknown --like '{a.like}'; choices: {', '.join(LIKES)}")
@@ -726,7 +742,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(1)  # tensors of a few hundred entries: threads cost more than they save (10x here)
     cls = load_class(a.cls)
     skip = check_constructor(a.cls, cls, a.like, like)
-    results = run_checks(cls, like, skip)
+    try:
+        results = run_checks(cls, like, skip, timeout_s=a.timeout)
+    except StepTimeout as e:
+        print(f"sweep check: FAIL: {e}", file=sys.stderr)
+        sys.exit(1)
     print(report(a.cls, a.like, like, results))
     if a.plot:
         plot(results, a.cls, f"torch.optim.{like.torch_cls.__name__}", a.plot)

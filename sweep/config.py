@@ -204,6 +204,7 @@ class RunConfig:
     pack: Any = "auto"  # multirun: models trained together per process, an integer or "auto"
     cuda_graph: bool = True  # on CUDA, replay the step as one captured graph where it applies (same bits)
     compile: bool = False  # torch.compile the step where no CUDA graph applies (long runs; rounding differs)
+    step_timeout_s: float = 300.0  # a student's optimizer (optimizer=custom) stepping longer fails its runs: a hang
     out_dir: str = "runs"  # results go to out_dir/name/run_id/
     name: Optional[str] = None  # the sweep's name (wandb group); None: "single", or a timestamp in -m
     objective: str = "final_val_loss"  # -m: the summary value returned to Hydra's sweeper per run (sweep.compose)
@@ -237,6 +238,7 @@ NON_SEMANTIC_KEYS = (
     "choices",
     "cuda_graph",
     "compile",
+    "step_timeout_s",
     "objective",
     "objective_if_failed",
     "search",
@@ -343,6 +345,8 @@ def validate(cfg: DictConfig | dict) -> None:
     for key in ("log_every", "checkpoint_every"):
         if not _positive_int(c[key]):
             raise ConfigError(f"{key}={c[key]!r} is invalid: use a positive integer (steps)")
+    if not c.step_timeout_s > 0:  # also refuses NaN; inf means no limit
+        raise ConfigError(f"step_timeout_s={c.step_timeout_s!r} is invalid: use seconds > 0 (inf: no limit)")
     if not (c.pack == "auto" or _positive_int(c.pack)):
         raise ConfigError(f"pack={c.pack!r} is invalid: use a positive integer or 'auto'")
     if c.name is not None:

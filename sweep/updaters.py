@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sweep.deadline import time_limit
 from sweep.model import Batch
 from sweep.optim import custom as custom_optimizer
 from sweep.optim.anneal import anneal_step
@@ -308,6 +309,20 @@ class Anneal(_StackedState):
         self.gens[k].set_state(saved["anneal_rng"])
 
 
+def time_limited(updater: Updater, cfgs: Sequence[dict]) -> Updater:
+    """`updater` whose step fails with StepTimeout past `step_timeout_s`: a student's code that hangs fails its
+    own runs, said, instead of holding the grid forever."""
+    step, limit = updater.step, cfgs[0].get("step_timeout_s")
+    what = f"a step of optimizer.cls={cfgs[0]['optimizer'].get('cls')}"
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        with time_limit(limit, what):
+            return step(*args, **kwargs)
+
+    updater.step = timed  # type: ignore[method-assign]
+    return updater
+
+
 def make_updater(cfgs: Sequence[dict], params: list[Tensor]) -> Updater:
     """The updater for a pack of `cfgs` (one pack_key) on its stacked `params`."""
     o = cfgs[0]["optimizer"]
@@ -317,8 +332,8 @@ def make_updater(cfgs: Sequence[dict], params: list[Tensor]) -> Updater:
     if spec.updater == "custom":  # a student's update function runs batched; a class, once per model
         fn = custom_optimizer.functional_update(o)
         if fn is None:
-            return PerModel(custom_optimizer.make, params, cfgs)
-        return Functional(spec, fn, lambda p, **_: {}, params, [c["optimizer"] for c in cfgs])
+            return time_limited(PerModel(custom_optimizer.make, params, cfgs), cfgs)
+        return time_limited(Functional(spec, fn, lambda p, **_: {}, params, [c["optimizer"] for c in cfgs]), cfgs)
     if o["impl"] == "torch":
         return PerModel(spec.make_torch, params, cfgs)
     return Functional(spec, spec.update, spec.init_state, params, [c["optimizer"] for c in cfgs])

@@ -134,3 +134,44 @@ def test_an_optimizer_keeping_numpy_state_resumes_bit_identically(student):
     (s,) = train_runs([cut], progress=False)
     assert s["status"] == "done" and 0 < s["resumed_from_step"] < s["total_steps"], s
     assert_same_histories([ref], [cut])
+
+
+HANGS = textwrap.dedent("""
+    import threading
+    import torch
+
+    class Hangs(torch.optim.SGD):
+        \"\"\"Steps normally twice, then waits forever (a student's loop that never ends).\"\"\"
+
+        def step(self, closure=None):
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls > 2:
+                threading.Event().wait()
+            return super().step(closure)
+""")
+
+
+def test_an_optimizer_that_hangs_fails_its_own_runs_and_the_grid_goes_on(student):
+    """Nothing timed out a student's optimizer that waits forever: `sweep run -m` never ended. Now a step past
+    step_timeout_s fails that optimizer's runs, said; the rest of the grid trains; the exit status is 1."""
+    (student / "hw1" / "hangs.py").write_text(HANGS)
+    out = student / "runs"
+    p = sweep_cli(
+        "run", "-m", "optimizer=custom,sgd", "optimizer.cls=hw1.hangs.Hangs", "step_timeout_s=1", *TINY,
+        f"out_dir={out}", "name=g", cwd=student, timeout=240,
+    )  # fmt: skip
+    assert p.returncode == 1, p.stdout + p.stderr
+    by_optimizer = {r.config["optimizer"]["name"]: r for r in store.scan(out / "g").values()}
+    assert by_optimizer["sgd"].status == "done"
+    assert by_optimizer["custom"].status == "failed"
+    error = by_optimizer["custom"].summary["error"]
+    assert "a step of optimizer.cls=hw1.hangs.Hangs took longer than 1 s" in error, error
+
+
+def test_sweep_check_fails_an_optimizer_that_hangs_in_one_line(student):
+    """`sweep check` waited forever on a hanging step(); now one line names the check, exit 1."""
+    (student / "hangs.py").write_text(HANGS)
+    p = sweep_cli("check", "hangs.Hangs", "--like", "sgd", "--timeout", "2", cwd=student, timeout=240)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stderr.strip().startswith("sweep check: FAIL: Hangs in the check '"), p.stderr
+    assert "took longer than 2 s" in p.stderr
