@@ -204,9 +204,42 @@ def prepare(config: Any, arguments: Sequence[str]) -> tuple[dict, Space, str, Pa
     folder = (Path(config.out_dir) / name).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     study = open_study(folder / STUDY_FILE, search, int(config.epochs), create=True)
+    keep_identity(study, study_identity(config.objective, search, space), name)
     if study.trials:  # a continued study: a sampler seeded as at the start would propose its first trials again
         study.sampler = make_sampler(search["name"], search["seed"] + len(study.trials))
     return search, space, name, folder, study
+
+
+IDENTITY = "sweep_identity"  # the study's user attribute: what its values mean (`study_identity`)
+
+
+def study_identity(objective: str, search: dict, space: Space) -> dict:
+    """What makes a study's values comparable: the objective, its direction, and each parameter's distribution.
+    (search.trials, batch and fixed overrides may change between runs of one study: they continue it.)"""
+    import optuna
+
+    params = {k: optuna.distributions.distribution_to_json(d) for k, d in sorted(space.params.items())}
+    return {"objective": objective, "direction": search["direction"], "space": params}
+
+
+def keep_identity(study: Any, identity: dict, name: str) -> None:
+    """Record `identity` on a study that has none; ConfigError (one line) when the study holds another: reusing
+    a search's name= with another objective or space silently mixed losses with accuracies (or a parameter
+    sampled from two distributions, a traceback in Optuna)."""
+    held = study.user_attrs.get(IDENTITY)
+    if held is None:
+        study.set_user_attr(IDENTITY, identity)
+        return
+    if held == identity:
+        return
+    differs = [k for k in ("objective", "direction") if held.get(k) != identity[k]]
+    params = sorted(set(held.get("space", {})) | set(identity["space"]))
+    differs += [f"the space of {k}" for k in params if held.get("space", {}).get(k) != identity["space"].get(k)]
+    was = ", ".join(f"{k}={held.get(k)}" for k in ("objective", "direction"))
+    raise ConfigError(
+        f"name={name} already holds a search with {was}; this command changes {', '.join(differs)}: "
+        "use another name= (or the same objective and space to continue that study)"
+    )
 
 
 def batch_size(search: dict, pack: Any, device: str) -> int:

@@ -110,6 +110,8 @@ def open_study(path: Path | str, search: dict, epochs: int, *, create: bool) -> 
 
     storage = journal_storage(path)
     pruner = make_pruner(search["pruner"], epochs * int(search.get("rungs_per_epoch", 1)))
+    # Optuna's INFO lines ("Using an existing study ...", one per trial told) bury sweep's own progress lines
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if create:
         return optuna.create_study(
             storage=storage,

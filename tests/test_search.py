@@ -281,3 +281,27 @@ def test_two_identical_searches_at_once_complete_the_trials_asked_for_not_twice(
     _, study = _study(tmp_path)
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") == 4 and len(states) == 4, states
+
+
+@pytest.mark.faults
+def test_reusing_a_searchs_name_with_another_objective_or_space_is_refused(tmp_path):
+    """Reusing name= with another objective silently continued the old study (direction MINIMIZE, losses mixed
+    with accuracies); changing lr from interval to choice gave a traceback. Both are now one line, exit 2, and
+    the study is left as it was."""
+    _search(tmp_path, "search=random", "search.trials=2", "search.batch=2", "epochs=1", "name=s")
+    p = _search(tmp_path, "search=random", "search.trials=4", "search.batch=2", "epochs=1", "name=s",
+                "objective=final_val_acc", "search.direction=maximize", check=False)  # fmt: skip
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.strip() == (
+        "sweep: error: name=s already holds a search with objective=final_val_loss, direction=minimize; this "
+        "command changes objective, direction: use another name= (or the same objective and space to continue "
+        "that study)"
+    )
+    p = sweep_cli("run", "-m", "search=random", "search.trials=4", "search.batch=2", "epochs=1", "name=s",
+                  "lr=choice(0.01,0.1)", "optimizer=sgd,adam", *SMALL, f"out_dir={tmp_path}")  # fmt: skip
+    assert p.returncode == 2 and "this command changes the space of lr: use another name=" in p.stderr, p.stderr
+    _, study = _study(tmp_path)
+    assert len(study.trials) == 2  # nothing asked by the refused commands
+    _search(tmp_path, "search=random", "search.trials=3", "search.batch=2", "epochs=1", "name=s")  # continues
+    _, study = _study(tmp_path)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
