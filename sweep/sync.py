@@ -156,6 +156,10 @@ def sync(
                 continue
             rc, out, dt = future.result()
             n = len(run_sync.todo)
+            unmarked = [d for d in run_sync.todo if (w := wandb_file(d)) is None or not is_synced(w)]
+            if rc == 0 and unmarked:  # wandb sync logs an ERROR and exits 0 against a server that answers garbage
+                rc = 1
+                out = f"{out}\nwandb sync exited 0 but did not mark {unmarked[0]} synced (its .synced file is missing)"
             if rc == 0:
                 result["synced"].append(run_sync.run_id)
                 echo(f"sweep: synced {run_sync.run_id} ({n} folder{'s' * (n != 1)}, {dt:.1f} s)")

@@ -60,8 +60,9 @@ def wandb_server():
     server.shutdown()
 
 
-def _fake_wandb(tmp_path: Path, rc: int = 0, message: str = "") -> str:
-    """A `wandb` stand-in: logs its argv; on success writes the .synced marker wandb-core writes."""
+def _fake_wandb(tmp_path: Path, rc: int = 0, message: str = "", mark: bool = True) -> str:
+    """A `wandb` stand-in: logs its argv; on success writes the .synced marker wandb-core writes (unless not
+    `mark`: what wandb sync does when the server answers garbage, exiting 0 after logging an ERROR)."""
     log = tmp_path / "wandb_calls.jsonl"
     script = tmp_path / "fake_wandb.py"
     script.write_text(f"""import json, pathlib, sys, time
@@ -71,6 +72,9 @@ time.sleep(0.2)
 if {rc}:
     print({message!r}, file=sys.stderr)
     sys.exit({rc})
+if not {mark}:
+    print({message!r}, file=sys.stderr)
+    sys.exit(0)
 for a in sys.argv[2:]:
     p = pathlib.Path(a)
     if p.is_dir():
@@ -173,6 +177,18 @@ def test_login_failure_stops_early_and_exits_nonzero(sweep_copy, tmp_path, wandb
     calls = (tmp_path / "wandb_calls.jsonl").read_text().splitlines()
     assert len(calls) < 32
     assert all(r.skip_reason is None for r in plan(sweep_copy))  # nothing marked synced
+
+
+@pytest.mark.faults
+def test_a_sync_that_exits_0_without_uploading_is_a_failure(sweep_copy, tmp_path, wandb_server):
+    """`sweep sync` said "4 synced, 0 failed" when nothing was uploaded: wandb sync logs an ERROR, exits 0 and
+    writes no .synced marker against a server answering garbage. The marker, not the exit status, decides."""
+    fake = _fake_wandb(tmp_path, message="wandb: ERROR Error uploading run: returned error 500", mark=False)
+    p = sweep_cli("sync", str(sweep_copy), "--jobs", "8", env={"SWEEP_WANDB_CMD": fake, "WANDB_BASE_URL": wandb_server})
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "0 synced, 32 failed" in p.stdout, p.stdout
+    assert "did not mark" in p.stdout
+    assert all(r.skip_reason is None for r in plan(sweep_copy))  # every run still due
 
 
 def test_wandb_command_default_is_the_venv_wandb(monkeypatch):
