@@ -529,6 +529,26 @@ def arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def output_problem(path: Path | str) -> str | None:
+    """Why `-o path` cannot be written (a wrong suffix, a file where its folder should be, a folder that cannot be
+    made), checked before any run is read; None when it can. Makes the missing folders."""
+    path = Path(path)
+    if path.is_dir():
+        return f"-o {path} is a folder: give a file name, e.g. {path / 'runs.parquet'}"
+    if path.suffix not in (".parquet", ".csv"):
+        return f"-o {path}: use a .parquet or .csv file name"
+    in_the_way = next((d for d in path.parents if d.exists() and not d.is_dir()), None)
+    if in_the_way is not None:
+        return f"cannot write {path}: {in_the_way} is a file, not a folder"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"cannot write {path}: {e.filename or path.parent}: {e.strerror}"
+    if not os.access(path.parent, os.W_OK):
+        return f"cannot write {path}: its folder {path.parent} is not writable"
+    return None
+
+
 def write_frame(df: pd.DataFrame, path: Path) -> None:
     path = Path(path)
     if path.suffix == ".parquet":
@@ -576,6 +596,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--group", help="with --from-wandb: the wandb group (default: the sweep folder's name)")
     a = p.parse_args(list(argv) if argv is not None else None)
     t0 = time.perf_counter()
+    if a.output and (problem := output_problem(a.output)):
+        fail(problem)  # before reading the runs: a large sweep takes a while to read
     if a.from_wandb:
         group = a.group or (Path(a.sweep).name if a.sweep else None)
         if not group:
@@ -597,8 +619,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if a.output:
         try:
             write_frame(df, a.output)
-        except ValueError as e:
-            fail(str(e))
+        except OSError as e:  # the folder checked before reading went away, or the disk is full
+            fail(f"cannot write {a.output}: {e.strerror}")
         print(f"sweep: {len(df)} rows x {len(df.columns)} columns -> {a.output} ({dt:.2f} s)")
         return
     if a.history:

@@ -46,7 +46,9 @@ def storage_problem(exc: BaseException) -> str | None:
     where = exc.filename or "the results folder"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"no space left on the device holding {where}: free space (or set out_dir=...) and rerun to resume"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+    if exc.errno == errno.EISDIR:  # os.replace(tmp, path) onto a folder: filename2 is the file sweep writes
+        return f"{exc.filename2 or where} is a folder where sweep writes a file: move it away and rerun"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST):
         return f"cannot write {where}: {exc.strerror}; choose a writable out_dir=..."
     return None
 

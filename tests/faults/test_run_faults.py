@@ -358,3 +358,38 @@ def test_an_empty_or_torn_checkpoint_names_the_file_and_the_fix(tmp_path, one_th
     assert s["status"] == "failed"
     assert f"cannot load the checkpoint {pack / store.CHECKPOINT_FILE}: " in s["error"]
     assert s["error"].endswith("delete it to train its runs from the start")
+
+
+@pytest.mark.parametrize(
+    ("output", "says"),
+    [
+        ("afile/x.csv", "afile is a file, not a folder"),
+        ("x.txt", "use a .parquet or .csv file name"),
+        ("sub", "is a folder: give a file name"),
+    ],
+)
+def test_collect_into_a_place_it_cannot_write_is_one_line(tmp_path, output, says):
+    """`sweep collect -o` into a path under a file was a FileExistsError traceback, after reading every run."""
+    cfg = make_cfg(tmp_path / "runs", *TINY)
+    train_runs([cfg], progress=False)
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "sub").mkdir()
+    p = sweep_cli("collect", str(where(cfg)[0]), "-o", str(tmp_path / output))
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.startswith("sweep: error: ") and says in p.stderr and len(p.stderr.splitlines()) == 1, p.stderr
+
+
+def test_a_summary_that_is_a_folder_is_corrupt_to_readers_and_named_by_the_rerun(tmp_path):
+    """A summary.json that is a folder was a traceback in collect; the rerun said 'choose a writable out_dir'."""
+    cfg = make_cfg(tmp_path / "runs", *TINY)
+    (done,) = train_runs([cfg], progress=False)
+    (pack,) = (where(cfg)[0] / "packs").iterdir()
+    (pack / "summary.json").unlink()
+    (pack / "summary.json").mkdir()
+    p = sweep_cli("collect", str(where(cfg)[0]))
+    assert p.returncode == 0 and "corrupt" in p.stdout, p.stdout + p.stderr
+    p = sweep_cli("run", *TINY, f"out_dir={tmp_path / 'runs'}")
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.strip().endswith(
+        f"{pack / 'summary.json'} is a folder where sweep writes a file: move it away and rerun"
+    )
