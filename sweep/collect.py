@@ -67,6 +67,8 @@ _NOT_SWEPT_PREFIXES = (
     "checkpoint_every",
     "data.root",
     "data.cache_dir",
+    "data.mirror",
+    "data.download",
     "choices.cluster",
     "choices.wandb",
     "choices.hydra",

@@ -248,6 +248,9 @@ LATE_SCHEDULE_KNOBS = {"ticks_per_run": 0}
 # Where data is read or cached, not what it is: blanked (set to None, not dropped, so that the ids of runs
 # recorded before paths were blanked, whose paths were almost all null, stay the same) before hashing.
 DATA_PATH_KEYS = ("root", "cache_dir")
+# How data is fetched, not what it is (the files are checksummed): dropped before hashing, as these keys came
+# after run ids were first made and runs recorded before them must keep their ids.
+DATA_FETCH_KEYS = ("mirror", "download")
 
 # The only keys whose values may read the environment (`${oc.env:...}`): Hydra's own node, and the shell lines
 # run before each SLURM task. Every other value is written to folder names, config.yaml or wandb.
@@ -579,7 +582,9 @@ def semantic_config(cfg: DictConfig | dict) -> dict:
     if isinstance(sem.get("schedule"), dict):  # likewise schedule knobs added later, while they are unset
         sem["schedule"] = {k: v for k, v in sem["schedule"].items() if LATE_SCHEDULE_KNOBS.get(k, ...) != v}
     if isinstance(sem.get("data"), dict):
-        sem["data"] = {k: (None if k in DATA_PATH_KEYS else v) for k, v in sem["data"].items()}
+        sem["data"] = {
+            k: (None if k in DATA_PATH_KEYS else v) for k, v in sem["data"].items() if k not in DATA_FETCH_KEYS
+        }
     return sem
 
 

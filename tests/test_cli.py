@@ -46,7 +46,7 @@ def test_cfg_job_prints_resolved_config_without_training(tmp_path):
         ("optimizer=adam optimizer.momentum=0.9", "optimizer.momentum does not apply to optimizer=adam"),
         ("optimizer=gd batch_size=32", "optimizer=gd is full-batch gradient descent"),
         ("model.activation=swish", "model.activation='swish' is unknown"),
-        ("data=mnist", "data.root is not set"),
+        ("data=mnist data.download=false data.cache_dir=empty", "run `sweep data fetch mnist` on a node with network"),
         ("schedule=onecycle schedule.pct_start=0.001 epochs=1", "schedule.pct_start=0.001 leaves no warm-up phase"),
         ("wandb.mode=loud", "wandb.mode='loud' is unknown"),
         ("seed=-1", "seed=-1 is invalid: use an integer with 0 <= seed < 2**63"),

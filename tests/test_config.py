@@ -236,6 +236,9 @@ def test_run_id_does_not_depend_on_where_the_data_is(tmp_path):
     d = make_cfg(tmp_path, "data=mnist1d", "data.cache_dir=/tmp/b")
     assert run_id(c) == run_id(d)
     assert run_id(a) != run_id(make_cfg(tmp_path, "data=fashion_mnist", "data.root=/datasets/mnist"))
+    # how the files are fetched is not what they are (they are checksummed): a course mirror, or no download
+    e = make_cfg(tmp_path, "data=mnist", "data.mirror=http://course.example/mnist/", "data.download=false")
+    assert run_id(e) == run_id(make_cfg(tmp_path, "data=mnist"))
 
 
 def test_run_id_of_a_config_without_paths_is_what_it_was(tmp_path):
@@ -266,6 +269,7 @@ def test_run_id_of_a_config_without_paths_is_what_it_was(tmp_path):
     }
     old["optimizer"] = {k: v for k, v in old["optimizer"].items() if k not in ("cls", "kwargs", "relative_temperature")}
     old["schedule"] = {k: v for k, v in old["schedule"].items() if k != "ticks_per_run"}
+    old["data"] = {k: v for k, v in old["data"].items() if k not in ("mirror", "download")}
     blob = json.dumps(old, sort_keys=True, separators=(",", ":"), default=str)
     assert run_id(c) == hashlib.sha256(blob.encode()).hexdigest()[:12]
     assert semantic_config(c)["data"]["root"] is None

@@ -4,8 +4,10 @@ Contract:
 - `DataConfig` is the schema of the Hydra `data` group (`conf/data/<name>.yaml`).
 - `load_dataset(cfg, device, dtype)` returns a `Dataset`; `cfg` may be a `DataConfig` or
   an omegaconf `DictConfig`/mapping with the same keys (missing keys take the defaults).
-- Every dataset is built offline and deterministically: the same config gives bit-identical
-  tensors on every call; `cfg.seed` (not the run's seed) fixes the data and the split.
+- Every dataset is built deterministically: the same config gives bit-identical tensors on every
+  call; `cfg.seed` (not the run's seed) fixes the data and the split. Generated datasets are built
+  offline; mnist and fashion_mnist are downloaded once into the shared cache, verified
+  (`sweep.data.download`), unless `cfg.root` points at the user's own files.
 - `load_splits` adds the validation part (`cfg.val_fraction` of the training part): configs
   are chosen on it; test is only reported.
 - `cached_splits` is `load_splits` loaded once per process and device (the packs of one sweep share it).

@@ -48,10 +48,17 @@ class DataConfig:
     # Generated datasets: std of the Gaussian noise on the regression targets (teacher, steps)
     # or on the input points (spirals).
     noise: float = 0.0
-    # mnist/fashion_mnist: directory holding the four IDX files (plain or .gz).
+    # mnist/fashion_mnist: directory holding your own four IDX files (plain or .gz), read as they are;
+    # None = download them into the cache (see `download`).
     root: Optional[str] = None
-    # mnist1d: where generated arrays are cached; None = $XDG_CACHE_HOME/sweep or ~/.cache/sweep.
+    # Where mnist1d's generated arrays and downloaded datasets are cached; None = $XDG_CACHE_HOME/sweep or
+    # ~/.cache/sweep. Shared by every task of a sweep: a download happens once.
     cache_dir: Optional[str] = None
+    # mnist/fashion_mnist: base URL of a copy of your own, tried before the standard mirrors.
+    mirror: Optional[str] = None
+    # mnist/fashion_mnist: download missing files (as torchvision's download=True); false = fail at once
+    # instead (compute nodes without network: run `sweep data fetch NAME` on a login node first).
+    download: bool = True
     # teacher: input dimension of the teacher network (inputs are standard Gaussian).
     input_dim: int = 10
     # teacher: number of tanh hidden units of the teacher network.
@@ -93,6 +100,10 @@ def _coerce(key: str, value: Any, kind: type, optional: bool) -> Any:
         raise DataError(f"data.{key} must not be null")
     if kind is str:
         return str(value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise DataError(f"data.{key} must be true or false, got {value!r}")
     try:
         if kind is int:
             # Reject 2.5 -> 2 silently truncating; accept 3.0 from YAML/CLI.
@@ -116,6 +127,8 @@ _TYPES: dict[str, tuple[type, bool]] = {
     "noise": (float, False),
     "root": (str, True),
     "cache_dir": (str, True),
+    "mirror": (str, True),
+    "download": (bool, False),
     "input_dim": (int, False),
     "teacher_width": (int, False),
 }

@@ -1,12 +1,14 @@
-"""MNIST and Fashion-MNIST read from the standard IDX files under `cfg.root`.
+"""MNIST and Fashion-MNIST read from the standard IDX files: downloaded, or the user's under `cfg.root`.
 
 Contract:
-- `cfg.root` holds `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+- `cfg.root` unset: the four `.gz` files are fetched into the shared cache by `sweep.data.download` (verified
+  against their SHA-256, downloaded once; `cfg.download=False` refuses to download) and read from there.
+- `cfg.root` set: it holds `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
   `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each plain or gzipped with a `.gz`
-  suffix (the plain file wins if both exist). Nothing is ever downloaded.
+  suffix (the plain file wins if both exist), read as they are: nothing is downloaded or checksummed.
 - The official train/test split is used; `test_fraction` does not apply.
 - Pixels are scaled to [0, 1] and each image is flattened to rows * cols (784) features.
-- Every problem (root unset, files missing, malformed header/size, counts that disagree) raises a
+- Every problem (download failed, files missing, malformed header/size, counts that disagree) raises a
   one-line `DataError` naming the file.
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import download
 from .config import DataConfig, DataError, Dataset, check_dtype, reject_unused
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dims (count, rows, cols)
@@ -34,11 +37,8 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 
-# name -> (title, example root) for the error messages.
-_TITLE = {
-    "mnist": ("MNIST", "/datasets/mnist"),
-    "fashion_mnist": ("Fashion-MNIST", "/datasets/fashion_mnist"),
-}
+# name -> title, for the error messages.
+_TITLE = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
@@ -114,18 +114,26 @@ def _read_split(images: Path, labels: Path, shape: tuple[int, ...] | None) -> tu
     return x, y
 
 
+def _user_files(cfg: DataConfig) -> dict[str, Path]:
+    title = _TITLE[cfg.name]
+    root = Path(os.path.expandvars(str(cfg.root))).expanduser()
+    if not root.is_dir():
+        raise DataError(
+            f"data.root={root} is not a directory: point it at the directory holding the {title} IDX files, "
+            "or set data.root=null to download them"
+        )
+    return _locate(root)
+
+
+def _fetched_files(cfg: DataConfig) -> dict[str, Path]:
+    folder = download.fetch(cfg.name, cfg.cache_dir, cfg.mirror, download=cfg.download)
+    return {key: folder / f"{name}.gz" for key, name in FILES.items()}
+
+
 def load(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) -> Dataset:
     check_dtype(dtype)
     reject_unused(cfg, n_samples=True, noise=True)
-    title, example = _TITLE[cfg.name]
-    if not cfg.root:
-        raise DataError(
-            f"data.root is not set: point it at the directory holding the {title} IDX files, e.g. data.root={example}"
-        )
-    root = Path(os.path.expandvars(cfg.root)).expanduser()
-    if not root.is_dir():
-        raise DataError(f"data.root={root} is not a directory: point it at the directory holding the {title} IDX files")
-    files = _locate(root)
+    files = _user_files(cfg) if cfg.root else _fetched_files(cfg)
     x_tr, y_tr = _read_split(files["train_images"], files["train_labels"], None)
     x_te, y_te = _read_split(files["test_images"], files["test_labels"], x_tr.shape[1:])
 

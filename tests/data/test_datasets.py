@@ -275,9 +275,10 @@ def test_idx_loads(name: str, gz: tuple[bool, ...], tmp_path: Path) -> None:
     assert ds.y_train.tolist() == [0, 1, 2, 9, 4] and ds.y_test.tolist() == [7, 3, 5]
 
 
-def test_idx_root_unset() -> None:
-    with pytest.raises(DataError, match=r"data.root is not set.*data.root=/datasets/mnist"):
-        load_dataset(DataConfig(name="mnist"))
+def test_idx_root_unset_means_the_cache(tmp_path: Path) -> None:
+    # Downloads are covered in test_download.py; here nothing is cached and downloading is off.
+    with pytest.raises(DataError, match=r"not in the cache .*run `sweep data fetch mnist`.*or set data.root=DIR"):
+        load_dataset(DataConfig(name="mnist", cache_dir=str(tmp_path), download=False))
 
 
 def test_idx_root_not_a_directory(tmp_path: Path) -> None:
@@ -376,10 +377,12 @@ def test_conf_yaml_matches_schema(path: Path, tmp_path: Path) -> None:
     assert cfg.name == path.stem and cfg.name in DATASETS
     cfg.cache_dir = str(tmp_path / "cache")
     if cfg.name in ("mnist", "fashion_mnist"):
-        with pytest.raises(DataError, match=r"data\.root is not set"):
+        assert cfg.download and cfg.root is None  # downloads by default (test_download.py serves them)
+        cfg.download = False
+        with pytest.raises(DataError, match=rf"`sweep data fetch {cfg.name}`"):
             load_dataset(cfg)
-        write_mnist(tmp_path / "idx")
-        cfg.root = str(tmp_path / "idx")
+        write_mnist(tmp_path / "own")
+        cfg.root = str(tmp_path / "own")
     elif cfg.name == "mnist1d":
         cfg.n_samples = SMALL_MNIST1D  # the full default is covered above
     ds = load_dataset(cfg)
@@ -396,6 +399,8 @@ def test_all_datasets_have_a_yaml() -> None:
         "noise",
         "root",
         "cache_dir",
+        "mirror",
+        "download",
     }
 
 
