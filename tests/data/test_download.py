@@ -6,6 +6,10 @@ No test here reaches the real mirrors: every one replaces `SOURCES[name]` (files
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -24,6 +28,8 @@ from download_helpers import (
 
 from sweep.data import DataConfig, DataError, load_dataset
 from sweep.data import download as dl
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -250,3 +256,53 @@ def test_a_file_url_mirror_serves_a_shared_folder(tmp_path: Path, use_source) ->
     use_source("mnist", files, [closed_port_url()])
     ds = load_dataset(cfg("mnist", tmp_path, mirror=shared.as_uri() + "/"))
     assert torch.equal(ds.x_train, pixels(arrays[IDX_NAMES[0]]))
+
+
+# --- the command --------------------------------------------------------------------------------------------------
+def fetch_cli(args: list[str], inject: dict[str, bytes] | None = None) -> subprocess.CompletedProcess:
+    """`sweep.cli.main(ARGS)` in a subprocess (as `python -m sweep.cli ARGS`), with mnist's standard mirrors
+    dropped (so nothing reaches the internet) and, given `inject`, the checksum table of these files in place
+    of the real one."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    code = (
+        "import json, sys; from sweep.data import download as d; t = json.loads(sys.argv[1]); "
+        "d.SOURCES['mnist'] = d.Source({n: d.FileSpec(*v) for n, v in t.items()} if t else d.SOURCES['mnist'].files, "
+        "()); from sweep.cli import main; main(sys.argv[2:])"
+    )
+    t = {n: [v.size, v.sha256] for n, v in table(inject).items()} if inject else {}
+    cmd = [sys.executable, "-c", code, json.dumps(t), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
+
+
+def test_cli_data_fetch_end_to_end(tmp_path: Path, use_source) -> None:
+    files, arrays = mnist_files()
+    cache = tmp_path / "cache"
+    args = ["data", "fetch", "mnist", "--cache-dir", str(cache)]
+    with serve(Mirror(files)) as m:
+        p = fetch_cli([*args, "--mirror", m.url], inject=files)
+        assert p.returncode == 0, p.stderr
+        assert str(cache / "datasets" / "mnist") in p.stdout and sorted(m.names()) == sorted(files)
+        # A compute node without network then trains from the cache.
+        use_source("mnist", files, [closed_port_url()])
+        ds = load_dataset(DataConfig(name="mnist", cache_dir=str(cache), download=False))
+        assert torch.equal(ds.x_train, pixels(arrays[IDX_NAMES[0]]))
+
+        # The real table refuses these files (they are not MNIST): exit 2, one line naming the file and the mirror.
+        for f in files:
+            (cache / "datasets" / "mnist" / f).unlink()
+        p = fetch_cli([*args, "--mirror", m.url, "--timeout", "2"])
+    assert p.returncode == 2 and p.stderr.count("sweep: error:") == 1, p.stderr
+    (error,) = [ln for ln in p.stderr.splitlines() if ln.startswith("sweep: error:")]
+    assert f"{m.url}train-images-idx3-ubyte.gz: the mirror serves" in error and "refused" in error
+    assert not any(f in files for f in os.listdir(cache / "datasets" / "mnist"))
+
+
+def test_cli_data_fetch_refuses_an_unknown_dataset() -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "sweep.cli", "data", "fetch", "imagenet"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        timeout=120,
+    )
+    assert p.returncode == 2 and "invalid choice: 'imagenet'" in p.stderr
