@@ -16,7 +16,7 @@ commands (and --version):
   show SWEEP_DIR RUN_ID    one run: its config, summary, curve (and traceback)
   sync SWEEP_DIR           upload a sweep's runs to wandb (--offline: write wandb's offline files)
   check MODULE.CLS --like X  check your own optimizer against torch.optim's X (see `sweep check --help`)
-  data fetch NAME          download a dataset (mnist, fashion_mnist) into the shared cache, verified
+  data fetch NAME          download a dataset (mnist, fashion_mnist, cifar10) into the shared cache, verified
 
 `sweep run --help` lists the config groups and keys; `sweep run --cfg job` prints the resolved config.
 Tab completion (bash): eval "$(sweep run -sc install=bash)"

@@ -6,7 +6,7 @@ Contract:
   an omegaconf `DictConfig`/mapping with the same keys (missing keys take the defaults).
 - Every dataset is built deterministically: the same config gives bit-identical tensors on every
   call; `cfg.seed` (not the run's seed) fixes the data and the split. Generated datasets are built
-  offline; mnist and fashion_mnist are downloaded once into the shared cache, verified
+  offline; mnist, fashion_mnist and cifar10 are downloaded once into the shared cache, verified
   (`sweep.data.download`), unless `cfg.root` points at the user's own files.
 - `load_splits` adds the validation part (`cfg.val_fraction` of the training part): configs
   are chosen on it; test is only reported.
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from . import digits, idx, mnist1d, synthetic
+from . import cifar, digits, idx, mnist1d, synthetic
 from .config import DataConfig, DataError, Dataset, carve_validation, resolve_config
 
 __all__ = ["DATASETS", "DataConfig", "DataError", "Dataset", "cached_splits", "load_dataset", "load_splits"]
@@ -37,6 +37,7 @@ _LOADERS: dict[str, _Loader] = {
     "spirals": synthetic.load_spirals,
     "mnist": idx.load,
     "fashion_mnist": idx.load,
+    "cifar10": cifar.load,
 }
 
 DATASETS: tuple[str, ...] = tuple(_LOADERS)

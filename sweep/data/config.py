@@ -33,12 +33,12 @@ VAL_STREAM = 7  # the validation carve-out of the training part (its own stream:
 class DataConfig:
     """Schema of the `data` config group (`conf/data/*.yaml`)."""
 
-    # Which dataset: digits | mnist1d | teacher | steps | spirals | mnist | fashion_mnist.
+    # Which dataset: digits | mnist1d | teacher | steps | spirals | mnist | fashion_mnist | cifar10.
     name: str = "digits"
     # Fixes the train/test split and any generated data; deliberately independent of the run's
     # seed so that runs with different init seeds see the same data.
     seed: int = 0
-    # Fraction of the samples held out for testing (mnist/fashion_mnist use the official split).
+    # Fraction of the samples held out for testing (mnist/fashion_mnist/cifar10 use the official split).
     test_fraction: float = 0.2
     # Fraction of the training part held out for validation: every choice (best lr, best config, best of k
     # restarts) is made on it, never on test. Fixed by `seed`, like the test split.
@@ -54,9 +54,9 @@ class DataConfig:
     # Where mnist1d's generated arrays and downloaded datasets are cached; None = $XDG_CACHE_HOME/sweep or
     # ~/.cache/sweep. Shared by every task of a sweep: a download happens once.
     cache_dir: Optional[str] = None
-    # mnist/fashion_mnist: base URL of a copy of your own, tried before the standard mirrors.
+    # mnist/fashion_mnist/cifar10: base URL of a copy of your own, tried before the standard mirrors.
     mirror: Optional[str] = None
-    # mnist/fashion_mnist: download missing files (as torchvision's download=True); false = fail at once
+    # mnist/fashion_mnist/cifar10: download missing files (as torchvision's download=True); false = fail at once
     # instead (compute nodes without network: run `sweep data fetch NAME` on a login node first).
     download: bool = True
     # teacher: input dimension of the teacher network (inputs are standard Gaussian).

@@ -342,7 +342,7 @@ def test_unknown_name_lists_choices() -> None:
         load_dataset(DataConfig(name="cifar"))
     assert "cifar" in str(e.value)
     assert all(name in str(e.value) for name in DATASETS)
-    assert set(DATASETS) == {"digits", "mnist1d", "teacher", "steps", "spirals", "mnist", "fashion_mnist"}
+    assert set(DATASETS) == {"digits", "mnist1d", "teacher", "steps", "spirals", "mnist", "fashion_mnist", "cifar10"}
 
 
 @pytest.mark.parametrize(
@@ -376,12 +376,18 @@ def test_conf_yaml_matches_schema(path: Path, tmp_path: Path) -> None:
     cfg = OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.load(path))
     assert cfg.name == path.stem and cfg.name in DATASETS
     cfg.cache_dir = str(tmp_path / "cache")
-    if cfg.name in ("mnist", "fashion_mnist"):
+    if cfg.name in ("mnist", "fashion_mnist", "cifar10"):
         assert cfg.download and cfg.root is None  # downloads by default (test_download.py serves them)
         cfg.download = False
         with pytest.raises(DataError, match=rf"`sweep data fetch {cfg.name}`"):
             load_dataset(cfg)
-        write_mnist(tmp_path / "own")
+        if cfg.name == "cifar10":
+            from download_helpers import cifar_archive, cifar_records
+
+            (tmp_path / "own").mkdir()
+            (tmp_path / "own" / "cifar-10-binary.tar.gz").write_bytes(cifar_archive(cifar_records()))
+        else:
+            write_mnist(tmp_path / "own")
         cfg.root = str(tmp_path / "own")
     elif cfg.name == "mnist1d":
         cfg.n_samples = SMALL_MNIST1D  # the full default is covered above

@@ -17,13 +17,17 @@ import numpy as np
 import pytest
 import torch
 from download_helpers import (
+    CIFAR_DIR,
     IDX_NAMES,
     Mirror,
+    cifar_archive,
+    cifar_records,
     closed_port_url,
     mnist_files,
     serve,
     silent_port_url,
     table,
+    tar_gz,
 )
 
 from sweep.data import DataConfig, DataError, load_dataset
@@ -72,6 +76,55 @@ def test_idx_download_then_load(name: str, tmp_path: Path, use_source) -> None:
     assert ds.y_train.tolist() == arrays[IDX_NAMES[1]].tolist() and ds.y_test.tolist() == arrays[IDX_NAMES[3]].tolist()
     assert torch.equal(again.x_train, ds.x_train)
     assert cache_files(tmp_path, name) == {*files, dl.LOCK_FILE}  # the verified archives, no .part left
+
+
+def test_cifar10_download_then_load(tmp_path: Path, use_source) -> None:
+    records = cifar_records()
+    files = {"cifar-10-binary.tar.gz": cifar_archive(records)}
+    with serve(Mirror(files)) as m:
+        use_source("cifar10", files, [m.url])
+        ds = load_dataset(cfg("cifar10", tmp_path), dtype=torch.float64)
+    train = np.concatenate([records[f"data_batch_{i}.bin"] for i in range(1, 6)])
+    test = records["test_batch.bin"]
+    assert (ds.name, ds.num_inputs, ds.num_outputs, ds.n_train, ds.n_test) == ("cifar10", 3072, 10, 15, 3)
+    assert torch.equal(ds.x_train, torch.from_numpy(train[:, 1:].astype(np.float64)) / 255.0)
+    assert torch.equal(ds.x_test, torch.from_numpy(test[:, 1:].astype(np.float64)) / 255.0)
+    assert ds.y_train.tolist() == train[:, 0].tolist() and ds.y_test.tolist() == test[:, 0].tolist()
+    assert float(ds.x_train.min()) >= 0.0 and float(ds.x_train.max()) <= 1.0
+
+
+def test_cifar10_archive_problems_are_one_line(tmp_path: Path, use_source) -> None:
+    records = cifar_records()
+    dotted = {f"./{CIFAR_DIR}/{m}": r.tobytes() for m, r in records.items()}  # tar's "./" prefix is the same name
+    torn = {f"{CIFAR_DIR}/{m}": r.tobytes()[: -1 if m == "test_batch.bin" else None] for m, r in records.items()}
+    for i, (members, error) in enumerate([(dotted, None), (torn, r"test_batch\.bin holds 9218 bytes, not whole")]):
+        files = {"cifar-10-binary.tar.gz": tar_gz(members)}
+        with serve(Mirror(files)) as m:
+            use_source("cifar10", files, [m.url])
+            if error is None:
+                assert load_dataset(cfg("cifar10", tmp_path / str(i))).n_test == 3
+                continue
+            with pytest.raises(DataError, match=error):
+                load_dataset(cfg("cifar10", tmp_path / str(i)))
+
+
+def test_cifar10_reads_only_its_members(tmp_path: Path, use_source) -> None:
+    """Members with other names (a path out of the folder) are never written anywhere; a link in place of a batch
+    is not followed."""
+    records = cifar_records()
+    evil = {"../../escape.bin": b"x" * 10, "/tmp/abs.bin": b"y"}
+    files = {"cifar-10-binary.tar.gz": cifar_archive(records, extra=evil)}
+    with serve(Mirror(files)) as m:
+        use_source("cifar10", files, [m.url])
+        assert load_dataset(cfg("cifar10", tmp_path)).n_train == 15
+    assert not (tmp_path / "escape.bin").exists() and not (tmp_path / "cache" / "escape.bin").exists()
+
+    del records["data_batch_3.bin"]
+    linked = {"cifar-10-binary.tar.gz": cifar_archive(records, links={f"{CIFAR_DIR}/data_batch_3.bin": "/etc/passwd"})}
+    with serve(Mirror(linked)) as m:
+        use_source("cifar10", linked, [m.url])
+        with pytest.raises(DataError, match=r"lacks cifar-10-batches-bin/data_batch_3\.bin"):
+            load_dataset(cfg("cifar10", tmp_path / "other"))
 
 
 # --- refusing wrong bytes ----------------------------------------------------------------------------------------
@@ -217,9 +270,9 @@ def test_a_mirror_that_never_answers_times_out(tmp_path: Path, use_source, monke
             load_dataset(cfg("mnist", tmp_path))
 
 
-@pytest.mark.parametrize("name", ["mnist"])
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
 def test_download_false_fails_without_a_request(name: str, tmp_path: Path, use_source) -> None:
-    files = mnist_files()[0]
+    files = mnist_files()[0] if name == "mnist" else {"cifar-10-binary.tar.gz": cifar_archive(cifar_records())}
     with serve(Mirror(files)) as m:
         use_source(name, files, [m.url])
         with pytest.raises(DataError, match=rf"data.download=false: run `sweep data fetch {name}`"):
