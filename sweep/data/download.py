@@ -237,6 +237,7 @@ def _download(
                 if resumed and not fresh:
                     continue
                 errors.append(f"{url}: {e}, refused")
+                say(f"{errors[-1]}; trying the next mirror")  # a bad mirror is worth knowing even when another serves
                 break
             except urllib.error.HTTPError as e:
                 if e.code == 416 and resumed and not fresh:  # the server cannot resume from there: start over
