@@ -265,9 +265,12 @@ def test_run_id_of_a_config_without_paths_is_what_it_was(tmp_path):
             "objective",
             "objective_if_failed",
             "search",
+            "step_timeout_s",
         )
     }
-    old["optimizer"] = {k: v for k, v in old["optimizer"].items() if k not in ("cls", "kwargs", "relative_temperature")}
+    old["optimizer"] = {
+        k: v for k, v in old["optimizer"].items() if k not in ("cls", "kwargs", "code", "relative_temperature")
+    }
     old["schedule"] = {k: v for k, v in old["schedule"].items() if k != "ticks_per_run"}
     old["data"] = {k: v for k, v in old["data"].items() if k not in ("mirror", "download")}
     blob = json.dumps(old, sort_keys=True, separators=(",", ":"), default=str)
