@@ -199,6 +199,9 @@ class Trainer:
         self._graphs: dict[bool, CapturedStep] = {}  # by want_norm
         self.compile = bool(c.get("compile", False))
         self._compiled: CompiledStep | None = None
+        # which step trained this process's steps: compile=true and CUDA graphs round differently from the plain
+        # step yet share its run_id (same maths), so the summary says which ran
+        self.steps_by_path = {"plain": 0, "compiled": 0, "cuda_graph": 0}
         self.sizes = mlp.layer_sizes(self.data.num_inputs, c["model"]["hidden"], self.data.num_outputs)
         self.state = self._build_state(runs, checkpoints)
         self.store = runs[0].store
@@ -294,15 +297,19 @@ class Trainer:
                         file=sys.stderr,
                     )
                     self.cuda_graph, self._graphs = False, {}
+                self.steps_by_path["cuda_graph" if not problem else "plain"] += 1
                 return out
             if graph is not None and graph.fits(idx):
+                self.steps_by_path["cuda_graph"] += 1
                 return graph.replay(idx, lr_t)
         elif self.compile and not want_norm and idx.shape[1] == self.batch and self.state.updater.compilable():
             if self._compiled is None:
                 self._compiled = CompiledStep(partial(self._step, lr_host=None, want_norm=False))
             done = self._compiled(idx, lr_t)
             if done is not None:
+                self.steps_by_path["compiled"] += 1
                 return done
+        self.steps_by_path["plain"] += 1
         return self._step(idx, lr_t, lr_host, want_norm)
 
     def _rung(self, epoch: int, j: int) -> int:
@@ -525,6 +532,7 @@ class Trainer:
             "samples_per_s": speed,
             "resumed_from_step": self.start_step,
             "steps_this_process": trained,
+            "steps_by_path": dict(self.steps_by_path),
             "first_loss": _finite_or_none(self.state.init_loss, k),
             "peak_loss": run.summary.get("peak_loss", _finite_or_none(self.state.peak_loss, k)),
             "pack_size": run.summary.get("pack_size"),

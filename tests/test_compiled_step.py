@@ -10,6 +10,7 @@ from conftest import FAST_PATH_PACK, make_cfg
 from store_helpers import history, summary
 
 from sweep.compiled_step import CompiledStep
+from sweep.config import run_id
 from sweep.runner import train_runs
 
 
@@ -49,6 +50,10 @@ def test_a_compiled_pack_trains_as_the_plain_one_to_rounding(tmp_path, optimizer
     for plain, comp in pairs:
         sp, sc = summary(plain), summary(comp)
         assert (sp["status"], sp.get("diverged_step")) == (sc["status"], sc.get("diverged_step"))
+        # the same maths, so one identity (a resume may switch); the summary says which step trained
+        assert run_id(plain) == run_id(comp)
+        assert sp["steps_by_path"]["compiled"] == 0 < sc["steps_by_path"]["compiled"], sc["steps_by_path"]
+        assert sum(sc["steps_by_path"].values()) == sc["steps_this_process"]
         if sp["status"] != "done":
             continue
         hp, hc = history(plain), history(comp)

@@ -41,6 +41,11 @@ def _refused(tmp_path, overrides: str) -> str:
         ("optimizer.dampening=5", "optimizer.dampening=5.0 is invalid: use 0 <= dampening <= 1"),
         ("optimizer.dampening=-0.1", "optimizer.dampening=-0.1 is invalid"),
         (
+            "optimizer=sgd optimizer.dampening=0.5",
+            "optimizer.dampening=0.5 has no effect without momentum (optimizer.momentum=0): remove it, or set "
+            "optimizer.momentum > 0",
+        ),
+        (
             "optimizer=adagrad optimizer.initial_accumulator_value=-1",
             "optimizer.initial_accumulator_value=-1.0 is invalid: use initial_accumulator_value >= 0",
         ),

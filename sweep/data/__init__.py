@@ -25,7 +25,7 @@ import torch
 from . import cifar, digits, idx, mnist1d, synthetic
 from .config import DataConfig, DataError, Dataset, carve_validation, resolve_config
 
-__all__ = ["DATASETS", "DataConfig", "DataError", "Dataset", "cached_splits", "load_dataset", "load_splits"]
+__all__ = ["DATASETS", "READS", "DataConfig", "DataError", "Dataset", "cached_splits", "load_dataset", "load_splits"]
 
 _Loader = Callable[[DataConfig, torch.device | str, torch.dtype], Dataset]
 
@@ -42,6 +42,36 @@ _LOADERS: dict[str, _Loader] = {
 
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
 
+# Which of DataConfig's keys each dataset reads, beyond those every dataset reads (name, seed, val_fraction) and
+# those that say where the data is, not what it is (root, cache_dir, mirror, download: not in run_id). Any other
+# key set away from its default is refused (`reject_unread`): it would make a new run_id for identical data.
+# tests/data/test_datasets.py proves the table against the loaders: a key left out changes nothing they load.
+READS: dict[str, tuple[str, ...]] = {
+    "digits": ("test_fraction",),
+    "mnist1d": ("test_fraction", "n_samples"),
+    "teacher": ("test_fraction", "n_samples", "noise", "input_dim", "teacher_width"),
+    "steps": ("test_fraction", "n_samples", "noise"),
+    "spirals": ("test_fraction", "n_samples", "noise"),
+    "mnist": (),
+    "fashion_mnist": (),
+    "cifar10": (),
+}
+READ_BY_ALL = ("name", "seed", "val_fraction", "root", "cache_dir", "mirror", "download")
+
+
+def reject_unread(c: DataConfig) -> None:
+    """DataError (one line) for a key `c.name` does not read, set away from its default."""
+    defaults = DataConfig()
+    for key, value in vars(c).items():
+        if key in READ_BY_ALL or key in READS[c.name] or value == getattr(defaults, key):
+            continue
+        knobs = ", ".join(f"data.{k}" for k in ("seed", "val_fraction", *READS[c.name]))
+        default = getattr(defaults, key)
+        raise DataError(
+            f"data.{key}={value!r} has no effect on dataset '{c.name}' (its knobs: {knobs}): "
+            f"remove it, or set data.{key}={'null' if default is None else default}"
+        )
+
 
 def load_dataset(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Dataset:
     """Build the whole dataset named `cfg.name` as tensors on `device`.
@@ -54,6 +84,7 @@ def load_dataset(cfg: Any, device: torch.device | str = "cpu", dtype: torch.dtyp
         raise DataError(
             f"unknown dataset data.name={c.name!r}; choose one of: {', '.join(DATASETS)} (e.g. data=digits)"
         )
+    reject_unread(c)
     return loader(c, device, dtype)
 
 

@@ -167,18 +167,6 @@ def resolve_config(cfg: Any) -> DataConfig:
     return out
 
 
-def reject_unused(cfg: DataConfig, *, n_samples: bool = False, noise: bool = False) -> None:
-    """Fail loudly when a generated-data option is set for a dataset that would ignore it, rather
-    than silently running on data other than the user asked for."""
-    if n_samples and cfg.n_samples is not None:
-        raise DataError(
-            f"data.n_samples={cfg.n_samples} has no effect on dataset '{cfg.name}' (fixed size); "
-            "remove it or set data.n_samples=null"
-        )
-    if noise and cfg.noise != 0.0:
-        raise DataError(f"data.noise={cfg.noise} has no effect on dataset '{cfg.name}'; remove it or set data.noise=0")
-
-
 def rng(seed: int, stream: int) -> np.random.Generator:
     """Independent, reproducible numpy stream `stream` derived from the data seed."""
     return np.random.default_rng([seed, stream])

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from . import download
-from .config import DataConfig, DataError, Dataset, check_dtype, reject_unused
+from .config import DataConfig, DataError, Dataset, check_dtype
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dims (count, rows, cols)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dim (count)
@@ -132,7 +132,6 @@ def _fetched_files(cfg: DataConfig) -> dict[str, Path]:
 
 def load(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) -> Dataset:
     check_dtype(dtype)
-    reject_unused(cfg, n_samples=True, noise=True)
     files = _user_files(cfg) if cfg.root else _fetched_files(cfg)
     x_tr, y_tr = _read_split(files["train_images"], files["train_labels"], None)
     x_te, y_te = _read_split(files["test_images"], files["test_labels"], x_tr.shape[1:])

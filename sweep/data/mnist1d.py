@@ -28,7 +28,6 @@ from .config import (
     Dataset,
     check_dtype,
     num_test_samples,
-    reject_unused,
     to_dataset,
 )
 
@@ -106,7 +105,6 @@ def load_arrays(seed: int, n_samples: int, cache_dir: str | None) -> tuple[np.nd
 
 def load(cfg: DataConfig, device: torch.device | str, dtype: torch.dtype) -> Dataset:
     check_dtype(dtype)
-    reject_unused(cfg, noise=True)
     n = DEFAULT_N_SAMPLES if cfg.n_samples is None else cfg.n_samples
     if n % NUM_CLASSES or n < 2 * NUM_CLASSES:
         raise DataError(

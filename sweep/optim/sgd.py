@@ -91,9 +91,14 @@ def _sgd_kwargs(o: dict) -> dict[str, Any]:
     return {k: o[k] for k in ("momentum", "dampening", "weight_decay", "nesterov", "maximize")}
 
 
-def _nesterov_rule(o: dict) -> str | None:
+def _sgd_rule(o: dict) -> str | None:
     if o["nesterov"] and (o["momentum"] <= 0 or o["dampening"] != 0):
         return "optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0"
+    if o["momentum"] == 0 and o["dampening"] != 0:  # it scales the momentum buffer, which there is none of
+        return (
+            f"optimizer.dampening={o['dampening']} has no effect without momentum (optimizer.momentum=0): "
+            "remove it, or set optimizer.momentum > 0"
+        )
     return None
 
 
@@ -119,7 +124,7 @@ SPECS = tuple(
         init_state=init_state,
         update_kwargs=_sgd_kwargs,
         torch_class=torch.optim.SGD,
-        check=_nesterov_rule,
+        check=_sgd_rule,
         graph_ready=_graph_ready,
     )
     for name in ("sgd", "gd", "momentum", "nesterov")

@@ -265,8 +265,7 @@ def write_mnist(root: Path, gz: tuple[bool, ...] = (False,) * 4) -> dict[str, np
 @pytest.mark.parametrize("gz", [(False,) * 4, (True,) * 4, (True, False, False, True)])
 def test_idx_loads(name: str, gz: tuple[bool, ...], tmp_path: Path) -> None:
     arrays = write_mnist(tmp_path, gz)
-    # test_fraction does not apply: the official split is kept.
-    ds = load_dataset(DataConfig(name=name, root=str(tmp_path), test_fraction=0.5))
+    ds = load_dataset(DataConfig(name=name, root=str(tmp_path)))  # the official split (5 train, 3 test)
     assert (ds.name, ds.task, ds.num_inputs, ds.num_outputs) == (name, "classification", 784, 10)
     assert ds.x_train.shape == (5, 784) and ds.x_test.shape == (3, 784)
     assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
@@ -427,3 +426,41 @@ def test_the_validation_part_is_carved_from_training_fixed_by_the_data_seed(tmp_
     assert torch.equal(again.x_val, ds.x_val) and not torch.equal(other.x_val, ds.x_val)
     with pytest.raises(DataError, match="val_fraction"):
         load_splits(DataConfig(name="digits", val_fraction=0.0))
+
+
+# --- knobs a dataset does not read -------------------------------------------------------------
+
+# a value other than the default for every knob that can change what a dataset is
+OTHER_VALUE = {"test_fraction": 0.3, "n_samples": 300, "noise": 0.1, "input_dim": 5, "teacher_width": 8}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_reads_table_is_what_each_loader_reads(name: str, tmp_path: Path) -> None:
+    """READS is proven against the loaders (called directly, past the refusal): a knob it lists changes the
+    data, a knob it leaves out changes nothing, so refusing those loses nothing and keeps run_id honest."""
+    from sweep.data import _LOADERS, READ_BY_ALL, READS
+
+    assert set(OTHER_VALUE) == {f.name for f in dataclasses.fields(DataConfig)} - set(READ_BY_ALL)
+    base = {"n_samples": SMALL_MNIST1D, "cache_dir": str(tmp_path)} if name == "mnist1d" else {}
+    ref = _LOADERS[name](DataConfig(name=name, **base), "cpu", torch.float64)
+    for key, value in OTHER_VALUE.items():
+        other = _LOADERS[name](DataConfig(name=name, **{**base, key: value}), "cpu", torch.float64)
+        assert same(ref, other) == (key not in READS[name]), (name, key)
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "value", "says"),
+    [
+        ("digits", "input_dim", 20, "data.input_dim=20 has no effect on dataset 'digits' (its knobs: data.seed, "
+         "data.val_fraction, data.test_fraction): remove it, or set data.input_dim=10"),
+        ("digits", "teacher_width", 8, "data.teacher_width=8 has no effect on dataset 'digits'"),
+        ("mnist", "test_fraction", 0.3, "data.test_fraction=0.3 has no effect on dataset 'mnist' (its knobs: "
+         "data.seed, data.val_fraction): remove it, or set data.test_fraction=0.2"),
+        ("spirals", "input_dim", 3, "data.input_dim=3 has no effect on dataset 'spirals'"),
+    ],
+)  # fmt: skip
+def test_a_knob_the_dataset_does_not_read_is_refused_in_one_line(name, key, value, says, tmp_path):
+    """`data.input_dim=20` on digits was accepted, made a new run_id and trained bit-identical weights."""
+    with pytest.raises(DataError) as e:
+        load_dataset(DataConfig(name=name, **{key: value}, cache_dir=str(tmp_path), download=False))
+    assert str(e.value).startswith(says) and "\n" not in str(e.value)

@@ -66,7 +66,7 @@ def test_idx_download_then_load(name: str, tmp_path: Path, use_source) -> None:
     files, arrays = mnist_files()
     with serve(Mirror(files)) as m:
         use_source(name, files, [m.url])
-        ds = load_dataset(cfg(name, tmp_path, test_fraction=0.5))  # official split: test_fraction unused
+        ds = load_dataset(cfg(name, tmp_path))  # the official split
         assert sorted(m.names()) == sorted(files)
         again = load_dataset(cfg(name, tmp_path))
         assert len(m.requests) == len(files)  # the second load reads the cache: no request
