@@ -6,7 +6,8 @@ seeds that finished, `done`, of those run), how many diverged, collapsed or fail
 (SE = sample std / √n) over the n finished seeds of the final test loss and accuracy, best first by
 `SELECTION_METRIC`. The best configuration is bold only when it is separated from the next one by more than
 their uncertainty (`separated`); otherwise the report says the top configurations are not distinguishable. Then
-the plots, the plots that did not apply (and why), the failed runs with their error, and the corrupt runs.
+the plots, the plots that did not apply (and why), those left out on request (`--only`, `--skip`), the failed
+runs with their error, and the corrupt runs.
 """
 
 from __future__ import annotations
@@ -205,12 +206,34 @@ def _describe(sw, record: dict) -> list[str]:
     return out
 
 
-def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=print) -> Path:
-    """Draw every applicable plot and write report.md into out_dir (default SWEEP/report); returns report.md."""
+def choose_plots(only: Sequence[str] | None = None, skip: Sequence[str] | None = None) -> list[str]:
+    """The plot names to draw, in `analysis.NAMES` order: `only` these (all when None), less `skip`. An unknown
+    name raises UserError listing the valid ones."""
+    from sweep.analysis import NAMES
+    from sweep.errors import UserError
+
+    for flag, names in (("--only", only), ("--skip", skip)):
+        unknown = [n for n in names or () if n not in NAMES]
+        if unknown:
+            raise UserError(f"{flag}: unknown plot {', '.join(map(repr, unknown))}; valid plots: {', '.join(NAMES)}")
+    return [n for n in NAMES if (only is None or n in only) and n not in (skip or ())]
+
+
+def write_report(
+    sweep_dir: Path | str,
+    out_dir: Path | str | None = None,
+    echo=print,
+    only: Sequence[str] | None = None,
+    skip: Sequence[str] | None = None,
+) -> Path:
+    """Draw every applicable plot (`only` those named, less those in `skip`: `choose_plots`) and write report.md
+    into out_dir (default SWEEP/report); returns report.md. Bad names or folders raise before anything is
+    written."""
     from sweep import analysis
     from sweep.analysis._common import Sweep, atomic_write, short, value_label
     from sweep.collect import read_sweep_record, sweep_dir_problem
 
+    chosen = choose_plots(only, skip)
     sweep_dir = Path(sweep_dir)
     problem = sweep_dir_problem(sweep_dir, "sweep report")
     if problem:  # never write a report into a folder that is not a sweep (/usr, a run, an out_dir)
@@ -222,6 +245,8 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
     record = read_sweep_record(sweep_dir)
     drawn, skipped = [], []
     for name, fn in analysis.PLOTS.items():
+        if name not in chosen:
+            continue
         t0 = time.perf_counter()
         path = fn(sw, out=out / f"{name}.png")
         if path is None:
@@ -254,6 +279,14 @@ def write_report(sweep_dir: Path | str, out_dir: Path | str | None = None, echo=
                 md += [f"**Finding.** {finding}", ""]
     if skipped:
         md += ["## Not drawn", ""] + [f"- `{n}`: {why}" for n, why in skipped] + [""]
+    unasked = [n for n in analysis.NAMES if n not in chosen]
+    if unasked:  # say so, so that a reader never takes a missing plot for one that did not apply
+        md += [
+            "## Skipped on request",
+            "",
+            f"Not drawn (`--only`/`--skip`): {', '.join(f'`{n}`' for n in unasked)}.",
+            "",
+        ]
     failed = sw.runs[sw.runs["status"] == "failed"]
     if len(failed):
         md += ["## Failed runs", ""]
@@ -297,6 +330,11 @@ def _corrupt_section(sw) -> list[str]:
     return md + [""]
 
 
+def _names(text: str) -> list[str]:
+    """`a,b` -> ["a", "b"] (blanks dropped)."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
 
     p = argparse.ArgumentParser(
@@ -304,12 +342,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     p.add_argument("sweep", help="the sweep folder (out_dir/<name>)")
     p.add_argument("-o", "--out", type=Path, help="write into this folder instead of SWEEP/report")
+    p.add_argument("--only", type=_names, metavar="PLOT[,PLOT]", help="draw only these plots (default: all)")
+    p.add_argument("--skip", type=_names, metavar="PLOT[,PLOT]", help="do not draw these plots (default: none)")
     a = p.parse_args(list(argv) if argv is not None else None)
     from sweep.collect import check_sweep_dir
+    from sweep.errors import UserError, fail
 
+    try:  # a bad plot name is refused before anything is written
+        choose_plots(a.only, a.skip)
+    except UserError as e:
+        fail(str(e))
     sweep_dir = check_sweep_dir(a.sweep, "sweep report")
     t0 = time.perf_counter()
-    path = write_report(sweep_dir, a.out)
+    path = write_report(sweep_dir, a.out, only=a.only, skip=a.skip)
     print(f"sweep: report -> {path} ({time.perf_counter() - t0:.1f} s)")
 
 

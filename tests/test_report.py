@@ -188,3 +188,29 @@ def test_corrupt_runs_are_named_by_their_summary_file_and_retrained_by_the_same_
     assert f"- `bbb`: `{w.root / 'summary.json'}`\n" in md and "`aaa`" not in md
     assert f"- `old run`: `{old / 'summary.json'}` (or retrain it afresh: `rm -r {shlex.quote(str(old))}`)" in md
     assert f"rm -r {w.root}" not in md and f"rm -r {d / 'bbb'}" not in md
+
+
+def test_only_and_skip_choose_the_plots_and_report_md_names_those_left_out(small_sweep, copy_sweep, tmp_path):
+    from sweep.analysis import NAMES
+
+    d = copy_sweep(small_sweep)
+    sweep_cli("report", str(d), "--only", "restarts,lr_sensitivity,gradient_noise", "--skip", "gradient_noise",
+              check=True, timeout=180)  # fmt: skip
+    out = d / "report"
+    assert sorted(x.stem for x in out.glob("*.png")) == ["lr_sensitivity", "restarts"]
+    md = (out / "report.md").read_text()
+    asked = md.split("## Skipped on request", 1)[1]
+    left_out = [n for n in NAMES if n not in ("restarts", "lr_sensitivity")]
+    assert all(f"`{n}`" in asked for n in left_out) and "`restarts`" not in asked
+    assert "`init`" not in md.split("## Skipped on request", 1)[0].split("## Not drawn", 1)[-1]  # not "did not apply"
+
+
+@pytest.mark.parametrize("flag", ["--only", "--skip"])
+def test_an_unknown_plot_name_is_one_line_listing_the_valid_ones_and_nothing_is_written(small_sweep, copy_sweep, flag):
+    from sweep.analysis import NAMES
+
+    d = copy_sweep(small_sweep)
+    p = sweep_cli("report", str(d), flag, "restarts,lr_sensitivty")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "'lr_sensitivty'" in p.stderr and all(n in p.stderr for n in NAMES)
+    assert not (d / "report").exists()
