@@ -1,6 +1,7 @@
 """Why small batches are noisy: the variance of the minibatch gradient around the full-batch gradient,
-E‖g_B − g‖², against the batch size B, measured on the sweep's training set and model (per-example gradients,
-then many minibatches drawn without replacement per B), at the initialisation of seed 0 and at the end of
+E‖g_B − g‖², against the batch size B, measured on the sweep's training set and model (per-example gradients
+once, then minibatches drawn without replacement per B as sets of indices, until the standard error is 1 % of
+the estimate; error bars ± SE; B = 1 exact, from all N examples), at the initialisation of seed 0 and at the end of
 training (the finished run with the best validation loss). Sampling without replacement from N examples gives
 exactly tr(Σ)/B · (N − B)/(N − 1) (Σ the per-example gradient covariance): ∝ 1/B until B nears N, and 0 for the
 full batch.
@@ -10,12 +11,29 @@ full batch.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from sweep.analysis._common import Skip, Sweep, cli, fit_title, log_y, new_figure, no_minor_x, plot_function
 from sweep.analysis._findings import best_row, config_stats, set_finding
 
-DRAWS = 100  # minibatches per batch size (up to 20x more for the smallest: `minibatch_variance`)
+DRAWS = 2000  # the most minibatches drawn per batch size (fewer once the estimate is precise: REL_SE)
+ROUND = 100  # minibatches per round of drawing; the precision is checked after each round
+REL_SE = 0.01  # stop drawing at a batch size once the standard error is below this fraction of the estimate
+GRAM_MAX_N = 4096  # up to this many examples the draws read D Dᵀ (N² numbers, 64 MiB in float32)
+CHUNK_ELEMENTS = 2**24  # gradient entries gathered at once (64 MiB of float32): bounds the memory of a round
+
+
+class Noise(NamedTuple):
+    """`minibatch_variance`'s result, one entry per batch size: the measured E‖g_B − g‖², its standard error over
+    the draws (0 where it is exact: B = 1 and the full batch), the exact value tr(Σ)/B · (N − B)/(N − 1), and
+    how many minibatches were drawn (0 where nothing was sampled)."""
+
+    measured: np.ndarray
+    se: np.ndarray
+    exact: np.ndarray
+    draws: np.ndarray
 
 
 def per_example_grads(params: list, x, y, activation: str, task: str):
@@ -34,27 +52,68 @@ def per_example_grads(params: list, x, y, activation: str, task: str):
     return torch.cat([gi.reshape(len(x), -1) for gi in g], dim=1)
 
 
-def minibatch_variance(G, sizes, draws: int = DRAWS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(measured, exact) E‖g_B − g‖² per batch size B, from per-example gradients G [N, P]: `draws` minibatches
-    drawn without replacement per B; exact = tr(Σ)/B · (N − B)/(N − 1) with Σ the covariance (1/N)."""
+def minibatch_variance(
+    G, sizes, draws: int = DRAWS, seed: int = 0, rel_se: float = REL_SE, round_size: int = ROUND
+) -> Noise:
+    """E‖g_B − g‖² per batch size B from the per-example gradients G [N, P] (g their mean), measured by drawing
+    minibatches without replacement from G, in rounds of `round_size` up to `draws` per B, stopping once the
+    standard error is below `rel_se` of the estimate; beside it the exact tr(Σ)/B · (N − B)/(N − 1) (Σ the
+    covariance, 1/N). B = 1 is not sampled: the mean of ‖G_i − g‖² over all N examples is its exact value (a
+    few thousand draws of a heavy-tailed ‖G_i − g‖² miss it by tens of per cent). The full batch is one draw."""
     import torch
 
     n = G.shape[0]
-    full = G.mean(0)
-    tr = float(((G - full) ** 2).sum(1).mean())
+    centred = G - G.mean(0)
+    sq = (centred**2).sum(1)
+    tr = float(sq.mean())
     gen = torch.Generator().manual_seed(seed)
-    measured, exact = [], []
+    # one N×N product, then each draw reads B² of its numbers instead of summing B rows of P (P ≫ B)
+    gram = centred @ centred.T if 1 < n <= GRAM_MAX_N else None
+    out = {f: [] for f in Noise._fields}
     for b in sizes:
         b = int(min(b, n))
-        # small batches are the noisy (heavy-tailed) ones and cheap to draw: more of them
-        m = 1 if b >= n else max(draws, min(20 * draws, 20 * draws * 4 // b))
-        acc = 0.0
-        for _ in range(m):
-            idx = torch.randperm(n, generator=gen)[:b]
-            acc += float(((G[idx].mean(0) - full) ** 2).sum())
-        measured.append(acc / m)
-        exact.append(tr / b * (n - b) / (n - 1) if n > 1 else 0.0)
-    return np.array(measured), np.array(exact)
+        if b == 1:
+            values = sq.double()  # every example once: the exact per-example variance
+            m, se, k = float(values.mean()), 0.0, 0
+        elif b >= n:
+            m, se, k = float((centred.sum(0) ** 2).sum()) / n**2, 0.0, 1  # 0 up to rounding
+        else:
+            m, se, k = _sampled(centred, gram, b, draws, rel_se, round_size, gen)
+        out["measured"].append(m)
+        out["se"].append(se)
+        out["exact"].append(tr / b * (n - b) / (n - 1) if n > 1 else 0.0)
+        out["draws"].append(k)
+    return Noise(**{f: np.array(v) for f, v in out.items()})
+
+
+def _sampled(centred, gram, b: int, draws: int, rel_se: float, round_size: int, gen) -> tuple[float, float, int]:
+    """(mean, standard error, draws) of ‖Σ_{i∈S} D_i‖² / B² over minibatches S of B rows of `centred` (D, whose
+    rows sum to zero) drawn without replacement, in rounds until the SE is below `rel_se` of the mean; from
+    `gram` = D Dᵀ when given."""
+    import torch
+
+    n, p = centred.shape
+    # D's rows sum to zero, so a minibatch's sum is minus the sum of the rows it leaves out: draw the smaller side
+    side = min(b, n - b)
+    per_draw = side * side if gram is not None else side * p
+    chunk = max(1, CHUNK_ELEMENTS // per_draw)
+    values: list[float] = []
+    while len(values) < draws:
+        want = min(round_size, draws - len(values))
+        while want > 0:
+            rows = min(chunk, want)
+            idx = torch.rand(rows, n, generator=gen).topk(side, dim=1).indices  # without replacement, per draw
+            if gram is not None:  # ‖Σ_S D_i‖² = Σ_{i,j∈S} D_i·D_j: side² numbers, not side·P
+                sq = gram[idx[:, :, None], idx[:, None, :]].sum((1, 2))
+            else:
+                sq = (centred[idx].sum(1) ** 2).sum(1)
+            values += (sq.double() / b**2).tolist()
+            want -= rows
+        v = np.array(values)
+        se = float(v.std(ddof=1) / np.sqrt(len(v)))
+        if se <= rel_se * abs(float(v.mean())):
+            break
+    return float(v.mean()), se, len(v)
 
 
 def _setup(sw: Sweep, run_id: str):
@@ -97,21 +156,38 @@ def plot_gradient_noise(sw: Sweep):
     n = data.x_train.shape[0]
     sizes = sorted({1, 4, 16, 64, 256, 1024, n} | {int(b) for b in runs["batch_size"].dropna() if b <= n})
     sizes = [b for b in sizes if b <= n]
-    fig, axes = new_figure(ncols=1, width=8.0, height=5.0)
+    fig, axes = new_figure(ncols=1, width=10.0, height=5.0)
     ax = axes[0][0]
     lines = []
+    legend = []  # in reading order: each point's measurement, then its laws
     act, task = cfg["model"]["activation"], data.task
     points = ((start, "at initialisation (seed 0)", "tab:blue"), (end, f"after training (run {rid})", "tab:orange"))
     for params, name, c in points:
         if params is None:
             continue
         G = per_example_grads(params, data.x_train, data.y_train, act, task)
-        measured, exact = minibatch_variance(G, sizes)
-        part = [b < n for b in sizes]
+        noise = minibatch_variance(G, sizes)
+        measured, exact = noise.measured, noise.exact
+        part = np.array([b < n for b in sizes])
         bs = np.array(sizes, dtype=float)
-        ax.plot(bs[part], measured[part], "o", color=c, label=f"{name}: measured (≥ {DRAWS} batches per B)")
-        ax.plot(bs[part], exact[part], "-", color=c, alpha=0.7, label="  tr(Σ)/B · (N−B)/(N−1)")
-        ax.plot(bs[part], exact[0] * bs[0] / bs[part], ":", color=c, alpha=0.8, label="  ∝ 1/B")
+        sampled = noise.draws[part & (bs > 1)]
+        drew = f"{sampled.min()}–{sampled.max()}" if len(sampled) and sampled.min() < sampled.max() else "≥ 1"
+        drew = f"{sampled.max()}" if len(sampled) and sampled.min() == sampled.max() else drew
+        bars = ax.errorbar(
+            bs[part],
+            measured[part],
+            yerr=noise.se[part],
+            fmt="o",
+            color=c,
+            capsize=3,
+        )
+        (law,) = ax.plot(bs[part], exact[part], "-", color=c, alpha=0.7)
+        (inv,) = ax.plot(bs[part], exact[0] * bs[0] / bs[part], ":", color=c, alpha=0.8)
+        legend += [
+            (bars, f"{name}:\nmeasured ± SE ({drew} batches per B;\nB=1 exact, all N examples)"),
+            (law, "  tr(Σ)/B · (N−B)/(N−1)"),
+            (inv, "  ∝ 1/B"),
+        ]
         lines.append((name, measured, exact))
     ax.set_xscale("log", base=2)
     shown = [b for b in sizes if b < n]
@@ -121,7 +197,7 @@ def plot_gradient_noise(sw: Sweep):
     ax.set_xlabel(f"batch size B (log2 scale; the full batch N = {n} has no noise)")
     ax.set_ylabel("E‖g_B − g‖²  (squared norm)")
     fit_title(ax, "variance of the minibatch gradient g_B around the full-batch gradient g", width_in=7.5)
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.legend(*zip(*legend), loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     fig.suptitle(f"Gradient noise vs batch size\n{sw.describe()}")
     parts = []
     for name, measured, exact in lines:

@@ -18,12 +18,38 @@ pytest_plugins = ["analysis_fixtures"]  # the shared session sweeps: small_sweep
 
 def test_minibatch_variance_is_trace_over_b_with_the_finite_population_factor():
     G = torch.randn(100, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    measured, exact = minibatch_variance(G, [1, 4, 25, 100], draws=4000)
+    noise = minibatch_variance(G, [1, 4, 25, 60, 100], draws=4000)
+    measured, exact, se = noise.measured, noise.exact, noise.se
     tr = float(((G - G.mean(0)) ** 2).sum(1).mean())
-    np.testing.assert_allclose(exact, [tr * (100 - b) / (b * 99) for b in (1, 4, 25, 100)], rtol=1e-12)
+    np.testing.assert_allclose(exact, [tr * (100 - b) / (b * 99) for b in (1, 4, 25, 60, 100)], rtol=1e-12)
     assert exact[-1] == 0 and measured[-1] == pytest.approx(0, abs=1e-20)  # the full batch has no noise
-    np.testing.assert_allclose(measured[:3], exact[:3], rtol=0.08)  # 4000 draws: a few per cent
-    assert measured[0] / measured[1] == pytest.approx(4 * 96 / 99, rel=0.1)  # ∝ 1/B
+    np.testing.assert_allclose(measured[:4], exact[:4], rtol=0.05)  # SE 1 %: a few per cent at most
+    assert np.all(np.abs(measured[1:4] - exact[1:4]) <= 4 * se[1:4])  # the SE is the estimate's real spread
+    assert measured[1] / measured[2] == pytest.approx(25 / 4 * 96 / 75, rel=0.1)  # ∝ 1/B
+
+
+def test_minibatch_variance_at_b_1_is_the_exact_per_example_variance():
+    """B = 1 is every example once, not a sample: exact even for heavy tails (a few huge gradients), which a few
+    thousand draws would miss by tens of per cent."""
+    gen = torch.Generator().manual_seed(1)
+    G = torch.randn(500, 20, generator=gen, dtype=torch.float64)
+    G[:3] *= 300.0  # three examples carry most of the variance
+    noise = minibatch_variance(G, [1, 8, 500])
+    per_example = ((G - G.mean(0)) ** 2).sum(1).mean().item()
+    assert noise.measured[0] == pytest.approx(per_example, rel=1e-12) and noise.se[0] == 0
+    assert noise.exact[0] == pytest.approx(per_example, rel=1e-12)
+
+
+def test_minibatch_variance_draws_fewer_batches_where_the_estimate_is_already_precise():
+    from sweep.analysis.gradient_noise import REL_SE, ROUND
+
+    gen = torch.Generator().manual_seed(2)
+    many = minibatch_variance(torch.randn(200, 2000, generator=gen, dtype=torch.float64), [4, 50], draws=4000)
+    assert list(many.draws) == [ROUND, ROUND]  # 2000 coordinates: one round already has SE < 1 %
+    assert np.all(many.se / many.measured <= REL_SE)
+    few = minibatch_variance(torch.randn(200, 3, generator=gen, dtype=torch.float64), [4, 50], draws=4000)
+    assert np.all(few.draws > ROUND)  # 3 coordinates: a draw's spread is ~80 %: more rounds, up to the cap
+    assert np.all((few.se / few.measured <= REL_SE) | (few.draws == 4000))
 
 
 def test_unit_spread_is_zero_for_identical_units_and_about_one_for_random():
@@ -68,6 +94,13 @@ def test_gradient_noise_falls_as_one_over_b(small_sweep, tmp_path):
         assert b[0] == 1 and np.all(np.diff(v) < 0)
         slope = np.polyfit(np.log(b[b <= 64]), np.log(v[b <= 64]), 1)[0]
         assert slope == pytest.approx(-1, abs=0.15)
+    # ± SE error bars on every measured point: none at B = 1 (exact), a few per cent of the value elsewhere
+    bars = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
+    assert len(bars) == 2 and all(c.has_yerr for c in bars)
+    for c, ln in zip(bars, measured):
+        v = np.asarray(ln.get_ydata(), float)
+        half = np.array([abs(seg[1, 1] - seg[0, 1]) / 2 for seg in c.lines[2][0].get_segments()])
+        assert half[0] == 0 and np.all(half[1:] > 0) and np.all(half[1:] < 0.05 * v[1:]), half / v
     assert "1/B" in analysis.plot_gradient_noise.last_finding
     matplotlib.pyplot.close(fig)
 
