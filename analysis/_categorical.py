@@ -20,6 +20,7 @@ from sweep.analysis._common import (
     note_right,
     palette,
     seed_row,
+    unit_interval,
 )
 from sweep.analysis.learning_curves import draw_curves
 
@@ -68,6 +69,8 @@ def compare(sw: Sweep, keys: list[str], title: str, extra: tuple | None = None):
         vals = runs.loc[runs["status"] == "done", metric].to_numpy(float)
         if (vals[np.isfinite(vals)] > 0).any():
             log_x(right)
+    else:
+        unit_interval(right, "x")
     right.set_xlabel(xlabel)
     fit_title(right, f"each dot a seed, bar = {AGGREGATE} (n = finished of {sw.n_seeds} seeds)")
     if extra:

@@ -247,9 +247,14 @@ def legend_title(keys: Sequence[str]) -> str | None:
 
 
 def colors(n: int) -> list:
-    """n categorical colours (tab10, tab20 beyond ten): for unordered values such as optimizers."""
+    """n distinct categorical colours for unordered values such as optimizers: tab10, tab20 up to twenty, and
+    beyond that n evenly spaced colours of the `turbo` rainbow, so that no colour ever repeats (neighbours get
+    alike: past ten groups, label the rows or colour by a coarser key, as `restarts` does)."""
+    if n > 20:
+        cmap = plt.get_cmap("turbo")
+        return [cmap(x) for x in np.linspace(0.05, 0.95, n)]
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
-    return [cmap(i % cmap.N) for i in range(n)]
+    return [cmap(i) for i in range(n)]
 
 
 SEQUENTIAL = "viridis"
@@ -388,6 +393,32 @@ def fit_title(ax, text: str, width_in: float | None = None, **kw) -> None:
     size = size if isinstance(size, (int, float)) else 12
     chars = max(20, int(width_in / (0.0075 * size)))
     ax.set_title(textwrap.fill(text, chars), loc="left", **kw)
+
+
+MIN_LOG_SPAN = 4.0  # a log loss axis spans at least this factor: a flat line at 2.303 must look flat, not a slope
+
+
+def unit_interval(ax, axis: str = "y") -> None:
+    """Clip an accuracy axis to [0, 1] (call after drawing): padding or room made for marks never shows an
+    accuracy of -0.2 or 1.1."""
+    get, set_ = (ax.get_ylim, ax.set_ylim) if axis == "y" else (ax.get_xlim, ax.set_xlim)
+    lo, hi = get()
+    set_(max(lo, 0.0), min(hi, 1.0))
+
+
+def share_log_y(axes: Sequence, min_span: float = MIN_LOG_SPAN) -> None:
+    """One y range for all `axes` (log scale; facets of one figure compared by eye), spanning at least a factor
+    `min_span`, widened evenly on the log scale: autoscaled alone, a flat curve fills its facet and looks like
+    a trend."""
+    lims = [ax.get_ylim() for ax in axes if ax.has_data()]
+    if not lims:
+        return
+    lo, hi = min(a for a, _ in lims), max(b for _, b in lims)
+    if lo > 0 and hi / lo < min_span:
+        mid = math.sqrt(lo * hi)
+        lo, hi = mid / math.sqrt(min_span), mid * math.sqrt(min_span)
+    for ax in axes:
+        ax.set_ylim(lo, hi)
 
 
 def log_band_floor(values: np.ndarray) -> float:

@@ -136,7 +136,7 @@ def plot_best_of_k(sw: Sweep):
     right.set_xlabel("k restarts (seeds), keep the best on validation")
     right.set_ylabel(f"expected loss ({sw.loss_unit})")
     fit_title(right, "expected best of k: validation (solid), test of the run it picks (dashed)", width_in=5.2)
-    legend_outside(right, fontsize=8)
+    legend_outside(right)
     fig.suptitle(f"Restarts, each optimizer at its lr chosen on validation: spread and best of k\n{sw.describe()}")
     set_finding(fig, " ".join(parts) + " " + selection_note())
     return fig

@@ -27,7 +27,9 @@ from sweep.analysis._common import (
     new_figure,
     plot_function,
     se_band,
+    share_log_y,
     short,
+    unit_interval,
 )
 from sweep.analysis._common import palette as group_colors
 
@@ -122,6 +124,13 @@ def plot_learning_curves(sw: Sweep, metrics: tuple[str, ...] = ("train_loss", "t
                 title = f"{short(facet)}={group_label([facet], (fval,), sw.runs)}: " + title.split(" (")[0]
             fit_title(ax, title)
         legend_outside(axes[r][-1], legend_title(hue) if hue else None)
+    for c, m in enumerate(metrics):  # each column one y range, so rows (facets) compare by eye
+        column = [axes[r][c] for r in range(len(rows))]
+        if all(ax.get_yscale() == "log" for ax in column):
+            share_log_y(column)
+        elif m.endswith("acc"):
+            for ax in column:
+                unit_interval(ax)
     extra = (
         ""
         if facet is None or len(rows) == len(groups(sw.runs, [facet]))

@@ -31,6 +31,7 @@ from sweep.analysis._common import (
     palette,
     plot_function,
     se_band,
+    unit_interval,
 )
 from sweep.analysis._findings import (
     best_row,
@@ -136,6 +137,8 @@ def plot_lr_sensitivity(sw: Sweep):
             log_y(ax)
         if diverging:
             _make_room(ax, (len(diverging) + 0.6) * MARK_ROW, top, logy)
+        if metric.endswith("acc"):
+            unit_interval(ax)
         ax.set_xlabel("learning rate η (log scale)")
         ax.set_ylabel(ylabel)
     any_diverged = bool(diverging)

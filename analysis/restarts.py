@@ -7,6 +7,7 @@ the seeds (restarts) of each configuration, each seed a dot, with the mean ± st
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from sweep.analysis._common import (
     AGGREGATE,
@@ -20,13 +21,32 @@ from sweep.analysis._common import (
     mean_se,
     new_figure,
     note_right,
+    ordered_values,
     palette,
     plot_function,
     seed_row,
+    short,
+    unit_interval,
+    value_label,
 )
 from sweep.results import SELECTION_METRIC, lower_is_better
 
 MAX_CONFIGS = 30
+MAX_COLOURED = 10  # more rows than this are coloured by their first key (`_row_colours`)
+
+
+def _row_colours(keys: list[str], runs, gs: list) -> tuple[list, dict]:
+    """(a colour per row, {legend label: colour}). Up to ten rows each has its own colour (the tick labels are
+    coloured alike, no legend); beyond that distinct colours of many rows get too alike to tell apart, so with
+    several keys the rows are coloured by the first key (a legend says which), else each its own (never a
+    repeated colour: `colors`)."""
+    if len(gs) <= MAX_COLOURED or len(keys) < 2:
+        return palette(keys, runs, len(gs)), {}
+    first = [vals[0] for vals, _ in gs]
+    values = [v for v in ordered_values(runs[keys[0]]) if v in first]
+    colour_of = dict(zip(values, palette(keys[:1], runs, len(values))))
+    legend = {value_label(keys[0], v, runs): colour_of[v] for v in values}
+    return [colour_of[v] for v in first], legend
 
 
 @plot_function("restarts")
@@ -47,7 +67,7 @@ def plot_restarts(sw: Sweep):
         metrics.append(("final_test_acc", "final test accuracy", False))
     fig, axes = new_figure(ncols=len(metrics), width=5.4, height=max(3.6, 0.42 * len(gs) + 1.9))
     rng = np.random.default_rng(0)
-    cols = palette(keys, runs, len(gs))
+    cols, legend = _row_colours(keys, runs, gs)
     for ax, (metric, xlabel, logx) in zip(axes[0], metrics):
         for i, ((_vals, g), c) in enumerate(zip(gs, cols)):
             y = len(gs) - 1 - i
@@ -68,9 +88,16 @@ def plot_restarts(sw: Sweep):
         vals_all = runs.loc[runs["status"] == "done", metric].to_numpy(float)
         if logx and (vals_all[np.isfinite(vals_all)] > 0).any():
             log_x(ax)
+        if metric.endswith("acc"):
+            unit_interval(ax, "x")
         ax.set_xlabel(xlabel)
     axes[0][0].set_ylabel("configuration" if keys else "")
-    if len(gs) <= 10:  # pale tab20 colours would make text unreadable
+    if legend:
+        handles = [Line2D([], [], marker="o", linestyle="none", color=c) for c in legend.values()]
+        # below the rows: right of the axes are the notes of the runs that blew up
+        fig.legend(handles, list(legend), title=f"colour: {short(keys[0])}", loc="outside lower center",
+                   ncols=min(len(legend), 6), frameon=False)  # fmt: skip
+    if len(gs) <= MAX_COLOURED:  # pale tab20 colours would make text unreadable
         for tick, c in zip(axes[0][0].get_yticklabels(), cols):
             tick.set_color(c)
     shown = "" if len(gs) == len(groups(runs, keys)) else f" (the {len(gs)} best configurations)"

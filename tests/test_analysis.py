@@ -254,3 +254,108 @@ def test_every_plot_states_its_aggregate_mean_se(small, name):
     fig = analysis.PLOTS[name](small)
     assert "± SE" in _texts(fig), name
     matplotlib.pyplot.close(fig)
+
+
+# ------------------------------------------------------------------------------------------ axes and colours
+def _axis_by_label(fig, text, axis="y"):
+    return next(ax for ax in fig.axes if text in (ax.get_ylabel() if axis == "y" else ax.get_xlabel()))
+
+
+def test_accuracy_axes_stay_within_zero_and_one(small):
+    """lr=8 diverges: room made below the accuracy curve for its ✕ marks never shows an accuracy below 0."""
+    fig = analysis.plot_lr_sensitivity(small)
+    lo, hi = _axis_by_label(fig, "accuracy").get_ylim()
+    assert 0 <= lo < hi <= 1
+    matplotlib.pyplot.close(fig)
+    fig = analysis.plot_restarts(small)
+    lo, hi = _axis_by_label(fig, "accuracy", axis="x").get_xlim()
+    assert 0 <= lo < hi <= 1
+    matplotlib.pyplot.close(fig)
+
+
+def _row_colours(fig):
+    """The colour of each row's seed dots in the first axes of a restarts figure, top row first."""
+    from matplotlib.colors import to_hex
+
+    dots = [c for c in fig.axes[0].collections if isinstance(c, matplotlib.collections.PathCollection)]
+    dots.sort(key=lambda c: -float(np.mean(np.asarray(c.get_offsets())[:, 1])))
+    return [to_hex(c.get_facecolor()[0]) for c in dots]
+
+
+def _configs(tmp_path, optimizers, lrs):
+    rows = [
+        {"run_id": f"r{i}", "optimizer.name": o, "lr": lr, "seed": s, "status": "done",
+         "final_test_loss": 1 + lr + s / 10, "final_val_loss": 1 + lr + s / 10}
+        for i, (o, lr, s) in enumerate((o, lr, s) for o in optimizers for lr in lrs for s in (0, 1))
+    ]  # fmt: skip
+    return _frame_sweep(tmp_path, rows, ["optimizer.name", "lr", "seed"])
+
+
+def test_many_restart_rows_never_repeat_a_colour(tmp_path):
+    """25 optimizers (one categorical key): 25 rows, 25 different colours (tab20 would repeat after 20)."""
+    fig = analysis.plot_restarts(_configs(tmp_path, [f"opt{i}" for i in range(25)], [0.1]).runs.pipe(
+        lambda r: _frame_sweep(tmp_path, r.to_dict("records"), ["optimizer.name", "seed"])))  # fmt: skip
+    cols = _row_colours(fig)
+    assert len(cols) == 25 and len(set(cols)) == 25
+    matplotlib.pyplot.close(fig)
+
+
+def test_many_restart_rows_of_several_keys_are_coloured_by_the_first_with_a_legend(tmp_path):
+    """3 optimizers x 11 rates: 30 rows coloured by optimizer (3 colours a legend names), not 30 alike hues."""
+    fig = analysis.plot_restarts(_configs(tmp_path, ["sgd", "adam", "rmsprop"], list(np.geomspace(1e-3, 1, 11))))
+    cols = _row_colours(fig)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    by_opt = {}
+    for label, c in zip(labels, cols):
+        by_opt.setdefault(label.split(",")[0], set()).add(c)
+    assert len(cols) == 30 and all(len(v) == 1 for v in by_opt.values()) and len(set(cols)) == 3
+    (legend,) = fig.legends
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["adam", "rmsprop", "sgd"]
+    assert "optimizer" in legend.get_title().get_text()
+    matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.parametrize("name", sorted(set(ON_SMALL + ON_INIT + ["gradient_noise"])))
+def test_legends_are_at_least_10_pt(small, inits, name):
+    sw = inits if name in ("init", "sampling") else small
+    fig = analysis.PLOTS[name](sw)
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    assert legends or name in ("restarts", "init", "sampling"), name  # these name their rows on the axis
+    for lg in legends:
+        assert all(t.get_fontsize() >= 10 for t in lg.get_texts()), (name, [t.get_fontsize() for t in lg.get_texts()])
+    matplotlib.pyplot.close(fig)
+
+
+def test_learning_curve_facets_share_a_y_range_that_a_flat_line_cannot_shrink(tmp_path):
+    """sgd stays at 2.3026 (chance) for every rate, adam learns: one row per optimizer, both rows on the same
+    y range, never sgd's flat line autoscaled to fill a 0.004-wide range as if it were a trend."""
+    import pandas as pd
+
+    from sweep.analysis._common import MIN_LOG_SPAN
+
+    lrs = [0.001, 0.003, 0.01, 0.03, 0.1]
+    sw = _configs(tmp_path, ["sgd", "adam"], lrs)
+    epochs = np.arange(1, 6, dtype=float)
+    hist = []
+    for r in sw.runs.to_dict("records"):
+        flat = r["optimizer.name"] == "sgd"
+        loss = 2.3026 + 0.001 * np.sin(epochs + r["seed"]) if flat else 2.3 * np.exp(-epochs * r["lr"] * 10)
+        hist.append(pd.DataFrame({"run_id": r["run_id"], "epoch": epochs, "train_loss": loss, "test_loss": loss}))
+    sw._history = pd.concat(hist, ignore_index=True)
+    fig = analysis.plot_learning_curves(sw)
+    axes = [ax for ax in fig.axes if ax.has_data()]
+    assert len(axes) == 4  # 2 optimizers x (train, test)
+    titles = [ax.get_title(loc="left") for ax in axes]
+    assert all(t.startswith("optimizer=") for t in titles), titles  # the title names the swept key
+    for metric in ("train loss", "test loss"):
+        column = [ax for ax, t in zip(axes, titles) if metric in t]
+        assert len(column) == 2 and column[0].get_ylim() == column[1].get_ylim()
+        lo, hi = column[0].get_ylim()
+        assert hi / lo >= MIN_LOG_SPAN * 0.999
+    sgd_only = _configs(tmp_path, ["sgd"], lrs)
+    sgd_only._history = sw._history[sw._history["run_id"].isin(sgd_only.runs["run_id"])]
+    fig2 = analysis.plot_learning_curves(sgd_only)
+    lo, hi = fig2.axes[0].get_ylim()
+    assert hi / lo >= MIN_LOG_SPAN * 0.999  # alone, the flat line still gets the minimum span
+    matplotlib.pyplot.close(fig)
+    matplotlib.pyplot.close(fig2)
