@@ -54,7 +54,7 @@ def compare(sw: Sweep, keys: list[str], title: str, extra: tuple | None = None):
         labels.append((y, group_label(keys, vals, runs), c))
         ok = g[g["status"] == "done"][metric].dropna().to_numpy(float)
         if len(ok):
-            seed_row(right, y, ok, c, rng)
+            seed_row(right, y, ok, c, rng, of=len(g))
         bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
         note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
         if note:

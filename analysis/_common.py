@@ -298,14 +298,24 @@ def mean_se(values: Any) -> tuple[float, float, int]:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan, n
 
 
-def seed_row(ax, y: float, values: np.ndarray, color, rng: np.random.Generator) -> tuple[float, float, int]:
+def seed_row(
+    ax, y: float, values: np.ndarray, color, rng: np.random.Generator, of: int | None = None
+) -> tuple[float, float, int]:
     """One row of a per-seed plot at height y: each finished seed's value as a jittered dot, their mean as a bar
-    with ± SE (when n > 1). Returns `mean_se(values)`."""
-    ax.scatter(values, y + rng.uniform(-0.13, 0.13, len(values)), color=color, s=26, alpha=0.85, zorder=3)
+    with ± SE (when n > 1). `of`, the seeds run: a mean of fewer shows `n=1/3` beside it, and the survivors of a
+    configuration that mostly blew up (fewer than half finished) are hollow dots, so that a lucky seed never
+    passes for a robust configuration. Returns `mean_se(values)`."""
     m, se, n = mean_se(values)
+    hollow = of is not None and 2 * n < of
+    face = "none" if hollow else color
+    jitter = y + rng.uniform(-0.13, 0.13, len(values))
+    ax.scatter(values, jitter, facecolors=face, edgecolors=color, s=26, alpha=0.85, zorder=3, linewidths=1.2)
     ax.plot([m] * 2, [y - 0.32, y + 0.32], color=color, linewidth=2.5, zorder=4)
     if not np.isnan(se):
         ax.errorbar(m, y, xerr=se, color=color, capsize=4, linewidth=1.6, zorder=4)
+    if of is not None and 0 < n < of:
+        ax.annotate(f"n={n}/{of}", (m, y + 0.32), xytext=(0, 1), textcoords="offset points", ha="center",
+                    va="bottom", fontsize=8, color=color)  # fmt: skip
     return m, se, n
 
 

@@ -7,6 +7,7 @@ the seeds (restarts) of each configuration, each seed a dot, with the mean ± st
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from matplotlib.lines import Line2D
 
 from sweep.analysis._common import (
@@ -35,6 +36,28 @@ MAX_CONFIGS = 30
 MAX_COLOURED = 10  # more rows than this are coloured by their first key (`_row_colours`)
 
 
+def _best_configs(gs: list) -> tuple[list, str]:
+    """(at most MAX_CONFIGS groups, best first by the report's selection metric; what was left out and why, ""
+    when nothing was). A configuration with no finished seed has no score: it goes first when rows are dropped,
+    and the reason says how its runs ended, so that a configuration that always blows up is never dropped
+    silently."""
+    if len(gs) <= MAX_CONFIGS:
+        return gs, ""
+    sign = 1 if lower_is_better() else -1
+    score = {vals: sign * mean_se(g.loc[g["status"] == "done", SELECTION_METRIC])[0] for vals, g in gs}
+    ranked = sorted(gs, key=lambda t: (np.isnan(score[t[0]]), score[t[0]]))
+    dropped = ranked[MAX_CONFIGS:]
+    unscored = [g for vals, g in dropped if np.isnan(score[vals])]
+    parts = []
+    if unscored:
+        ends = pd.concat(unscored)["status"].value_counts()
+        how = ", ".join(f"{n} {s}" for s, n in ends.items())
+        parts.append(f"{len(unscored)} with no finished seed (their runs: {how})")
+    if len(dropped) > len(unscored):
+        parts.append(f"{len(dropped) - len(unscored)} ranked below them")
+    return ranked[:MAX_CONFIGS], "; ".join(parts)
+
+
 def _row_colours(keys: list[str], runs, gs: list) -> tuple[list, dict]:
     """(a colour per row, {legend label: colour}). Up to ten rows each has its own colour (the tick labels are
     coloured alike, no legend); beyond that distinct colours of many rows get too alike to tell apart, so with
@@ -55,11 +78,7 @@ def plot_restarts(sw: Sweep):
     sw.need("seed")
     runs = sw.runs
     keys = sw.config_keys
-    gs = groups(runs, keys)
-    if len(gs) > MAX_CONFIGS:  # keep the best configurations (by the report's selection metric) readable
-        sign = 1 if lower_is_better() else -1
-        score = {vals: sign * mean_se(g.loc[g["status"] == "done", SELECTION_METRIC])[0] for vals, g in gs}
-        gs = sorted(gs, key=lambda t: (np.isnan(score[t[0]]), score[t[0]]))[:MAX_CONFIGS]
+    gs, left_out = _best_configs(groups(runs, keys))
     if not gs:
         raise Skip("no runs")
     metrics = [("final_test_loss", f"final test loss ({sw.loss_unit})", True)]
@@ -74,7 +93,7 @@ def plot_restarts(sw: Sweep):
             ok = g[g["status"] == "done"][metric].dropna().to_numpy(float)
             if len(ok):
                 ax.hlines(y, ok.min(), ok.max(), color=c, linewidth=1.2, alpha=0.7)
-                seed_row(ax, y, ok, c, rng)
+                seed_row(ax, y, ok, c, rng, of=len(g))
                 if metric == "final_test_loss" and len(ok) > 1:
                     note_right(ax, y, f"sd {ok.std(ddof=1):.2g}", color="0.35")
             bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
@@ -100,8 +119,11 @@ def plot_restarts(sw: Sweep):
     if len(gs) <= MAX_COLOURED:  # pale tab20 colours would make text unreadable
         for tick, c in zip(axes[0][0].get_yticklabels(), cols):
             tick.set_color(c)
-    shown = "" if len(gs) == len(groups(runs, keys)) else f" (the {len(gs)} best configurations)"
-    fig.suptitle(f"Spread over restarts: each dot one seed, bar = {AGGREGATE}, line = range{shown}\n{sw.describe()}")
+    shown = f"\nthe {len(gs)} best configurations; left out: {left_out}" if left_out else ""
+    fig.suptitle(
+        f"Spread over restarts: each dot one seed, bar = {AGGREGATE}, line = range\n"
+        f"n=done/seeds where fewer finished; hollow dots: fewer than half finished{shown}\n{sw.describe()}"
+    )
     return fig
 
 

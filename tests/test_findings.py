@@ -4,6 +4,7 @@ best, n and SE stated."""
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,3 +93,77 @@ def test_expected_best_of_k_is_exact():
     # a run that blew up (NaN) is never picked unless all k did: inf where that is possible
     best, _ = expected_best_of_k(np.array([0.5, np.nan, 0.3]))
     assert np.isinf(best[0]) and best[1] == pytest.approx((0.3 + 0.5 + 0.3) / 3) and best[2] == 0.3
+
+
+def _seeds(configs: dict, key: str = "optimizer.name"):
+    """Runs from {config value: [final validation loss per seed, NaN for a seed that diverged]}."""
+    rows = []
+    for v, losses in configs.items():
+        for s, loss in enumerate(losses):
+            rows.append(
+                {"run_id": f"{v}-{s}", key: v, "seed": s, "status": "diverged" if np.isnan(loss) else "done",
+                 "final_val_loss": loss, "final_test_loss": loss, "final_test_acc": np.nan}
+            )  # fmt: skip
+    return frame(rows, [key, "seed"])
+
+
+def test_bootstrap_band_holds_the_expected_best_of_k_and_collapses_without_spread():
+    from sweep.analysis.best_of_k import bootstrap_band, expected_best_of_k, max_k
+
+    val = np.random.default_rng(0).normal(1.0, 0.1, 10)
+    lo, hi = bootstrap_band(val)
+    best = expected_best_of_k(val)[0][: max_k(10)]
+    assert len(lo) == max_k(10) == 5 and np.all(lo <= best) and np.all(best <= hi) and np.all(hi - lo > 0.01)
+    lo, hi = bootstrap_band(np.full(8, 0.7))
+    np.testing.assert_allclose([lo, hi], 0.7)
+
+
+def test_best_of_k_stops_at_half_the_seeds_and_draws_a_band_per_curve(tmp_path):
+    """At k = n the 'expected best' is the sample's one best seed: the curve ends at n/2, each with a band."""
+    rng = np.random.default_rng(1)
+    runs = _seeds({"sgd": rng.normal(1.0, 0.1, 10), "adam": rng.normal(0.6, 0.05, 10)})
+    fig = analysis.plot_best_of_k(analysis.Sweep(tmp_path, runs))
+    assert fig is not None, analysis.plot_best_of_k.last_skip
+    right = fig.axes[1]
+    curves = [ln for ln in right.get_lines() if ln.get_linestyle() == "-"]
+    assert len(curves) == 2 and all(max(ln.get_xdata()) == 5 for ln in curves)
+    bands = [c for c in right.collections if len(c.get_paths())]
+    assert len(bands) == 2
+    for band, ln in zip(bands, curves):
+        ys = band.get_paths()[0].vertices[:, 1]
+        assert ys.max() - ys.min() > 0 and ys.min() <= min(ln.get_ydata()) and max(ln.get_ydata()) <= ys.max()
+    assert "k ≤ n/2" in right.get_title(loc="left").replace("\n", " ")
+    finding = analysis.plot_best_of_k.last_finding
+    assert "k ≤ n/2" in finding and "bootstrap" in finding
+    matplotlib.pyplot.close(fig)
+
+
+def test_restarts_says_which_configurations_it_left_out_and_why(tmp_path):
+    """34 configurations, 2 of them diverged in every seed: the 30 best are drawn, and the title says that the
+    2 with no finished seed and the 2 ranked last were left out, never silently."""
+    configs = {f"opt{i:02d}": [1.0 + i / 100, 1.01 + i / 100] for i in range(32)}
+    configs |= {"bad1": [np.nan, np.nan], "bad2": [np.nan, np.nan]}
+    fig = analysis.plot_restarts(analysis.Sweep(tmp_path, _seeds(configs)))
+    title = fig._suptitle.get_text()
+    assert "the 30 best configurations; left out: 2 with no finished seed (their runs: 4 diverged)" in title
+    assert "2 ranked below them" in title
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == 30 and "bad1" not in labels and "opt31" not in labels
+    matplotlib.pyplot.close(fig)
+
+
+def test_survivors_of_a_mostly_blown_up_configuration_are_hollow_and_show_their_n(tmp_path):
+    from matplotlib.collections import PathCollection
+
+    runs = _seeds({"all": [1.0, 1.1, 1.2], "most": [1.0, 1.1, np.nan], "one": [0.5, np.nan, np.nan]})
+    fig = analysis.plot_restarts(analysis.Sweep(tmp_path, runs))
+    ax = fig.axes[0]
+    dots = sorted(
+        (c for c in ax.collections if isinstance(c, PathCollection)),
+        key=lambda c: -float(np.mean(c.get_offsets()[:, 1])),
+    )  # rows top to bottom: all, most, one
+    filled = [len(c.get_facecolor()) > 0 and c.get_facecolor()[0][3] > 0 for c in dots]
+    assert filled == [True, True, False]  # 1 of 3 finished: hollow
+    texts = [t.get_text() for t in ax.texts]
+    assert "n=2/3" in texts and "n=1/3" in texts and "n=3/3" not in texts
+    matplotlib.pyplot.close(fig)
