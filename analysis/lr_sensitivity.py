@@ -89,17 +89,19 @@ def plot_lr_sensitivity(sw: Sweep):
         logy = logy and bool((done[np.isfinite(done)] > 0).any())
         top = metric.endswith("loss")  # ✕ where a loss blew up: above a loss curve, below an accuracy curve
         for (vals, g), c in zip(gs, cols):
-            xs, mean, se, div = [], [], [], []
+            xs, mean, se, div, ns = [], [], [], [], []
             for lr, at in g.groupby("lr", sort=True):
                 bad = int(at["status"].isin(BLOWN_UP).sum())
                 if bad:
                     div.append((lr, bad, len(at)))
-                m, e, _ = mean_se(at.loc[at["status"] == "done", metric])
+                m, e, k = mean_se(at.loc[at["status"] == "done", metric])
                 xs.append(lr)
                 mean.append(m)
                 se.append(e)
+                ns.append((k, len(at)))
             xs, mean, se = np.array(xs, float), np.array(mean), np.array(se)
             ax.plot(xs, mean, "o-", color=c, label=group_label(hue, vals, runs), markersize=5)
+            _few_seeds(ax, xs, mean, ns, c)
             chosen = chosen_lr.get(vals)
             if chosen is not None and metric in (SELECTION_METRIC, "final_test_loss"):
                 # the rate chosen on validation, ringed on the validation and the test panel alike
@@ -165,6 +167,17 @@ def plot_lr_sensitivity(sw: Sweep):
     fig.suptitle(f"Final metrics vs learning rate ({AGGREGATE} over finished seeds)\n{sw.describe()}")
     set_finding(fig, finding)
     return fig
+
+
+def _few_seeds(ax, xs, mean, ns: list[tuple[int, int]], color) -> None:
+    """Mark the means of fewer seeds than were run: `n=1/3` beside them, and hollow where fewer than half
+    finished (a lucky survivor is not a robust rate)."""
+    for x, y, (n, of) in zip(xs, mean, ns):
+        if not (0 < n < of and np.isfinite(y)):
+            continue
+        if 2 * n < of:
+            ax.plot([x], [y], "o", color=color, markerfacecolor="white", markersize=5, zorder=4)
+        ax.annotate(f"n={n}/{of}", (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8, color=color)
 
 
 def _choose(sw: Sweep, hue: list[str], gs: list) -> tuple[dict, str]:

@@ -167,3 +167,16 @@ def test_survivors_of_a_mostly_blown_up_configuration_are_hollow_and_show_their_
     texts = [t.get_text() for t in ax.texts]
     assert "n=2/3" in texts and "n=1/3" in texts and "n=3/3" not in texts
     matplotlib.pyplot.close(fig)
+
+
+def test_lr_sensitivity_shows_the_n_of_a_mean_of_fewer_seeds_hollow_when_most_blew_up(tmp_path):
+    from matplotlib.colors import to_rgba
+
+    runs = frame(lr_rows({0.01: 1.0, 0.1: 0.5, 1.0: 0.8}, blown={0.1: 1, 1.0: 2}), ["lr", "seed"])
+    fig = analysis.plot_lr_sensitivity(analysis.Sweep(tmp_path, runs))
+    ax = fig.axes[0]
+    texts = {t.get_text(): t.xy[0] for t in ax.texts if t.get_text().startswith("n=")}
+    assert texts == {"n=2/3": 0.1, "n=1/3": 1.0}  # 0.01 had all its seeds: no n shown
+    hollow = [ln for ln in ax.get_lines() if to_rgba(ln.get_markerfacecolor()) == to_rgba("white")]
+    assert [list(ln.get_xdata()) for ln in hollow] == [[1.0]]
+    matplotlib.pyplot.close(fig)
