@@ -46,6 +46,7 @@ from sweep.results import (
     check_sweep_dir,
     first_line,
     flatten_config,
+    folder_problem,
     read_sweep_record,
     report_skipped,
     summary_fields,
@@ -262,6 +263,9 @@ def load_runs(sweep_dir: Path | str, *, all_runs: bool = False) -> pd.DataFrame:
     else:
         df, has_config = None, []
     df = _numeric(df if df is not None and len(df) else pd.DataFrame(columns=["run_id", *SUMMARY_METRICS]))
+    for m in SUMMARY_METRICS:  # no run has a summary yet (all pending or corrupt): the metrics exist, as NaN
+        if m not in df:
+            df[m] = float("nan")
     cfg_cols = list(config_cols)
     readable = pd.Series(has_config, index=df.index) if len(df) else None
     swept = (
@@ -539,16 +543,8 @@ def output_problem(path: Path | str) -> str | None:
         return f"-o {path} is a folder: give a file name, e.g. {path / 'runs.parquet'}"
     if path.suffix not in (".parquet", ".csv"):
         return f"-o {path}: use a .parquet or .csv file name"
-    in_the_way = next((d for d in path.parents if d.exists() and not d.is_dir()), None)
-    if in_the_way is not None:
-        return f"cannot write {path}: {in_the_way} is a file, not a folder"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        return f"cannot write {path}: {e.filename or path.parent}: {e.strerror}"
-    if not os.access(path.parent, os.W_OK):
-        return f"cannot write {path}: its folder {path.parent} is not writable"
-    return None
+    problem = folder_problem(path.parent)
+    return f"-o {path}: {problem}" if problem else None
 
 
 def write_frame(df: pd.DataFrame, path: Path) -> None:

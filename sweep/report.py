@@ -21,7 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweep.results import BLOWN_UP, FINISHED, SELECTION_METRIC, clean_temporaries, lower_is_better, metric_name
+from sweep.results import (
+    BLOWN_UP,
+    FINISHED,
+    SELECTION_METRIC,
+    clean_temporaries,
+    folder_problem,
+    lower_is_better,
+    metric_name,
+)
 
 REPORT_DIR = "report"
 # The metric that ranks configurations ("best" first, the bold row, best lr per schedule, best of k restarts):
@@ -354,6 +362,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(str(e))
     sweep_dir = check_sweep_dir(a.sweep, "sweep report")
     t0 = time.perf_counter()
+    problem = folder_problem(a.out if a.out is not None else Path(sweep_dir) / REPORT_DIR)
+    if problem:  # before drawing: nothing drawn in vain
+        fail(problem + ("" if a.out is not None else " (write the report elsewhere with -o DIR)"))
     path = write_report(sweep_dir, a.out, only=a.only, skip=a.skip)
     print(f"sweep: report -> {path} ({time.perf_counter() - t0:.1f} s)")
 

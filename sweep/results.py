@@ -181,6 +181,23 @@ def metric_name(metric: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- writing
+def folder_problem(folder: Path | str) -> str | None:
+    """Why files cannot be written into `folder` (a file where it or a parent should be, a folder that cannot
+    be made or written), or None when they can; makes the missing folders. For a reader's output, checked
+    before the work so that nothing is drawn or read in vain."""
+    folder = Path(folder)
+    in_the_way = next((d for d in (folder, *folder.parents) if d.exists() and not d.is_dir()), None)
+    if in_the_way is not None:
+        return f"cannot write into {folder}: {in_the_way} is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"cannot write into {folder}: {e.filename or folder}: {e.strerror}"
+    if not os.access(folder, os.W_OK):
+        return f"cannot write into {folder}: it is not writable"
+    return None
+
+
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None], durable: bool = True) -> None:
     """Call write(f) on a temp file beside `path`, fsync it, and rename it to `path`. durable=False skips the
     fsync, for a file that means nothing after the machine crashes (who holds a claim): still never torn for a

@@ -393,3 +393,28 @@ def test_a_summary_that_is_a_folder_is_corrupt_to_readers_and_named_by_the_rerun
     assert p.stderr.strip().endswith(
         f"{pack / 'summary.json'} is a folder where sweep writes a file: move it away and rerun"
     )
+
+
+def test_report_into_a_place_it_cannot_write_is_one_line_before_drawing(tmp_path):
+    """`sweep report -o` under a file was a NotADirectoryError traceback."""
+    cfg = make_cfg(tmp_path / "runs", *TINY)
+    train_runs([cfg], progress=False)
+    (tmp_path / "afile").write_text("")
+    p = sweep_cli("report", str(where(cfg)[0]), "-o", str(tmp_path / "afile" / "rep"))
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert (
+        p.stderr.strip()
+        == f"sweep: error: cannot write into {tmp_path / 'afile' / 'rep'}: {tmp_path / 'afile'} is a file, not a folder"
+    )
+
+
+def test_report_of_a_sweep_whose_summaries_are_all_missing_draws(tmp_path):
+    """With no run's summary on disk (all pending) the report crashed with KeyError: 'final_test_loss'."""
+    cfgs = [make_cfg(tmp_path / "runs", *TINY, f"lr={lr}", "name=g") for lr in (0.1, 0.2)]
+    train_runs(cfgs, progress=False)
+    cfg = cfgs[0]
+    for pack in (where(cfg)[0] / "packs").iterdir():
+        (pack / "summary.json").unlink()
+    p = sweep_cli("report", str(where(cfg)[0]))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "pending" in (where(cfg)[0] / "report" / "report.md").read_text()
