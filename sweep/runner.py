@@ -174,6 +174,33 @@ def _claimant(rec: RunRecord | None) -> str:
         return "another process"
 
 
+def record_failed(cfgs: Sequence[dict], error: str) -> list[dict]:
+    """Record each run of `cfgs` not finished as failed with `error`, in a pack of its own (the newest record
+    wins): for runs whose process ended without a word (os._exit, a crash), so they are not left `running`.
+    Returns one summary per config; a run claimed by another process, or finished meanwhile, is left alone."""
+    out = []
+    for cfg in cfgs:
+        sweep_dir, rid = sweep_dir_for(cfg), config_run_id(cfg)
+        if not Claims.claim(sweep_dir, rid):
+            out.append({"run_id": rid, "status": "claimed", "skipped": True})
+            continue
+        try:
+            rec = scan(sweep_dir).get(rid)
+            if rec is not None and rec.status in FINISHED:
+                out.append({"run_id": rid, "status": rec.status, "skipped": True})
+                continue
+            writer = PackWriter(sweep_dir, {rid: cfg})
+            writer.start(_owner())
+            base = (rec.summary if rec is not None else None) or {"step": 0}
+            summary = summary_record(base, run_id=rid, name=cfg.get("name"), status="failed", error=error)
+            writer.write_summaries({rid: summary})
+            out.append(summary)
+            print(f"sweep: run {rid} failed: {error}", file=sys.stderr)
+        finally:
+            Claims.release(sweep_dir, rid)
+    return out
+
+
 def _owner() -> dict:
     """Who trains a pack: `sweep status` calls a run whose process is gone "lost" instead of "running"."""
     return {"host": platform.node(), "pid": os.getpid(), "slurm_job_id": slurm_job_id()}

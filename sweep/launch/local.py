@@ -20,10 +20,11 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from sweep.packing import plan_packs
-from sweep.runner import train_runs
+from sweep.runner import record_failed, train_runs
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 STOP_WAIT_S = 3.0  # how long stopped workers get to exit before SIGKILL
@@ -41,10 +42,20 @@ def run_local(cfgs: Sequence[dict], sweep_dir: Path) -> list[dict]:
     workers = int(cfgs[0]["cluster"]["workers"])
     packs = plan_packs(cfgs, pack)
     print(f"sweep: {len(cfgs)} runs in {len(packs)} pack(s) -> {sweep_dir}")
-    if workers <= 1 or len(packs) == 1:
+    student = [p for p in packs if p[0]["optimizer"]["name"] == "custom"]
+    if (workers <= 1 or len(packs) == 1) and not student:
         results = train_runs(cfgs, pack=pack)
-    else:
+    elif workers <= 1 or len(packs) == 1:
         by_id: dict[int, dict] = {}
+        ours = [c for p in packs if p not in student for c in p]
+        for c, s in zip(ours, train_runs(ours, pack=pack) if ours else []):
+            by_id[id(c)] = s
+        for p in student:
+            for c, s in zip(p, _isolated(p)):
+                by_id[id(c)] = s
+        results = [by_id[id(c)] for c in cfgs]
+    else:
+        by_id = {}
         for p, summaries in zip(packs, _run_packs(packs, workers)):
             for c, s in zip(p, summaries):
                 by_id[id(c)] = s
@@ -55,6 +66,28 @@ def run_local(cfgs: Sequence[dict], sweep_dir: Path) -> list[dict]:
         f"`sweep status {shlex.quote(str(sweep_dir))}` for the table"
     )
     return results
+
+
+def _isolated(pack: list[dict]) -> list[dict]:
+    """train_runs(pack) in a process of its own: a student's optimizer that ends its process (os._exit, a crash
+    in native code) fails its own runs, said, and the rest of the grid trains. A pack whose process dies is
+    tried again a run at a time, so only the runs that end their process fail."""
+    pool = ProcessPoolExecutor(
+        max_workers=1, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)
+    )
+    try:
+        with _sigterm_raises():
+            return pool.submit(train_runs, pack, pack=len(pack)).result()
+    except BrokenProcessPool:
+        if len(pack) > 1:
+            return [s for c in pack for s in _isolated([c])]
+        cls = pack[0]["optimizer"].get("cls")
+        return record_failed(pack, f"its process ended without a word: os._exit, or a crash, in optimizer.cls={cls}")
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown()
 
 
 def _run_packs(packs: list[list[dict]], workers: int) -> list[list[dict]]:

@@ -35,6 +35,7 @@ from typing import Any, Optional
 
 import torch
 
+from sweep.deadline import StepTimeout, time_limit
 from sweep.errors import ConfigError
 from sweep.optim.base import per_model
 from sweep.optim.spec import Knob, OptimizerSpec
@@ -158,6 +159,42 @@ def check(cfg_optimizer: dict, lr: float) -> None:
         )
         cls = cfg_optimizer.get("cls")
         raise ConfigError(f"optimizer.cls={cls}(params, lr={lr}, **{kwargs}) failed: {what}") from None
+
+
+def check_isolated(checks: list[tuple[dict, float]], timeout_s: float | None = None) -> None:
+    """`check` of each (optimizer config, lr), in a process of its own: a student's optimizer that ends its
+    process (os._exit, a crash in native code) or hangs at its first step is one line (ConfigError) here,
+    before anything is written or submitted, instead of the silent end of `sweep run`."""
+    if not checks:
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        try:
+            problems = pool.submit(_check_each, checks, timeout_s).result()
+        except BrokenProcessPool:
+            cls = checks[0][0].get("cls")
+            raise ConfigError(
+                f"optimizer.cls={cls} ended its process at its first step (os._exit, or a crash)"
+            ) from None
+    for problem in problems:
+        if problem:
+            raise ConfigError(problem)
+
+
+def _check_each(checks: list[tuple[dict, float]], timeout_s: float | None) -> list[str | None]:
+    """In the checking process: each check's one-line problem, or None."""
+    out: list[str | None] = []
+    for o, lr in checks:
+        try:
+            with time_limit(timeout_s, f"the first step of optimizer.cls={o.get('cls')}"):
+                check(o, lr)
+            out.append(None)
+        except (ConfigError, StepTimeout) as e:
+            out.append(str(e))
+    return out
 
 
 def _text_or_none(v: Any) -> bool:

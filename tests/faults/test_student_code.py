@@ -157,7 +157,7 @@ def test_an_optimizer_that_hangs_fails_its_own_runs_and_the_grid_goes_on(student
     (student / "hw1" / "hangs.py").write_text(HANGS)
     out = student / "runs"
     p = sweep_cli(
-        "run", "-m", "optimizer=custom,sgd", "optimizer.cls=hw1.hangs.Hangs", "step_timeout_s=1", *TINY,
+        "run", "-m", "optimizer=custom,sgd", "optimizer.cls=hw1.hangs.Hangs", "step_timeout_s=5", *TINY,
         f"out_dir={out}", "name=g", cwd=student, timeout=240,
     )  # fmt: skip
     assert p.returncode == 1, p.stdout + p.stderr
@@ -165,13 +165,62 @@ def test_an_optimizer_that_hangs_fails_its_own_runs_and_the_grid_goes_on(student
     assert by_optimizer["sgd"].status == "done"
     assert by_optimizer["custom"].status == "failed"
     error = by_optimizer["custom"].summary["error"]
-    assert "a step of optimizer.cls=hw1.hangs.Hangs took longer than 1 s" in error, error
+    assert "a step of optimizer.cls=hw1.hangs.Hangs took longer than 5 s" in error, error
 
 
 def test_sweep_check_fails_an_optimizer_that_hangs_in_one_line(student):
     """`sweep check` waited forever on a hanging step(); now one line names the check, exit 1."""
     (student / "hangs.py").write_text(HANGS)
-    p = sweep_cli("check", "hangs.Hangs", "--like", "sgd", "--timeout", "2", cwd=student, timeout=240)
+    p = sweep_cli("check", "hangs.Hangs", "--like", "sgd", "--timeout", "5", cwd=student, timeout=240)
     assert p.returncode == 1, p.stdout + p.stderr
     assert p.stderr.strip().startswith("sweep check: FAIL: Hangs in the check '"), p.stderr
-    assert "took longer than 2 s" in p.stderr
+    assert "took longer than 5 s" in p.stderr
+
+
+ENDS_PROCESS = textwrap.dedent("""
+    import os
+    import torch
+
+    class EndsProcess(torch.optim.SGD):
+        \"\"\"Steps twice, then ends the process without a word.\"\"\"
+
+        def step(self, closure=None):
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls > 2:
+                os._exit(0)
+            return super().step(closure)
+
+    class EndsAtOnce(torch.optim.SGD):
+        def step(self, closure=None):
+            os._exit(0)
+""")
+
+
+def test_an_optimizer_that_ends_its_process_fails_its_own_runs_and_the_grid_goes_on(student):
+    """`os._exit(0)` in a student's step() ended the whole `sweep run -m` with status 0: no failure recorded, later
+    configs never trained. A student's packs now train in a process of their own: its runs fail, said."""
+    (student / "hw1" / "ends.py").write_text(ENDS_PROCESS)
+    out = student / "runs"
+    p = sweep_cli(
+        "run", "-m", "optimizer=custom,sgd", "optimizer.cls=hw1.ends.EndsProcess", "seed=0,1", *TINY,
+        f"out_dir={out}", "name=g", cwd=student, timeout=240,
+    )  # fmt: skip
+    assert p.returncode == 1, p.stdout + p.stderr
+    runs = store.scan(out / "g").values()
+    assert sorted((r.config["optimizer"]["name"], r.status) for r in runs) == [
+        ("custom", "failed"), ("custom", "failed"), ("sgd", "done"), ("sgd", "done")
+    ]  # fmt: skip
+    for r in runs:
+        if r.status == "failed":
+            assert (
+                "its process ended without a word: os._exit, or a crash, in optimizer.cls=hw1.ends.EndsProcess"
+                in (r.summary["error"])
+            )
+    # ending the process at the first step is seen by the check before anything runs: one line, exit 2
+    p = sweep_cli(
+        "run", "-m", "optimizer=custom,sgd", "optimizer.cls=hw1.ends.EndsAtOnce", *TINY, f"out_dir={out}", "name=h",
+        cwd=student, timeout=240,
+    )  # fmt: skip
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "optimizer.cls=hw1.ends.EndsAtOnce ended its process at its first step (os._exit, or a crash)" in p.stderr
+    assert not (out / "h").exists()
