@@ -532,7 +532,8 @@ class Trainer:
             "samples_per_s": speed,
             "resumed_from_step": self.start_step,
             "steps_this_process": trained,
-            "steps_by_path": dict(self.steps_by_path),
+            # which step trained this process's steps (plain, compiled, cuda_graph): flat, one column each
+            **{f"steps_{path}": n for path, n in self.steps_by_path.items()},
             "first_loss": _finite_or_none(self.state.init_loss, k),
             "peak_loss": run.summary.get("peak_loss", _finite_or_none(self.state.peak_loss, k)),
             "pack_size": run.summary.get("pack_size"),
