@@ -80,6 +80,20 @@ def quote_non_ascii(override: str) -> str:
     return key + "=" + ",".join(e if e.isascii() or not e else f"'{e}'" for e in value.split(","))
 
 
+HYDRA_OUTPUT_KEYS = ("hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir", "hydra.output_subdir")
+
+
+def refuse_output_dirs(overrides: list[str]) -> None:
+    """Hydra's output folders are not where sweep writes: `hydra.run.dir=...` was ignored without a word (an
+    empty folder appeared). One line saying where results go instead, before Hydra makes any folder."""
+    for o in overrides:
+        key = o.partition("=")[0].lstrip("+~")
+        if key in HYDRA_OUTPUT_KEYS:
+            from sweep.errors import fail
+
+            fail(f"{key} is not where sweep writes: results go to out_dir/name/ (set out_dir=DIR and name=NAME)")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -104,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         # `--wait` (block until a SLURM sweep is done) is sweep's flag, not Hydra's: pass it as a config value.
         rest = ["cluster.wait=true" if a == "--wait" else a for a in rest]
         flags, overrides = split_flags(rest)
+        refuse_output_dirs(overrides)
         rest = [*flags, *(quote_non_ascii(o) for o in overrides)]
         sys.argv = ["sweep", *rest]
         from sweep.app import main as run_app

@@ -273,3 +273,25 @@ def test_a_comma_list_holding_a_range_is_one_line_with_its_values(tmp_path):
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "seed=range(0,3),7: a comma list cannot hold range()" in p.stderr and "seed=0,1,2,7" in p.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_another_launcher_keeps_a_grid_in_one_named_sweep_folder(tmp_path):
+    """`hydra/launcher=basic` ran each point as a single run named `single`: a grid mixed with every single
+    run of that out_dir. Now the grid is named once, as sweep's launcher names it, and both points land there."""
+    p = sweep_cli("run", "-m", "hydra/launcher=basic", "lr=0.1,0.2", "epochs=1", "model.hidden=[8]",
+                  "wandb.mode=disabled", f"out_dir={tmp_path}")  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    (folder,) = [d for d in tmp_path.iterdir() if not d.name.startswith(".")]
+    assert folder.name.startswith("sweep-") and folder.name != "single"
+    assert sorted(r.config["lr"] for r in store.scan(folder).values()) == [0.1, 0.2]
+
+
+@pytest.mark.parametrize("key", ["hydra.run.dir", "hydra.sweep.dir"])
+def test_hydras_output_folder_is_refused_with_where_results_go(tmp_path, key):
+    """`hydra.run.dir=...` was ignored without a word, and an empty folder appeared."""
+    p = sweep_cli("run", f"{key}={tmp_path / 'h'}", "epochs=1", f"out_dir={tmp_path / 'runs'}")
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.strip() == (
+        f"sweep: error: {key} is not where sweep writes: results go to out_dir/name/ (set out_dir=DIR and name=NAME)"
+    )
+    assert not (tmp_path / "h").exists() and not (tmp_path / "runs").exists()

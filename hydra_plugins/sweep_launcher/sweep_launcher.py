@@ -38,6 +38,12 @@ class SweepSweeper(BasicSweeper):
         from sweep.compose import check_sweep_overrides
 
         check_sweep_overrides(arguments)
+        if not isinstance(self.launcher, SweepLauncher) and self.config.name is None:
+            # another launcher (hydra/launcher=basic, joblib, submitit) runs each job as `sweep run` would run
+            # one config, which names it `single`: name the grid here, once, as sweep's launcher would
+            from sweep.launch.grid import new_name
+
+            arguments = [*arguments, f"name={new_name()}"]
         if self.config.search.name == "grid":
             returns = super().sweep(arguments)
             # A failed run returns NaN like any run without a result, so a batch never ends the multirun; a

@@ -79,6 +79,11 @@ def choose_name(out_dir: Path, key: str) -> str:
     ]
     if earlier:
         return earlier[-1]
+    return new_name()
+
+
+def new_name() -> str:
+    """The name of a new grid: sweep-<date>-<time>."""
     return "sweep-" + datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
