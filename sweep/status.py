@@ -335,8 +335,12 @@ def _fmt(x: Any, spec: str = ".4g") -> str:
     return "-" if x is None else str(x)
 
 
-def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None = MAX_ROWS):
+def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None = MAX_ROWS, width: int | None = None):
+    """The status table. Where it would not fit `width` columns (an 80-column terminal or pipe, many swept
+    keys), the swept values share one wrapped column and each note is a line under the table, so no column
+    (the note, the status) is cropped away."""
     from rich import box
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
@@ -360,14 +364,19 @@ def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None =
         title_justify="left",
         caption_justify="left",
     )
+    rows = [r for r in info["rows"] if not only or r["status"] in only]
+    compact = width is not None and _table_width(info["swept"], rows) > width
     t.add_column("run_id", style="dim", no_wrap=True)
-    for k in info["swept"]:
-        t.add_column(k, no_wrap=True)
+    if compact:
+        t.add_column("config", overflow="fold")
+    else:
+        for k in info["swept"]:
+            t.add_column(k, no_wrap=True)
     t.add_column("status", no_wrap=True)
     t.add_column("step", justify="right", no_wrap=True)
     t.add_column("train loss", justify="right", no_wrap=True)
-    t.add_column("note", overflow="fold", max_width=80)
-    rows = [r for r in info["rows"] if not only or r["status"] in only]
+    if not compact:
+        t.add_column("note", overflow="fold", max_width=80)
     hidden = 0
     if max_rows is not None and len(rows) > max_rows:  # a huge sweep: the runs that need a look first
         keep = [r for r in rows if r["status"] != "done"]
@@ -377,17 +386,36 @@ def render(info: dict, only: Sequence[str] | None = None, max_rows: int | None =
             hidden += len(rows) - max_rows
             rows = rows[:max_rows]
         t.caption += f" - {hidden} rows not shown (done ones first; --all shows every run)"
+    notes = []
     for r in rows:
         step = "-" if r["step"] is None else f"{r['step']}/{r['total'] if r['total'] is not None else '?'}"
-        t.add_row(
-            r["run_id"],
-            *[r["values"].get(k, "") for k in info["swept"]],
-            Text(r["status"], style=STYLE.get(r["status"], "")),
-            step,
-            _fmt(r["loss"]),
-            Text(r["note"], style="red" if r["status"] in ("failed", "lost", "held", CORRUPT) else "dim"),
-        )
-    return t
+        values = [r["values"].get(k, "") for k in info["swept"]]
+        note = Text(r["note"], style="red" if r["status"] in ("failed", "lost", "held", CORRUPT) else "dim")
+        if compact:
+            values = [" ".join(f"{_short(k)}={v}" for k, v in zip(info["swept"], values))]
+            if r["note"]:
+                notes.append(Text.assemble((f"{r['run_id']}: ", "dim"), note))
+        status = Text(r["status"], style=STYLE.get(r["status"], ""))
+        t.add_row(r["run_id"], *values, status, step, _fmt(r["loss"]), *([] if compact else [note]))
+    return Group(t, *notes) if notes else t
+
+
+def _short(key: str) -> str:
+    """`optimizer.name` -> `optimizer`, `init.std` stays: a compact table's config column."""
+    return key.removesuffix(".name")
+
+
+def _table_width(swept: Sequence[str], rows: Sequence[dict]) -> int:
+    """Columns the full table needs: each no-wrap column at its widest, a note of up to 30, and rich's padding."""
+    cols = [
+        max([len("run_id"), *(len(r["run_id"]) for r in rows)]),
+        *(max([len(k), *(len(str(r["values"].get(k, ""))) for r in rows)]) for k in swept),
+        max([len("status"), *(len(r["status"]) for r in rows)]),
+        len("12345/12345"),
+        len("train loss"),
+        min(30, max([4, *(len(r["note"] or "") for r in rows)])),
+    ]
+    return sum(cols) + 3 * len(cols) + 1
 
 
 def _print_search(console: Any, sweep_dir: Path) -> None:
@@ -423,7 +451,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     only = [s.strip() for s in a.only.split(",")] if a.only else None
     console = Console()
     if a.watch is None:
-        console.print(render(gather(sweep_dir, use_slurm=not a.no_slurm), only, None if a.all else MAX_ROWS))
+        info = gather(sweep_dir, use_slurm=not a.no_slurm)
+        console.print(render(info, only, None if a.all else MAX_ROWS, width=console.width))
         _print_search(console, sweep_dir)
         return
     interval = max(1.0, a.watch)
@@ -432,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             info = gather(sweep_dir, use_slurm=not a.no_slurm)
             if console.is_terminal:
                 console.clear()
-            console.print(render(info, only, None if a.all else MAX_ROWS))
+            console.print(render(info, only, None if a.all else MAX_ROWS, width=console.width))
             _print_search(console, sweep_dir)
             if info["rows"] and not any(info["counts"].get(s) for s in ACTIVE):
                 held = info["counts"].get("held")

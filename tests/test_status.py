@@ -446,3 +446,27 @@ def test_a_collapsed_run_says_how_it_collapsed_not_step_none(tmp_path):
     (run / "summary.json").write_text(json.dumps(summary))
     (row,) = gather(tmp_path / "s", use_slurm=False)["rows"]
     assert row["note"] == "collapsed: loss peaked at 9.2 (4x its first, 2.3), ended at 2.31"
+
+
+def test_an_80_column_table_keeps_every_note_and_status():
+    """On an 80-column terminal or pipe, six swept keys pushed the note column out and cropped the status: now
+    the swept values share one wrapped column and the notes are lines under the table."""
+    from rich.console import Console
+
+    from sweep.status import render
+
+    values = {"optimizer.name": "momentum", "schedule.name": "warmup_cosine", "lr": "0.001", "batch_size": "128",
+              "init.name": "xavier_uniform", "seed": "3"}  # fmt: skip
+    rows = [
+        {"run_id": f"run{i}", "values": values, "status": status, "step": 10, "total": 100, "loss": 0.5, "note": note}
+        for i, (status, note) in enumerate([("failed", "RuntimeError: boom in the student's code"), ("done", "")])
+    ]
+    info = {"counts": {"failed": 1, "done": 1}, "slurm": None, "asked": False, "name": "s", "dir": "/x",
+            "swept": list(values), "rows": rows}  # fmt: skip
+    for width in (80, 200):
+        console = Console(width=width, record=True)
+        console.print(render(info, width=width))
+        text = console.export_text()
+        assert "RuntimeError: boom in the student's code" in text.replace("\n", " ").replace("  ", " "), text
+        assert "failed" in text and "xavier_uniform" in text and "warmup_cosine" in text, text
+        assert max(len(line) for line in text.splitlines()) <= width
