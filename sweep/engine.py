@@ -588,11 +588,21 @@ def checkpoint_history(ck: dict) -> list[dict]:
     return json.loads(h) if isinstance(h, str) else list(h)
 
 
+PROGRESS_LINE_S = 60.0  # batch jobs (SLURM logs): a plain progress line at most this often
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 class _Progress:
-    """A rich progress bar over steps (or nothing, for packs inside batch jobs)."""
+    """A rich progress bar over steps; for packs inside batch jobs (no bar: a log file), a plain line at most
+    every PROGRESS_LINE_S seconds, so a SLURM task's log shows a long pack moving, and how long it has left."""
 
     def __init__(self, total: int, start: int, k: int, enabled: bool) -> None:
         self.p = None
+        self.total, self.start, self.t0 = total, start, time.monotonic()
+        self.last_line, self.lines = self.t0, 0
         if not enabled:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -609,10 +619,22 @@ class _Progress:
         self.task = self.p.add_task("train", total=total, completed=start, k=k, loss="-")
 
     def update(self, step: int, runs: list[Run]) -> None:
-        if self.p is None:
-            return
+        now = time.monotonic()
+        if self.p is None and now - self.last_line < PROGRESS_LINE_S and not (step >= self.total and self.lines):
+            return  # (a pack too short for a line ends without one too)
         losses = [x for x in (last_train_loss(r.history) for r in runs) if np.isfinite(x)]
-        self.p.update(self.task, completed=step, k=len(runs), loss=f"{np.median(losses):.4g}" if losses else "-")
+        loss = f"{np.median(losses):.4g}" if losses else "-"
+        if self.p is not None:
+            self.p.update(self.task, completed=step, k=len(runs), loss=loss)
+            return
+        self.last_line, self.lines = now, self.lines + 1
+        done, elapsed = step - self.start, now - self.t0
+        left = f", ~{_minutes(elapsed / done * (self.total - step))} left" if done > 0 and step < self.total else ""
+        print(
+            f"sweep: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f} %), K={len(runs)}, "
+            f"median train loss {loss}, {_minutes(elapsed)}{left}",
+            flush=True,
+        )
 
     def close(self) -> None:
         if self.p is not None:

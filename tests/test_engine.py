@@ -289,3 +289,20 @@ def test_the_best_epoch_is_chosen_on_validation_and_test_is_reported_there():
     assert best_on_validation(history)["epoch"] == 2.0
     assert best_on_validation(history)["test_loss"] == 0.45
     assert best_on_validation([{"step": 1, "train_loss": 1.0}]) is None
+
+
+def test_a_pack_in_a_batch_job_prints_progress_lines_to_its_log(tmp_path, monkeypatch, capsys):
+    """A SLURM task's log showed nothing for a 4-minute pack (no progress bar without a terminal). Now a plain
+    line says the step, K, the loss and the time left, at most every PROGRESS_LINE_S (here 0: every sync)."""
+    from sweep import engine
+
+    monkeypatch.setattr(engine, "PROGRESS_LINE_S", 0.0)
+    cfgs = [make_cfg(tmp_path, *SMALL, "epochs=2", f"lr={lr}") for lr in (0.1, 0.2)]
+    train_runs(cfgs, pack=2, progress=False)
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("sweep: step ")]
+    total = summary(cfgs[0])["total_steps"]
+    assert len(lines) >= total // 5 and lines[-1].startswith(f"sweep: step {total}/{total} (100 %), K=2, "), lines
+    assert "median train loss " in lines[0] and " left" in lines[0], lines[0]
+    monkeypatch.setattr(engine, "PROGRESS_LINE_S", 1e9)  # a pack shorter than the cadence prints none
+    train_runs([make_cfg(tmp_path / "b", *SMALL, "epochs=1")], progress=False)
+    assert "sweep: step " not in capsys.readouterr().out
