@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from sweep.identity import is_semantic
 from sweep.results import (
     CORRUPT,
     FLOAT_FIELDS,
@@ -54,26 +55,6 @@ from sweep.results import (
 from sweep.results import sweep_dir_problem as sweep_dir_problem  # where the report and analysis look for it
 from sweep.store import pack_dirs, read_rows, scan
 from sweep.store import run_ids as store_run_ids
-
-# Config keys that say where/how a run was executed, never what it computed (not inferred as swept, never
-# a reason to tell two configurations apart); `choices.cluster` is the Hydra choice of the cluster group.
-_NOT_SWEPT_PREFIXES = (
-    "name",
-    "out_dir",
-    "wandb.",
-    "cluster.",
-    "pack",
-    "device",
-    "log_every",
-    "checkpoint_every",
-    "data.root",
-    "data.cache_dir",
-    "data.mirror",
-    "data.download",
-    "choices.cluster",
-    "choices.wandb",
-    "choices.hydra",
-)
 
 
 # ----------------------------------------------------------------------------------------------- the run frame
@@ -98,7 +79,7 @@ def infer_swept(df: pd.DataFrame, config_columns: Iterable[str], rows: Any = Non
     for c in config_columns:
         # choices.* name the preset of a group whose values are columns already (config_keys adds a choice
         # back where it alone tells runs apart)
-        if c.startswith(_NOT_SWEPT_PREFIXES) or c.startswith("choices.") or c not in df:
+        if not is_semantic(c) or c.startswith("choices.") or c not in df:
             continue
         if df[c].nunique(dropna=False) > 1 and df[c].astype(str).nunique(dropna=False) > 1:
             out.append(c)
@@ -114,9 +95,7 @@ def config_keys(df: pd.DataFrame, swept: Sequence[str], config_columns: Iterable
     so labels stay short. `rows` (a boolean mask) limits the test to runs whose config could be read."""
     d = df if rows is None else df[rows]
     keys = [k for k in swept if k != "seed" and k in df]
-    cols = [
-        c for c in config_columns if c in d and c != "seed" and c not in keys and not c.startswith(_NOT_SWEPT_PREFIXES)
-    ]
+    cols = [c for c in config_columns if c in d and c != "seed" and c not in keys and is_semantic(c)]
     cols.sort(key=lambda c: not c.startswith("choices."))  # stable: config order within each kind
     if len(d) < 2:
         return keys

@@ -24,6 +24,7 @@ from omegaconf.resolvers import oc as _oc
 from sweep import schedule as _schedule
 from sweep.data import DataConfig
 from sweep.errors import ConfigError
+from sweep.identity import DATA_FETCH_KEYS, DATA_PATH_KEYS, NON_SEMANTIC_KEYS
 from sweep.optim import registry as optimizer_registry
 from sweep.optim.spec import finite as _finite
 from sweep.study import PRUNERS, SAMPLERS
@@ -225,32 +226,8 @@ OBJECTIVES = ("final_val_loss", "best_val_loss", "final_val_acc", "best_val_acc"
 
 SAMPLINGS = ("shuffle_each_epoch", "shuffle_once", "with_replacement")
 
-# Keys that say where/how a run is executed or recorded, not what it computes: excluded from run_id.
-NON_SEMANTIC_KEYS = (
-    "name",
-    "out_dir",
-    "wandb",
-    "cluster",
-    "pack",
-    "device",
-    "log_every",
-    "checkpoint_every",
-    "choices",
-    "cuda_graph",
-    "compile",
-    "step_timeout_s",
-    "objective",
-    "objective_if_failed",
-    "search",
-)
 # Schedule knobs added after run ids were first made, and their unset value: left out of run_id while unset.
 LATE_SCHEDULE_KNOBS = {"ticks_per_run": 0}
-# Where data is read or cached, not what it is: blanked (set to None, not dropped, so that the ids of runs
-# recorded before paths were blanked, whose paths were almost all null, stay the same) before hashing.
-DATA_PATH_KEYS = ("root", "cache_dir")
-# How data is fetched, not what it is (the files are checksummed): dropped before hashing, as these keys came
-# after run ids were first made and runs recorded before them must keep their ids.
-DATA_FETCH_KEYS = ("mirror", "download")
 
 # The only keys whose values may read the environment (`${oc.env:...}`): Hydra's own node, and the shell lines
 # run before each SLURM task. Every other value is written to folder names, config.yaml or wandb.
