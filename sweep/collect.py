@@ -456,7 +456,7 @@ _WANDB_STATES = {"finished": "done", "crashed": "failed", "failed": "failed", "k
 
 def frame_from_wandb_records(records: Iterable[Any]) -> pd.DataFrame:
     """The run frame of `load_runs`, from wandb-API-shaped records (wandb.Api().runs(...) items, or dicts):
-    `.id`, `.config` (the nested run config), `.summary` (our summary fields, as `Tracker.finish` wrote them),
+    `.id`, `.config` (the nested run config), `.summary` (our summary fields, as `sweep sync` sends them),
     `.group` (the sweep name), optionally `.tags` (`key=value` for each swept override) and `.state`."""
     rows, config_cols, tag_keys = [], {}, {}
     groups = set()

@@ -108,7 +108,7 @@ class Mirror:
     def _open(self, rec: RunRecord) -> Any:
         import wandb
 
-        from sweep.tracking import _LEAN
+        from sweep.tracking import LEAN_SETTINGS
 
         cfg = rec.config or {}
         w = cfg.get("wandb") or {}
@@ -128,7 +128,7 @@ class Mirror:
                 resume="allow",
                 reinit="create_new",
                 mode=self.mode,
-                settings=wandb.Settings(init_timeout=float(w.get("init_timeout_s") or 90), **_LEAN),
+                settings=wandb.Settings(init_timeout=float(w.get("init_timeout_s") or 90), **LEAN_SETTINGS),
             )
 
     def send(self, rec: RunRecord, finish: bool) -> bool:

@@ -26,8 +26,9 @@ from sweep.errors import Interrupted, storage_problem
 from sweep.mirror import start_follower
 from sweep.packing import plan_packs
 from sweep.provenance import slurm_job_id
-from sweep.results import CORRUPT, FINISHED, RunDir, summary_record
+from sweep.results import CORRUPT, FINISHED, summary_record
 from sweep.store import Claims, PackWriter, RunRecord, load_start, scan
+from sweep.tracking import wandb_id
 
 
 def sweep_dir_for(cfg: dict) -> Path:
@@ -317,26 +318,3 @@ def _mark_interrupted(run: Run) -> None:
     run.store.write_summaries(
         {run.run_id: summary_record(base, run_id=run.run_id, name=run.cfg.get("name"), status="interrupted")}
     )
-
-
-def wandb_id(rec: RunRecord | None) -> str:
-    """The run's wandb id: made once (8 random base-36 characters, as wandb makes them), then carried by every
-    summary of the run (or read from a run folder of the earlier layout), so the same config in two sweeps or
-    two students' folders never shares a wandb run, and a resume continues it."""
-    for r in (rec, *(rec.older if rec is not None else ())):
-        if r is None:
-            continue
-        if r.summary is not None and isinstance(r.summary.get("wandb_id"), str):
-            return r.summary["wandb_id"]
-        if r.legacy is not None:
-            try:
-                existing = RunDir(r.legacy).wandb_id.read_text().strip()
-                if existing:
-                    return existing
-            except OSError:
-                pass
-    import secrets
-    import string
-
-    alphabet = string.ascii_lowercase + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(8))

@@ -241,10 +241,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     # No network (a compute node) or a server that never answers: say so at once instead of letting every
     # `wandb sync` hang for minutes.
-    from sweep.tracking import _reachable, server_url
+    from sweep.tracking import reachable, server_url
 
     print(f"sweep: checking that {server_url()} answers ...", flush=True)
-    if not _reachable(a.connect_timeout):
+    if not reachable(a.connect_timeout):
         fail(
             f"the wandb server {server_url()} did not answer within {a.connect_timeout:g} s: run `sweep sync` "
             "on a machine with internet access (or set WANDB_BASE_URL); nothing was uploaded"

@@ -1,25 +1,22 @@
-"""Weights & Biases for one run: offline by default, never able to fail or stall training.
+"""What sweep tells Weights & Biases, and where: each run's wandb id, the server, the lean settings of a run.
 
-Every problem with wandb (no network, timeout, quota, a missing package) is reported once on stderr and the run
-continues with tracking off; the local results store stays complete either way.
+wandb itself is imported only by sweep/mirror.py (the store's mirror, off the training path); this module is
+torch- and wandb-free, so the trainer can give a run its id and `sweep sync` can ask whether the server answers
+without loading either.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import warnings
-from concurrent.futures import Executor, Future
-from pathlib import Path
+import secrets
+import string
 from typing import Any
 from urllib.parse import urlparse
 
-_warned: set[str] = set()
-
-# Per-run metadata wandb would collect (pip freeze, git, machine info, system stats) tripled the cost of opening a
-# run (0.09 -> 0.03 s measured here), which a pack of K small models pays K times. The run's config and summary
+# Per-run metadata wandb would collect (pip freeze, git, machine info, system stats) costs more than opening the
+# run itself (benchmarks/README.md), which a sweep of many small runs pays per run; the run's config and summary
 # already carry what matters: versions, git commit, device, SLURM job id.
-_LEAN = dict(
+LEAN_SETTINGS = dict(
     silent=True,
     console="off",
     x_disable_stats=True,
@@ -33,21 +30,14 @@ _LEAN = dict(
 )
 
 
-def _warn_once(msg: str) -> None:
-    if msg not in _warned:
-        _warned.add(msg)
-        print(f"sweep: wandb: {msg}", file=sys.stderr)
-
-
 def server_url() -> str:
     """The wandb server this process talks to (WANDB_BASE_URL, or wandb's public one)."""
     return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
 
 
-def _reachable(timeout_s: float) -> bool:
+def reachable(timeout_s: float) -> bool:
     """Does the wandb server answer HTTP within timeout_s? (Compute nodes often cannot reach it; a server that
-    accepts connections and never answers would otherwise cost every run its init timeout, and the process a
-    long wait at exit while wandb retries the upload.)"""
+    accepts connections and never answers would otherwise cost a long wait while wandb retries.)"""
     import http.client
 
     url = urlparse(server_url())
@@ -63,116 +53,28 @@ def _reachable(timeout_s: float) -> bool:
         conn.close()
 
 
-class Tracker:
-    """One wandb run (id = the run's own random wandb id, group = the sweep's name) or a no-op when tracking is off.
+def new_wandb_id() -> str:
+    """8 random base-36 characters, as wandb makes its run ids."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
 
-    `start` opens the run on a background thread: wandb.init costs ~0.1-0.5 s, which for a pack of K small
-    models would rival the training itself, so it overlaps with training and rows are buffered until it is up.
-    """
 
-    def __init__(self, run: Any = None, pending: Future | None = None) -> None:
-        self.run = run
-        self._pending = pending
-        self._rows: list[dict] = []
+def wandb_id(rec: Any) -> str:
+    """The wandb id of the run whose newest store record is `rec` (a sweep.store.RunRecord, or None): made once,
+    then carried by every summary of the run (or read from a run folder of the earlier layout), so the same config
+    in two sweeps or two students' folders never shares a wandb run, and a resume continues it."""
+    from sweep.results import RunDir
 
-    @classmethod
-    def start(cls, executor: Executor, shared: dict | None = None, **kw: Any) -> Tracker:
-        """Open the run on `executor`. Runs of one pack pass the same `shared` dict: once an online init has
-        failed (a server that accepts connections and never answers costs init_timeout_s per run), the rest of
-        the pack logs offline at once, so wandb's cost per pack is bounded by one timeout, not K."""
-        if kw.get("mode") == "disabled":
-            return cls()
-        return cls(pending=executor.submit(lambda: cls.open(shared=shared, **kw).run))
-
-    def _ready(self, wait: bool) -> bool:
-        if self._pending is not None and (wait or self._pending.done()):
+    for r in (rec, *(rec.older if rec is not None else ())):
+        if r is None:
+            continue
+        if r.summary is not None and isinstance(r.summary.get("wandb_id"), str):
+            return r.summary["wandb_id"]
+        if r.legacy is not None:
             try:
-                self.run = self._pending.result()
-            except Exception as e:
-                _warn_once(f"init failed ({e}); tracking is off for this run")
-                self.run = None
-            self._pending = None
-            rows, self._rows = self._rows, []
-            self.log(rows)
-        return self._pending is None
-
-    @classmethod
-    def open(
-        cls,
-        *,
-        run_id: str,
-        run_dir: Path,
-        group: str,
-        config: dict,
-        mode: str,
-        project: str,
-        entity: str | None,
-        tags: list[str],
-        init_timeout_s: float,
-        name: str | None = None,
-        shared: dict | None = None,
-    ) -> Tracker:
-        if mode == "disabled":
-            return cls()
-        try:
-            import wandb
-        except Exception as e:  # a broken wandb install must not stop training
-            _warn_once(f"cannot import wandb ({e}); tracking is off")
-            return cls()
-        shared = {} if shared is None else shared
-        kw = dict(
-            id=run_id,
-            name=name,
-            group=group,
-            job_type="train",
-            project=project,
-            entity=entity,
-            tags=tags,
-            config=config,
-            dir=str(run_dir),
-            resume="allow",
-            reinit="create_new",
-        )
-        if mode == "online" and shared.get("online_failed"):
-            mode = "offline"
-        if mode == "online" and not _reachable(min(3.0, init_timeout_s)):
-            _warn_once("the wandb server is unreachable; logging offline instead (upload later: sweep sync SWEEP)")
-            shared["online_failed"] = True
-            mode = "offline"
-        for attempt in [mode, "offline"] if mode == "online" else [mode]:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    run = wandb.init(mode=attempt, settings=wandb.Settings(init_timeout=init_timeout_s, **_LEAN), **kw)
-                return cls(run)
-            except Exception as e:
-                if attempt == "online":
-                    shared["online_failed"] = True
-                    wandb.teardown()  # else the half-made online run keeps its id and the offline retry is refused
-                nxt = "falling back to offline" if attempt == "online" else "tracking is off for this run"
-                _warn_once(f"init in {attempt} mode failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); {nxt}")
-        return cls()
-
-    def log(self, rows: list[dict]) -> None:
-        if not self._ready(wait=False):
-            self._rows.extend(rows)
-            return
-        if self.run is None:
-            return
-        try:
-            for row in rows:
-                self.run.log({k: v for k, v in row.items() if k != "step"}, step=int(row["step"]))
-        except Exception as e:
-            _warn_once(f"log failed ({e}); further logging of this run is skipped")
-            self.run = None
-
-    def finish(self, summary: dict, exit_code: int = 0) -> None:
-        self._ready(wait=True)
-        if self.run is None:
-            return
-        try:
-            self.run.summary.update(summary)
-            self.run.finish(exit_code=exit_code)
-        except Exception as e:
-            _warn_once(f"finish failed ({e})")
-        self.run = None
+                existing = RunDir(r.legacy).wandb_id.read_text().strip()
+                if existing:
+                    return existing
+            except OSError:
+                pass
+    return new_wandb_id()

@@ -221,8 +221,8 @@ def test_reading_many_runs_gives_one_row_each_in_order(small_sweep, tmp_path, la
 
 
 def _wandb_records(sweep_dir: Path) -> list:
-    """What wandb.Api().runs(...) would give for the sweep: the config as Tracker.open sent it, the summary as
-    Tracker.finish wrote it (plus wandb's own keys and the last logged metrics)."""
+    """What wandb.Api().runs(...) would give for the sweep: the config and the summary as
+    `sweep sync` sends them (plus wandb's own keys and the last logged metrics)."""
     recs = []
     records = store.scan(sweep_dir)
     for rid in load_runs(sweep_dir)["run_id"]:
