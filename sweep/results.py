@@ -533,6 +533,31 @@ def read_sweep_record(sweep_dir: Path | str) -> dict:
     return record
 
 
+def slurm_tasks(record: dict) -> dict[str, list[str]]:
+    """run_id -> the SLURM task ids of every submission of it in sweep.json, oldest first (a sweep submitted
+    again while running lists a run twice). Read defensively: an entry or pack lacking a field is skipped."""
+    out: dict[str, list[str]] = {}
+    subs = record.get("slurm") or []
+    if isinstance(subs, dict):
+        subs = [subs]
+    for sub in subs if isinstance(subs, list) else []:
+        if not isinstance(sub, dict):
+            continue
+        packs = sub.get("packs") or []
+        for p in packs if isinstance(packs, list) else []:
+            if not isinstance(p, dict):
+                continue
+            task = p.get("job_id")
+            if not task and p.get("array_job_id") is not None and p.get("index") is not None:
+                task = f"{p['array_job_id']}_{p['index']}"
+            rids = p.get("run_ids") or []
+            for rid in rids if task and isinstance(rids, list) else []:
+                tasks = out.setdefault(str(rid), [])
+                if str(task) not in tasks:
+                    tasks.append(str(task))
+    return out
+
+
 def run_ids(sweep_dir: Path | str, record: dict | None = None, all_runs: bool = False) -> list[str]:
     """The sweep's run ids: those sweep.json lists (in its order), or with all_runs / without sweep.json every
     run folder present."""

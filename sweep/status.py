@@ -35,6 +35,7 @@ from sweep.results import (
     check_sweep_dir,
     pid_alive,
     read_sweep_record,
+    slurm_tasks,
 )
 from sweep.store import RunRecord, run_ids, scan
 
@@ -71,31 +72,6 @@ STYLE = {
 ACTIVE = ("pending", "queued", "running", "requeued")  # held is not: it waits for a person, not for time
 ERROR_LINES = 3
 MAX_ROWS = 500  # more runs than this: rows of finished-and-fine runs are left out (--all shows them)
-
-
-def all_pack_tasks(record: dict) -> dict[str, list[str]]:
-    """run_id -> the SLURM task ids of every submission of it in sweep.json, oldest first (a sweep submitted
-    again while running lists a run twice). Read defensively: an entry or pack lacking a field is skipped."""
-    out: dict[str, list[str]] = {}
-    subs = record.get("slurm") or []
-    if isinstance(subs, dict):
-        subs = [subs]
-    for sub in subs if isinstance(subs, list) else []:
-        if not isinstance(sub, dict):
-            continue
-        packs = sub.get("packs") or []
-        for p in packs if isinstance(packs, list) else []:
-            if not isinstance(p, dict):
-                continue
-            task = p.get("job_id")
-            if not task and p.get("array_job_id") is not None and p.get("index") is not None:
-                task = f"{p['array_job_id']}_{p['index']}"
-            rids = p.get("run_ids") or []
-            for rid in rids if task and isinstance(rids, list) else []:
-                tasks = out.setdefault(str(rid), [])
-                if str(task) not in tasks:
-                    tasks.append(str(task))
-    return out
 
 
 # ----------------------------------------------------------------------------------------------- rows
@@ -165,7 +141,7 @@ def gather(sweep_dir: Path | str, *, use_slurm: bool = True, all_runs: bool = Tr
     swept, values = _swept_values(record)
     records = scan(sweep_dir)
     ids = run_ids(sweep_dir, record, all_runs=all_runs, records=records)
-    tasks = all_pack_tasks(record)
+    tasks = slurm_tasks(record)
     now = time.time()
     rows = []
     for rid in ids:

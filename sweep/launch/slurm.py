@@ -38,7 +38,7 @@ from sweep.launch.queue import active_tasks, max_array_size, wait_for_jobs
 from sweep.launch.worker import EARLY_TRAP, PREEMPT_MARK_ENV, PackJob
 from sweep.packing import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs
 from sweep.provenance import git_state
-from sweep.results import FINISHED, SweepDir, read_json, write_json
+from sweep.results import FINISHED, SweepDir, read_json, slurm_tasks, write_json
 from sweep.store import scan
 
 
@@ -173,11 +173,10 @@ def _task_pack_size(cfg: dict) -> int:
 def _queued_elsewhere(record: dict, active: dict[str, str]) -> dict[str, str]:
     """run_id -> task id, for runs of earlier submissions of this sweep whose array task is still queued/running."""
     out: dict[str, str] = {}
-    for sub in record.get("slurm", []):
-        for p in sub.get("packs", []):
-            if p["job_id"] in active:
-                for rid in p["run_ids"]:
-                    out[rid] = p["job_id"]
+    for rid, tasks in slurm_tasks(record).items():
+        live = [t for t in tasks if t in active]
+        if live:
+            out[rid] = live[-1]
     return out
 
 
