@@ -345,108 +345,39 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
+        """Train the pack to its last step: a step of every model at a time; at sync points (every log_every
+        steps, epoch ends, pruning rungs) the host reads the losses, the rows are recorded and diverged or pruned
+        models leave; a checkpoint every checkpoint_every steps, at the end, and when asked to stop."""
         c, st = self.c, self.state
-        log_every, ckpt_every = c["log_every"], c["checkpoint_every"]
-        factor = c["diverge_factor"]
-        t0 = time.perf_counter()
-        buf = torch.zeros(log_every, len(st.runs), dtype=torch.float64, device=self.device)
-        order, order_epoch, lr_dev, lr_host = None, -1, None, None
-        n_buf, last_ckpt, norm = 0, self.start_step, None
-        last_sync = t0
+        t0 = self._last_sync = time.perf_counter()
+        self._buf = torch.zeros(c["log_every"], len(st.runs), dtype=torch.float64, device=self.device)
+        self._n_buf, self._norm, self._order_epoch = 0, None, -1
+        step = last_ckpt = self.start_step
         bar = _Progress(self.total, self.start_step, len(st.runs), enabled=self.progress)
-        step = self.start_step
         while step < self.total and st.runs:
+            # step: every model one optimizer step on its own batch; the losses stay on the device
             epoch, j = divmod(step, self.steps_per_epoch)
-            if epoch != order_epoch:
-                order = epoch_order(
-                    c["sampling"], self.data.x_train.shape[0], [r.cfg["seed"] for r in st.runs], epoch, self.device
-                )
-                lr_host = self._lr_rows(np.arange(epoch * self.steps_per_epoch, (epoch + 1) * self.steps_per_epoch))
-                lr_dev = torch.as_tensor(lr_host, dtype=self.dtype, device=self.device)
-                order_epoch = epoch
-            idx = order[:, j * self.batch : (j + 1) * self.batch]
-            # the host reads losses only at these steps (a device sync): every log_every steps and at epoch ends
+            idx, lr_dev, lr_host = self._plan(epoch, j)
             rung = self._rung(epoch, j)  # a search's pruner decides here (epoch ends, or finer: rungs_per_epoch)
             at_sync = (
-                (step + 1) % log_every == 0 or j == self.steps_per_epoch - 1 or step + 1 == self.total or bool(rung)
+                (step + 1) % c["log_every"] == 0
+                or j == self.steps_per_epoch - 1
+                or step + 1 == self.total
+                or bool(rung)
             )
-            loss, step_norm = self._advance(idx, lr_dev[j], lr_host[j], want_norm=at_sync)
-            if step_norm is not None:
-                norm = step_norm
-            buf[n_buf] = loss
-            n_buf += 1
+            loss, step_norm = self._advance(idx, lr_dev, lr_host, want_norm=at_sync)
+            self._norm = step_norm if step_norm is not None else self._norm
+            self._buf[self._n_buf] = loss
+            self._n_buf += 1
             step += 1
             if not at_sync:
                 continue
-            losses = buf[:n_buf].cpu().numpy()
-            now = time.perf_counter()
-            for run in st.runs:
-                run.wall_share_s += (now - last_sync) / len(st.runs)
-            last_sync = now
-            st.init_loss = np.where(np.isnan(st.init_loss), losses[0], st.init_loss)
-            st.peak_loss = np.fmax(st.peak_loss, np.where(np.isfinite(losses), losses, -np.inf).max(axis=0))
-            # lr_t: the scheduled rate at this step (the config's `lr` is the base rate it scales)
-            row_base = {"step": step, "epoch": step / self.steps_per_epoch, "lr_t": None}
-            norms = norm.double().cpu().numpy() if norm is not None else None
-            # at epoch ends: validation (what choices are made on) and test (only reported); at a rung inside an
-            # epoch, validation only (what the pruner decides on)
-            parts = ("val", "test") if j == self.steps_per_epoch - 1 else ("val",) if rung else ()
-            held_out = {p: self._evaluate(getattr(self.data, f"x_{p}"), getattr(self.data, f"y_{p}")) for p in parts}
-            diverged, first_bad = divergence(losses, st.init_loss, factor)
-            at_epoch = step / self.steps_per_epoch
-            pruned = None
-            if rung:  # a model that diverged leaves as diverged: the pruner does not hear of it
-                pruned = self.pruning.prune(rung, np.where(diverged, np.nan, held_out["val"][0]), at_epoch)
-            keep = []
-            for k, run in enumerate(st.runs):
-                if diverged[k]:
-                    first = int(first_bad[k])
-                    run.summary.update(
-                        status="diverged", diverged_step=step - n_buf + first + 1, diverged_loss=float(losses[first, k])
-                    )
-                    continue
-                keep.append(k)
-                run.row_loss_sum += float(losses[:, k].sum())
-                run.row_steps += n_buf
-                rows = []
-                if run.row_steps >= log_every or step == self.total:
-                    rows.append(
-                        dict(
-                            row_base,
-                            lr_t=float(lr_host[j, k]),
-                            train_loss=run.row_loss_sum / run.row_steps,
-                            train_steps=run.row_steps,
-                            grad_norm=float(norms[k]) if norms is not None else float("nan"),
-                        )
-                    )
-                    run.row_loss_sum, run.row_steps = 0.0, 0
-                if held_out:  # an evaluation row of its own
-                    ev = dict(row_base, lr_t=float(lr_host[j, k]))
-                    for part, (loss_k, acc_k) in held_out.items():
-                        ev[f"{part}_loss"] = float(loss_k[k])
-                        if acc_k is not None:
-                            ev[f"{part}_acc"] = float(acc_k[k])
-                    rows.append(ev)
-                run.history.extend(rows)
-                if pruned is not None and pruned[k]:
-                    run.summary.update(status="pruned", pruned_epoch=at_epoch)
-                    keep.pop()
-            n_buf = 0
-            leaving = [run for k, run in enumerate(st.runs) if k not in keep]  # diverged or pruned
-            if leaving:
-                self._finish(leaving, step, time.perf_counter() - t0)
-                if pruned is not None:  # their summaries have landed: their trials are done
-                    self.pruning.tell_pruned([k for k, p in enumerate(pruned) if p])
-                st.keep(keep)
-                if self.pruning:
-                    self.pruning.keep(keep)
-                self._graphs = {}  # captured for the old pack's tensors
-                if st.runs:
-                    order, order_epoch = None, -1  # recompute this epoch's order/lr for the remaining models
-                    buf = buf[:, keep]
+            # sync: the host reads the losses (a device sync), records rows; diverged and pruned models leave
+            self._sync(step, j, rung, lr_host, t0)
             bar.update(step, st.runs)
+            # checkpoint: on the cadence, at the end, and before stopping when asked to
             stop = self.should_stop()
-            if st.runs and (step - last_ckpt >= ckpt_every or step == self.total or stop):
+            if st.runs and (step - last_ckpt >= c["checkpoint_every"] or step == self.total or stop):
                 self._checkpoint(step, time.perf_counter() - t0)
                 last_ckpt = step
                 _hold_if_asked(step, self.total)
@@ -454,9 +385,99 @@ class Trainer:
                 bar.close()
                 raise Interrupted(f"stopped at step {step} of {self.total}; checkpoints saved")
         bar.close()
+        self._end(step, t0)
+
+    def _plan(self, epoch: int, j: int) -> tuple[Tensor, Tensor, np.ndarray]:
+        """Step j of `epoch`: the batch indices [K, B] and the scheduled rates (device, host) of every model. The
+        epoch's order and rates are made once per epoch (again after models leave: `_order_epoch` is reset)."""
+        if epoch != self._order_epoch:
+            seeds = [r.cfg["seed"] for r in self.state.runs]
+            self._order = epoch_order(self.c["sampling"], self.data.x_train.shape[0], seeds, epoch, self.device)
+            self._lr_host = self._lr_rows(np.arange(epoch * self.steps_per_epoch, (epoch + 1) * self.steps_per_epoch))
+            self._lr_dev = torch.as_tensor(self._lr_host, dtype=self.dtype, device=self.device)
+            self._order_epoch = epoch
+        return self._order[:, j * self.batch : (j + 1) * self.batch], self._lr_dev[j], self._lr_host[j]
+
+    def _sync(self, step: int, j: int, rung: int, lr_row: np.ndarray, t0: float) -> None:
+        """At a sync point: the buffered losses to the host, time shared out, held-out evaluation (validation and
+        test at epoch ends, validation at a rung), each run's rows, and the leaving of diverged and pruned runs."""
+        st, n_buf = self.state, self._n_buf
+        losses = self._buf[:n_buf].cpu().numpy()
+        now = time.perf_counter()
+        for run in st.runs:
+            run.wall_share_s += (now - self._last_sync) / len(st.runs)
+        self._last_sync = now
+        st.init_loss = np.where(np.isnan(st.init_loss), losses[0], st.init_loss)
+        st.peak_loss = np.fmax(st.peak_loss, np.where(np.isfinite(losses), losses, -np.inf).max(axis=0))
+        norms = self._norm.double().cpu().numpy() if self._norm is not None else None
+        parts = ("val", "test") if j == self.steps_per_epoch - 1 else ("val",) if rung else ()
+        held_out = {p: self._evaluate(getattr(self.data, f"x_{p}"), getattr(self.data, f"y_{p}")) for p in parts}
+        diverged, first_bad = divergence(losses, st.init_loss, self.c["diverge_factor"])
+        at_epoch = step / self.steps_per_epoch
+        pruned = None
+        if rung:  # a model that diverged leaves as diverged: the pruner does not hear of it
+            pruned = self.pruning.prune(rung, np.where(diverged, np.nan, held_out["val"][0]), at_epoch)
+        keep = []
+        for k, run in enumerate(st.runs):
+            if diverged[k]:
+                first = int(first_bad[k])
+                run.summary.update(
+                    status="diverged", diverged_step=step - n_buf + first + 1, diverged_loss=float(losses[first, k])
+                )
+                continue
+            norm = float(norms[k]) if norms is not None else float("nan")
+            self._record_rows(
+                run,
+                step,
+                losses[:, k],
+                float(lr_row[k]),
+                norm,
+                {p: (lo[k], None if a is None else a[k]) for p, (lo, a) in held_out.items()},
+            )
+            if pruned is not None and pruned[k]:
+                run.summary.update(status="pruned", pruned_epoch=at_epoch)
+            else:
+                keep.append(k)
+        self._n_buf = 0
+        leaving = [run for k, run in enumerate(st.runs) if k not in keep]
+        if leaving:
+            self._finish(leaving, step, time.perf_counter() - t0)
+            if pruned is not None:  # their summaries have landed: their trials are done
+                self.pruning.tell_pruned([k for k, p in enumerate(pruned) if p])
+            st.keep(keep)
+            if self.pruning:
+                self.pruning.keep(keep)
+            self._graphs = {}  # captured for the old pack's tensors
+            if st.runs:
+                self._order_epoch = -1  # this epoch's order and rates again, for the models that stay
+                self._buf = self._buf[:, keep]
+
+    def _record_rows(self, run: Run, step: int, losses: np.ndarray, lr_t: float, norm: float, held_out: dict) -> None:
+        """A run's history rows at a sync: a train row once log_every steps have accumulated (their mean loss: rows
+        average equal numbers of steps; epoch ends do not cut them short), and an evaluation row of its own.
+        `lr_t` is the scheduled rate at this step (the config's `lr` is the base rate it scales)."""
+        run.row_loss_sum += float(losses.sum())
+        run.row_steps += len(losses)
+        base = {"step": step, "epoch": step / self.steps_per_epoch, "lr_t": lr_t}
+        if run.row_steps >= self.c["log_every"] or step == self.total:
+            run.history.append(
+                dict(base, train_loss=run.row_loss_sum / run.row_steps, train_steps=run.row_steps, grad_norm=norm)
+            )
+            run.row_loss_sum, run.row_steps = 0.0, 0
+        if held_out:
+            row = dict(base)
+            for part, (loss_k, acc_k) in held_out.items():
+                row[f"{part}_loss"] = float(loss_k)
+                if acc_k is not None:
+                    row[f"{part}_acc"] = float(acc_k)
+            run.history.append(row)
+
+    def _end(self, step: int, t0: float) -> None:
+        """The pack reached its last step: the final checkpoint, and each remaining run done (or collapsed)."""
+        st = self.state
         wall = time.perf_counter() - t0
         for run in st.runs:  # the time since the last sync, shared like the rest
-            run.wall_share_s += (t0 + wall - last_sync) / len(st.runs)
+            run.wall_share_s += (t0 + wall - self._last_sync) / len(st.runs)
         if st.runs and self._checkpoint_step != step:  # resumed at the last step: the final state in this pack too
             self._checkpoint(step, wall)
         for k, run in enumerate(st.runs):
