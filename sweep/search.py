@@ -364,7 +364,8 @@ def submit_search(config: Any, arguments: list[str], folder: Path) -> str:
     from omegaconf import OmegaConf
 
     from sweep.launch.queue import wait_for_jobs
-    from sweep.launch.slurm import _executor, _now, snapshot_code
+    from sweep.launch.slurm import _executor, _now
+    from sweep.launch.snapshot import snapshot_code
     from sweep.results import SweepDir, read_json, write_json
 
     cluster = OmegaConf.to_container(config.cluster, resolve=True)

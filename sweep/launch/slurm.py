@@ -8,17 +8,14 @@ Each array task runs sweep.launch.worker.PackJob (train one pack, requeue on pre
 module writes traps a stop signal from its first line, for the worker to find (see sweep.launch.worker). What
 the queue holds is asked through sweep.launch.queue.
 
-Code version: the package is copied once per content hash to <sweep_dir>/code/<hash>/sweep and the tasks import
-it from there (PYTHONPATH, and srun's working directory, so that neither the editable install nor a `sweep/`
-folder in the submission directory wins), so editing the checkout after submitting changes nothing that is
-queued or requeued.
+Code version: the tasks import the package from its snapshot (sweep.launch.snapshot) through PYTHONPATH and
+srun's working directory, so that neither the editable install nor a `sweep/` folder in the submission directory
+wins, and editing the checkout after submitting changes nothing that is queued or requeued.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -35,9 +32,9 @@ from typing import Any
 import submitit
 
 from sweep.launch.queue import active_tasks, max_array_size, wait_for_jobs
+from sweep.launch.snapshot import snapshot_code
 from sweep.launch.worker import EARLY_TRAP, PREEMPT_MARK_ENV, PackJob
 from sweep.packing import AUTO_PACK_CPU, AUTO_PACK_GPU, plan_packs
-from sweep.provenance import git_state
 from sweep.results import FINISHED, SweepDir, read_json, slurm_tasks, write_json
 from sweep.store import scan
 
@@ -58,54 +55,6 @@ def _early_trap_setup(folder: Path) -> list[str]:
         f'rm -f "${PREEMPT_MARK_ENV}"',
         f'trap \': > "${PREEMPT_MARK_ENV}"\' "${{SUBMITIT_PREEMPT_SIGNAL:-USR2}}"',
     ]
-
-
-# ---------------------------------------------------------------------------------------------- code snapshot
-def _package_sources() -> list[tuple[str, Path]]:
-    """(name inside the snapshot, folder) of the sweep package and of sweep.conf when it lives elsewhere
-    (the editable install maps sweep.conf to the checkout's top-level conf/)."""
-    import sweep
-
-    pkg = Path(sweep.__file__).resolve().parent
-    out = [("sweep", pkg)]
-    spec = importlib.util.find_spec("sweep.conf")
-    if spec is not None and spec.submodule_search_locations:
-        conf = Path(list(spec.submodule_search_locations)[0]).resolve()
-        if conf != pkg / "conf":
-            out.append(("sweep/conf", conf))
-    return out
-
-
-def _files(root: Path) -> list[Path]:
-    return sorted(
-        p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
-    )
-
-
-def snapshot_code(sweep_dir: Path) -> Path:
-    """Copy the sweep package (as it is now) to <sweep_dir>/code/<content hash>/ once; returns that folder,
-    the one to put on the tasks' PYTHONPATH."""
-    sources = _package_sources()
-    h = hashlib.sha256()
-    for name, root in sources:
-        for f in _files(root):
-            h.update(f"{name}/{f.relative_to(root).as_posix()}\0".encode())
-            h.update(f.read_bytes())
-            h.update(b"\0")
-    dest = SweepDir(Path(sweep_dir).resolve()).code / h.hexdigest()[:12]
-    if (dest / "sweep" / "__init__.py").exists():
-        return dest
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
-    for name, root in sources:
-        shutil.copytree(root, tmp / name, ignore=ignore, dirs_exist_ok=True)
-    write_json(tmp / "SOURCE.json", {"source": str(sources[0][1]), "created": _now(), "git": git_state(sources[0][1])})
-    try:
-        tmp.rename(dest)
-    except OSError:  # another submission made the same snapshot meanwhile
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
 
 
 # ---------------------------------------------------------------------------------------------- the cluster
