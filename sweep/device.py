@@ -33,8 +33,8 @@ def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
 
 def choose_threads(share: int, affinity: int, quota: float | None, slurm: int | None) -> tuple[int, str]:
     """(threads, why): the fewest CPUs any limit allows this process (its affinity mask, its cgroup quota, the
-    SLURM allocation), divided among `share` processes training at once. Oversubscribed threads thrash: torch's
-    default (every core) ran a study ~10x slower on a shared machine than one thread per process."""
+    SLURM allocation), divided among `share` processes training at once. Oversubscribed threads thrash
+    (benchmarks/README.md, "Threads")."""
     limits = {"affinity": affinity}
     if quota is not None:
         limits["cgroup quota"] = max(1, int(quota))

@@ -41,12 +41,8 @@ from sweep.updaters import Updater, grad_norms, make_updater
 INIT_STREAM = 0  # the random stream of a model's initial weights (sweep.sampling.generator)
 
 # A run "collapsed" when its loss blew up to COLLAPSE_PEAK x its first loss and it ended no better than
-# COLLAPSE_END x its first loss: SGD/momentum at lr 1 or Adam at lr 0.3 on digits spike and then sit at ln 10
-# with dead units, which the diverge_factor rule (100x) never sees. Measured on all 228 finished runs of the six
-# stock studies: this marks 5 (test accuracy 0.09-0.12, chance is 0.10; 7 before the validation split, 0.09-0.19)
-# and no healthy run, none of which comes near both thresholds (peak > 1.3x and end > 0.8x). Slow learners (sgd at
-# lr 0.001, zeros init) also end near their first loss but never spike (peak <= 1.03x); runs that spike and
-# recover (rmsprop at lr 0.03 peaks at 62x) end far below it.
+# COLLAPSE_END x its first loss: it spiked and sits at chance with dead units, which the diverge_factor rule
+# never sees. Calibrated on the stock studies' runs (benchmarks/README.md, "Collapse thresholds").
 COLLAPSE_PEAK, COLLAPSE_END = 1.5, 0.9
 
 

@@ -76,7 +76,7 @@ def _forward(params: Sequence[Tensor], x: Tensor, activation: str) -> tuple[Tens
     for i in range(n_layers):
         w, b = params[2 * i], params[2 * i + 1]
         h = inputs[-1]
-        # bmm then an in-place bias add: measured 15 % faster than baddbmm on the CPU for K=64 64x64 layers
+        # bmm then an in-place bias add, not baddbmm: faster on the CPU (benchmarks/README.md, "Batched layers")
         z = (torch.bmm(h, w) if h.ndim == 3 else torch.matmul(h, w)).add_(b)
         if i == n_layers - 1:
             return z, inputs, pre
