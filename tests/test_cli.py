@@ -295,3 +295,50 @@ def test_hydras_output_folder_is_refused_with_where_results_go(tmp_path, key):
         f"sweep: error: {key} is not where sweep writes: results go to out_dir/name/ (set out_dir=DIR and name=NAME)"
     )
     assert not (tmp_path / "h").exists() and not (tmp_path / "runs").exists()
+
+
+# ------------------------------------------------------------------------------------------------ argv
+@pytest.mark.parametrize(
+    "args, flags, overrides",
+    [
+        (
+            ["-m", "lr=1,2", "--config-dir", "D", "cluster=mylab"],
+            ["-m", "--config-dir", "D"],
+            ["lr=1,2", "cluster=mylab"],
+        ),
+        (
+            ["-m", "--config-dir", "D", "lr=1,2", "cluster=mylab"],
+            ["-m", "--config-dir", "D"],
+            ["lr=1,2", "cluster=mylab"],
+        ),
+        (
+            ["lr=1", "-cd", "D", "-cn", "config", "--cfg", "job", "x=1"],
+            ["-cd", "D", "-cn", "config", "--cfg", "job"],
+            ["lr=1", "x=1"],
+        ),
+        (["lr=1", "--config-dir=D", "x=1"], ["--config-dir=D"], ["lr=1", "x=1"]),
+        (["--info", "lr=1"], ["--info"], ["lr=1"]),
+        (["lr=1", "--info", "defaults"], ["--info", "defaults"], ["lr=1"]),
+    ],
+)
+def test_split_flags_moves_hydra_flags_with_their_values_before_the_overrides(args, flags, overrides):
+    from sweep.cli import split_flags
+
+    assert split_flags(args) == (flags, overrides)
+
+
+@pytest.mark.parametrize(
+    "override, quoted",
+    [
+        ("name=日本語", "name='日本語'"),
+        ("name=a,日本", "name=a,'日本'"),
+        ("name='日本語'", "name='日本語'"),
+        ("wandb.tags=[日本]", "wandb.tags=[日本]"),  # other grammar: left alone (the error says to quote it)
+        ("lr=0.1", "lr=0.1"),
+        ("+sweeps=restarts", "+sweeps=restarts"),
+    ],
+)
+def test_quote_non_ascii_quotes_plain_unicode_values_only(override, quoted):
+    from sweep.cli import quote_non_ascii
+
+    assert quote_non_ascii(override) == quoted
