@@ -1,7 +1,10 @@
-"""Learning-rate schedules: the rate each schedule actually applied (relative to the base lr, from the runs'
-histories) and the train loss it gave. When other keys were swept too (optimizer, lr, batch size), each schedule
-is shown at its best setting: the configuration with the best mean of the report's selection metric (validation
-loss) among those whose every seed finished; curves are the mean ± standard error over the seeds that finished.
+"""Learning-rate schedules: the rate each schedule actually applied (absolute, from the runs' histories: base rates
+differ per schedule) and the validation loss it gave, per epoch. When other keys were swept too (lr, optimizer,
+batch size), each schedule is shown at its best setting: the configuration with the best mean of the report's
+selection metric (final validation loss) among those whose every seed finished; curves are the mean ± standard
+error over the seeds that finished. The finding ranks the schedules so chosen and says whether a decaying schedule
+beats the best constant rate by more than their standard errors (on validation, what they were chosen on; and on
+test), or that it does not.
 
     python -m sweep.analysis.schedules SWEEP [-o out.png]
 """
@@ -9,6 +12,7 @@ loss) among those whose every seed finished; curves are the mean ± standard err
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from sweep.analysis._common import (
     AGGREGATE,
@@ -51,91 +55,123 @@ def plot_schedules(sw: Sweep):
     hist = sw.history
     if hist.empty:
         raise Skip("no run has a history.parquet yet")
-    lr_col = "lr_t"
     runs = sw.runs
     others = [k for k in sw.config_keys if k not in sched]
     fig, axes = new_figure(ncols=2, width=5.6, height=4.3)
-    ax_lr, ax_loss = axes[0]
-    gs = groups(runs, sched)
-    for (vals, g), c in zip(gs, palette(sched, runs, len(gs))):
-        label = group_label(sched, vals, runs)
-        best = g
-        if others:
-            chosen = best_row(config_stats(g, others))  # on validation; a setting that blew up is not chosen
-            if chosen is not None:
-                cfg = tuple(chosen[k] for k in others)
-                best = g[np.logical_and.reduce([g[k] == v for k, v in zip(others, cfg)])]
-                label += " (" + ", ".join(f"{short(k)}={value_label(k, v, runs)}" for k, v in zip(others, cfg)) + ")"
-        h = hist[hist["run_id"].isin(best["run_id"])].copy()
+    ax_lr, ax_val = axes[0]
+    chosen = best_of_each(runs, sched, others)
+    for (label, _, best, pick, _), c in zip(chosen, palette(sched, runs, len(chosen))):
+        if best is not None and others:
+            label += " (" + ", ".join(f"{short(k)}={value_label(k, best[k], runs)}" for k in others) + ")"
+        h = hist[hist["run_id"].isin(pick["run_id"])]
         if h.empty:
             continue
-        base = best.set_index("run_id")["lr"]
-        h["lr_rel"] = h[lr_col] / h["run_id"].map(base)
-        one = h[h["run_id"] == h["run_id"].iloc[0]]
-        ax_lr.plot(one["epoch"], one["lr_rel"], color=c, label=label)
-        done = h[h["run_id"].isin(best.loc[best["status"] == "done", "run_id"])]
-        stats = mean_se_by(done if len(done) else h, "epoch", "train_loss")
-        ax_loss.plot(stats.index, stats["mean"], color=c, label=label)
-        se_band(ax_loss, stats.index, stats["mean"], stats["se"], c)
-    ax_lr.set_ylabel("learning rate / base lr")
+        one = h[(h["run_id"] == h["run_id"].iloc[0]) & h["train_loss"].notna()]
+        ax_lr.plot(one["epoch"], one["lr_t"], color=c, label=label)
+        done = h[h["run_id"].isin(pick.loc[pick["status"] == "done", "run_id"])]
+        if "val_loss" in h:
+            stats = mean_se_by(done if len(done) else h, "epoch", "val_loss")
+            ax_val.plot(stats.index, stats["mean"], color=c, marker=".", label=label)
+            se_band(ax_val, stats.index, stats["mean"], stats["se"], c)
+    ax_lr.set_ylabel("learning rate (absolute)")
     ax_lr.set_ylim(bottom=0)
-    fit_title(ax_lr, "the rate applied (sampled every logged step)")
-    if (hist["train_loss"] > 0).any():
-        log_y(ax_loss)
-    ax_loss.set_ylabel(f"train loss ({sw.loss_unit})")
-    fit_title(ax_loss, f"train loss: {AGGREGATE} over finished seeds")
-    for ax in (ax_lr, ax_loss):
+    fit_title(ax_lr, "the rate applied, at each schedule's chosen base rate")
+    if "val_loss" in hist and (hist["val_loss"] > 0).any():
+        log_y(ax_val)
+    ax_val.set_ylabel(f"validation loss ({sw.loss_unit})")
+    fit_title(ax_val, f"validation loss (what the choice is made on): {AGGREGATE} over finished seeds")
+    for ax in (ax_lr, ax_val):
         ax.set_xlabel("epoch (passes over the training set)")
-    legend_outside(ax_loss, legend_title(sched))
+    legend_outside(ax_val, legend_title(sched))
     best_note = " - each at its best setting of " + " × ".join(short(k) for k in others) if others else ""
     fig.suptitle(f"Learning-rate schedules{best_note}\n{sw.describe()}")
-    set_finding(fig, _finding(sw, sched, others))
+    set_finding(fig, _finding(sw, chosen, sched, others))
     return fig
 
 
-def _finding(sw: Sweep, sched: list[str], others: list[str]) -> str:
-    """Each schedule at its best setting of the other keys (chosen on validation): its validation and test
-    loss, whether that best base rate is at the edge of the grid, and the ranking against the best schedule."""
+def best_of_each(
+    runs: pd.DataFrame, sched: list[str], others: list[str]
+) -> list[tuple[str, tuple, pd.Series | None, pd.DataFrame, pd.DataFrame]]:
+    """Per schedule: (label, its values of `sched`, its best configuration of `others` chosen on validation (a
+    config_stats row, None when no seed finished), the runs of that configuration, all the schedule's runs)."""
+    out = []
+    for vals, g in groups(runs, sched):
+        best = best_row(config_stats(g, others)) if SELECTION_METRIC in g else None
+        pick = g
+        if best is not None and others:
+            pick = g[np.logical_and.reduce([g[k] == best[k] for k in others])]
+        out.append((group_label(sched, vals, runs), vals, best, pick, g))
+    return out
+
+
+def _is_constant(sched: list[str], vals: tuple) -> bool:
+    return dict(zip(sched, vals)).get("schedule.name") == "constant"
+
+
+def _finding(sw: Sweep, chosen: list, sched: list[str], others: list[str]) -> str:
+    """Each schedule at its best setting of the other keys (chosen on validation): its validation and test loss
+    and whether that best base rate is at the edge of the grid; then the verdict on the lecture's claim: every
+    decaying schedule against the best constant rate, a difference counted only when the means are further apart
+    than the sum of their SEs, on validation and on test."""
     runs = sw.runs
     if SELECTION_METRIC not in runs:
         return ""
     rows = []
-    for vals, g in groups(runs, sched):
-        stats = config_stats(g, others) if others else config_stats(g, [])
-        best = best_row(stats)
+    for name, vals, best, pick, group in chosen:
         if best is None:
-            rows.append((group_label(sched, vals, runs), None, "", ""))
+            rows.append((name, vals, None, None, ""))
             continue
-        pick = g if not others else g[np.logical_and.reduce([g[k] == best[k] for k in others])]
         test = config_stats(pick, [], "final_test_loss").iloc[0]
         where = ", ".join(f"{short(k)} {value_label(k, best[k], runs)}" for k in others)
-        edge = ""
         if "lr" in others:
-            lrs = sorted(g["lr"].dropna().unique())
+            lrs = sorted(group["lr"].dropna().unique())
             if len(lrs) > 2 and best["lr"] in (lrs[0], lrs[-1]):
-                edge = " (at the edge of the lr grid: a wider grid might do better)"
-        rows.append((group_label(sched, vals, runs), best, where, f"{pm(test['mean'], test['se'])}{edge}"))
-    ranked = sorted([r for r in rows if r[1] is not None], key=lambda r: r[1]["mean"], reverse=not lower_is_better())
+                where += " (at the edge of the lr grid: a wider grid might do better)"
+        rows.append((name, vals, best, test, where))
+    ranked = sorted([r for r in rows if r[2] is not None], key=lambda r: r[2]["mean"], reverse=not lower_is_better())
     if not ranked:
         return "No schedule finished a seed."
     parts = []
-    for name, best, where, test in ranked:
+    for name, _, best, test, where in ranked:
         at = f" at {where}" if where else ""
-        parts.append(f"{name}{at}: validation loss {pm(best['mean'], best['se'], best['n'])}, test {test}")
-    top, nxt = ranked[0][1], ranked[1][1] if len(ranked) > 1 else None
+        val = pm(best["mean"], best["se"], best["n"])
+        parts.append(f"{name}{at}: validation loss {val}, test {pm(test['mean'], test['se'])}")
     text = "Ranked by validation loss, each schedule at its best setting: " + "; ".join(parts) + "."
-    if nxt is not None:
-        gap, margin = abs(nxt["mean"] - top["mean"]), top["se"] + nxt["se"]
-        verdict = "distinguishable from" if gap > margin else "not distinguishable (within their SEs) from"
-        text += f" The best ({ranked[0][0]}) is {verdict} the next ({ranked[1][0]})."
-    const = [r for r in ranked if r[0] == "constant"]
-    if const and ranked[0][0] != "constant":
-        c = const[0][1]
-        text += f" Constant's best is {c['mean'] / top['mean']:.2g}× the best schedule's validation loss."
-    missing = [r[0] for r in rows if r[1] is None]
+    const = [r for r in ranked if _is_constant(sched, r[1])]
+    decaying = [r for r in ranked if not _is_constant(sched, r[1])]
+    if const and decaying:
+        text += " " + verdict(const[0], decaying)
+    missing = [r[0] for r in rows if r[2] is None]
     if missing:
         text += f" No finished seed: {', '.join(missing)}."
     return text + " " + selection_note()
+
+
+def _beats(a: pd.Series, b: pd.Series) -> bool:
+    """a's mean is better than b's by more than the sum of their SEs (False when an SE is unknown)."""
+    gap = (b["mean"] - a["mean"]) if lower_is_better() else (a["mean"] - b["mean"])
+    margin = a["se"] + b["se"]
+    return bool(np.isfinite(margin) and gap > margin)
+
+
+def verdict(const: tuple, decaying: list[tuple]) -> str:
+    """The claim the data support about decaying schedules against the best constant rate: that some beat it by
+    more than their SEs (on validation, and which also on test), that constant beats them, or that constant is
+    within SE of every one. Rows are (name, values, validation stats, test stats, where)."""
+    _, _, cv, ct, _ = const
+    win_val = [r[0] for r in decaying if _beats(r[2], cv)]
+    win_test = [r[0] for r in decaying if _beats(r[3], ct)]
+    lose = [r[0] for r in decaying if _beats(cv, r[2])]
+    if win_val:
+        text = (
+            f"Decaying schedules beat the best constant rate by more than their SEs on validation: "
+            f"{', '.join(win_val)} ({len(win_val)} of {len(decaying)})"
+        )
+        text += f"; on test too: {', '.join(win_test)}." if win_test else "; on test, none does by more than the SEs."
+        return text
+    if lose:
+        return f"The best constant rate beats {', '.join(lose)} by more than their SEs on validation."
+    return "The best constant rate is within SE of every schedule on validation: no schedule beats it here."
 
 
 if __name__ == "__main__":

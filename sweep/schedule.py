@@ -45,8 +45,9 @@ def exponential(t: Array, lr: Array, total_steps: int, *, gamma: Array, ticks_pe
 
 def inverse_time(t: Array, lr: Array, total_steps: int, *, decay: Array, ticks_per_run: Array = 0, **_) -> Array:
     """lr0 / (1 + decay · t / tick): the Robbins–Monro taper (Σ lr = ∞, Σ lr² < ∞), t counted in ticks of
-    `tick_length` steps (steps by default; decay=1 ticks_per_run=${epochs} is "1/t per epoch": lr0 / (1 + e) in
-    epoch e)."""
+    `tick_length` steps (steps by default). Smooth, not a staircase: t / tick is fractional, so with decay=1
+    ticks_per_run=${epochs} ("1/t per epoch") the rate is lr0 / (1 + e) at the first step of epoch e and falls
+    step by step to just above lr0 / (2 + e) at its last; lr0 / (1 + epochs) only after the run's last step."""
     return lr / (1 + decay * t / tick_length(total_steps, ticks_per_run))
 
 

@@ -180,3 +180,58 @@ def test_lr_sensitivity_shows_the_n_of_a_mean_of_fewer_seeds_hollow_when_most_bl
     hollow = [ln for ln in ax.get_lines() if to_rgba(ln.get_markerfacecolor()) == to_rgba("white")]
     assert [list(ln.get_xdata()) for ln in hollow] == [[1.0]]
     matplotlib.pyplot.close(fig)
+
+
+def _schedule_sweep(tmp_path, val: dict, test: dict | None = None, spread: float = 0.01):
+    """schedule.name x lr x 3 seeds with hand-set final losses ({(schedule, lr): mean}, seeds at mean - spread,
+    mean, mean + spread) and a history per run: lr_t = lr x (1 for constant, 1/(1+epoch) otherwise) at 4 train
+    rows, and a validation row per epoch ending at the run's final validation loss."""
+    rows, hist = [], []
+    for (sched, lr), v in val.items():
+        for s in range(3):
+            rid = f"{sched}-{lr}-{s}"
+            final = v + spread * (s - 1)
+            rows.append(
+                {"run_id": rid, "schedule.name": sched, "lr": lr, "seed": s, "status": "done",
+                 "final_val_loss": final, "final_test_loss": (test or val)[(sched, lr)] + spread * (s - 1)}
+            )  # fmt: skip
+            for e in (0.5, 1.0, 1.5, 2.0):
+                rate = lr if sched == "constant" else lr / (1 + e)
+                hist.append({"run_id": rid, "step": e * 10, "epoch": e, "lr_t": rate, "train_loss": 1.0})
+            for e in (1.0, 2.0):
+                hist.append({"run_id": rid, "step": e * 10, "epoch": e, "lr_t": np.nan, "val_loss": final + 2 - e})
+    sw = analysis.Sweep(tmp_path, frame(rows, ["schedule.name", "lr", "seed"]))
+    sw._history = pd.DataFrame(hist)
+    return sw
+
+
+def test_schedules_finding_says_a_decaying_schedule_beats_constant_only_beyond_the_ses(tmp_path):
+    """Each schedule at its own best base rate (on validation); the verdict against the best constant rate counts a
+    difference only when the means are further apart than the sum of their SEs (here 0.0058 each)."""
+    val = {("constant", 0.05): 0.33, ("constant", 0.2): 0.40, ("inverse_time", 0.05): 0.35, ("inverse_time", 0.2): 0.30}
+    fig = analysis.plot_schedules(_schedule_sweep(tmp_path, val))
+    text = analysis.plot_schedules.last_finding
+    assert "inverse_time at lr 0.2: validation loss 0.3 ± 0.0058 (n=3)" in text
+    assert "beat the best constant rate by more than their SEs on validation: inverse_time (1 of 1)" in text
+    assert "on test too: inverse_time." in text
+    # the rate is drawn absolute, at each schedule's chosen base rate: 1/t from 0.2 starts above constant's 0.05
+    lines = {ln.get_label().split(" ")[0]: ln for ln in fig.axes[0].get_lines()}
+    assert max(lines["constant"].get_ydata()) == pytest.approx(0.05)
+    assert max(lines["inverse_time"].get_ydata()) == pytest.approx(0.2 / 1.5)
+    assert "validation loss" in fig.axes[1].get_ylabel()  # the metric the choice and the verdict are made on
+    assert [ln.get_ydata()[-1] for ln in fig.axes[1].get_lines()] == pytest.approx([0.33, 0.30])
+    matplotlib.pyplot.close(fig)
+
+    # 0.005 apart with SEs of 0.0058: no claim that the schedule wins
+    val[("inverse_time", 0.2)] = 0.325
+    fig = analysis.plot_schedules(_schedule_sweep(tmp_path, val))
+    text = analysis.plot_schedules.last_finding
+    assert "within SE of every schedule" in text and "beat the best constant" not in text
+    matplotlib.pyplot.close(fig)
+
+    # better on validation, not on test: said
+    test = {**val, ("inverse_time", 0.2): 0.335}
+    val[("inverse_time", 0.2)] = 0.30
+    fig = analysis.plot_schedules(_schedule_sweep(tmp_path, val, test))
+    assert "on test, none does by more than the SEs" in analysis.plot_schedules.last_finding
+    matplotlib.pyplot.close(fig)
