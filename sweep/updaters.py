@@ -280,23 +280,34 @@ def load_state_dict(opt: torch.optim.Optimizer, sd: dict) -> None:
 
 class Anneal(_StackedState):
     """Simulated annealing (sweep/optim/anneal.py): a proposal around each model, accepted by the Metropolis rule.
-    Each model draws from its own CPU generator (seeded by its seed), so its stream does not depend on the pack."""
+    Each model draws from its own CPU generator (seeded by its seed), so its stream does not depend on the pack.
 
-    loss_evals_per_step = 2  # the current point and the proposal
+    A full batch in a fixed order (batch_size=full, sampling=shuffle_once) is the same batch every step, so the
+    loss a step ends at is the next step's current loss, bit for bit: it is kept, and a step evaluates only its
+    proposal (one loss evaluation; the first step after a start, a resume or a change of pack evaluates both).
+    Any other batching evaluates both every step."""
 
     def __init__(self, spec: OptimizerSpec, params: list[Tensor], cfgs: Sequence[dict]) -> None:
         self.spec, self.k, self.device, self.dtype = spec, len(cfgs), params[0].device, params[0].dtype
         self.kwargs = pack_kwargs(spec, [c["optimizer"] for c in cfgs], self.dtype, self.device)
         self.gens = [generator(c["seed"], ANNEAL_STREAM) for c in cfgs]
         self.states = [{}]
+        # batch_size and sampling are the same across a pack (packing.pack_key)
+        self.same_batch = cfgs[0]["batch_size"] == "full" and cfgs[0]["sampling"] == "shuffle_once"
+        self.loss_evals_per_step = 1 if self.same_batch else 2  # the proposal (and the current point)
+        self.current: Tensor | None = None  # the [K] losses the last step ended at, when the batch repeats
 
     def step(self, params, batch, lr, lr_host, want_norm):
         with torch.no_grad():
-            loss = anneal_step(params, batch.losses, self.states[0], lr=lr, generators=self.gens, **self.kwargs)
+            loss = anneal_step(
+                params, batch.losses, self.states[0], lr=lr, generators=self.gens, current=self.current, **self.kwargs
+            )
+        self.current = loss if self.same_batch else None
         return loss, None
 
     def keep(self, idx, sel, optimizers):
         super().keep(idx, sel, optimizers)
+        self.current = None  # evaluated again in the smaller pack: the same numbers however the pack is made
         self.gens = [self.gens[i] for i in idx]
         self.k = len(idx)
         self.kwargs = pack_kwargs(self.spec, optimizers, self.dtype, self.device)
@@ -307,6 +318,7 @@ class Anneal(_StackedState):
     def load(self, k, saved):
         super().load(k, saved)
         self.gens[k].set_state(saved["anneal_rng"])
+        self.current = None
 
 
 def time_limited(updater: Updater, cfgs: Sequence[dict]) -> Updater:

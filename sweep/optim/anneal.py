@@ -4,8 +4,10 @@
     T_t ← T₀ · c^t
     accept θ' if L(θ') ≤ L(θ), else with probability exp(−(L(θ') − L(θ)) / T_t)     (Metropolis)
 
-Every step costs two loss evaluations (current and proposal, on the same batch) and no gradient; the count is
-kept so comparisons with gradient methods can be made per loss evaluation, honestly.
+A step costs two loss evaluations (current and proposal, on the same batch) and no gradient, or one when the
+batch is the same as the previous step's (full batch, fixed order): the loss the previous step ended at is then the
+current loss, bit for bit, and the caller passes it back (`current=`). The count is kept so comparisons with
+gradient methods can be made per loss evaluation, honestly.
 """
 
 from __future__ import annotations
@@ -30,15 +32,20 @@ def anneal_step(
     cooling: Hyper,
     generators: Sequence[torch.Generator],
     relative_temperature: bool = False,
+    current: Tensor | None = None,
 ) -> Tensor:
     """One Metropolis step on K stacked models; returns the [K] losses after the step.
 
     `loss_fn(params)` gives the [K] losses of stacked parameters; `generators[k]` drives model k's proposals and
-    acceptance draws (CPU generators, so the stream is the same on any device and in any pack).
+    acceptance draws (CPU generators, so the stream is the same on any device and in any pack). `current`: the
+    [K] losses of `params` on this step's batch when the caller has them (what the previous step returned, when
+    the batch has not changed): one loss evaluation instead of two, the same step.
     """
     k = len(generators)
     t = state.setdefault("step", 0)
-    current = loss_fn(params)
+    evals = 1 if current is not None else 2
+    if current is None:
+        current = loss_fn(params)
     if relative_temperature and "first_loss" not in state:
         # T0 in units of each model's first loss: the same setting works whatever the loss's scale
         state["first_loss"] = current.detach().to(torch.float64).abs().clamp_min(torch.finfo(torch.float64).tiny)
@@ -60,7 +67,7 @@ def anneal_step(
     for p, q in zip(params, proposal):
         p.copy_(torch.where(accept.view(k, *([1] * (p.ndim - 1))), q, p))
     state["step"] = t + 1
-    state["loss_evals"] = state.get("loss_evals", 0) + 2
+    state["loss_evals"] = state.get("loss_evals", 0) + evals
     state["accepted"] = state.get("accepted", 0) + accept.to(torch.int64)  # per model, no host sync
     return torch.where(accept, new, current)
 

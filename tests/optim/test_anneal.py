@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -237,3 +238,90 @@ def test_relative_temperature_is_the_absolute_one_times_the_first_loss() -> None
     for _ in range(300):
         opt.step(lambda: quadratic(theta))
     assert torch.equal(theta.detach(), _trajectory(1.0, relative=True))
+
+
+def test_passing_the_last_steps_loss_back_takes_the_same_steps_with_one_evaluation_each() -> None:
+    """On a batch that does not change, the loss a step ends at is the next step's current loss: handing it back
+    (`current=`) gives the same walk bit for bit, with one loss evaluation per step instead of two."""
+    k = 3
+    g = torch.Generator().manual_seed(7)
+    targets = [
+        (torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(1, 4, generator=g, dtype=torch.float64))
+        for _ in range(k)
+    ]
+    vec = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    kw = dict(lr=vec([0.05, 0.2, 0.1]), temperature=vec([0.01, 1.0, 0.1]), cooling=vec([0.99, 0.999, 0.9]))
+
+    def walk(reuse: bool):
+        w, b = torch.zeros(k, 3, 4, dtype=torch.float64), torch.zeros(k, 1, 4, dtype=torch.float64)
+        state: dict = {}
+        gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+        calls, losses, current = [0], [], None
+        inner = _pack_losses(targets)
+
+        def loss_fn(ps):
+            calls[0] += 1
+            return inner(ps)
+
+        for _ in range(300):
+            out = anneal_step([w, b], loss_fn, state, generators=gens, relative_temperature=True, current=current, **kw)
+            losses.append(out.clone())
+            current = out if reuse else None
+        return w, b, torch.stack(losses), state, calls[0]
+
+    w0, b0, l0, s0, n0 = walk(reuse=False)
+    w1, b1, l1, s1, n1 = walk(reuse=True)
+    assert torch.equal(w0, w1) and torch.equal(b0, b1) and torch.equal(l0, l1)
+    assert torch.equal(s0["accepted"], s1["accepted"]) and int(s1["accepted"].min()) > 10  # it did move
+    assert (n0, n1) == (600, 301) and (s0["loss_evals"], s1["loss_evals"]) == (600, 301)
+
+
+def _anneal_runs(tmp_path, *extra: str) -> list[dict]:
+    from conftest import make_cfg
+
+    common = ["optimizer=anneal", "data=teacher", "data.n_samples=300", "batch_size=full", "epochs=200"]
+    common += ["model.hidden=[4]", "log_every=10", "wandb.mode=disabled", "dtype=float64", *extra]
+    # a random walk (every move taken) of lr 30 diverges: the pack shrinks mid-run, the others must not notice
+    return [
+        make_cfg(tmp_path, *common, *v)
+        for v in (["lr=0.03"], ["lr=0.1", "seed=1"], ["lr=30", "seed=2", "optimizer.temperature=1e9"])
+    ]
+
+
+def test_the_pack_keeps_the_current_loss_for_a_fixed_full_batch_and_walks_the_same(tmp_path, monkeypatch) -> None:
+    """Full batch in a fixed order: the engine's annealing evaluates only each proposal (1 per step, counted so in
+    the summary) and every model's history is the one it has when both points are evaluated every step."""
+    from store_helpers import history, summary
+
+    from sweep import updaters
+    from sweep.runner import train_runs
+
+    cached = _anneal_runs(tmp_path / "cached", "sampling=shuffle_once")
+    train_runs(cached, pack=len(cached), progress=False)
+    init = updaters.Anneal.__init__
+
+    def never_reuse(self, *a, **kw):
+        init(self, *a, **kw)
+        self.same_batch, self.loss_evals_per_step = False, 2
+
+    monkeypatch.setattr(updaters.Anneal, "__init__", never_reuse)
+    both = _anneal_runs(tmp_path / "both", "sampling=shuffle_once")
+    train_runs(both, pack=len(both), progress=False)
+    assert [summary(c)["status"] for c in cached] == ["done", "done", "diverged"]
+    for c, b in zip(cached, both):
+        hc, hb = history(c), history(b)
+        assert len(hc) > 20
+        for col in ("train_loss", "val_loss", "test_loss"):
+            np.testing.assert_array_equal(hc[col], hb[col], err_msg=col)
+    for c, b in zip(cached[:2], both[:2]):
+        assert summary(c)["loss_evals"] == summary(c)["step"] == 200 and summary(b)["loss_evals"] == 400
+
+
+def test_a_batch_that_changes_each_step_evaluates_both_points(tmp_path) -> None:
+    from store_helpers import summary
+
+    from sweep.runner import train_runs
+
+    runs = _anneal_runs(tmp_path, "sampling=shuffle_each_epoch")[:1]  # a full batch, permuted every epoch
+    train_runs(runs, progress=False)
+    assert summary(runs[0])["loss_evals"] == 2 * 200
