@@ -1,8 +1,11 @@
-"""Gradient-free against gradient methods per unit of cost: the train loss against loss evaluations, counted in
-full-batch equivalents (examples evaluated / training-set size: simulated annealing evaluates the current point
-and a proposal, 2 per step; a gradient method 1 per step, plus its gradient, which annealing does without), each
-optimizer at its learning rate chosen on validation loss (mean ± standard error over the seeds that finished);
-and annealing at every proposal scale (lr), to show how much its result depends on it.
+"""Gradient-free against gradient methods per unit of cost: the train loss against compute, counted in
+forward-pass equivalents over the training set (a forward pass of the model over as many examples as the training
+set holds = 1). A gradient step is a forward and a backward pass, and a backward pass costs about 2 forwards: 3
+per full-batch step. A simulated-annealing step evaluates the loss of its proposal, and of its current point too
+unless the batch repeats (a full batch in a fixed order: the loss the last step ended at is reused): the run's
+`loss_evals` per step, 1 (or 2). Each optimizer at its learning rate chosen on validation loss (mean ± standard
+error over the seeds that finished); and annealing at every proposal scale (lr), to show how much its result
+depends on it.
 
     python -m sweep.analysis.annealing SWEEP [-o out.png]
 """
@@ -32,29 +35,46 @@ from sweep.analysis._findings import best_row, config_stats, pm, selection_note,
 from sweep.results import SELECTION_METRIC
 
 ANNEAL = "anneal"
+BACKWARD_FORWARDS = 2.0  # a backward pass costs about two forward passes (two matrix products per layer)
+GRADIENT_STEP = 1.0 + BACKWARD_FORWARDS  # forward-pass equivalents of one gradient step on its batch
+COST = "forward-pass equivalents"
 
 
-def evals_per_step(runs: pd.DataFrame) -> pd.Series:
-    """Per run: loss evaluations per optimizer step in full-batch equivalents: (loss_evals / step, 1 for a
-    gradient method) x batch / training-set size."""
-    steps = pd.to_numeric(runs["step"], errors="coerce").astype(float)
-    per = pd.Series(1.0, index=runs.index)
-    if "loss_evals" in runs:
-        le = pd.to_numeric(runs["loss_evals"], errors="coerce").astype(float)
-        per = (le / steps).where(le.notna() & (steps > 0), 1.0)
+def forwards_per_step(runs: pd.DataFrame) -> pd.Series:
+    """Per run: the cost of one optimizer step in forward passes over the training set: `per_batch_step` x batch
+    / training-set size."""
     n = pd.to_numeric(runs.get("n_train"), errors="coerce").astype(float)
     batch = pd.to_numeric(runs["batch_size"], errors="coerce").astype(float).fillna(n)
     frac = (batch.clip(upper=n) / n).where(n > 0, 1.0).fillna(1.0)
-    return per * frac
+    return per_batch_step(runs) * frac
+
+
+def per_batch_step(runs: pd.DataFrame) -> pd.Series:
+    """Per run: forward-pass equivalents of one step on its batch: loss_evals / step for a method that counts its
+    loss evaluations (annealing: 1 when it reuses the last step's loss, else 2), 3 for a gradient method (forward
+    + backward)."""
+    steps = pd.to_numeric(runs["step"], errors="coerce").astype(float)
+    per = pd.Series(GRADIENT_STEP, index=runs.index)
+    if "loss_evals" in runs:
+        le = pd.to_numeric(runs["loss_evals"], errors="coerce").astype(float)
+        per = (le / steps).where(le.notna() & (steps > 0), GRADIENT_STEP)
+    return per
+
+
+def _anneal_cost(runs: pd.DataFrame) -> str:
+    """Annealing's forward-pass equivalents per step on its batch, from its runs' loss_evals: "1", or "1-2"
+    when its runs differ."""
+    vals = sorted({round(float(v), 2) for v in per_batch_step(runs[runs["optimizer.name"] == ANNEAL]).dropna()})
+    return "?" if not vals else f"{vals[0]:g}" if len(vals) == 1 else f"{vals[0]:g}-{vals[-1]:g}"
 
 
 def _curve(hist: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± SE of the train loss over the finished runs of `runs`, against loss evaluations (full batches)."""
+    """Mean ± SE of the train loss over the finished runs of `runs`, against cost (forward-pass equivalents)."""
     done = runs[runs["status"] == "done"]
-    per = evals_per_step(done).set_axis(done["run_id"])
+    per = forwards_per_step(done).set_axis(done["run_id"])
     h = hist[hist["run_id"].isin(done["run_id"])].dropna(subset=["train_loss"]).copy()
-    h["evals"] = h["step"] * h["run_id"].map(per)  # `step`: the steps done when the row was logged
-    return mean_se_by(h, "evals", "train_loss")
+    h["cost"] = h["step"] * h["run_id"].map(per)  # `step`: the steps done when the row was logged
+    return mean_se_by(h, "cost", "train_loss")
 
 
 def _chosen(runs: pd.DataFrame, opt) -> tuple[pd.DataFrame, pd.Series | None]:
@@ -67,7 +87,7 @@ def _chosen(runs: pd.DataFrame, opt) -> tuple[pd.DataFrame, pd.Series | None]:
 
 @plot_function("annealing")
 def plot_annealing(sw: Sweep):
-    """Simulated annealing vs gradient methods: train loss against loss evaluations, each at its best lr."""
+    """Simulated annealing vs gradient methods: train loss against forward-pass equivalents, each at its best lr."""
     runs = sw.runs
     if "optimizer.name" not in runs or not (runs["optimizer.name"] == ANNEAL).any():
         raise Skip("needs optimizer=anneal among the runs (swept: " + (", ".join(sw.swept) or "nothing") + ")")
@@ -102,7 +122,7 @@ def plot_annealing(sw: Sweep):
     for ax in (left, right):
         log_x(ax)
         log_y(ax)
-        ax.set_xlabel("loss evaluations (full-batch equivalents, log scale)")
+        ax.set_xlabel(f"cost ({COST} over the training set, log scale)")
     for ax in (left, right):
         ax.set_ylabel(f"train loss ({sw.loss_unit})")
     fit_title(left, "each optimizer at its lr chosen on validation", width_in=4.6)
@@ -110,15 +130,16 @@ def plot_annealing(sw: Sweep):
     legend_outside(left, "optimizer")
     legend_outside(right, "annealing")
     fig.suptitle(
-        "Simulated annealing vs gradient methods per loss evaluation (annealing: 2 per step; a gradient method: 1"
-        f" per step, plus its gradient)\n{AGGREGATE} over finished seeds · {sw.describe()}"
+        f"Simulated annealing vs gradient methods per unit of compute\n({COST}: an annealing step "
+        f"{_anneal_cost(runs)}, a gradient step {GRADIENT_STEP:g}: forward + backward) · {AGGREGATE} over finished "
+        f"seeds\n{sw.describe()}"
     )
     set_finding(fig, _finding(sw, hist, chosen))
     return fig
 
 
 def _finding(sw: Sweep, hist: pd.DataFrame, chosen: dict) -> str:
-    """Annealing's result at its chosen lr, and how many evaluations each gradient method needed to reach it."""
+    """Annealing's result at its chosen lr, and the compute each gradient method needed to reach it."""
     if ANNEAL not in chosen or SELECTION_METRIC not in sw.runs:
         return ""
     g, best = chosen[ANNEAL]
@@ -130,14 +151,15 @@ def _finding(sw: Sweep, hist: pd.DataFrame, chosen: dict) -> str:
     text = (
         f"Annealing at its best proposal scale lr {fmt(float(best['lr']))}: validation loss "
         f"{pm(best['mean'], best['se'], best['n'])}, test {pm(test['mean'], test['se'])}, train loss "
-        f"{final_train:.3g} after {evals:,.0f} loss evaluations."
+        f"{final_train:.3g} after {evals:,.0f} {COST} ({_anneal_cost(sw.runs)} per step; a gradient step costs "
+        f"{GRADIENT_STEP:g}: forward + backward)."
     )
     for opt, (go, bo) in chosen.items():
         if opt == ANNEAL:
             continue
         c = _curve(hist, go)
         reach = c.index[c["mean"].to_numpy() <= final_train]
-        when = f"after {float(reach[0]):,.0f} evaluations" if len(reach) else "never within the run"
+        when = f"after {float(reach[0]):,.0f} {COST}" if len(reach) else "never within the run"
         to = config_stats(go, [], "final_test_loss").iloc[0]
         text += (
             f" {opt} (lr {fmt(float(bo['lr']))}) reaches that train loss {when} (mean over seeds) and ends at "

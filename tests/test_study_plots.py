@@ -123,23 +123,29 @@ def anneal_sweep(tmp_path_factory):
         "seed=0,1",
         "data=teacher",
         "batch_size=full",
+        "sampling=shuffle_once",  # as the study: a fixed full batch, so annealing reuses its last loss
         "model.hidden=[4]",
         "epochs=60",
     ]
     return make_sweep(tmp_path_factory.mktemp("anneal"), "anneal", grid, "disabled")
 
 
-def test_annealing_per_loss_evaluation(anneal_sweep, tmp_path):
+def test_annealing_is_charged_in_forward_pass_equivalents(anneal_sweep, tmp_path):
+    """A gradient step is a forward and a backward pass (about 2 forwards): 3 per full-batch step; an annealing step
+    on a fixed full batch evaluates only its proposal: 1. The same steps cost gd three times what they cost
+    annealing."""
     fig = analysis.plot_annealing(anneal_sweep)
     assert fig is not None, analysis.plot_annealing.last_skip
     left = fig.axes[0]
-    assert "loss evaluations" in left.get_xlabel()
+    assert "forward-pass equivalents" in left.get_xlabel() and "loss evaluations" not in left.get_xlabel()
     lines = {ln.get_label().split(" ")[0]: ln for ln in left.get_lines()}
     assert set(lines) == {"anneal", "gd"}
-    # annealing evaluates 2 losses per step, gd 1: the same 60 steps span twice the evaluations
-    assert max(lines["anneal"].get_xdata()) == pytest.approx(2 * max(lines["gd"].get_xdata()))
+    steps = int(analysis.Sweep(anneal_sweep).runs["step"].max())
+    assert max(lines["gd"].get_xdata()) == pytest.approx(3 * steps)
+    assert max(lines["anneal"].get_xdata()) == pytest.approx(steps)
     finding = analysis.plot_annealing.last_finding
     assert finding.startswith("Annealing at its best proposal scale lr ") and "gd (lr " in finding
+    assert "forward-pass equivalents (1 per step; a gradient step costs 3" in finding
     matplotlib.pyplot.close(fig)
     assert analysis.plot_annealing(anneal_sweep, out=tmp_path / "a.png").exists()
 
