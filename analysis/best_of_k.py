@@ -3,9 +3,10 @@ combination of the swept keys but lr and seed) at its learning rate chosen on va
 the final validation loss over the seeds (left), and the expected best-of-k curve (right): the expected lowest
 validation loss of k restarts drawn from the n seeds (exact, over all k-subsets), with a bootstrap band (the
 seeds resampled), for k up to n/2 only (at k = n it is the sample's one best seed), and the expected test loss
-of the restart that validation picks (dashed). A run that diverged or collapsed counts as an infinite
-loss: it is never picked unless all k blew up; where that can happen the curve is not drawn (and the finding
-says so).
+of the restart that validation picks (dashed); the finding says what keeping the best of 5 does to the test loss
+against one run, with a paired bootstrap interval (lower, higher, or no change the seeds can tell). A run that
+diverged or collapsed counts as an infinite loss: it is never picked unless all k blew up; where that can happen
+the curve is not drawn (and the finding says so).
 
     python -m sweep.analysis.best_of_k SWEEP [-o out.png]
 """
@@ -62,6 +63,30 @@ def bootstrap_band(val: np.ndarray, draws: int = BOOTSTRAP, seed: int = 0) -> tu
     return np.quantile(curves, tail, axis=0, method="lower"), np.quantile(curves, 1 - tail, axis=0, method="higher")
 
 
+def bootstrap_test_gain(
+    val: np.ndarray, test: np.ndarray, k: int, draws: int = BOOTSTRAP, seed: int = 0
+) -> tuple[float, float, float]:
+    """What keeping the best of k restarts (on validation) does to the test loss, against one run: E[test of the
+    run validation picks of k] − E[test of one run], with the BAND interval of the same difference over `draws`
+    resamples of the n seeds (paired: both terms from one resample). (point, low, high); NaN where it is not
+    finite (all k could blow up) or with one seed."""
+    val, test = np.asarray(val, dtype=float), np.asarray(test, dtype=float)
+    n = len(val)
+
+    def gain(v: np.ndarray, t: np.ndarray) -> float:
+        chosen = expected_best_of_k(v, t)[1]
+        return float(chosen[k - 1] - chosen[0]) if np.all(np.isfinite(chosen[[0, k - 1]])) else np.nan
+
+    point = gain(val, test)
+    if n < 2 or not np.isfinite(point):
+        return point, np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    draws_ = np.array([gain(val[i], test[i]) for i in (rng.integers(0, n, n) for _ in range(draws))])
+    draws_ = draws_[np.isfinite(draws_)]
+    tail = (1 - BAND) / 2
+    return point, float(np.quantile(draws_, tail)), float(np.quantile(draws_, 1 - tail))
+
+
 def expected_best_of_k(val: np.ndarray, test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For k = 1..n: E[min of k of the n values `val` drawn without replacement] and E[test value of that
     minimiser] (NaN without `test`). Exact: the i-th smallest (0-based) is the minimum of a k-subset with
@@ -81,6 +106,22 @@ def expected_best_of_k(val: np.ndarray, test: np.ndarray | None = None) -> tuple
         best[k - 1] = np.inf if bad.any() else float(np.dot(p[used], v[used]))
         chosen[k - 1] = np.inf if bad.any() else float(np.dot(p[used], t[used]))
     return best, chosen
+
+
+def _test_gain_text(val: np.ndarray, test: np.ndarray, k: int) -> str:
+    """The test-loss change of keeping the best of k restarts, with its bootstrap interval and what it says:
+    lower or higher when the interval excludes 0, else no change the seeds can tell."""
+    d, lo, hi = bootstrap_test_gain(val, test, k)
+    if not np.isfinite(d):
+        return ""
+    if np.isfinite(lo) and hi < 0:
+        says = "a lower test loss"
+    elif np.isfinite(lo) and lo > 0:
+        says = "a higher test loss: validation picks on noise"
+    else:
+        says = "no test-loss change the seeds can tell apart from none"
+    band = f" ({BAND:.0%} bootstrap {lo:+.3g} to {hi:+.3g})" if np.isfinite(lo) else ""
+    return f"best of {k} against one run: test {d:+.3g}{band}, {says}"
 
 
 @plot_function("best_of_k")
@@ -144,6 +185,8 @@ def plot_best_of_k(sw: Sweep):
             )
             if test is not None and np.isfinite(exp_test[k5 - 1]):
                 text += f", test {exp_test[k5 - 1]:.3g} for the run validation picks"
+                if k5 > 1:
+                    text += "; " + _test_gain_text(val, test, k5)
             k1, kn = int(np.flatnonzero(fin)[0]), kmax - 1
             if test is not None and kn > k1 and np.isfinite(exp_test[kn]):
                 text += (

@@ -235,3 +235,29 @@ def test_schedules_finding_says_a_decaying_schedule_beats_constant_only_beyond_t
     fig = analysis.plot_schedules(_schedule_sweep(tmp_path, val, test))
     assert "on test, none does by more than the SEs" in analysis.plot_schedules.last_finding
     matplotlib.pyplot.close(fig)
+
+
+def test_best_of_k_says_whether_keeping_the_best_restart_changes_the_test_loss(tmp_path):
+    """Against one run, the restart validation picks of 5: lower test loss where validation tracks test, no change
+    the seeds can tell where validation is noise unrelated to test, each with its paired bootstrap interval."""
+    from sweep.analysis.best_of_k import bootstrap_test_gain, expected_best_of_k
+
+    rng = np.random.default_rng(3)
+    test = rng.normal(1.0, 0.1, 20)
+    tracks = test + rng.normal(0, 0.01, 20)
+    d, lo, hi = bootstrap_test_gain(tracks, test, 5)
+    _, chosen = expected_best_of_k(tracks, test)
+    assert d == pytest.approx(chosen[4] - test.mean()) and lo <= d <= hi < 0
+    noise = rng.normal(1.0, 0.1, 20)
+    d, lo, hi = bootstrap_test_gain(noise, test, 5)
+    assert lo < 0 < hi
+
+    runs = _seeds({"sgd": tracks, "adam": noise})
+    for r, t in zip(runs.itertuples(), np.concatenate([test, test])):
+        runs.loc[r.Index, "final_test_loss"] = t
+    fig = analysis.plot_best_of_k(analysis.Sweep(tmp_path, runs))
+    finding = analysis.plot_best_of_k.last_finding
+    parts = dict(zip(finding.split("**")[1::2], finding.split("**")[2::2]))  # {name in bold: its text}
+    assert "best of 5 against one run: test -" in parts["sgd"] and "a lower test loss" in parts["sgd"]
+    assert "no test-loss change the seeds can tell apart from none" in parts["adam"]
+    matplotlib.pyplot.close(fig)
