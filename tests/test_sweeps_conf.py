@@ -101,11 +101,14 @@ def test_a_group_choice_in_a_sweep_file_yields_to_the_command_line(tmp_path):
 
     with initialize_config_module(config_module="sweep.conf", version_base="1.3"):
         c = resolved(compose(config_name="config", overrides=["+sweeps=lr_schedules", f"out_dir={tmp_path}"]))
-        assert c["optimizer"]["name"] == "momentum" and c["optimizer"]["momentum"] == 0.9
+        assert c["optimizer"]["name"] == "sgd" and c["optimizer"]["momentum"] == 0.0
         c = resolved(
-            compose(config_name="config", overrides=["+sweeps=lr_schedules", "optimizer=adam", f"out_dir={tmp_path}"])
+            compose(
+                config_name="config",
+                overrides=["+sweeps=lr_schedules", "optimizer=momentum", f"out_dir={tmp_path}"],
+            )
         )
-        assert c["optimizer"]["name"] == "adam"
+        assert c["optimizer"]["name"] == "momentum" and c["optimizer"]["momentum"] == 0.9
 
 
 def test_the_studies_grids_hold_what_their_lessons_need():
