@@ -263,7 +263,7 @@ def image_dataset(
     dev = torch.device(device)
 
     def pixels(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a.reshape(len(a), -1))).to(dev).to(dtype) / 255.0
+        return torch.from_numpy(a.reshape(len(a), -1).copy()).to(dev).to(dtype) / 255.0  # writable, contiguous
 
     def labels(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.int64)).to(dev)

@@ -464,3 +464,14 @@ def test_a_knob_the_dataset_does_not_read_is_refused_in_one_line(name, key, valu
     with pytest.raises(DataError) as e:
         load_dataset(DataConfig(name=name, **{key: value}, cache_dir=str(tmp_path), download=False))
     assert str(e.value).startswith(says) and "\n" not in str(e.value)
+
+
+def test_images_load_without_a_warning(tmp_path: Path) -> None:
+    """IDX arrays are read-only views of the file's bytes: handed to torch as they were, every load printed
+    PyTorch's "The given NumPy array is not writable" warning."""
+    import warnings
+
+    write_mnist(tmp_path, (True,) * 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_dataset(DataConfig(name="mnist", root=str(tmp_path)))
