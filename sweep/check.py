@@ -4,9 +4,11 @@ The student's class and the references (torch.optim's class, and sweep.optim's f
 one small float64 MLP from the same initialisation on the same minibatches, for a handful of hyperparameter
 cases per `--like`, across a state_dict save/load mid-way, and with one layer that has no gradient on odd steps.
 Each check passes when every parameter after every step is within RTOL (relative) of torch.optim's. A failing
-check names the first step and parameter where the trajectories part, and a likely cause: the first of a few
-deliberately wrong optimizers (Adam without bias correction, L2 instead of decoupled decay, ...) that follows
-the student's trajectory over its first steps.
+check names the first step and parameter where the trajectories part, and a likely cause: the first of the
+deliberately wrong optimizers of that family (Adam without bias correction, AdamW's decay without lr, SGD's
+dampening on the first step, RMSprop's alpha swapped, an argument such as maximize ignored, ...) that follows
+the student's trajectory over its first steps. The cases set every argument of torch's class that changes the
+maths to a non-default value somewhere; a class that lacks one is graded on the rest, that check SKIPPED.
 
 Exit status: 0 every check passed, 1 some failed, 2 bad input (one line on stderr, sweep.errors.fail).
 """
@@ -91,8 +93,10 @@ class Run:
     error: str = ""
 
 
-def train(make: Callable[[Any], torch.optim.Optimizer], *, resume: bool = False, sometimes: bool = False) -> Run:
-    """Train a fresh copy of the problem's MLP for STEPS steps with `make(params)`.
+def train(
+    make: Callable[[Any], torch.optim.Optimizer], *, resume: bool = False, sometimes: bool = False, steps: int = STEPS
+) -> Run:
+    """Train a fresh copy of the problem's MLP for `steps` (at most STEPS) steps with `make(params)`.
 
     resume: at step RESUME_AT save the optimizer's state_dict, build a fresh optimizer on fresh parameter tensors
     (same values), load the state and go on. sometimes: the `extra` layer is left out of the loss on odd steps,
@@ -102,7 +106,7 @@ def train(make: Callable[[Any], torch.optim.Optimizer], *, resume: bool = False,
     run = Run()
     try:
         opt = make(net.parameters())
-        for t in range(STEPS):
+        for t in range(min(steps, STEPS)):
             if resume and t == RESUME_AT:
                 buf = io.BytesIO()
                 torch.save(opt.state_dict(), buf)
@@ -170,11 +174,16 @@ def compare(run: Run, ref: Run, steps: int = STEPS) -> Comparison:
 
 
 # ------------------------------------------------------------------------------ deliberately wrong optimizers
-def _weight_decay(p: Tensor, grad: Tensor, lr: float, weight_decay: float, decoupled: bool) -> Tensor:
+# Each faulty_* is torch.optim's maths for one family with its common mistakes as keyword switches (all off: the
+# exact torch update, which test_faulty_optimizers_are_torch_without_a_fault_and_differ_with_each holds them to).
+# A mistake that is "argument X ignored" needs no switch: faulty_class passes X at its default (Fault.ignores).
+def _weight_decay(
+    p: Tensor, grad: Tensor, lr: float, weight_decay: float, decoupled: bool, with_lr: bool = True
+) -> Tensor:
     """The gradient with weight decay added (coupled: Adam's, SGD's), or p shrunk in place and the gradient as
-    it is (decoupled: AdamW's, or that mistake elsewhere)."""
+    it is (decoupled: AdamW's, or that mistake elsewhere; with_lr=False shrinks by weight_decay, not lr * it)."""
     if weight_decay and decoupled:
-        p.mul_(1 - lr * weight_decay)
+        p.mul_(1 - (lr if with_lr else 1.0) * weight_decay)
     return grad + weight_decay * p if weight_decay and not decoupled else grad
 
 
@@ -188,8 +197,13 @@ def faulty_adam(
     eps: float,
     weight_decay: float,
     amsgrad: bool = False,
+    maximize: bool = False,
     decoupled: bool,
     bias_correction: bool = True,
+    correct_m: bool = True,
+    correct_v: bool = True,
+    v_correction_unsquared: bool = False,
+    decay_with_lr: bool = True,
     eps_inside: bool = False,
     eps_before_correction: bool = False,
     t_shift: int = 0,
@@ -197,23 +211,29 @@ def faulty_adam(
 ) -> None:
     """Adam/AdamW as students write it, with switchable mistakes; with none it is torch.optim.Adam(W).
 
+    bias_correction=False corrects neither moment, correct_m/correct_v=False one of them;
+    v_correction_unsquared divides sqrt(v) by (1 − β2ᵗ) where torch divides it by sqrt(1 − β2ᵗ);
+    decay_with_lr=False shrinks decoupled weights by (1 − weight_decay), not (1 − lr · weight_decay);
     t_shift=-1 is t starting at 0 (1 − βᵗ = 0 on the first step: nan), +1 is t counted twice."""
     state["step"] += 1
     t = state["step"] + t_shift
     b1, b2 = betas
-    g = _weight_decay(p, grad, lr, weight_decay, decoupled)
+    g = _weight_decay(p, -grad if maximize else grad, lr, weight_decay, decoupled, decay_with_lr)
     m, v = state["exp_avg"], state["exp_avg_sq"]
     m.lerp_(g, 1 - b1)
     v.mul_(b2).addcmul_(g, g, value=1 - b2)
     if amsgrad:
         torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         v = state["max_exp_avg_sq"]
-    bc1, bc2 = (1 - b1**t, 1 - b2**t) if bias_correction else (1.0, 1.0)
+    bc1 = 1 - b1**t if bias_correction and correct_m else 1.0
+    bc2 = 1 - b2**t if bias_correction and correct_v else 1.0
     # tensors divided by a float 0.0 give inf/nan (as a student's code does) where floats would raise
     if eps_inside:
         denom = (v / bc2 + eps).sqrt()
     elif eps_before_correction:
         denom = (v.sqrt() + eps) / math.sqrt(bc2)
+    elif v_correction_unsquared:
+        denom = v.sqrt() / bc2 + eps
     else:
         denom = (v / bc2).sqrt() + eps
     p.sub_(lr * (m / bc1) / denom)
@@ -231,22 +251,27 @@ def faulty_sgd(
     nesterov: bool = False,
     maximize: bool = False,
     decoupled: bool = False,
+    decay_sign: float = 1.0,
     ema_momentum: bool = False,
+    damp_first: bool = False,
+    lookahead_sign: float = 1.0,
     **_: Any,
 ) -> None:
     """SGD (momentum, Nesterov) with switchable mistakes; with none it is torch.optim.SGD.
 
-    ema_momentum: b ← μ b + (1 − μ) g from b = 0 (an average) where torch adds g undamped."""
-    g = _weight_decay(p, -grad if maximize else grad, lr, weight_decay, decoupled)
+    decay_sign=-1: g − weight_decay · p; ema_momentum: b ← μ b + (1 − μ) g from b = 0 (an average) where torch
+    adds g undamped; damp_first: the first buffer is (1 − τ) g (a zero buffer updated) where torch's is g;
+    lookahead_sign=-1: Nesterov's step g − μ b where torch's is g + μ b."""
+    g = _weight_decay(p, -grad if maximize else grad, lr, decay_sign * weight_decay, decoupled)
     if momentum:
         buf = state.get("momentum_buffer")
         if ema_momentum:
             buf = state["momentum_buffer"] = (torch.zeros_like(g) if buf is None else buf).lerp_(g, 1 - momentum)
         elif buf is None:
-            buf = state["momentum_buffer"] = g.clone()
+            buf = state["momentum_buffer"] = g * (1 - dampening) if damp_first else g.clone()
         else:
             buf.mul_(momentum).add_(g, alpha=1 - dampening)
-        g = g + momentum * buf if nesterov else buf
+        g = g + lookahead_sign * momentum * buf if nesterov else buf
     p.sub_(lr * g)
 
 
@@ -261,21 +286,32 @@ def faulty_rmsprop(
     weight_decay: float = 0.0,
     momentum: float = 0.0,
     centered: bool = False,
+    maximize: bool = False,
     decoupled: bool = False,
     eps_inside: bool = False,
+    alpha_swapped: bool = False,
+    momentum_raw: bool = False,
+    ema_momentum: bool = False,
     **_: Any,
 ) -> None:
-    """RMSprop with switchable mistakes; with none it is torch.optim.RMSprop."""
-    g = _weight_decay(p, grad, lr, weight_decay, decoupled)
+    """RMSprop with switchable mistakes; with none it is torch.optim.RMSprop.
+
+    alpha_swapped: v ← (1 − α) v + α g²; momentum_raw: the buffer averages g and p moves by lr · b / denom
+    (torch averages g / denom); ema_momentum: b ← μ b + (1 − μ) g / denom (torch adds g / denom undamped)."""
+    g = _weight_decay(p, -grad if maximize else grad, lr, weight_decay, decoupled)
     v = state.setdefault("square_avg", torch.zeros_like(p))
-    v.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+    a = 1 - alpha if alpha_swapped else alpha
+    v.mul_(a).addcmul_(g, g, value=1 - a)
     if centered:
-        mean = state.setdefault("grad_avg", torch.zeros_like(p)).lerp_(g, 1 - alpha)
+        mean = state.setdefault("grad_avg", torch.zeros_like(p)).lerp_(g, 1 - a)
         v = v - mean * mean
     denom = (v + eps).sqrt() if eps_inside else v.sqrt() + eps
     if momentum:
         buf = state.setdefault("momentum_buffer", torch.zeros_like(p))
-        p.sub_(lr * buf.mul_(momentum).add_(g / denom))
+        if momentum_raw:
+            p.sub_(lr * buf.mul_(momentum).add_(g) / denom)
+        else:
+            p.sub_(lr * buf.mul_(momentum).add_(g / denom, alpha=1 - momentum if ema_momentum else 1.0))
     else:
         p.sub_(lr * g / denom)
 
@@ -290,15 +326,21 @@ def faulty_adagrad(
     weight_decay: float = 0.0,
     initial_accumulator_value: float = 0.0,
     eps: float = 1e-10,
+    maximize: bool = False,
     eps_inside: bool = False,
+    decay_t_shift: int = -1,
     **_: Any,
 ) -> None:
-    """Adagrad with switchable mistakes; with none it is torch.optim.Adagrad."""
+    """Adagrad with switchable mistakes; with none it is torch.optim.Adagrad.
+
+    decay_t_shift: the learning rate is lr / (1 + (t + decay_t_shift) · lr_decay), t = 1 on the first step;
+    torch's -1 leaves the first step undecayed, 0 is the usual slip."""
     state["step"] += 1
-    g = grad + weight_decay * p if weight_decay else grad
+    g = -grad if maximize else grad
+    g = g + weight_decay * p if weight_decay else g
     s = state["sum"].addcmul_(g, g)
     denom = (s + eps).sqrt() if eps_inside else s.sqrt() + eps
-    p.sub_(lr / (1 + (state["step"] - 1) * lr_decay) * g / denom)
+    p.sub_(lr / (1 + (state["step"] + decay_t_shift) * lr_decay) * g / denom)
 
 
 def _faulty_state(p: Tensor, *, initial_accumulator_value: float = 0.0, **_: Any) -> dict[str, Any]:
@@ -315,11 +357,23 @@ def _faulty_state(p: Tensor, *, initial_accumulator_value: float = 0.0, **_: Any
 
 @dataclass(frozen=True)
 class Fault:
-    """A common mistake: what to tell the student, and the switches that make the faulty update commit it."""
+    """A common mistake: what to tell the student, the switches that make the faulty update commit it, and the
+    arguments it ignores (faulty_class passes them at torch's default, whatever the check asked for)."""
 
     cause: str
-    switches: dict[str, Any]
+    switches: dict[str, Any] = field(default_factory=dict)
     applies: Callable[[dict[str, Any]], bool] = lambda kwargs: True  # does it change anything for these kwargs?
+    ignores: tuple[str, ...] = ()
+
+
+def _ignored(arg: str, default: Any, cause: str, when: Callable[[dict[str, Any]], bool] | None = None) -> Fault:
+    """The mistake of taking `arg` and not using it: it shows only where a check sets it to a non-default value
+    (and `when` holds, e.g. dampening only matters with momentum)."""
+    return Fault(
+        cause,
+        applies=lambda kw: kw.get(arg, default) != default and (when is None or when(kw)),
+        ignores=(arg,),
+    )
 
 
 # --------------------------------------------------------------------------------------------- what to check
@@ -328,7 +382,9 @@ class Like:
     """One `--like` choice: the references, the faulty maths, the fixed arguments and the cases to check.
 
     Every case's kwargs (fixed | case) go to the student's class, torch.optim's and sweep.optim's alike: the
-    student's class is checked as a drop-in for torch's with those arguments."""
+    student's class is checked as a drop-in for torch's with those arguments. Between them the cases set every
+    argument of torch's class that changes the maths to a non-default value (the implementation switches
+    foreach, fused, capturable and differentiable aside), so that a class ignoring one fails that case."""
 
     torch_cls: type[torch.optim.Optimizer]
     sweep_cls: type[torch.optim.Optimizer]
@@ -343,8 +399,121 @@ def _wd(kwargs: dict[str, Any]) -> bool:
     return bool(kwargs.get("weight_decay", 0))
 
 
+def _momentum(kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get("momentum", 0))
+
+
+def _maximize_ignored(name: str) -> Fault:
+    return _ignored(
+        "maximize",
+        False,
+        f"maximize=True ignored: {name} then steps up the gradient; negate it (g = -p.grad) before everything "
+        "else, weight decay included",
+    )
+
+
+_SGD_FAULTS = [
+    Fault(
+        "weight decay with the wrong sign: torch.optim.SGD adds it to the gradient, g = g + weight_decay * p",
+        dict(decay_sign=-1.0),
+        _wd,
+    ),
+    _maximize_ignored("SGD"),
+]
+_MOMENTUM_FAULTS = [
+    *_SGD_FAULTS,
+    Fault(
+        "momentum as an average, b = mu*b + (1-mu)*g: torch.optim.SGD adds g undamped, b = mu*b + g",
+        dict(ema_momentum=True),
+        _momentum,
+    ),
+    Fault(
+        "weight decay applied to the weights (decoupled): torch.optim.SGD adds it to the gradient, "
+        "g = g + weight_decay * p",
+        dict(decoupled=True),
+        lambda kw: _wd(kw) and _momentum(kw),
+    ),  # without momentum the two are the same step
+    _ignored(
+        "dampening",
+        0.0,
+        "dampening ignored: from the second step on the buffer is b = momentum*b + (1 - dampening)*g",
+        _momentum,
+    ),
+    Fault(
+        "dampening applied on the first step (or the buffer started at zero): torch.optim.SGD starts the buffer "
+        "at the first gradient as it is, b = g, and damps only the later steps",
+        dict(damp_first=True),
+        lambda kw: _momentum(kw) and bool(kw.get("dampening", 0)),
+    ),
+]
+_NESTEROV_FAULTS = [
+    *_MOMENTUM_FAULTS,
+    _ignored(
+        "nesterov",
+        False,
+        "nesterov=True ignored (the plain momentum step p -= lr*b): Nesterov steps by p -= lr*(g + momentum*b)",
+        _momentum,
+    ),
+    Fault(
+        "Nesterov's look-ahead with the wrong sign: the step is p -= lr*(g + momentum*b), not g - momentum*b",
+        dict(lookahead_sign=-1.0),
+        _momentum,
+    ),
+]
+_ADAGRAD_FAULTS = [
+    Fault("eps inside the square root: use sqrt(sum) + eps", dict(eps_inside=True)),
+    _ignored("lr_decay", 0.0, "lr_decay ignored: step t uses lr / (1 + (t - 1) * lr_decay), t = 1 on the first"),
+    Fault(
+        "lr_decay one step early: step t uses lr / (1 + (t - 1) * lr_decay), so the first step (t = 1) is not decayed",
+        dict(decay_t_shift=0),
+        lambda kw: bool(kw.get("lr_decay", 0)),
+    ),
+    _ignored(
+        "initial_accumulator_value",
+        0.0,
+        "initial_accumulator_value ignored: the sum of squared gradients starts at it, not at 0",
+    ),
+    _maximize_ignored("Adagrad"),
+]
+_RMSPROP_FAULTS = [
+    Fault("eps inside the square root: use sqrt(v) + eps", dict(eps_inside=True)),
+    Fault(
+        "weight decay applied to the weights (decoupled): torch.optim.RMSprop adds it to the "
+        "gradient, g = g + weight_decay * p",
+        dict(decoupled=True),
+        _wd,
+    ),
+    Fault(
+        "alpha swapped: the average of squares is v = alpha*v + (1 - alpha)*g**2 (alpha is the weight of the past)",
+        dict(alpha_swapped=True),
+    ),
+    _ignored(
+        "centered",
+        False,
+        "centered=True ignored (the variance without the mean): keep the average gradient mean = alpha*mean + "
+        "(1 - alpha)*g and divide by sqrt(v - mean**2) + eps",
+    ),
+    Fault(
+        "momentum on the raw gradient: torch.optim.RMSprop's buffer collects the normalised step, "
+        "b = momentum*b + g / (sqrt(v) + eps), and p -= lr*b",
+        dict(momentum_raw=True),
+        _momentum,
+    ),
+    Fault(
+        "momentum as an average, b = mu*b + (1-mu)*g/denom: torch.optim.RMSprop adds it undamped, b = mu*b + g/denom",
+        dict(ema_momentum=True),
+        _momentum,
+    ),
+    _maximize_ignored("RMSprop"),
+]
 _ADAM_FAULTS = [
     Fault("no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t)", dict(bias_correction=False)),
+    Fault("no bias correction of m: divide m by (1 - beta1**t)", dict(correct_m=False)),
+    Fault("no bias correction of v: divide v by (1 - beta2**t) before its square root", dict(correct_v=False)),
+    Fault(
+        "bias correction of v without the square root: sqrt(v) is divided by sqrt(1 - beta2**t), not by (1 - beta2**t)",
+        dict(v_correction_unsquared=True),
+    ),
     Fault("eps inside the square root: use sqrt(v_hat) + eps, not sqrt(v_hat + eps)", dict(eps_inside=True)),
     Fault("eps added before the bias correction: use sqrt(v / (1 - beta2**t)) + eps", dict(eps_before_correction=True)),
     Fault(
@@ -352,19 +521,7 @@ _ADAM_FAULTS = [
         dict(t_shift=-1),
     ),
     Fault("off-by-one in t: t is one ahead (the first step must use t=1)", dict(t_shift=1)),
-]
-_SGD_FAULTS = [
-    Fault(
-        "momentum as an average, b = mu*b + (1-mu)*g: torch.optim.SGD adds g undamped, b = mu*b + g",
-        dict(ema_momentum=True),
-        lambda kw: bool(kw.get("momentum", 0)),
-    ),
-    Fault(
-        "weight decay applied to the weights (decoupled): torch.optim.SGD adds it to the gradient, "
-        "g = g + weight_decay * p",
-        dict(decoupled=True),
-        lambda kw: _wd(kw) and bool(kw.get("momentum", 0)),
-    ),  # without momentum the two are the same step
+    _ignored("amsgrad", False, "amsgrad=True ignored: divide by the square root of the largest v so far"),
 ]
 LIKES: dict[str, Like] = {
     "sgd": Like(
@@ -386,7 +543,7 @@ LIKES: dict[str, Like] = {
             dict(lr=0.05, dampening=0.5),
             dict(lr=0.01, maximize=True),
         ],
-        _SGD_FAULTS,
+        _MOMENTUM_FAULTS,
     ),
     "nesterov": Like(
         torch.optim.SGD,
@@ -394,15 +551,20 @@ LIKES: dict[str, Like] = {
         faulty_sgd,
         {"momentum": 0.9, "nesterov": True},
         [dict(lr=0.05), dict(lr=0.05, momentum=0.5, weight_decay=1e-2), dict(lr=0.01, maximize=True)],
-        _SGD_FAULTS,
+        _NESTEROV_FAULTS,  # torch refuses dampening with nesterov
     ),
     "adagrad": Like(
         torch.optim.Adagrad,
         so.Adagrad,
         faulty_adagrad,
         {},
-        [dict(lr=0.05), dict(lr=0.05, lr_decay=1e-2, weight_decay=1e-2, initial_accumulator_value=0.1, eps=1e-6)],
-        [Fault("eps inside the square root: use sqrt(sum) + eps", dict(eps_inside=True))],
+        [
+            dict(lr=0.05),
+            dict(lr=0.05, lr_decay=1e-2),
+            dict(lr=0.05, weight_decay=1e-2, initial_accumulator_value=0.1, eps=1e-6),
+            dict(lr=0.05, maximize=True),
+        ],
+        _ADAGRAD_FAULTS,
     ),
     "rmsprop": Like(
         torch.optim.RMSprop,
@@ -414,23 +576,21 @@ LIKES: dict[str, Like] = {
             dict(lr=1e-3, alpha=0.9, eps=1e-6, weight_decay=1e-2),
             dict(lr=1e-3, momentum=0.9),
             dict(lr=1e-3, centered=True),
+            dict(lr=1e-3, maximize=True),
         ],
-        [
-            Fault("eps inside the square root: use sqrt(v) + eps", dict(eps_inside=True)),
-            Fault(
-                "weight decay applied to the weights (decoupled): torch.optim.RMSprop adds it to the "
-                "gradient, g = g + weight_decay * p",
-                dict(decoupled=True),
-                _wd,
-            ),
-        ],
+        _RMSPROP_FAULTS,
     ),
     "adam": Like(
         torch.optim.Adam,
         so.Adam,
         faulty_adam,
         {},
-        [dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2), dict(lr=1e-2, amsgrad=True)],
+        [
+            dict(lr=1e-2),
+            dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2),
+            dict(lr=1e-2, amsgrad=True),
+            dict(lr=1e-2, maximize=True),
+        ],  # not decoupled_weight_decay=True: that is --like adamw
         [
             *_ADAM_FAULTS,
             Fault(
@@ -439,6 +599,7 @@ LIKES: dict[str, Like] = {
                 dict(decoupled=True),
                 _wd,
             ),
+            _maximize_ignored("Adam"),
         ],
     ),
     "adamw": Like(
@@ -450,6 +611,7 @@ LIKES: dict[str, Like] = {
             dict(lr=1e-2),
             dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
             dict(lr=1e-2, weight_decay=0.05, amsgrad=True),
+            dict(lr=1e-2, maximize=True),
         ],
         [
             *_ADAM_FAULTS,
@@ -460,6 +622,12 @@ LIKES: dict[str, Like] = {
                 dict(decoupled=False),
                 _wd,
             ),
+            Fault(
+                "weight decay not multiplied by lr: AdamW shrinks the weights by p = p * (1 - lr * weight_decay)",
+                dict(decay_with_lr=False),
+                _wd,
+            ),
+            _maximize_ignored("AdamW"),
         ],
         decoupled=True,
     ),
@@ -500,12 +668,13 @@ def faulty_class(like: Like, fault: Fault | None) -> Callable[..., torch.optim.O
     """A torch.optim.Optimizer making `fault` (None: no mistake), with the defaults of like.torch_cls."""
     defaults = torch_defaults(like.torch_cls)
     update = functools.partial(like.faulty, **{"decoupled": like.decoupled, **(fault.switches if fault else {})})
+    ignored = {k: defaults[k] for k in (fault.ignores if fault else ())}
 
     class Faulty(FunctionalOptimizer):
         hyper_names = tuple(defaults)
 
         def __init__(self, params: Any, **kwargs: Any) -> None:
-            super().__init__(params, {**defaults, **kwargs})
+            super().__init__(params, {**defaults, **kwargs, **ignored})
 
     Faulty.update = staticmethod(update)  # type: ignore[assignment]
     Faulty.init_state = staticmethod(_faulty_state)  # type: ignore[assignment]
@@ -540,7 +709,8 @@ def likely_cause(like: Like, result: Result, failed_plain: bool) -> str | None:
         if not fault.applies({**torch_defaults(like.torch_cls), **check.kwargs}):  # AdamW decays by default
             continue
         cls = faulty_class(like, fault)
-        faulty = train(lambda ps: cls(ps, **check.kwargs), resume=check.resume, sometimes=check.sometimes)
+        # the faulty run only has to reach the end of the window it is compared over
+        faulty = train(lambda ps: cls(ps, **check.kwargs), resume=check.resume, sometimes=check.sometimes, steps=window)
         if compare(student, faulty, window).first is None:
             return fault.cause
     if check.resume and not failed_plain:

@@ -5,6 +5,7 @@ optimizers (myopt.py) and planted bugs (buggy.py)."""
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 from pathlib import Path
@@ -40,10 +41,11 @@ def test_correct_adam_passes_and_plots(student_dir: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table = rows(proc.stdout)
     # defaults, non-default hyperparameters, amsgrad, a resume mid-way and grad None: all ran, all passed
-    assert len(table) == 5 and set(table.values()) == {"PASS"}, proc.stdout
+    assert len(table) == 6 and set(table.values()) == {"PASS"}, proc.stdout
     assert any("amsgrad=True" in k for k in table) and any("weight_decay=0.01" in k for k in table)
+    assert any("maximize=True" in k for k in table)
     assert any("state_dict" in k for k in table) and any("grad None" in k for k in table)
-    assert "5/5 checks passed" in proc.stdout
+    assert "6/6 checks passed" in proc.stdout
     img = matplotlib.image.imread(student_dir / "curves.png")
     assert img.shape[1] > 700 and img[..., :3].std() > 0.05
 
@@ -220,7 +222,7 @@ def test_notebook_runs_the_checks_and_saves_pngs(student_dir: Path, monkeypatch:
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "\n".join(o.get("text", "") for o in outputs)
-    assert "0/5 checks passed" in text and "likely cause 1: no bias correction" in text, text
+    assert "0/6 checks passed" in text and "likely cause 1: no bias correction" in text, text
     for png in ("student_loss_curves", "student_difference"):
         img = matplotlib.image.imread(student_dir / f"{png}.png")
         assert img.shape[1] > 700 and img[..., :3].std() > 0.05, png
@@ -252,3 +254,122 @@ def test_a_momentum_sgd_that_ignores_an_argument_fails_that_row(tmp_path: Path, 
     assert proc.returncode == 1, proc.stdout + proc.stderr
     failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL ")]
     assert len(failed) == 1 and f"{ignores}=" in failed[0], proc.stdout
+
+
+# ------------------------------------------------------------- a likely cause for every --like (in-process: fast)
+def _grade(spec: str, like_name: str):
+    """`sweep check SPEC --like LIKE_NAME` in-process on tests/check_fixtures: (results, report text)."""
+    from sweep import check as chk
+
+    like = chk.LIKES[like_name]
+    cls = chk.load_class(spec)
+    results = chk.run_checks(cls, like, chk.check_constructor(spec, cls, like_name, like))
+    return results, chk.report(spec, like_name, like, results)
+
+
+@pytest.fixture
+def fixtures_importable(monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+
+
+# (class, --like, words of the likely cause, words of the one check that fails, or None: several fail)
+FAMILY_BUGS = [
+    ("buggy_sgd.WrongDecaySign", "sgd", "weight decay with the wrong sign", "weight_decay=0.01"),
+    ("buggy_sgd.IgnoresMaximize", "sgd", "maximize=True ignored", "maximize=True"),
+    ("buggy_sgd.IgnoresDampening", "momentum", "dampening ignored", "dampening=0.5"),
+    ("buggy_sgd.ZeroBuffer", "momentum", "dampening applied on the first step", "dampening=0.5"),
+    ("buggy_sgd.PlainMomentum", "nesterov", "nesterov=True ignored", None),
+    ("buggy_sgd.LookaheadSign", "nesterov", "look-ahead with the wrong sign", None),
+    ("buggy_adagrad.EpsInside", "adagrad", "eps inside the square root: use sqrt(sum) + eps", None),
+    ("buggy_adagrad.IgnoresLrDecay", "adagrad", "lr_decay ignored", "lr_decay=0.01"),
+    ("buggy_adagrad.DecaysFirstStep", "adagrad", "lr_decay one step early", "lr_decay=0.01"),
+    ("buggy_adagrad.IgnoresInitialAccumulator", "adagrad", "initial_accumulator_value ignored", "initial_acc"),
+    ("buggy_rmsprop.EpsInside", "rmsprop", "eps inside the square root: use sqrt(v) + eps", None),
+    ("buggy_rmsprop.AlphaSwapped", "rmsprop", "alpha swapped", None),
+    ("buggy_rmsprop.IgnoresCentered", "rmsprop", "centered=True ignored", "centered=True"),
+    ("buggy_rmsprop.MomentumOnRawGradient", "rmsprop", "momentum on the raw gradient", "momentum=0.9"),
+    ("buggy_rmsprop.IgnoresMaximize", "rmsprop", "maximize=True ignored", "maximize=True"),
+    ("buggy.NoCorrectionOfV", "adam", "no bias correction of v", None),
+    ("buggy.VCorrectionWithoutSqrt", "adam", "bias correction of v without the square root", None),
+    ("buggy.IgnoresMaximize", "adam", "maximize=True ignored", "maximize=True"),
+    ("buggy.DecayWithoutLr", "adamw", "weight decay not multiplied by lr", None),
+]
+
+
+@pytest.mark.usefixtures("fixtures_importable")
+@pytest.mark.parametrize("spec,like,cause,only", FAMILY_BUGS, ids=[f"{b[1]}-{b[0].split('.')[1]}" for b in FAMILY_BUGS])
+def test_every_family_names_the_cause_of_its_planted_mistake(spec: str, like: str, cause: str, only: str | None):
+    """A likely cause was named only for Adam's mistakes: each family's classic slips must be named too, and a
+    mistake that only shows at one argument's non-default value fails that check alone."""
+    results, text = _grade(spec, like)
+    failed = [r.check.label for r in results if not r.passed]
+    assert failed, text
+    if only is not None:
+        assert len(failed) == 1 and only in failed[0], text
+    fails = [ln for ln in text.splitlines() if ln.startswith("FAIL ")]
+    assert all(ln.endswith("[cause 1]") for ln in fails), text
+    causes = [ln for ln in text.splitlines() if ln.startswith("likely cause")]
+    assert len(causes) == 1 and cause in causes[0], text
+
+
+CORRECT = [
+    ("buggy_sgd.SGD", "sgd"),
+    ("buggy_sgd.SGD", "momentum"),
+    ("buggy_sgd.SGD", "nesterov"),
+    ("buggy_adagrad.Adagrad", "adagrad"),
+    ("buggy_rmsprop.RMSprop", "rmsprop"),
+    ("myopt.MyAdam", "adam"),
+    ("myopt.MyAdamW", "adamw"),
+]
+
+
+@pytest.mark.usefixtures("fixtures_importable")
+@pytest.mark.parametrize("spec,like", CORRECT, ids=[c[1] for c in CORRECT])
+def test_a_correct_class_of_every_family_passes_every_check(spec: str, like: str) -> None:
+    """The new faulty variants and cases must not fail a correct drop-in (nothing skipped: it takes every
+    argument torch's class takes)."""
+    results, text = _grade(spec, like)
+    assert all(r.passed and not r.skipped for r in results), text
+
+
+# the arguments of torch's classes that change no maths (how it runs), and those another --like checks
+NOT_MATHS = {"params", "foreach", "fused", "capturable", "differentiable"}
+ELSEWHERE = {
+    "sgd": {"momentum", "dampening", "nesterov"},  # --like momentum and nesterov
+    "momentum": {"nesterov"},
+    "nesterov": {"dampening"},  # torch refuses dampening with Nesterov
+    "adam": {"decoupled_weight_decay"},  # Adam(decoupled_weight_decay=True) is AdamW: --like adamw
+}
+
+
+@pytest.mark.parametrize("like_name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
+def test_every_argument_of_torchs_twin_is_checked_at_a_non_default_value(like_name: str) -> None:
+    """A class that ignores an argument (maximize, centered, lr_decay, ...) fails only if some check sets it:
+    each argument torch's class takes is set away from its default by at least one case (or fixed)."""
+    from sweep import check as chk
+
+    like = chk.LIKES[like_name]
+    defaults = chk.torch_defaults(like.torch_cls)
+    args = set(inspect.signature(like.torch_cls).parameters) - NOT_MATHS - ELSEWHERE.get(like_name, set())
+    unset = [
+        a for a in args if not any({**like.fixed, **c}.get(a, defaults.get(a)) != defaults.get(a) for c in like.cases)
+    ]
+    assert not unset, f"--like {like_name} never sets {unset}"
+
+
+def test_an_adam_ignoring_maximize_fails_exactly_that_check_and_one_lacking_it_is_skipped(tmp_path: Path) -> None:
+    """Adagrad, RMSprop, Adam and AdamW were never checked with maximize=True: an Adam ignoring it passed."""
+    shutil.copy(FIXTURES / "buggy.py", tmp_path)
+    (tmp_path / "old.py").write_text(
+        "import torch\n"
+        "class Adam(torch.optim.Adam):\n"
+        "    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):\n"
+        "        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)\n"
+    )
+    proc = check(tmp_path, "buggy.IgnoresMaximize", "--like", "adam")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert [k for k, v in rows(proc.stdout).items() if v == "FAIL"] == ["lr=0.01, maximize=True"], proc.stdout
+    proc = check(tmp_path, "old.Adam", "--like", "adam")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SKIPPED: Adam(lr=0.01, maximize=True) raised TypeError" in proc.stdout
+    assert "5/5 checks passed (1 skipped: see SKIPPED)" in proc.stdout

@@ -8,9 +8,15 @@ class _Adam(torch.optim.Optimizer):
     decoupled = False  # AdamW when True
     l2_under_adamw = False  # the second bug: AdamW's defaults, but the decay is added to the gradient
     t_from_zero = False  # the third bug: t is read before it is incremented
+    correct_v = True  # False: v is not bias-corrected (m is)
+    v_correction_squared = False  # True: sqrt(v) / (1 - beta2**t), the square root of the correction forgotten
+    decay_with_lr = True  # False: AdamW shrinks by (1 - weight_decay), not (1 - lr * weight_decay)
+    use_maximize = True  # False: maximize ignored
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                 maximize=False):  # fmt: skip
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+        super().__init__(params, defaults)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -25,9 +31,9 @@ class _Adam(torch.optim.Optimizer):
                 if not self.t_from_zero:
                     state["step"] += 1
                 t = state["step"]
-                g = p.grad
+                g = -p.grad if group["maximize"] and self.use_maximize else p.grad
                 if wd and self.decoupled and not self.l2_under_adamw:
-                    p.mul_(1 - lr * wd)
+                    p.mul_(1 - (lr if self.decay_with_lr else 1.0) * wd)
                 elif wd:
                     g = g + wd * p
                 state["m"].mul_(beta1).add_(g, alpha=1 - beta1)
@@ -37,10 +43,13 @@ class _Adam(torch.optim.Optimizer):
                     torch.maximum(state["v_max"], v, out=state["v_max"])
                     v = state["v_max"]
                 if self.bias_correction:
-                    m_hat, v_hat = state["m"] / (1 - beta1**t), v / (1 - beta2**t)
+                    m_hat, v_hat = state["m"] / (1 - beta1**t), v / (1 - beta2**t) if self.correct_v else v
                 else:
                     m_hat, v_hat = state["m"], v
-                p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+                if self.v_correction_squared:
+                    p.sub_(lr * m_hat / (v.sqrt() / (1 - beta2**t) + eps))
+                else:
+                    p.sub_(lr * m_hat / (v_hat.sqrt() + eps))
                 if self.t_from_zero:
                     state["step"] += 1
 
@@ -53,12 +62,32 @@ class TFromZero(_Adam):
     t_from_zero = True
 
 
-class L2AdamW(_Adam):
+class NoCorrectionOfV(_Adam):
+    correct_v = False
+
+
+class VCorrectionWithoutSqrt(_Adam):
+    v_correction_squared = True
+
+
+class IgnoresMaximize(_Adam):
+    use_maximize = False
+
+
+class _AdamW(_Adam):
     decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False):  # fmt: skip
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+class L2AdamW(_AdamW):
     l2_under_adamw = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+class DecayWithoutLr(_AdamW):
+    decay_with_lr = False
 
 
 class GlobalStepAdam(_Adam):

@@ -8,8 +8,10 @@ class MyAdam(torch.optim.Optimizer):
 
     decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                 maximize=False):  # fmt: skip
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+        super().__init__(params, defaults)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -26,7 +28,7 @@ class MyAdam(torch.optim.Optimizer):
                     state["v_max"] = torch.zeros_like(p)
                 state["step"] += 1
                 t = state["step"]
-                g = p.grad
+                g = -p.grad if group["maximize"] else p.grad
                 if wd and self.decoupled:
                     p.mul_(1 - lr * wd)
                 elif wd:
@@ -47,8 +49,9 @@ class MyAdamW(MyAdam):
 
     decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False):  # fmt: skip
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
 
 
 class MySGD(torch.optim.Optimizer):
