@@ -213,9 +213,29 @@ def groups(df: pd.DataFrame, keys: Sequence[str]) -> list[tuple[tuple, pd.DataFr
     return sorted(out, key=lambda t: [rank[k].get(v, 1e9) for k, v in zip(keys, t[0])])
 
 
+def class_label(cls: str) -> str:
+    """A student's optimizer (`optimizer.cls`) as legends name it: its last two dotted parts, `hw1.optim.MyAdam`
+    -> `optim.MyAdam` (the module and the class: enough to tell two apart, short enough for a legend)."""
+    return ".".join(str(cls).split(".")[-2:])
+
+
+def _custom_class(runs: pd.DataFrame | None) -> str | None:
+    """The one `optimizer.cls` of the runs whose optimizer is custom, or None (none, or several: then
+    `optimizer.cls` is itself a config key and labels name it)."""
+    if runs is None or "optimizer.cls" not in runs or "optimizer.name" not in runs:
+        return None
+    classes = runs.loc[runs["optimizer.name"] == "custom", "optimizer.cls"].dropna().unique()
+    return str(classes[0]) if len(classes) == 1 else None
+
+
 def value_label(key: str, v: Any, runs: pd.DataFrame | None = None) -> str:
     """A config value as the user wrote it: a full batch (`full_batch` in `runs`, or a batch size that is NaN)
-    as `full` (`full (1437)` where the training-set size is known), numbers without trailing zeros."""
+    as `full` (`full (1437)` where the training-set size is known), numbers without trailing zeros, and a
+    student's optimizer (`optimizer.name` custom) by its class, `myopt.MyAdam` (`class_label`)."""
+    if key == "optimizer.name" and v == "custom" and _custom_class(runs):
+        return class_label(_custom_class(runs))
+    if key == "optimizer.cls" and isinstance(v, str):
+        return class_label(v)
     if key == "batch_size":
         missing = v is None or (isinstance(v, float) and math.isnan(v))
         full = missing
@@ -232,8 +252,12 @@ def group_label(keys: Sequence[str], values: Sequence[Any], runs: pd.DataFrame |
     if not keys:
         return "all runs"
     parts = []
+    named = dict(zip(keys, values))
     for k, v in zip(keys, values):
-        text = value_label(k, v, runs)
+        custom = named.get("optimizer.name") == "custom" and isinstance(named.get("optimizer.cls"), str)
+        if custom and k == "optimizer.cls":
+            continue  # the optimizer part below names the class already
+        text = class_label(named["optimizer.cls"]) if custom and k == "optimizer.name" else value_label(k, v, runs)
         if k == "init.name" and runs is not None and v == "normal" and "init.std" in runs:
             stds = runs.loc[runs["init.name"] == v, "init.std"].unique()
             if len(stds) == 1 and "init.std" not in keys:

@@ -359,3 +359,47 @@ def test_learning_curve_facets_share_a_y_range_that_a_flat_line_cannot_shrink(tm
     assert hi / lo >= MIN_LOG_SPAN * 0.999  # alone, the flat line still gets the minimum span
     matplotlib.pyplot.close(fig)
     matplotlib.pyplot.close(fig2)
+
+
+# ------------------------------------------------------------------------------- a student's optimizer, plotted
+def _students_sweep(tmp_path):
+    """A student's class (optimizer=custom, optimizer.cls=hw1.optim.MyAdam) swept beside adam and sgd at two
+    rates, 2 seeds: the student's curves equal adam's (a correct Adam), sgd's differ."""
+    import pandas as pd
+
+    rows, hist = [], []
+    epochs = np.arange(1, 5, dtype=float)
+    for name, cls in (("custom", "hw1.optim.MyAdam"), ("adam", None), ("sgd", None)):
+        for lr in (0.01, 0.1):
+            for seed in (0, 1):
+                rid = f"{name}-{lr}-{seed}"
+                loss = 2.3 * np.exp(-epochs * lr * (3 if name == "sgd" else 10)) + seed / 100
+                rows.append({"run_id": rid, "optimizer.name": name, "optimizer.cls": cls, "lr": lr, "seed": seed,
+                             "status": "done", "final_val_loss": loss[-1], "final_test_loss": loss[-1]})  # fmt: skip
+                hist.append(pd.DataFrame({"run_id": rid, "epoch": epochs, "train_loss": loss, "test_loss": loss}))
+    sw = _frame_sweep(tmp_path, rows, ["optimizer.name", "lr", "seed"])
+    sw._history = pd.concat(hist, ignore_index=True)
+    return sw
+
+
+def _legend_lines(ax):
+    """{legend label: Line2D} of the lines of `ax` that have a label."""
+    return {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+
+
+@pytest.mark.parametrize("name", ["learning_curves", "lr_sensitivity"])
+def test_a_students_runs_are_labelled_by_their_class(tmp_path, name):
+    """The legends said `custom` for every student's class: they name it, `optim.MyAdam` (its last two parts)."""
+    fig = getattr(analysis, f"plot_{name}")(_students_sweep(tmp_path))
+    labels = [lb for ax in fig.axes for lb in _legend_lines(ax)]
+    assert labels and not [lb for lb in labels if "custom" in lb], labels
+    assert any(lb.startswith("optimizer=optim.MyAdam") or lb.startswith("optim.MyAdam") for lb in labels), labels
+    matplotlib.pyplot.close(fig)
+
+
+def test_a_second_custom_class_is_told_apart_by_its_class(tmp_path):
+    from sweep.analysis._common import group_label
+
+    sw = _students_sweep(tmp_path)
+    label = group_label(["optimizer.name", "optimizer.cls", "lr"], ("custom", "hw1.optim.MyAdam", 0.01), sw.runs)
+    assert label == "optimizer=optim.MyAdam, lr=0.01"

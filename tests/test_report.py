@@ -214,3 +214,22 @@ def test_an_unknown_plot_name_is_one_line_listing_the_valid_ones_and_nothing_is_
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert "'lr_sensitivty'" in p.stderr and all(n in p.stderr for n in NAMES)
     assert not (d / "report").exists()
+
+
+def test_a_students_rows_are_named_by_their_class_in_the_table():
+    """report.md's table said `custom` for a student's runs: it names the class, `optim.MyAdam`."""
+    runs = pd.DataFrame(
+        {
+            "run_id": list("abcd"),
+            "optimizer.name": ["custom", "custom", "adam", "adam"],
+            "optimizer.cls": ["hw1.optim.MyAdam", "hw1.optim.MyAdam", None, None],
+            "seed": [0, 1, 0, 1],
+            "status": "done",
+            "final_val_loss": [0.5, 0.6, 0.5, 0.6],
+            "final_test_loss": [0.5, 0.6, 0.5, 0.6],
+        }
+    )
+    runs.attrs["swept"] = ["optimizer.name", "seed"]
+    table = markdown_table(summary_table(runs), ["optimizer.name"], False, runs)
+    names = [ln.split("|")[1].strip() for ln in table.splitlines()[2:]]
+    assert sorted(names) == ["adam", "optim.MyAdam"], table
