@@ -363,6 +363,51 @@ def se_band(ax, x, mean, se, color, floor: float | None = None) -> None:
     ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
 
 
+# ------------------------------------------------------------------------------------------ coincident curves
+# Curves within OVERLAP_RTOL of each other are drawn so that both show; within IDENTICAL_RTOL (float rounding:
+# a student's correct Adam against torch's, in float32 over many steps) the legend says they are the same.
+OVERLAP_RTOL = 1e-2
+IDENTICAL_RTOL = 1e-6
+HALO_WIDTH = 4.5  # the first of coinciding curves, drawn wide under the others
+
+
+class Coincident:
+    """The curves already drawn on one axes, so that a later one lying on an earlier one is drawn narrower on
+    top of it (the earlier widened into a halo) and labelled `(identical to X)` when equal to rounding."""
+
+    def __init__(self) -> None:
+        self.drawn: list[tuple[str, np.ndarray, np.ndarray, Any]] = []  # (label, x, y, Line2D)
+
+    def _on(self, x: Any, y: Any, rtol: float) -> list[tuple[str, np.ndarray, np.ndarray, Any]]:
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        return [
+            d
+            for d in self.drawn
+            if len(d[1]) == len(x)
+            and np.array_equal(d[1], x)
+            and np.allclose(d[2], y, rtol=rtol, atol=0, equal_nan=True)
+            and np.isfinite(y).any()
+        ]
+
+    def style(self, x: Any, y: Any, label: str) -> tuple[str, dict]:
+        """(label, plot kwargs) for a curve about to be drawn: `(identical to X)` added when it equals an earlier
+        curve X to IDENTICAL_RTOL; a narrower line above the curves it lies on (to OVERLAP_RTOL), whose first
+        is widened to HALO_WIDTH, so that every one of them shows."""
+        under = self._on(x, y, OVERLAP_RTOL)
+        if not under:
+            return label, {}
+        first = under[0][3]
+        first.set_linewidth(max(first.get_linewidth(), HALO_WIDTH))
+        width = min(d[3].get_linewidth() for d in under) * 0.45
+        same = self._on(x, y, IDENTICAL_RTOL)
+        if same and label:
+            label = f"{label} (identical to {same[0][0]})"
+        return label, {"linewidth": width, "zorder": 2.5 + 0.01 * len(self.drawn)}
+
+    def add(self, x: Any, y: Any, label: str, line: Any) -> None:
+        self.drawn.append((label, np.asarray(x, float), np.asarray(y, float), line))
+
+
 # ---------------------------------------------------------------------------------------------- figures
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.0, height: float = 4.2, **kw):
     with plt.rc_context(STYLE):

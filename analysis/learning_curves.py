@@ -13,6 +13,7 @@ import pandas as pd
 from sweep.analysis._common import (
     AGGREGATE,
     BLOWN_UP,
+    Coincident,
     Skip,
     Sweep,
     blown_up_note,
@@ -58,6 +59,7 @@ def draw_curves(
     blew up as its own thin dashed line (drawn, and counted in the label, never averaged in)."""
     gs = groups(runs, keys)
     cols = group_colors(keys, runs, len(gs))
+    drawn = Coincident()  # a student's correct Adam lies exactly on torch's: both must show
     for (vals, g), c in zip(gs, cols):
         c = palette.get(vals, c) if palette else c
         h = hist[hist["run_id"].isin(g.loc[g["status"] == "done", "run_id"])]
@@ -67,7 +69,10 @@ def draw_curves(
             label += f" ({note}, dashed)"
         stats = seed_mean_se(h, x, y)
         if not stats.empty:
-            ax.plot(stats.index, stats["mean"], color=c, label=label)
+            name = label
+            label, style = drawn.style(stats.index, stats["mean"], label)
+            (line,) = ax.plot(stats.index, stats["mean"], color=c, label=label, **style)
+            drawn.add(stats.index, stats["mean"], name, line)
             se_band(ax, stats.index, stats["mean"], stats["se"], c)
             label = None
         for rid in g.loc[g["status"].isin(BLOWN_UP), "run_id"]:

@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D
 from sweep.analysis._common import (
     AGGREGATE,
     BLOWN_UP,
+    Coincident,
     Sweep,
     blown_up_label,
     cli,
@@ -88,6 +89,7 @@ def plot_lr_sensitivity(sw: Sweep):
         done = runs.loc[runs["status"] == "done", metric].to_numpy(float)
         logy = logy and bool((done[np.isfinite(done)] > 0).any())
         top = metric.endswith("loss")  # ✕ where a loss blew up: above a loss curve, below an accuracy curve
+        drawn = Coincident()  # a student's correct Adam lies exactly on torch's: both must show
         for (vals, g), c in zip(gs, cols):
             xs, mean, se, div, ns = [], [], [], [], []
             for lr, at in g.groupby("lr", sort=True):
@@ -100,7 +102,12 @@ def plot_lr_sensitivity(sw: Sweep):
                 se.append(e)
                 ns.append((k, len(at)))
             xs, mean, se = np.array(xs, float), np.array(mean), np.array(se)
-            ax.plot(xs, mean, "o-", color=c, label=group_label(hue, vals, runs), markersize=5)
+            name = group_label(hue, vals, runs)
+            label, style = drawn.style(xs, mean, name)
+            # on a curve drawn before: narrower, with smaller markers, on top of it
+            style = {"markersize": 3 if style else 5, **style}
+            (line,) = ax.plot(xs, mean, "o-", color=c, label=label, **style)
+            drawn.add(xs, mean, name, line)
             _few_seeds(ax, xs, mean, ns, c)
             chosen = chosen_lr.get(vals)
             if chosen is not None and metric in (SELECTION_METRIC, "final_test_loss"):

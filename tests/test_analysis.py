@@ -403,3 +403,18 @@ def test_a_second_custom_class_is_told_apart_by_its_class(tmp_path):
     sw = _students_sweep(tmp_path)
     label = group_label(["optimizer.name", "optimizer.cls", "lr"], ("custom", "hw1.optim.MyAdam", 0.01), sw.runs)
     assert label == "optimizer=optim.MyAdam, lr=0.01"
+
+
+@pytest.mark.parametrize(
+    "name,mine",
+    [("learning_curves", "optimizer=optim.MyAdam, lr=0.01"), ("lr_sensitivity", "optim.MyAdam")],
+)
+def test_curves_that_coincide_both_show_and_the_legend_says_identical(tmp_path, name, mine):
+    """A student's correct Adam draws exactly under adam: the later line goes narrower on top of a wider first
+    one (both visible), and its legend entry says `(identical to ...)`; a different curve (sgd) is left alone."""
+    fig = getattr(analysis, f"plot_{name}")(_students_sweep(tmp_path))
+    lines = _legend_lines(fig.axes[0])
+    adam = lines[mine.replace("optim.MyAdam", "adam") + f" (identical to {mine})"]
+    assert adam.get_linewidth() < lines[mine].get_linewidth() and adam.get_zorder() > lines[mine].get_zorder()
+    assert not [lb for lb in lines if "sgd" in lb and "identical" in lb], list(lines)
+    matplotlib.pyplot.close(fig)
