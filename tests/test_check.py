@@ -373,3 +373,19 @@ def test_an_adam_ignoring_maximize_fails_exactly_that_check_and_one_lacking_it_i
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SKIPPED: Adam(lr=0.01, maximize=True) raised TypeError" in proc.stdout
     assert "5/5 checks passed (1 skipped: see SKIPPED)" in proc.stdout
+
+
+def test_notebook_skips_the_checks_a_class_cannot_run(student_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notebook graded a class lacking an argument (an SGD without maximize) as FAIL where `sweep check`
+    shows SKIPPED: it now asks check_constructor first, as the CLI does."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(REPO / "analysis" / "students_optimizer.ipynb", as_version=4)
+    nb.cells = [c for c in nb.cells if c.cell_type == "code"][:2]  # the settings and the report; no plots
+    for name, value in {"STUDENT": "myopt.MySGD", "LIKE": "momentum", "NOTEBOOK_OUT": str(student_dir)}.items():
+        monkeypatch.setenv(name, value)
+    NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(student_dir)}}).execute()
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "SKIPPED: MySGD(lr=0.01, momentum=0.9, maximize=True) raised TypeError" in text, text
+    assert "4/4 checks passed (2 skipped: see SKIPPED)" in text, text
