@@ -2,7 +2,8 @@
 
 The student's class and the references (torch.optim's class, and sweep.optim's from-scratch one) train copies of
 one small float64 MLP from the same initialisation on the same minibatches, for a handful of hyperparameter
-cases per `--like`, across a state_dict save/load mid-way, and with one layer that has no gradient on odd steps.
+cases per `--like`, across a state_dict save/load mid-way, with the lr changed mid-way (as a schedule does), and
+with one layer that has no gradient on odd steps.
 Each check passes when every parameter after every step is within RTOL (relative) of torch.optim's. A failing
 check names the first step and parameter where the trajectories part, and a likely cause: the first of the
 deliberately wrong optimizers of that family (Adam without bias correction, AdamW's decay without lr, SGD's
@@ -37,6 +38,7 @@ from sweep.errors import fail
 from sweep.optim.base import FunctionalOptimizer
 
 STEPS, RESUME_AT = 150, 75
+LR_CHANGE = 0.5  # the 'lr changed' check multiplies every group's lr by this at step RESUME_AT, as a schedule does
 RTOL = 1e-6
 CHECK_TIMEOUT_S = 60.0  # 150 steps of a 500-parameter MLP take well under a second: longer is a hang
 # a variant "follows" the student when it matches the student over this many steps from the start
@@ -94,13 +96,19 @@ class Run:
 
 
 def train(
-    make: Callable[[Any], torch.optim.Optimizer], *, resume: bool = False, sometimes: bool = False, steps: int = STEPS
+    make: Callable[[Any], torch.optim.Optimizer],
+    *,
+    resume: bool = False,
+    sometimes: bool = False,
+    lr_change: bool = False,
+    steps: int = STEPS,
 ) -> Run:
     """Train a fresh copy of the problem's MLP for `steps` (at most STEPS) steps with `make(params)`.
 
     resume: at step RESUME_AT save the optimizer's state_dict, build a fresh optimizer on fresh parameter tensors
     (same values), load the state and go on. sometimes: the `extra` layer is left out of the loss on odd steps,
-    so its .grad is None there (zero_grad sets gradients to None)."""
+    so its .grad is None there (zero_grad sets gradients to None). lr_change: at step RESUME_AT every param
+    group's lr is multiplied by LR_CHANGE, as a learning-rate schedule does between steps."""
     net0, x, y, batches = problem()
     net = copy.deepcopy(net0)
     run = Run()
@@ -115,6 +123,9 @@ def train(
                 buf.seek(0)
                 # weights_only=False: a student's state may hold any Python object, and we wrote it ourselves
                 opt.load_state_dict(torch.load(buf, weights_only=False))
+            if lr_change and t == RESUME_AT:
+                for group in opt.param_groups:
+                    group["lr"] *= LR_CHANGE
             opt.zero_grad()
             idx = batches[t]
             loss = nn.functional.cross_entropy(net(x[idx], use_extra=not sometimes or t % 2 == 0), y[idx])
@@ -255,14 +266,18 @@ def faulty_sgd(
     ema_momentum: bool = False,
     damp_first: bool = False,
     lookahead_sign: float = 1.0,
+    lr_in_buffer: bool = False,
     **_: Any,
 ) -> None:
     """SGD (momentum, Nesterov) with switchable mistakes; with none it is torch.optim.SGD.
 
     decay_sign=-1: g − weight_decay · p; ema_momentum: b ← μ b + (1 − μ) g from b = 0 (an average) where torch
     adds g undamped; damp_first: the first buffer is (1 − τ) g (a zero buffer updated) where torch's is g;
-    lookahead_sign=-1: Nesterov's step g − μ b where torch's is g + μ b."""
+    lookahead_sign=-1: Nesterov's step g − μ b where torch's is g + μ b; lr_in_buffer: the buffer collects lr · g
+    and p moves by it (the same steps as torch's while lr is constant: it shows when a schedule changes lr)."""
     g = _weight_decay(p, -grad if maximize else grad, lr, decay_sign * weight_decay, decoupled)
+    if momentum and lr_in_buffer:
+        g, lr = lr * g, 1.0
     if momentum:
         buf = state.get("momentum_buffer")
         if ema_momentum:
@@ -364,6 +379,7 @@ class Fault:
     switches: dict[str, Any] = field(default_factory=dict)
     applies: Callable[[dict[str, Any]], bool] = lambda kwargs: True  # does it change anything for these kwargs?
     ignores: tuple[str, ...] = ()
+    lr_changes_only: bool = False  # the same steps as torch's while lr is constant: only the 'lr changed' check
 
 
 def _ignored(arg: str, default: Any, cause: str, when: Callable[[dict[str, Any]], bool] | None = None) -> Fault:
@@ -444,6 +460,13 @@ _MOMENTUM_FAULTS = [
         "at the first gradient as it is, b = g, and damps only the later steps",
         dict(damp_first=True),
         lambda kw: _momentum(kw) and bool(kw.get("dampening", 0)),
+    ),
+    Fault(
+        "lr applied inside the momentum buffer (b = mu*b + lr*g): torch.optim.SGD keeps lr out of it, "
+        "b = mu*b + g and p -= lr*b, so a schedule's new lr applies at once",
+        dict(lr_in_buffer=True),
+        _momentum,
+        lr_changes_only=True,
     ),
 ]
 _NESTEROV_FAULTS = [
@@ -642,10 +665,21 @@ class Check:
     kwargs: dict[str, Any]
     resume: bool = False
     sometimes: bool = False
+    lr_change: bool = False
+
+    @property
+    def plain(self) -> bool:
+        """A hyperparameter case as it is (not resumed, no lr change, every gradient there)."""
+        return not (self.resume or self.sometimes or self.lr_change)
+
+    def train(self, make: Callable[[Any], torch.optim.Optimizer], steps: int = STEPS) -> Run:
+        """`train` with `make(params)` the way this check trains."""
+        return train(make, resume=self.resume, sometimes=self.sometimes, lr_change=self.lr_change, steps=steps)
 
 
 def checks_for(like: Like) -> list[Check]:
-    """The hyperparameter cases as they are, then the first case resumed mid-way and with grad None."""
+    """The hyperparameter cases as they are, then the first case resumed mid-way, with its lr changed mid-way,
+    and with grad None."""
     rows = []
     for i, case in enumerate(like.cases):
         kwargs = {"lr": case["lr"], **like.fixed, **case}
@@ -653,6 +687,7 @@ def checks_for(like: Like) -> list[Check]:
         rows.append(Check(label + (" (the rest: defaults)" if i == 0 else ""), kwargs))
     first = rows[0].kwargs
     rows.append(Check(f"state_dict saved and loaded at step {RESUME_AT}", first, resume=True))
+    rows.append(Check(f"lr set to {LR_CHANGE:g}x at step {RESUME_AT} (as a schedule does)", first, lr_change=True))
     rows.append(Check("grad None on odd steps (layer 'extra')", first, sometimes=True))
     return rows
 
@@ -708,15 +743,22 @@ def likely_cause(like: Like, result: Result, failed_plain: bool) -> str | None:
     for fault in like.faults:
         if not fault.applies({**torch_defaults(like.torch_cls), **check.kwargs}):  # AdamW decays by default
             continue
+        if fault.lr_changes_only and not check.lr_change:
+            continue
         cls = faulty_class(like, fault)
         # the faulty run only has to reach the end of the window it is compared over
-        faulty = train(lambda ps: cls(ps, **check.kwargs), resume=check.resume, sometimes=check.sometimes, steps=window)
+        faulty = check.train(lambda ps: cls(ps, **check.kwargs), steps=window)
         if compare(student, faulty, window).first is None:
             return fault.cause
     if check.resume and not failed_plain:
         return (
             "state lost across state_dict()/load_state_dict(): keep every per-parameter quantity "
             "(step count, averages) in self.state[p]"
+        )
+    if check.lr_change and not failed_plain:
+        return (
+            "the learning rate read once (kept from __init__, or folded into a buffer): read group['lr'] at "
+            "every step, a schedule changes it between steps"
         )
     if check.sometimes and not failed_plain:
         return (
@@ -744,12 +786,12 @@ def run_checks(
             results.append(Result(check, empty, empty, nothing, nothing, skipped=skip[check.label]))
             continue
         kw = dict(check.kwargs)
-        ref = train(lambda ps: like.torch_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
-        ours = train(lambda ps: like.sweep_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
+        ref = check.train(lambda ps: like.torch_cls(ps, **kw))
+        ours = check.train(lambda ps: like.sweep_cls(ps, **kw))
         with time_limit(timeout_s, f"{student_cls.__name__} in the check '{check.label}'"):
-            student = train(lambda ps: student_cls(ps, **kw), resume=check.resume, sometimes=check.sometimes)
+            student = check.train(lambda ps: student_cls(ps, **kw))
         results.append(Result(check, student, ref, compare(student, ref), compare(student, ours)))
-    plain_failed = any(not r.passed for r in results if not (r.check.resume or r.check.sometimes))
+    plain_failed = any(not r.passed for r in results if r.check.plain)
     for r in results:
         if not r.passed:
             r.cause = likely_cause(like, r, plain_failed)

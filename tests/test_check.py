@@ -41,11 +41,12 @@ def test_correct_adam_passes_and_plots(student_dir: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table = rows(proc.stdout)
     # defaults, non-default hyperparameters, amsgrad, a resume mid-way and grad None: all ran, all passed
-    assert len(table) == 6 and set(table.values()) == {"PASS"}, proc.stdout
+    assert len(table) == 7 and set(table.values()) == {"PASS"}, proc.stdout
     assert any("amsgrad=True" in k for k in table) and any("weight_decay=0.01" in k for k in table)
     assert any("maximize=True" in k for k in table)
     assert any("state_dict" in k for k in table) and any("grad None" in k for k in table)
-    assert "6/6 checks passed" in proc.stdout
+    assert any("lr set to 0.5x" in k for k in table)
+    assert "7/7 checks passed" in proc.stdout
     img = matplotlib.image.imread(student_dir / "curves.png")
     assert img.shape[1] > 700 and img[..., :3].std() > 0.05
 
@@ -53,7 +54,7 @@ def test_correct_adam_passes_and_plots(student_dir: Path) -> None:
 def test_correct_sgd_with_momentum_passes(student_dir: Path) -> None:
     proc = check(student_dir, "myopt.MySGD", "--like", "momentum")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert set(rows(proc.stdout).values()) == {"PASS"} and "4/4 checks passed" in proc.stdout
+    assert set(rows(proc.stdout).values()) == {"PASS"} and "5/5 checks passed" in proc.stdout
 
 
 # (class, --like, where it first parts from torch.optim, words of the likely cause)
@@ -156,19 +157,21 @@ def test_module_that_raises_on_import_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("like_name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
 def test_faulty_optimizers_are_torch_without_a_fault_and_differ_with_each(like_name: str) -> None:
     """A cause is named by a faulty optimizer that follows the student: with no fault switched on it must be
-    torch.optim's own maths (for every case of the --like), and each fault must really change the trajectory."""
+    torch.optim's own maths (for every case of the --like, and with its lr changed mid-way), and each fault must
+    really change the trajectory (one that only shows when lr changes: there, and nowhere else)."""
     from sweep import check as chk
 
     like = chk.LIKES[like_name]
     defaults = chk.torch_defaults(like.torch_cls)
     clean = chk.faulty_class(like, None)
-    for c in chk.checks_for(like)[: len(like.cases)]:
-        ref = chk.train(lambda ps: like.torch_cls(ps, **c.kwargs))
-        assert chk.compare(chk.train(lambda ps: clean(ps, **c.kwargs)), ref).worst <= 1e-9, c.label
+    for c in [*chk.checks_for(like)[: len(like.cases)], *(c for c in chk.checks_for(like) if c.lr_change)]:
+        ref = c.train(lambda ps: like.torch_cls(ps, **c.kwargs))
+        assert chk.compare(c.train(lambda ps: clean(ps, **c.kwargs)), ref).worst <= 1e-9, c.label
         for fault in like.faults:
             if fault.applies({**defaults, **c.kwargs}):
                 bad = chk.faulty_class(like, fault)
-                assert chk.compare(chk.train(lambda ps: bad(ps, **c.kwargs)), ref).first is not None, fault.cause
+                parts = chk.compare(c.train(lambda ps: bad(ps, **c.kwargs)), ref).first is not None
+                assert parts == (c.lr_change or not fault.lr_changes_only), (c.label, fault.cause)
 
 
 def test_an_optimizer_that_raises_fails_at_that_step() -> None:
@@ -222,7 +225,7 @@ def test_notebook_runs_the_checks_and_saves_pngs(student_dir: Path, monkeypatch:
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "\n".join(o.get("text", "") for o in outputs)
-    assert "0/6 checks passed" in text and "likely cause 1: no bias correction" in text, text
+    assert "0/7 checks passed" in text and "likely cause 1: no bias correction" in text, text
     for png in ("student_loss_curves", "student_difference"):
         img = matplotlib.image.imread(student_dir / f"{png}.png")
         assert img.shape[1] > 700 and img[..., :3].std() > 0.05, png
@@ -235,7 +238,7 @@ def test_a_class_lacking_an_argument_is_graded_on_the_rest_with_those_rows_skipp
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SKIPPED: MySGD(lr=0.05, momentum=0.9, dampening=0.5) raised TypeError" in proc.stdout
     assert "SKIPPED: MySGD(lr=0.01, momentum=0.9, maximize=True) raised TypeError" in proc.stdout
-    assert "4/4 checks passed (2 skipped: see SKIPPED)" in proc.stdout
+    assert "5/5 checks passed (2 skipped: see SKIPPED)" in proc.stdout
 
 
 @pytest.mark.parametrize("ignores", ["dampening", "maximize"])
@@ -293,6 +296,8 @@ FAMILY_BUGS = [
     ("buggy.VCorrectionWithoutSqrt", "adam", "bias correction of v without the square root", None),
     ("buggy.IgnoresMaximize", "adam", "maximize=True ignored", "maximize=True"),
     ("buggy.DecayWithoutLr", "adamw", "weight decay not multiplied by lr", None),
+    ("buggy_sgd.LrInBuffer", "momentum", "lr applied inside the momentum buffer", "lr set to 0.5x"),
+    ("buggy.LrFromInit", "adam", "the learning rate read once", "lr set to 0.5x"),
 ]
 
 
@@ -372,7 +377,7 @@ def test_an_adam_ignoring_maximize_fails_exactly_that_check_and_one_lacking_it_i
     proc = check(tmp_path, "old.Adam", "--like", "adam")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SKIPPED: Adam(lr=0.01, maximize=True) raised TypeError" in proc.stdout
-    assert "5/5 checks passed (1 skipped: see SKIPPED)" in proc.stdout
+    assert "6/6 checks passed (1 skipped: see SKIPPED)" in proc.stdout
 
 
 def test_notebook_skips_the_checks_a_class_cannot_run(student_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -388,4 +393,4 @@ def test_notebook_skips_the_checks_a_class_cannot_run(student_dir: Path, monkeyp
     NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(student_dir)}}).execute()
     text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "SKIPPED: MySGD(lr=0.01, momentum=0.9, maximize=True) raised TypeError" in text, text
-    assert "4/4 checks passed (2 skipped: see SKIPPED)" in text, text
+    assert "5/5 checks passed (2 skipped: see SKIPPED)" in text, text

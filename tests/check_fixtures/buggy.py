@@ -103,6 +103,24 @@ class GlobalStepAdam(_Adam):
         return super().step(closure)
 
 
+class LrFromInit(_Adam):
+    """A fifth bug: lr kept from __init__ (an attribute), so a schedule's change of group['lr'] is never seen."""
+
+    def __init__(self, params, lr=1e-3, **kwargs):
+        super().__init__(params, lr, **kwargs)
+        self.lr = lr
+
+    def step(self, closure=None):
+        changed = [g["lr"] for g in self.param_groups]
+        for g in self.param_groups:
+            g["lr"] = self.lr
+        try:
+            return super().step(closure)
+        finally:
+            for g, lr in zip(self.param_groups, changed):
+                g["lr"] = lr
+
+
 class NoLr(torch.optim.Optimizer):
     """Bad input: takes `learning_rate`, not torch's `lr`."""
 

@@ -12,6 +12,7 @@ class SGD(torch.optim.Optimizer):
     zero_buffer = False  # True: the buffer starts at zero, so the first step is damped too
     use_nesterov = True  # False: the plain momentum step under nesterov=True
     lookahead_sign = 1.0  # -1: Nesterov's look-ahead with the wrong sign
+    lr_in_buffer = False  # True: b = mu b + lr g, p -= b (right until a schedule changes lr)
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
         defaults = dict(
@@ -30,6 +31,9 @@ class SGD(torch.optim.Optimizer):
                     continue
                 g = -p.grad if group["maximize"] and self.use_maximize else p.grad
                 g = g + self.decay_sign * group["weight_decay"] * p
+                lr = group["lr"]
+                if mu and self.lr_in_buffer:
+                    g, lr = lr * g, 1.0
                 if mu:
                     state = self.state[p]
                     if "buf" not in state:
@@ -41,7 +45,7 @@ class SGD(torch.optim.Optimizer):
                         state["buf"].mul_(mu).add_(g, alpha=1 - damp)
                     buf = state["buf"]
                     g = g + self.lookahead_sign * mu * buf if group["nesterov"] and self.use_nesterov else buf
-                p.sub_(group["lr"] * g)
+                p.sub_(lr * g)
 
 
 class WrongDecaySign(SGD):
@@ -66,3 +70,7 @@ class PlainMomentum(SGD):
 
 class LookaheadSign(SGD):
     lookahead_sign = -1.0
+
+
+class LrInBuffer(SGD):
+    lr_in_buffer = True
