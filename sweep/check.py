@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
-import importlib
 import inspect
 import io
 import math
@@ -36,6 +35,7 @@ import sweep.optim as so
 from sweep.deadline import StepTimeout, time_limit
 from sweep.errors import fail
 from sweep.optim.base import FunctionalOptimizer
+from sweep.optim.custom import import_student_module
 
 STEPS, RESUME_AT = 150, 75
 LR_CHANGE = 0.5  # the 'lr changed' check multiplies every group's lr by this at step RESUME_AT, as a schedule does
@@ -872,10 +872,8 @@ def load_class(spec: str) -> type[torch.optim.Optimizer]:
     module_name, dot, attr = spec.rpartition(".")
     if not dot or not module_name or not attr:
         fail(f"'{spec}' is not MODULE.CLASS: write e.g. `sweep check myopt.MyAdam --like adam` beside myopt.py")
-    if sys.path[:1] != [os.getcwd()]:  # the console script does not put the current directory first; -m does
-        sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        module = import_student_module(module_name)
     except (Exception, SystemExit) as e:  # the student's module may raise anything (or exit) while it imports
         what = _raised(e) if isinstance(e, SystemExit) else f"{type(e).__name__}: {_first_line(e)}"
         fail(f"cannot import module '{module_name}' (for {spec}): {what}")
@@ -948,22 +946,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     a = p.parse_args(list(argv) if argv is not None else None)
     if a.like not in LIKES:
         fail(f"unknown --like '{a.like}'; choices: {', '.join(LIKES)}")
-    like = LIKES[a.like]
     if a.plot and not os.path.isdir(os.path.dirname(os.path.abspath(a.plot))):  # say so before, not after, the runs
         fail(f"--plot {a.plot}: the folder {os.path.dirname(os.path.abspath(a.plot))} does not exist")
-    torch.set_num_threads(1)  # tensors of a few hundred entries: threads cost more than they save (10x here)
-    cls = load_class(a.cls)
-    skip = check_constructor(a.cls, cls, a.like, like)
+    sys.exit(_in_own_process(_grade, a.cls, a.like, a.plot, a.timeout))
+
+
+def _in_own_process(fn: Callable[..., int], spec: str, *args: Any) -> int:
+    """fn(spec, *args) in a spawned process of its own, its exit status: a student's code that ends its process
+    (os._exit, a crash in native code) ended `sweep check` with status 0 and no output, a pass; now a FAIL."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        try:
+            return pool.submit(fn, spec, *args).result()  # fail()'s SystemExit(2) comes back raised, as it was
+        except BrokenProcessPool:
+            print(f"sweep check: FAIL: {spec} ended the checking process without a word (os._exit, or a crash)",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+
+
+def _grade(spec: str, like_name: str, plot_to: str | None, timeout_s: float) -> int:
+    """Import, construct and grade the student's class; print the report (and draw --plot). 0: every check
+    passed; 1: one failed or the class hung; bad input raises fail()'s SystemExit(2)."""
+    like = LIKES[like_name]
+    torch.set_num_threads(1)  # tensors of a few hundred entries (benchmarks/README.md, "Threads")
+    cls = load_class(spec)
+    skip = check_constructor(spec, cls, like_name, like)
     try:
-        results = run_checks(cls, like, skip, timeout_s=a.timeout)
+        results = run_checks(cls, like, skip, timeout_s=timeout_s)
     except StepTimeout as e:
-        print(f"sweep check: FAIL: {e}", file=sys.stderr)
-        sys.exit(1)
-    print(report(a.cls, a.like, like, results))
-    if a.plot:
-        plot(results, a.cls, f"torch.optim.{like.torch_cls.__name__}", a.plot)
-        print(f"loss curves: {a.plot}")
-    sys.exit(0 if all(r.passed for r in results) else 1)
+        print(f"sweep check: FAIL: {e}", file=sys.stderr, flush=True)
+        return 1
+    print(report(spec, like_name, like, results), flush=True)
+    if plot_to:
+        plot(results, spec, f"torch.optim.{like.torch_cls.__name__}", plot_to)
+        print(f"loss curves: {plot_to}", flush=True)
+    return 0 if all(r.passed for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -41,6 +41,18 @@ from sweep.optim.base import per_model
 from sweep.optim.spec import Knob, OptimizerSpec
 
 
+def import_student_module(name: str) -> Any:
+    """Import the student's module `name` as `python -m` finds modules: the current directory first, then
+    PYTHONPATH (`sweep` is a console script, whose sys.path lacks the current directory). The one rule of
+    `sweep run` and `sweep check`, so both import the same code for one name."""
+    here = os.getcwd()
+    if sys.path[:1] != [here]:
+        if here in sys.path:
+            sys.path.remove(here)
+        sys.path.insert(0, here)
+    return importlib.import_module(name)
+
+
 def load_class(path: str | None) -> Any:
     """The Optimizer subclass or update function `module.name` names; ConfigError (one line) when it cannot be
     imported or is neither."""
@@ -51,10 +63,8 @@ def load_class(path: str | None) -> Any:
         )
     module_name, _, cls_name = path.rpartition(".")
     here = os.getcwd()
-    if here not in sys.path:  # `sweep` is a console script: unlike `python -m`, its sys.path lacks the cwd
-        sys.path.append(here)
     try:
-        module = importlib.import_module(module_name)
+        module = import_student_module(module_name)
     except Exception as e:
         raise ConfigError(
             f"optimizer.cls={path}: cannot import module {module_name!r} from {here} or PYTHONPATH "

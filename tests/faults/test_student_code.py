@@ -224,3 +224,35 @@ def test_an_optimizer_that_ends_its_process_fails_its_own_runs_and_the_grid_goes
     assert p.returncode == 2, p.stdout + p.stderr
     assert "optimizer.cls=hw1.ends.EndsAtOnce ended its process at its first step (os._exit, or a crash)" in p.stderr
     assert not (out / "h").exists()
+
+
+def test_sweep_check_fails_an_optimizer_that_ends_its_process(tmp_path):
+    """`os._exit(0)` in a student's step() ended `sweep check` with status 0 and no output: a pass. The checks
+    now run in a process of their own; its silent end is a FAIL, exit 1."""
+    (tmp_path / "ends.py").write_text(
+        "import os, torch\nclass MyAdam(torch.optim.Adam):\n    def step(self, closure=None):\n        os._exit(0)\n"
+    )
+    p = sweep_cli("check", "ends.MyAdam", "--like", "adam", cwd=tmp_path, timeout=240)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stderr.strip() == (
+        "sweep check: FAIL: ends.MyAdam ended the checking process without a word (os._exit, or a crash)"
+    )
+
+
+def test_sweep_run_and_sweep_check_import_the_same_module_for_one_name(tmp_path, monkeypatch):
+    """`sweep run` appended the current directory to sys.path while `sweep check` put it first: with a module of
+    the same name on PYTHONPATH, the two graded and trained different code. Both now find it as `python -m`."""
+    from sweep.check import load_class as check_class
+    from sweep.optim.custom import load_class as run_class
+
+    for folder, name in (("here", "Mine"), ("elsewhere", "Theirs")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "samename_opt.py").write_text(
+            f"import torch\nclass MyAdam(torch.optim.Adam):\n    WHOSE = {name!r}\n"
+        )
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "elsewhere"), *sys.path])
+    monkeypatch.delitem(sys.modules, "samename_opt", raising=False)
+    monkeypatch.chdir(tmp_path / "here")
+    assert run_class("samename_opt.MyAdam").WHOSE == "Mine"
+    assert check_class("samename_opt.MyAdam").WHOSE == "Mine"
+    sys.modules.pop("samename_opt", None)
