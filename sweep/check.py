@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 import sweep.optim as so
 from sweep.deadline import StepTimeout, time_limit
-from sweep.errors import fail
+from sweep.errors import described, fail
 from sweep.optim.base import FunctionalOptimizer
 from sweep.optim.custom import import_student_module
 
@@ -151,7 +151,7 @@ def _raised(e: BaseException) -> str:
     otherwise end `sweep check` itself with that status and no report)."""
     if isinstance(e, SystemExit):
         return f"called sys.exit({e.code!r})"
-    return f"raised {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+    return f"raised {described(e)}".rstrip(": ")
 
 
 def rel_diff(a: Tensor, b: Tensor) -> Tensor:
@@ -875,7 +875,7 @@ def load_class(spec: str) -> type[torch.optim.Optimizer]:
     try:
         module = import_student_module(module_name)
     except (Exception, SystemExit) as e:  # the student's module may raise anything (or exit) while it imports
-        what = _raised(e) if isinstance(e, SystemExit) else f"{type(e).__name__}: {_first_line(e)}"
+        what = _raised(e) if isinstance(e, SystemExit) else described(e)
         fail(f"cannot import module '{module_name}' (for {spec}): {what}")
     if not hasattr(module, attr):
         found = sorted(
@@ -913,10 +913,6 @@ def check_constructor(spec: str, cls: type[torch.optim.Optimizer], like_name: st
                 )
             skip[check.label] = f"{cls.__name__}({args}) {_raised(e)}"
     return skip
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else "(no message)"
 
 
 class _Parser(argparse.ArgumentParser):

@@ -557,7 +557,7 @@ def short_table(df: pd.DataFrame, limit: int = 30) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from sweep.errors import fail
+    from sweep.errors import described, fail
 
     p = argparse.ArgumentParser(
         prog="sweep collect",
@@ -584,7 +584,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             df = from_wandb(a.from_wandb, group)
         except Exception as e:
-            fail(f"wandb API: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            fail(f"wandb API: {described(e)}")
     else:
         if not a.sweep:
             fail("give a sweep folder: sweep collect runs/<name>")

@@ -36,6 +36,19 @@ class Interrupted(Exception):
     """Training stopped on request (preemption, time limit, Ctrl-C) after checkpointing every run of the pack."""
 
 
+def first_line(e: BaseException) -> str:
+    """An exception's message, first line only (its type's name when it has none): the one way every message
+    of sweep quotes an exception."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def described(e: BaseException) -> str:
+    """`TypeName: first line of its message` (the type alone when it has none)."""
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
 def storage_problem(exc: BaseException) -> str | None:
     """One line for an OSError of the results store (full disk, read-only folder, a file where a folder should
     be), or None for anything else."""

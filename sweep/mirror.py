@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sweep.errors import described
 from sweep.results import ENDED, HISTORY_FILE, pid_alive, read_json, write_json
 from sweep.store import RunRecord, file_stamp, read_history_rows, scan
 
@@ -154,7 +155,7 @@ class Mirror:
                 st["ended"] = ended
         except Exception as e:  # a server down, a quota, a broken wandb: said, and due next time
             self.open_runs.pop(wid, None)
-            self.failed[rec.run_id] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            self.failed[rec.run_id] = described(e)[:200]
             return False
         finally:
             self.save()

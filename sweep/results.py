@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from sweep.errors import first_line as first_line  # where the readers quote an exception from
+
 # ----------------------------------------------------------------------------------------------- layout
 SWEEP_FILE = "sweep.json"
 CONFIG_YAML = "config.yaml"
@@ -405,12 +407,6 @@ def report_skipped(path: Path | str, reason: str) -> None:
     if line not in _REPORTED:
         _REPORTED.add(line)
         print(line, file=sys.stderr)
-
-
-def first_line(e: BaseException) -> str:
-    """An exception's message, first line only (its type's name when it has none)."""
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def read_text(path: Path | str) -> str | None:

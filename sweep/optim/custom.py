@@ -36,7 +36,7 @@ from typing import Any, Optional
 import torch
 
 from sweep.deadline import StepTimeout, time_limit
-from sweep.errors import ConfigError
+from sweep.errors import ConfigError, described
 from sweep.optim.base import per_model
 from sweep.optim.spec import Knob, OptimizerSpec
 
@@ -67,8 +67,7 @@ def load_class(path: str | None) -> Any:
         module = import_student_module(module_name)
     except Exception as e:
         raise ConfigError(
-            f"optimizer.cls={path}: cannot import module {module_name!r} from {here} or PYTHONPATH "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+            f"optimizer.cls={path}: cannot import module {module_name!r} from {here} or PYTHONPATH ({described(e)})"
         ) from None
     cls = getattr(module, cls_name, None)
     if cls is None:
@@ -162,11 +161,7 @@ def check(cfg_optimizer: dict, lr: float) -> None:
         raise
     except (Exception, SystemExit) as e:  # SystemExit: the student's code called sys.exit
         kwargs: Any = dict(cfg_optimizer.get("kwargs") or {})
-        what = (
-            f"called sys.exit({e.code!r})"
-            if isinstance(e, SystemExit)
-            else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        )
+        what = f"called sys.exit({e.code!r})" if isinstance(e, SystemExit) else f"{described(e)}"
         cls = cfg_optimizer.get("cls")
         raise ConfigError(f"optimizer.cls={cls}(params, lr={lr}, **{kwargs}) failed: {what}") from None
 
