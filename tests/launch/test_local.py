@@ -1,4 +1,4 @@
-"""cluster.workers=2 on this machine (no SLURM involved; named test_slurm_* to sit with the launcher tests): killing
+"""cluster.workers=2 on this machine (sweep/launch/local.py; no SLURM involved): killing
 the sweep process must not leave its pool workers, or their wandb-core processes, running as orphans."""
 
 from __future__ import annotations
