@@ -25,57 +25,52 @@ from sweep.analysis._common import (
 from sweep.analysis.learning_curves import draw_curves
 
 
-def compare(sw: Sweep, keys: list[str], title: str, extra: tuple | None = None):
-    """Learning curves (left) and every seed's final metric with the mean ± SE (right) per group of `keys`;
-    `extra` = (name, per-run values aligned with sw.runs, axis label) adds a third panel of the same dots."""
+def test_metric(sw: Sweep) -> tuple[str, str]:
+    """The final test metric a comparison reports: (column, axis label), accuracy for a classifier."""
+    if sw.classification:
+        return "final_test_acc", "final test accuracy"
+    return "final_test_loss", f"final test loss ({sw.loss_unit})"
+
+
+def compare(
+    sw: Sweep,
+    keys: list[str],
+    title: str,
+    extra: tuple | None = None,
+    *,
+    curve: tuple[str, str] = ("train_loss", "train loss"),
+    finals: list[tuple[str, str, str]] | None = None,
+):
+    """Learning curves of `curve` = (history column, name) (left), then per (column, axis label, title) of
+    `finals` (default: the final test metric) every seed's final value with the mean ± SE, per group of `keys`;
+    `extra` = (name, per-run values aligned with sw.runs, axis label) adds a last panel of the same dots."""
     runs = sw.runs
     gs = groups(runs, keys)
     cols = palette(keys, runs, len(gs))
     colour_of = {vals: c for (vals, _), c in zip(gs, cols)}
-    metric, xlabel = (
-        ("final_test_acc", "final test accuracy")
-        if sw.classification
-        else ("final_test_loss", f"final test loss ({sw.loss_unit})")
-    )
-    fig, axes = new_figure(ncols=3 if extra else 2, width=5.2 if extra else 5.8, height=max(3.8, 0.45 * len(gs) + 1.8))
-    left, right = axes[0][0], axes[0][1]
+    if finals is None:
+        finals = [(*test_metric(sw), f"each dot a seed, bar = {AGGREGATE} (n = finished of {sw.n_seeds} seeds)")]
+    ncols = 1 + len(finals) + bool(extra)
+    fig, axes = new_figure(ncols=ncols, width=5.2 if ncols > 2 else 5.8, height=max(3.8, 0.45 * len(gs) + 1.8))
+    left = axes[0][0]
+    column, name = curve
     hist = sw.history
-    if not hist.empty:
-        draw_curves(left, hist, runs, keys, "train_loss", palette=colour_of, label_diverged=False)
-        if (hist["train_loss"] > 0).any():
+    if not hist.empty and column in hist:
+        draw_curves(left, hist, runs, keys, column, palette=colour_of, label_diverged=False)
+        if (hist[column] > 0).any():
             log_y(left)
     left.set_xlabel("epoch (passes over the training set)")
-    left.set_ylabel(f"train loss ({sw.loss_unit})")
-    fit_title(left, f"train loss: {AGGREGATE} over finished seeds")
+    left.set_ylabel(f"{name} ({sw.loss_unit})")
+    fit_title(left, f"{name}: {AGGREGATE} over finished seeds")
     rng = np.random.default_rng(0)
     labels = []
-    for i, ((vals, g), c) in enumerate(zip(gs, cols)):
-        y = len(gs) - 1 - i
-        labels.append((y, group_label(keys, vals, runs), c))
-        ok = g[g["status"] == "done"][metric].dropna().to_numpy(float)
-        if len(ok):
-            seed_row(right, y, ok, c, rng, of=len(g))
-        bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
-        note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
-        if note:
-            note_right(right, y, f"✕ {note}", fontsize=9)
-    right.set_yticks([y for y, _, _ in labels], [t for _, t, _ in labels])
-    if len(gs) <= 10:  # pale tab20 colours would make text unreadable
-        for tick, (_, _, c) in zip(right.get_yticklabels(), labels):
-            tick.set_color(c)
-    right.set_ylim(-0.7, len(gs) - 0.3)
-    right.grid(axis="y", visible=False)
-    if not sw.classification:
-        vals = runs.loc[runs["status"] == "done", metric].to_numpy(float)
-        if (vals[np.isfinite(vals)] > 0).any():
-            log_x(right)
-    else:
-        unit_interval(right, "x")
-    right.set_xlabel(xlabel)
-    fit_title(right, f"each dot a seed, bar = {AGGREGATE} (n = finished of {sw.n_seeds} seeds)")
+    for i, (vals, _g) in enumerate(gs):
+        labels.append((len(gs) - 1 - i, group_label(keys, vals, runs), cols[i]))
+    for j, (metric, xlabel, panel_title) in enumerate(finals):
+        _dots(axes[0][1 + j], sw, gs, cols, labels, metric, xlabel, panel_title, rng, first=j == 0)
     if extra:
         _, values, label = extra
-        ax = axes[0][2]
+        ax = axes[0][-1]
         runs_v = runs.assign(_v=np.asarray(values, dtype=float))
         for i, ((_vals, grp), c) in enumerate(zip(gs, cols)):
             g = runs_v.loc[grp.index]
@@ -93,3 +88,33 @@ def compare(sw: Sweep, keys: list[str], title: str, extra: tuple | None = None):
         fit_title(ax, "at the end of training, the most symmetric hidden layer")
     fig.suptitle(f"{title}\n{sw.describe()}")
     return fig
+
+
+def _dots(ax, sw: Sweep, gs, cols, labels, metric, xlabel, panel_title, rng, first: bool) -> None:
+    """Every seed's final `metric` per group as dots with the mean ± SE bar; runs that did not finish counted.
+    Only the `first` such panel names the groups on its y axis."""
+    runs = sw.runs
+    right = ax
+    for i, ((_vals, g), c) in enumerate(zip(gs, cols)):
+        y = len(gs) - 1 - i
+        ok = g[g["status"] == "done"][metric].dropna().to_numpy(float) if metric in g else np.array([])
+        if len(ok):
+            seed_row(right, y, ok, c, rng, of=len(g))
+        bad = {s: int((g["status"] == s).sum()) for s in (*BLOWN_UP, "failed")}
+        note = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
+        if note:
+            note_right(right, y, f"✕ {note}", fontsize=9)
+    right.set_yticks([y for y, _, _ in labels], [t if first else "" for _, t, _ in labels])
+    if first and len(gs) <= 10:  # pale tab20 colours would make text unreadable
+        for tick, (_, _, c) in zip(right.get_yticklabels(), labels):
+            tick.set_color(c)
+    right.set_ylim(-0.7, len(gs) - 0.3)
+    right.grid(axis="y", visible=False)
+    if not metric.endswith("acc"):
+        vals = runs.loc[runs["status"] == "done", metric].to_numpy(float) if metric in runs else np.array([])
+        if (vals[np.isfinite(vals)] > 0).any():
+            log_x(right)
+    else:
+        unit_interval(right, "x")
+    right.set_xlabel(xlabel)
+    fit_title(right, panel_title)

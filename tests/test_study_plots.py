@@ -186,3 +186,19 @@ def test_schedules_finding_ranks_each_schedule_at_its_best_setting_on_validation
     labels = fig.axes[1].get_legend_handles_labels()[1]
     assert labels and not any("lr=8" in t for t in labels)
     matplotlib.pyplot.close(fig)
+
+
+def test_sampling_plots_the_validation_loss_its_finding_ranks_and_test_only_beside_it(init_sweep):
+    fig = analysis.plot_sampling(init_sweep)
+    assert fig is not None, analysis.plot_sampling.last_skip
+    curves, ranked, test = fig.axes[:3]
+    assert curves.get_ylabel().startswith("validation loss")
+    assert ranked.get_xlabel().startswith("final validation loss")
+    sw = analysis.Sweep(init_sweep)
+    done = sw.runs[sw.runs["status"] == "done"]
+    scatters = [c for c in ranked.collections if isinstance(c, matplotlib.collections.PathCollection)]
+    dots = np.concatenate([c.get_offsets()[:, 0] for c in scatters])
+    np.testing.assert_allclose(np.sort(dots), np.sort(done["final_val_loss"].to_numpy(float)))
+    assert "test" in test.get_xlabel() and "reported only" in test.get_title(loc="left")
+    assert analysis.plot_sampling.last_finding.startswith("Ranked by final validation loss")
+    matplotlib.pyplot.close(fig)
