@@ -7,6 +7,7 @@ sweep lacks what the plot needs (the reason is in `plot_<name>.last_skip`). Each
     python -m sweep.analysis.<name> SWEEP [-o out.png]       (default: SWEEP/report/<name>.png)
 
     lr_sensitivity   final loss vs learning rate per optimizer        needs lr swept
+    tuned            each optimizer at its lr chosen on validation    needs optimizer and lr swept
     learning_curves  loss vs epoch per configuration                  any sweep with histories
     batch_size       final loss and wall time vs batch size           needs batch_size swept
     init             initialisations compared                         needs init (or init.std, ...) swept
@@ -28,6 +29,7 @@ from typing import Any
 
 NAMES = (
     "lr_sensitivity",
+    "tuned",
     "learning_curves",
     "batch_size",
     "init",

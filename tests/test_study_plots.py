@@ -188,6 +188,98 @@ def test_schedules_finding_ranks_each_schedule_at_its_best_setting_on_validation
     matplotlib.pyplot.close(fig)
 
 
+def _fabricated_optimizer_sweep(tmp_path):
+    """sgd and adam × lr 0.01, 0.1 × 2 seeds, made up: for sgd the validation-best rate (0.1) is not the
+    test-best one (0.01); adam's lr 0.1 collapsed in one seed."""
+    import pandas as pd
+
+    rows, hist = [], []
+    # (optimizer, lr) -> (final val loss, final test loss, final test acc)
+    table = {
+        ("sgd", 0.01): (0.60, 0.30, 0.90),
+        ("sgd", 0.1): (0.40, 0.50, 0.99),  # near 1: a band reaching past it
+        ("adam", 0.01): (0.50, 0.45, 0.80),
+        ("adam", 0.1): (0.20, 0.20, 0.95),
+    }
+    for (opt, lr), (val, test, acc) in table.items():
+        for seed in (0, 1):
+            rid = f"{opt}-{lr}-{seed}"
+            status = "collapsed" if (opt, lr, seed) == ("adam", 0.1, 1) else "done"
+            d = 0.01 * seed
+            rows.append(
+                {"run_id": rid, "optimizer.name": opt, "lr": lr, "seed": seed, "status": status,
+                 "final_val_loss": val + d, "final_test_loss": test + d, "final_test_acc": acc - d}
+            )  # fmt: skip
+            for epoch in (1.0, 2.0):
+                f = 2.0 if epoch == 1 else 1.0
+                hist.append(
+                    {"run_id": rid, "epoch": epoch, "val_loss": f * (val + d), "test_loss": f * (test + d),
+                     "test_acc": acc - d - 0.1 * (f - 1), "train_loss": f}
+                )  # fmt: skip
+    runs = pd.DataFrame(rows)
+    runs.attrs["swept"] = ["optimizer.name", "lr", "seed"]
+    sw = analysis.Sweep(tmp_path, runs=runs)
+    sw._history = pd.DataFrame(hist)
+    return sw
+
+
+def test_tuned_draws_each_optimizer_at_its_validation_best_rate_not_its_test_best(tmp_path):
+    sw = _fabricated_optimizer_sweep(tmp_path)
+    fig = analysis.plot_tuned(sw)
+    assert fig is not None, analysis.plot_tuned.last_skip
+    val_ax, acc_ax = fig.axes[0], fig.axes[1]
+    assert "validation loss" in val_ax.get_ylabel() and "accuracy" in acc_ax.get_ylabel()
+    lines = {ln.get_label(): ln for ln in val_ax.get_lines() if not ln.get_label().startswith("_")}
+    # sgd: val-best 0.1 (test-best would be 0.01); adam: 0.1 has a collapsed seed, so the clean 0.01
+    assert set(lines) == {"sgd (lr 0.1)", "adam (lr 0.01)"}, lines
+    np.testing.assert_allclose(lines["sgd (lr 0.1)"].get_ydata(), [0.81, 0.405])  # mean over both seeds
+    acc = {ln.get_label(): ln for ln in acc_ax.get_lines() if not ln.get_label().startswith("_")}
+    np.testing.assert_allclose(acc["sgd (lr 0.1)"].get_ydata(), [0.885, 0.985])
+    lo, hi = acc_ax.get_ylim()
+    assert 0 <= lo < hi <= 1  # the ± SE band of 0.985 ± 0.005 and the margins stop at 1
+    finding = analysis.plot_tuned.last_finding
+    assert "**sgd** at lr 0.1: 0.405 ± 0.005 (n=2)" in finding
+    assert "**adam** at lr 0.01: 0.505 ± 0.005 (n=2)" in finding
+    assert "Best: **sgd**, separated from the next (adam)" in finding
+    matplotlib.pyplot.close(fig)
+
+
+def test_tuned_names_no_best_within_the_ses_and_counts_seeds_that_did_not_finish(tmp_path):
+    sw = _fabricated_optimizer_sweep(tmp_path)
+    adam = sw.runs["optimizer.name"] == "adam"
+    sw.runs.loc[adam, "final_val_loss"] = sw.runs.loc[adam, "final_val_loss"] - 0.1  # adam at 0.01: 0.405, as sgd
+    fig = analysis.plot_tuned(sw)
+    assert "No single best: sgd and adam are within their SEs" in analysis.plot_tuned.last_finding
+    matplotlib.pyplot.close(fig)
+    sw = _fabricated_optimizer_sweep(tmp_path)
+    runs = sw.runs
+    runs.loc[runs["run_id"] == "sgd-0.1-1", "status"] = "diverged"
+    sw.runs = runs[~((runs["optimizer.name"] == "sgd") & (runs["lr"] == 0.01))]  # sgd has nothing cleaner
+    fig = analysis.plot_tuned(sw)
+    assert "sgd (lr 0.1, n=1/2)" in fig.axes[1].get_legend_handles_labels()[1]
+    assert "**sgd** at lr 0.1: 0.4 (n=1) (1/2 did not finish" in analysis.plot_tuned.last_finding
+    matplotlib.pyplot.close(fig)
+
+
+def test_tuned_skips_without_an_lr_sweep_or_a_second_optimizer(tmp_path, init_sweep):
+    assert analysis.plot_tuned(init_sweep) is None
+    assert "optimizer" in analysis.plot_tuned.last_skip
+    sw = _fabricated_optimizer_sweep(tmp_path)
+    one_lr = sw.runs[sw.runs["lr"] == 0.1].copy()
+    one_lr.attrs["swept"] = ["optimizer.name", "seed"]
+    assert analysis.plot_tuned(analysis.Sweep(tmp_path, runs=one_lr)) is None
+    assert "lr" in analysis.plot_tuned.last_skip
+
+
+def test_tuned_on_a_real_sweep_keeps_accuracy_in_the_unit_interval(small_sweep):
+    fig = analysis.plot_tuned(small_sweep)
+    assert fig is not None, analysis.plot_tuned.last_skip
+    lo, hi = fig.axes[1].get_ylim()
+    assert 0 <= lo < hi <= 1 and "accuracy" in fig.axes[1].get_ylabel()
+    assert "Each optimizer at its own rate chosen on the final validation loss" in analysis.plot_tuned.last_finding
+    matplotlib.pyplot.close(fig)
+
+
 def test_sampling_plots_the_validation_loss_its_finding_ranks_and_test_only_beside_it(init_sweep):
     fig = analysis.plot_sampling(init_sweep)
     assert fig is not None, analysis.plot_sampling.last_skip
