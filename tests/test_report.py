@@ -26,7 +26,7 @@ def test_sweep_report_writes_plots_and_table(small_sweep, copy_sweep, tmp_path):
     assert "report.md" in p.stdout
     pngs = sorted(x.stem for x in out.glob("*.png"))
     assert pngs == sorted(
-        ["lr_sensitivity", "learning_curves", "batch_size", "restarts", "schedules", "gradient_noise"]
+        ["lr_sensitivity", "learning_curves", "batch_size", "restarts", "schedules", "gradient_noise", "tuned"]
     )
     for x in out.glob("*.png"):
         assert matplotlib.image.imread(x).shape[1] > 700
