@@ -23,6 +23,7 @@ from sweep.analysis._common import (
     unit_interval,
 )
 from sweep.analysis.learning_curves import draw_curves
+from sweep.results import SELECTION_METRIC
 
 
 def test_metric(sw: Sweep) -> tuple[str, str]:
@@ -30,6 +31,25 @@ def test_metric(sw: Sweep) -> tuple[str, str]:
     if sw.classification:
         return "final_test_acc", "final test accuracy"
     return "final_test_loss", f"final test loss ({sw.loss_unit})"
+
+
+def ranked_panels(sw: Sweep) -> dict:
+    """compare()'s panels for a sweep with a validation split: the validation loss per epoch and each seed's final
+    validation loss (what the Finding ranks on), then the test metric beside it, reported only. {} without one
+    (compare's default panels: train loss and the test metric)."""
+    runs, hist = sw.runs, sw.history
+    has_val = SELECTION_METRIC in runs and runs[SELECTION_METRIC].notna().any()
+    if not (has_val and not hist.empty and "val_loss" in hist and hist["val_loss"].notna().any()):
+        return {}
+    dots = f"each dot a seed, bar = {AGGREGATE} (n = finished of {sw.n_seeds} seeds)"
+    test, test_label = test_metric(sw)
+    return {
+        "curve": ("val_loss", "validation loss"),
+        "finals": [
+            (SELECTION_METRIC, f"final validation loss ({sw.loss_unit})", f"ranked on: {dots}"),
+            (test, test_label, "reported only, never ranked on"),
+        ],
+    }
 
 
 def compare(

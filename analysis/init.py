@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sweep.analysis._categorical import compare
+from sweep.analysis._categorical import compare, ranked_panels
 from sweep.analysis._common import BLOWN_UP, Sweep, cli, group_label, groups, mean_se, plot_function
 from sweep.analysis._findings import pm, ranking, selection_note, set_finding
 from sweep.store import load_start, scan
@@ -66,6 +66,7 @@ def plot_init(sw: Sweep):
         keys,
         "Initialisations: symmetric (zeros) and badly scaled starts vs variance-preserving ones",
         extra=("unit_spread", runs["unit_spread"], "spread of the hidden units' weights (0 = all identical)"),
+        **ranked_panels(sw),
     )
     set_finding(fig, _finding(sw, runs, keys))
     return fig

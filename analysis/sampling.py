@@ -7,10 +7,9 @@ every seed's final validation loss per mode (what the Finding ranks them on), an
 
 from __future__ import annotations
 
-from sweep.analysis._categorical import compare, test_metric
-from sweep.analysis._common import AGGREGATE, Sweep, cli, plot_function
+from sweep.analysis._categorical import compare, ranked_panels
+from sweep.analysis._common import Sweep, cli, plot_function
 from sweep.analysis._findings import ranking, set_finding
-from sweep.results import SELECTION_METRIC
 
 
 @plot_function("sampling")
@@ -19,23 +18,7 @@ def plot_sampling(sw: Sweep):
     sw.need("sampling")
     runs = sw.runs
     title = "Minibatch sampling: the order in which examples are visited"
-    dots = f"each dot a seed, bar = {AGGREGATE} (n = finished of {sw.n_seeds} seeds)"
-    hist = sw.history
-    has_val = SELECTION_METRIC in runs and runs[SELECTION_METRIC].notna().any()
-    if has_val and not hist.empty and "val_loss" in hist and hist["val_loss"].notna().any():
-        test, test_label = test_metric(sw)
-        fig = compare(
-            sw,
-            sw.config_keys,
-            title,
-            curve=("val_loss", "validation loss"),
-            finals=[
-                (SELECTION_METRIC, f"final validation loss ({sw.loss_unit})", f"ranked on: {dots}"),
-                (test, test_label, "reported only, never ranked on"),
-            ],
-        )
-    else:
-        fig = compare(sw, sw.config_keys, title)
+    fig = compare(sw, sw.config_keys, title, **ranked_panels(sw))
     set_finding(fig, ranking(runs, sw.config_keys))
     return fig
 

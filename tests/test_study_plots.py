@@ -107,7 +107,7 @@ def test_gradient_noise_falls_as_one_over_b(small_sweep, tmp_path):
 
 def test_init_plot_measures_the_symmetry(init_sweep):
     fig = analysis.plot_init(init_sweep)
-    assert len(fig.axes) == 3 and "identical" in fig.axes[2].get_xlabel()
+    assert len(fig.axes) == 4 and "identical" in fig.axes[3].get_xlabel()  # curves, val, test, spread
     finding = analysis.plot_init.last_finding
     assert "zeros" in finding and "spread" in finding and "Ranked by final validation loss" in finding
     matplotlib.pyplot.close(fig)
@@ -293,4 +293,16 @@ def test_sampling_plots_the_validation_loss_its_finding_ranks_and_test_only_besi
     np.testing.assert_allclose(np.sort(dots), np.sort(done["final_val_loss"].to_numpy(float)))
     assert "test" in test.get_xlabel() and "reported only" in test.get_title(loc="left")
     assert analysis.plot_sampling.last_finding.startswith("Ranked by final validation loss")
+    matplotlib.pyplot.close(fig)
+
+
+def test_init_plots_the_validation_loss_its_finding_ranks_and_test_only_beside_it(init_sweep):
+    """The init plot drew train loss and test accuracy while its Finding ranked the validation loss."""
+    fig = analysis.plot_init(init_sweep)
+    assert fig is not None, analysis.plot_init.last_skip
+    curves, ranked, test = fig.axes[:3]
+    assert curves.get_ylabel().startswith("validation loss")
+    assert ranked.get_xlabel().startswith("final validation loss")
+    assert "test" in test.get_xlabel() and "reported only" in test.get_title(loc="left")
+    assert "validation loss" in analysis.plot_init.last_finding
     matplotlib.pyplot.close(fig)
