@@ -152,10 +152,11 @@ def tidy_batch_size(df: pd.DataFrame) -> pd.DataFrame:
     numeric = pd.to_numeric(typed.where(~full), errors="coerce").astype(float)
     if full.any():
         numeric = numeric.where(~full, _train_size(df))
-    df = df.copy(deep=False)  # copy-on-write (pandas >= 3): the caller's frame is never changed
-    df["batch_size"] = numeric
-    df.insert(df.columns.get_loc("batch_size") + 1, "full_batch", full.astype(bool))
-    return df
+    at = df.columns.get_loc("batch_size") + 1
+    # one new frame (copy-on-write: the caller's is never changed), not an insert into a wide fragmented one
+    return pd.concat(
+        [df.iloc[:, :at].assign(batch_size=numeric), full.astype(bool).rename("full_batch"), df.iloc[:, at:]], axis=1
+    )
 
 
 def blank_unread_knobs(df: pd.DataFrame) -> pd.DataFrame:

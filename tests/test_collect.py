@@ -397,3 +397,20 @@ def test_a_packs_row_index_gives_the_frame_its_json_gives_and_stands_aside_when_
     time.sleep(0.01)
     (pack / "summary.json").write_text(json.dumps(summaries))
     assert load_runs(sweep).set_index("run_id").loc[first, "final_test_loss"] == 123.0
+
+
+def test_tidy_batch_size_warns_of_no_fragmented_frame():
+    """Inserting full_batch into the run frame, which load_runs builds column by column (wide and fragmented),
+    printed pandas' PerformanceWarning at every read of such a sweep."""
+    import warnings
+
+    from sweep.collect import tidy_batch_size
+
+    df = pd.DataFrame({"run_id": ["a", "b"], "batch_size": [64, "full"]})
+    for i in range(120):  # a frame grown one column at a time, as a sweep's config and summary columns
+        df[f"c{i}"] = i
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        out = tidy_batch_size(df)
+    cols = list(out.columns)
+    assert cols.index("full_batch") == cols.index("batch_size") + 1 and out["full_batch"].tolist() == [False, True]
