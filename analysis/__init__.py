@@ -11,6 +11,7 @@ sweep lacks what the plot needs (the reason is in `plot_<name>.last_skip`). Each
     learning_curves  loss vs epoch per configuration                  any sweep with histories
     batch_size       final loss and wall time vs batch size           needs batch_size swept
     init             initialisations compared                         needs init (or init.std, ...) swept
+    depth            activation scale through depth at initialisation needs init (or init.std, ...) swept
     sampling         sampling modes compared                          needs sampling swept
     restarts         spread of the final loss over seeds              needs seed swept
     schedules        lr(t) and loss per learning-rate schedule        needs schedule (or schedule.*) swept
@@ -33,6 +34,7 @@ NAMES = (
     "learning_curves",
     "batch_size",
     "init",
+    "depth",
     "sampling",
     "restarts",
     "schedules",

@@ -306,3 +306,22 @@ def test_init_plots_the_validation_loss_its_finding_ranks_and_test_only_beside_i
     assert "test" in test.get_xlabel() and "reported only" in test.get_title(loc="left")
     assert "validation loss" in analysis.plot_init.last_finding
     matplotlib.pyplot.close(fig)
+
+
+def test_depth_shows_why_variance_goes_with_one_over_fan_in(init_sweep):
+    """The lecture's missing panel: through 10 ReLU layers He's 2/fan_in keeps the activations' scale, LeCun's
+    1/fan_in halves the variance a layer, a fixed std of 1 explodes it, all-zero weights pass nothing."""
+    from sweep.analysis.depth import DEPTH, WIDTH, activation_scales
+
+    he = activation_scales("he_normal", 0.01, 1.0, "relu", WIDTH)
+    lecun = activation_scales("lecun_normal", 0.01, 1.0, "relu", WIDTH)
+    big = activation_scales("normal", 1.0, 1.0, "relu", WIDTH)
+    assert len(he) == DEPTH and 0.8 < he[-1] / he[0] < 1.25
+    np.testing.assert_allclose((lecun[-1] / lecun[0]) ** (1 / (DEPTH - 1)), 0.5**0.5, rtol=0.05)
+    assert big[-1] / big[0] > 1e6
+    assert activation_scales("zeros", 0.01, 1.0, "relu", WIDTH) == [0.0] * DEPTH
+    fig = analysis.plot_depth(init_sweep)
+    assert fig is not None, analysis.plot_depth.last_skip
+    finding = analysis.plot_depth.last_finding
+    assert "lecun_normal: layer 1 → 10 shrinks" in finding and "2/fan_in under ReLU" in finding, finding
+    matplotlib.pyplot.close(fig)
