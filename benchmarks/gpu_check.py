@@ -57,7 +57,7 @@ def sync(device: str) -> None:
 def run_tests(device: str, out: Path) -> dict:
     """pytest -m gpu (on a CPU they skip, and the device-rule tests that run anywhere run instead)."""
     marker = "gpu" if device == "cuda" else "gpu or not gpu"
-    files = [str(REPO / "tests" / "test_device.py")]
+    files = [str(REPO / "tests" / "test_engine_device.py")]
     cmd = [
         sys.executable,
         "-m",

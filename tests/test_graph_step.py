@@ -2,7 +2,7 @@
 taken both ways from the same state, and only a replay equal to the plain step bit for bit is kept.
 
 A CUDA graph cannot be captured on a CPU, so here the replay is a real step of the same pack taken another way
-(the plain step again, or with a learning rate one part in 10^7 off); the `gpu` tests of test_device.py check
+(the plain step again, or with a learning rate one part in 10^7 off); the `gpu` tests of test_engine_device.py check
 the real captured graph."""
 
 from __future__ import annotations
