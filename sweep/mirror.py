@@ -166,12 +166,18 @@ class Mirror:
         write_json(state_path(self.sweep_dir), self.state, durable=False)
 
     def close(self) -> None:
+        """Finish every open run, then let wandb's service write out what it holds: a run's finish() may return
+        before its offline file is complete, which a reader (or `wandb sync`) right after would find torn."""
         for wid, run in list(self.open_runs.items()):
             try:
                 run.finish(exit_code=0)
             except Exception:
                 pass
             self.open_runs.pop(wid, None)
+        wandb = sys.modules.get("wandb")
+        if wandb is not None:
+            with contextlib.suppress(Exception):
+                wandb.teardown()
 
 
 def mirror_once(sweep_dir: Path | str, mode: str, *, include_unfinished: bool = False, echo=print) -> dict:
