@@ -407,8 +407,10 @@ def test_tidy_batch_size_warns_of_no_fragmented_frame():
     from sweep.collect import tidy_batch_size
 
     df = pd.DataFrame({"run_id": ["a", "b"], "batch_size": [64, "full"]})
-    for i in range(120):  # a frame grown one column at a time, as a sweep's config and summary columns
-        df[f"c{i}"] = i
+    with warnings.catch_warnings():  # (growing it is the test's doing, not what is tested)
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        for i in range(120):  # a frame grown one column at a time, as a sweep's config and summary columns
+            df[f"c{i}"] = i
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.PerformanceWarning)
         out = tidy_batch_size(df)
