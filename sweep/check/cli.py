@@ -17,6 +17,7 @@ from sweep.check.harness import CHECK_TIMEOUT_S, RTOL, _raised
 from sweep.check.report import plot, report
 from sweep.deadline import StepTimeout
 from sweep.errors import described, fail
+from sweep.isolation import ProcessEnded, in_own_process
 from sweep.optim.custom import import_student_module
 
 
@@ -105,17 +106,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _in_own_process(fn: Callable[..., int], spec: str, *args: Any) -> int:
     """fn(spec, *args) in a spawned process of its own, its exit status: a student's code that ends its process
     (os._exit, a crash in native code) ended `sweep check` with status 0 and no output, a pass; now a FAIL."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        try:
-            return pool.submit(fn, spec, *args).result()  # fail()'s SystemExit(2) comes back raised, as it was
-        except BrokenProcessPool:
-            print(f"sweep check: FAIL: {spec} ended the checking process without a word (os._exit, or a crash)",
-                  file=sys.stderr)  # fmt: skip
-            return 1
+    try:
+        return in_own_process(fn, spec, *args)  # fail()'s SystemExit(2) comes back raised, as it was
+    except ProcessEnded:
+        print(f"sweep check: FAIL: {spec} ended the checking process without a word (os._exit, or a crash)",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
 
 def _grade(spec: str, like_name: str, plot_to: str | None, timeout_s: float) -> int:

@@ -37,6 +37,7 @@ import torch
 
 from sweep.deadline import StepTimeout, time_limit
 from sweep.errors import ConfigError, described
+from sweep.isolation import ProcessEnded, in_own_process
 from sweep.optim.base import per_model
 from sweep.optim.spec import Knob, OptimizerSpec
 
@@ -172,18 +173,11 @@ def check_isolated(checks: list[tuple[dict, float]], timeout_s: float | None = N
     before anything is written or submitted, instead of the silent end of `sweep run`."""
     if not checks:
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        try:
-            problems = pool.submit(_check_each, checks, timeout_s).result()
-        except BrokenProcessPool:
-            cls = checks[0][0].get("cls")
-            raise ConfigError(
-                f"optimizer.cls={cls} ended its process at its first step (os._exit, or a crash)"
-            ) from None
+    try:
+        problems = in_own_process(_check_each, checks, timeout_s)
+    except ProcessEnded:
+        cls = checks[0][0].get("cls")
+        raise ConfigError(f"optimizer.cls={cls} ended its process at its first step (os._exit, or a crash)") from None
     for problem in problems:
         if problem:
             raise ConfigError(problem)
